@@ -1,0 +1,1 @@
+//! Hudi table generator (work in progress).
