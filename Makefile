@@ -31,3 +31,35 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# ---- Lambda functions: release build, deploy, local run (infra/, functions/) ------------------
+# `make watch` serves both functions locally (cargo lambda watch, env from infra/local.env);
+# `make invoke-detector` / `make invoke-loader` send a sample event (EVENT=path to override).
+DEPLOY_VENV := .venv-deploy
+LAMBDA_PKGS := -p commit-detector -p incremental-loader
+
+$(DEPLOY_VENV)/.stamp: infra/requirements-deploy.txt
+	python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet -r infra/requirements-deploy.txt
+	touch $@
+
+# arm64 release bootstraps in target/lambda/<function>/bootstrap (both packages in one cargo
+# invocation: one feature resolution, one dependency build)
+build: $(DEPLOY_VENV)/.stamp
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 $(LAMBDA_PKGS)
+
+# sam build (BuildMethod rust-cargolambda) + sam deploy with infra/samconfig.toml: edit it first
+deploy: $(DEPLOY_VENV)/.stamp
+	cd infra && export PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 && \
+	  sam validate --lint && sam build && sam deploy
+
+watch: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda watch --env-file infra/local.env
+
+invoke-detector: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" timeout 300 $(CARGO) lambda invoke commit-detector \
+	  --data-file $(or $(EVENT),infra/events/s3-put-v9-commit-moto.json)
+
+invoke-loader: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" timeout 300 $(CARGO) lambda invoke incremental-loader \
+	  --data-file $(or $(EVENT),infra/events/sqs-batch.json)
