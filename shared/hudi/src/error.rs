@@ -1,0 +1,142 @@
+//! Typed errors of the Hudi reader, each naming the table (root URI) and, where it applies,
+//! the instant and the file concerned.
+
+use hps_storage::StorageError;
+use thiserror::Error;
+
+/// Result alias of this crate.
+pub type Result<T, E = HudiError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while reading a Hudi table incrementally.
+///
+/// Classify with [`HudiError::is_transient`] (retry may help), [`HudiError::needs_resync`]
+/// (the incremental history is gone or was rewritten: re-snapshot the table).
+#[derive(Debug, Error)]
+pub enum HudiError {
+    /// Storage failed (I/O, S3). Transient or not as the storage error says.
+    #[error("table {table}: storage error: {source}")]
+    Storage {
+        table: String,
+        #[source]
+        source: StorageError,
+    },
+
+    /// The base path has no `.hoodie/hoodie.properties` (nor its backup).
+    #[error("{table} is not a Hudi table: no .hoodie/hoodie.properties (nor hoodie.properties.backup)")]
+    NotAHudiTable { table: String },
+
+    /// `hoodie.properties` cannot be parsed or lacks / contradicts a required key.
+    #[error("table {table}: malformed hoodie.properties: {reason}")]
+    MalformedProperties { table: String, reason: String },
+
+    /// Only table versions 6, 8 and 9 are readable.
+    #[error(
+        "table {table}: unsupported Hudi table version {version} (this reader supports versions 6, 8 and 9, i.e. Hudi 0.14-0.15 and 1.0-1.2)"
+    )]
+    UnsupportedTableVersion { table: String, version: String },
+
+    /// The base files are not parquet (Lance, ORC, HFile).
+    #[error(
+        "table {table}: base file format {format} is not supported (only PARQUET base files can be read incrementally; {format} tables must be exported or rewritten as parquet)"
+    )]
+    UnsupportedBaseFormat { table: String, format: String },
+
+    /// An incremental read cannot be answered correctly for this table (e.g. meta fields off).
+    #[error("table {table}: incremental read impossible: {reason}")]
+    IncrementalUnsupported { table: String, reason: String },
+
+    /// A feature this reader does not implement yet (MOR log files, bootstrap, CDC, ...).
+    #[error("table {table}: not yet supported: {what}")]
+    NotYetSupported { table: String, what: String },
+
+    /// A completed instant's metadata (commit, replacecommit, rollback, ...) cannot be decoded.
+    #[error("table {table}: malformed metadata of instant {instant} ({file}): {reason}")]
+    MalformedCommitMetadata {
+        table: String,
+        instant: String,
+        file: String,
+        reason: String,
+    },
+
+    /// A parquet file ended early or its footer is broken.
+    #[error("table {table}: truncated or corrupt parquet file {file} (written by instant {instant}): {reason}")]
+    TruncatedFile {
+        table: String,
+        file: String,
+        instant: String,
+        reason: String,
+    },
+
+    /// The history a window needs is gone: a planned file was cleaned, or instants after the
+    /// bookmark were archived. The caller must re-snapshot (`hint` says why and how).
+    #[error("table {table}: history no longer retained: {file} (instant {instant}) is gone; {hint}")]
+    HistoryNotRetained {
+        table: String,
+        file: String,
+        instant: String,
+        hint: String,
+    },
+
+    /// Instants at or before the bookmark were rolled back or restored after they completed:
+    /// rows a consumer may already hold were removed without a retraction. Re-snapshot.
+    #[error(
+        "table {table}: {action} {by_instant} removed instant(s) {rolled_back:?} at or before the bookmark {bookmark}; applied rows may no longer exist in the table: a resync (full re-snapshot) is needed"
+    )]
+    RewrittenHistory {
+        table: String,
+        action: String,
+        by_instant: String,
+        rolled_back: Vec<String>,
+        bookmark: String,
+    },
+
+    /// A caller-supplied window bound is not an instant time, or the window is inverted.
+    #[error("table {table}: invalid window: {reason}")]
+    InvalidWindow { table: String, reason: String },
+
+    /// A slice index beyond the plan.
+    #[error("table {table}: file slice index {index} out of range (plan has {len} slices)")]
+    SliceOutOfRange {
+        table: String,
+        index: usize,
+        len: usize,
+    },
+
+    /// A requested column is not in a data file.
+    #[error("table {table}: column {column:?} is not in {file}")]
+    UnknownColumn {
+        table: String,
+        column: String,
+        file: String,
+    },
+
+    /// A parquet / arrow error while reading a data file that is not a truncation.
+    #[error("table {table}: cannot read {file}: {reason}")]
+    ReadFailed {
+        table: String,
+        file: String,
+        reason: String,
+        transient: bool,
+    },
+}
+
+impl HudiError {
+    /// Whether retrying the same operation may succeed (storage throttling, timeouts, 5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            HudiError::Storage { source, .. } => source.is_transient(),
+            HudiError::ReadFailed { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+
+    /// Whether the incremental history is gone or was rewritten, so the consumer must
+    /// re-snapshot the table instead of continuing from its bookmark.
+    pub fn needs_resync(&self) -> bool {
+        matches!(self, HudiError::HistoryNotRetained { .. } | HudiError::RewrittenHistory { .. })
+    }
+
+    pub(crate) fn storage(table: &str, source: StorageError) -> Self {
+        HudiError::Storage { table: table.to_string(), source }
+    }
+}
