@@ -1,0 +1,318 @@
+//! What to generate.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{GenError, GenResult};
+
+/// Hudi table type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TableType {
+    /// Copy-on-write: every change rewrites the affected base files.
+    CopyOnWrite,
+    /// Merge-on-read: inserts go to new base files, updates and deletes to log files.
+    MergeOnRead,
+}
+
+impl TableType {
+    /// The `hoodie.table.type` value.
+    pub fn as_hudi(self) -> &'static str {
+        match self {
+            TableType::CopyOnWrite => "COPY_ON_WRITE",
+            TableType::MergeOnRead => "MERGE_ON_READ",
+        }
+    }
+
+    /// The commit action this table type writes (`commit` or `deltacommit`).
+    pub fn commit_action(self) -> &'static str {
+        match self {
+            TableType::CopyOnWrite => "commit",
+            TableType::MergeOnRead => "deltacommit",
+        }
+    }
+}
+
+impl std::str::FromStr for TableType {
+    type Err = GenError;
+    fn from_str(s: &str) -> GenResult<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cow" | "copy_on_write" => Ok(TableType::CopyOnWrite),
+            "mor" | "merge_on_read" => Ok(TableType::MergeOnRead),
+            _ => Err(GenError::Config(format!(
+                "table type {s:?}: expected cow or mor"
+            ))),
+        }
+    }
+}
+
+/// Hudi table version written. 6 = Hudi 0.14/0.15 (timeline layout 1, JSON commit metadata),
+/// 9 = Hudi 1.1 (timeline layout 2 in `.hoodie/timeline/`, Avro commit metadata, completion times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableVersion {
+    /// Table version 6.
+    #[serde(rename = "6")]
+    V6,
+    /// Table version 9.
+    #[serde(rename = "9")]
+    V9,
+}
+
+impl TableVersion {
+    /// The numeric `hoodie.table.version`.
+    pub fn number(self) -> u32 {
+        match self {
+            TableVersion::V6 => 6,
+            TableVersion::V9 => 9,
+        }
+    }
+
+    /// Whether this version uses the layout-2 timeline (completion times, Avro metadata).
+    pub fn is_layout2(self) -> bool {
+        matches!(self, TableVersion::V9)
+    }
+}
+
+impl std::str::FromStr for TableVersion {
+    type Err = GenError;
+    fn from_str(s: &str) -> GenResult<Self> {
+        match s {
+            "6" => Ok(TableVersion::V6),
+            "9" => Ok(TableVersion::V9),
+            _ => Err(GenError::Config(format!(
+                "table version {s:?}: expected 6 or 9"
+            ))),
+        }
+    }
+}
+
+/// Parquet compression of base files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// Snappy (fast; default).
+    Snappy,
+    /// GZIP level 6 (what Spark/parquet-mr writes by default for Hudi; slower).
+    Gzip,
+    /// ZSTD level 3.
+    Zstd,
+    /// No compression.
+    Uncompressed,
+}
+
+impl std::str::FromStr for Codec {
+    type Err = GenError;
+    fn from_str(s: &str) -> GenResult<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "snappy" => Ok(Codec::Snappy),
+            "gzip" => Ok(Codec::Gzip),
+            "zstd" => Ok(Codec::Zstd),
+            "none" | "uncompressed" => Ok(Codec::Uncompressed),
+            _ => Err(GenError::Config(format!(
+                "compression {s:?}: expected snappy, gzip, zstd or none"
+            ))),
+        }
+    }
+}
+
+/// Everything that determines a generated table. Same config (incl. seed) ⇒ same table contents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenConfig {
+    /// `hoodie.table.name` (also names the Avro record: `<name>_record`).
+    pub table_name: String,
+    /// COW or MOR.
+    pub table_type: TableType,
+    /// Table version 6 or 9.
+    pub table_version: TableVersion,
+    /// Number of partitions (values of the `region` column, hive-style `region=<v>` paths).
+    pub partitions: u32,
+    /// Rows written by the first commit (an `INSERT`).
+    pub rows: u64,
+    /// Commits after the first one (each an `UPSERT` mixing updates, inserts and deletes).
+    pub commits: u32,
+    /// Per commit, fraction of the live rows updated.
+    pub update_fraction: f64,
+    /// Per commit, new rows inserted, as a fraction of the live rows.
+    pub insert_fraction: f64,
+    /// Per commit, fraction of the live rows deleted.
+    pub delete_fraction: f64,
+    /// Maximum rows per file group (base file). COW packs inserts into the newest group of a
+    /// partition until it is full.
+    pub rows_per_file_group: u64,
+    /// Maximum rows per parquet row group.
+    pub row_group_rows: usize,
+    /// Seed of every random choice and value.
+    pub seed: u64,
+    /// Base file compression.
+    pub compression: Codec,
+    /// Requested time of the first instant (UTC; instant ids are UTC wall-clock,
+    /// `hoodie.table.timeline.timezone=UTC`).
+    pub start_time: DateTime<Utc>,
+    /// Milliseconds between the requested times of consecutive commits.
+    pub commit_interval_ms: u64,
+    /// Files encoded concurrently (memory ≈ this × one base file).
+    pub threads: usize,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        Self {
+            table_name: "hudi_gen".to_string(),
+            table_type: TableType::CopyOnWrite,
+            table_version: TableVersion::V9,
+            partitions: 4,
+            rows: 100_000,
+            commits: 5,
+            update_fraction: 0.01,
+            insert_fraction: 0.005,
+            delete_fraction: 0.001,
+            rows_per_file_group: 250_000,
+            row_group_rows: 128 * 1024,
+            seed: 42,
+            compression: Codec::Snappy,
+            // 2025-01-01T00:00:00Z: a fixed default keeps output reproducible
+            start_time: Utc
+                .timestamp_opt(1_735_689_600, 0)
+                .single()
+                .unwrap_or_default(),
+            commit_interval_ms: 60_000,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+}
+
+/// Largest number of commits (first + later): versions are stored per key as `u16`.
+pub const MAX_COMMITS: u32 = 60_000;
+
+impl GenConfig {
+    /// Check ranges; every generator entry point calls this.
+    pub fn validate(&self) -> GenResult<()> {
+        let bad = |m: String| Err(GenError::Config(m));
+        if self.table_name.is_empty()
+            || !self
+                .table_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || self.table_name.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return bad(format!(
+                "table name {:?} must be a non-empty identifier of [A-Za-z0-9_] not starting with a digit (it names an Avro record)",
+                self.table_name
+            ));
+        }
+        if self.partitions == 0 || self.partitions > 10_000 {
+            return bad(format!(
+                "partitions = {} must be in 1..=10000",
+                self.partitions
+            ));
+        }
+        if self.commits >= MAX_COMMITS {
+            return bad(format!(
+                "commits = {} must be < {MAX_COMMITS}",
+                self.commits
+            ));
+        }
+        for (name, f) in [
+            ("update", self.update_fraction),
+            ("insert", self.insert_fraction),
+            ("delete", self.delete_fraction),
+        ] {
+            if !f.is_finite() || !(0.0..=1.0).contains(&f) {
+                return bad(format!("{name} fraction {f} must be in [0, 1]"));
+            }
+        }
+        if self.update_fraction + self.delete_fraction > 1.0 {
+            return bad(format!(
+                "update fraction {} + delete fraction {} exceed 1 (a key is updated or deleted at most once per commit)",
+                self.update_fraction, self.delete_fraction
+            ));
+        }
+        if self.rows_per_file_group == 0 {
+            return bad("rows per file group must be > 0".into());
+        }
+        if self.row_group_rows == 0 {
+            return bad("row group rows must be > 0".into());
+        }
+        if self.threads == 0 {
+            return bad("threads must be > 0".into());
+        }
+        if self.commit_interval_ms < 10 {
+            return bad(format!(
+                "commit interval {} ms must be >= 10 (requested and completion times of one commit must fit between commits)",
+                self.commit_interval_ms
+            ));
+        }
+        // Keys are u32 indices; the total must fit.
+        let max_rows = self.max_total_rows();
+        if max_rows > u64::from(u32::MAX - 1) {
+            return bad(format!(
+                "up to {max_rows} rows could be written; the generator supports < 2^32"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Upper bound of keys ever written (initial rows plus every commit's inserts).
+    pub fn max_total_rows(&self) -> u64 {
+        let mut live = self.rows as f64;
+        let mut total = self.rows as f64;
+        for _ in 0..self.commits {
+            let ins = (live * self.insert_fraction).round();
+            let del = (live * self.delete_fraction).round();
+            total += ins;
+            live = (live + ins - del).max(0.0);
+        }
+        total.ceil() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        GenConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let mut c = GenConfig {
+            partitions: 0,
+            ..GenConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = GenConfig {
+            update_fraction: 0.7,
+            delete_fraction: 0.5,
+            ..GenConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = GenConfig {
+            insert_fraction: f64::NAN,
+            ..GenConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = GenConfig {
+            table_name: "bad-name".into(),
+            ..GenConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = GenConfig {
+            rows: u64::from(u32::MAX),
+            ..GenConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn parses_cli_words() {
+        assert_eq!("cow".parse::<TableType>().unwrap(), TableType::CopyOnWrite);
+        assert_eq!("MOR".parse::<TableType>().unwrap(), TableType::MergeOnRead);
+        assert_eq!("9".parse::<TableVersion>().unwrap(), TableVersion::V9);
+        assert!("8".parse::<TableVersion>().is_err());
+        assert_eq!("GZIP".parse::<Codec>().unwrap(), Codec::Gzip);
+    }
+}

@@ -1,0 +1,454 @@
+//! The generation run: properties, then per commit requested → inflight → data files →
+//! completed instant, then the manifest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use hps_storage::{DynStore, LocalStore};
+use tracing::{Instrument, info, info_span};
+
+use crate::commit_meta::{CommitMetadata, WriteStat};
+use crate::config::{GenConfig, TableVersion};
+use crate::encode::EncodeCtx;
+use crate::error::{GenError, GenResult};
+use crate::jobs::encode_job;
+use crate::manifest::{
+    CommitRecord, MANIFEST_FORMAT, MANIFEST_PATH, Manifest, SampleRow, id_ranges, table_info,
+};
+use crate::naming::{Schedule, instant_files};
+use crate::plan::{CommitChanges, FileJob, TableState};
+use crate::properties::{partition_metadata, table_properties};
+use crate::rng::{SplitMix64, hash_words};
+use crate::rows::RowGen;
+use crate::schema::TableSchema;
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default)]
+pub struct GenStats {
+    /// Files written (base files, log files; not timeline files).
+    pub data_files: u64,
+    /// Bytes of those files.
+    pub data_bytes: u64,
+    /// Rows physically written (including rows rewritten by COW merges).
+    pub rows_written: u64,
+    /// Logical changes (inserts + updates + deletes over all commits).
+    pub changes: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl GenStats {
+    /// Physical rows written per second.
+    pub fn rows_per_sec(&self) -> f64 {
+        self.rows_written as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Result of a run.
+#[derive(Debug, Clone)]
+pub struct GenReport {
+    /// What was written (also stored at [`MANIFEST_PATH`] in the table).
+    pub manifest: Manifest,
+    /// Counters.
+    pub stats: GenStats,
+}
+
+const SALT_MARKER: u64 = 0x4D41_524B; // "MARK"
+const SALT_SAMPLES: u64 = 0x5341_4D50; // "SAMP"
+
+/// Generate a table into a local directory (created if missing).
+pub async fn generate_local(dir: impl AsRef<Path>, cfg: &GenConfig) -> GenResult<GenReport> {
+    let store: DynStore = Arc::new(LocalStore::new(dir.as_ref()));
+    generate(store, cfg).await
+}
+
+/// Generate a table at the root of `store`. Refuses a store that already holds a table.
+pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> {
+    cfg.validate()?;
+    let started = Instant::now();
+    match store.head(".hoodie/hoodie.properties").await {
+        Ok(_) => {
+            return Err(GenError::TableExists {
+                uri: store.root_uri(),
+            });
+        }
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(GenError::storage(".hoodie/hoodie.properties", e)),
+    }
+
+    let schedule = Schedule::new(cfg);
+    let instants = schedule.instants();
+    let completions = schedule.completions();
+    let info = table_info(cfg);
+    let schema = TableSchema::new(&cfg.table_name)?;
+    let rows = RowGen::new(cfg.seed, cfg.partitions, schedule.epoch_ms());
+    let ctx = Arc::new(EncodeCtx {
+        schema,
+        rows: rows.clone(),
+        instants: instants.clone(),
+        partition_values: info.partition_values.clone(),
+        partition_paths: info.partition_paths.clone(),
+        props: EncodeCtx::writer_props(cfg.compression, cfg.row_group_rows)?,
+    });
+
+    let props = table_properties(
+        &ctx.schema,
+        cfg.table_type,
+        cfg.table_version,
+        cfg.start_time,
+    );
+    put(&store, ".hoodie/hoodie.properties", props.into_bytes()).await?;
+
+    let mut state = TableState::new(cfg, instants.clone());
+    let mut stats = GenStats::default();
+    let mut commits = Vec::with_capacity(cfg.commits as usize + 1);
+    let mut partitions_written: BTreeSet<u32> = BTreeSet::new();
+    let mut last_changes = CommitChanges::default();
+
+    for v in 0..=cfg.commits {
+        let version = u16::try_from(v)
+            .map_err(|_| GenError::Config(format!("commit {v} exceeds the supported count")))?;
+        let instant = &instants[usize::from(version)];
+        let span = info_span!("commit", version, instant = instant.as_str());
+        let (record, changes) = write_commit(
+            &store,
+            cfg,
+            &ctx,
+            &mut state,
+            version,
+            &schedule,
+            &completions,
+            &mut partitions_written,
+            &mut stats,
+        )
+        .instrument(span)
+        .await?;
+        commits.push(record);
+        last_changes = changes;
+    }
+
+    let samples = choose_samples(
+        cfg,
+        &state,
+        &rows,
+        &info.partition_values,
+        &info.partition_paths,
+        &instants,
+        &last_changes,
+    );
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.to_string(),
+        config: cfg.clone(),
+        table: info,
+        commits,
+        final_live_rows: state.live(),
+        samples,
+    };
+    put(&store, MANIFEST_PATH, manifest.to_json()?).await?;
+    stats.elapsed = started.elapsed();
+    info!(
+        rows_written = stats.rows_written,
+        data_files = stats.data_files,
+        data_bytes = stats.data_bytes,
+        elapsed_ms = stats.elapsed.as_millis() as u64,
+        rows_per_sec = stats.rows_per_sec() as u64,
+        "table generated at {}",
+        store.root_uri()
+    );
+    Ok(GenReport { manifest, stats })
+}
+
+async fn put(store: &DynStore, path: &str, data: Vec<u8>) -> GenResult<()> {
+    store
+        .put(path, Bytes::from(data))
+        .await
+        .map_err(|e| GenError::storage(path, e))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_commit(
+    store: &DynStore,
+    cfg: &GenConfig,
+    ctx: &Arc<EncodeCtx>,
+    state: &mut TableState,
+    version: u16,
+    schedule: &Schedule,
+    completions: &[String],
+    partitions_written: &mut BTreeSet<u32>,
+    stats: &mut GenStats,
+) -> GenResult<(CommitRecord, CommitChanges)> {
+    let commit_started = Instant::now();
+    let instant = ctx.instant(version).to_string();
+    let completion = completions
+        .get(usize::from(version))
+        .cloned()
+        .unwrap_or_default();
+    let changes = state.choose_changes(cfg, version);
+    let jobs = state.apply(&ctx.rows, &changes, version);
+    let operation = if version == 0 { "INSERT" } else { "UPSERT" };
+    let [requested_path, inflight_path, completed_path] =
+        instant_files(cfg.table_version, cfg.table_type, &instant, &completion);
+    let marker = |salt: u64| {
+        SplitMix64::new(hash_words(&[
+            cfg.seed,
+            SALT_MARKER,
+            u64::from(version),
+            salt,
+        ]))
+        .bytes16()
+    };
+
+    // requested (empty), then inflight (the workload profile)
+    put(store, &requested_path, Vec::new()).await?;
+    let profile = workload_profile(ctx, &jobs, operation);
+    put(
+        store,
+        &inflight_path,
+        encode_metadata(&profile, cfg.table_version, marker(1))?,
+    )
+    .await?;
+
+    // partition metadata before any data file of a new partition
+    for p in jobs.iter().map(FileJob::partition).collect::<BTreeSet<_>>() {
+        if partitions_written.insert(p) {
+            let path = hps_storage::join(
+                &ctx.partition_paths[p as usize],
+                ".hoodie_partition_metadata",
+            );
+            let text = partition_metadata(&instant, schedule.requested[usize::from(version)]);
+            put(store, &path, text.into_bytes()).await?;
+        }
+    }
+
+    // data files, `threads` at a time
+    let table_version = cfg.table_version;
+    let written: Vec<(usize, String, WriteStat, u64, u64)> =
+        futures::stream::iter(jobs.into_iter().enumerate())
+            .map(|(i, job)| {
+                let ctx = Arc::clone(ctx);
+                let store = Arc::clone(store);
+                async move {
+                    let encoded = tokio::task::spawn_blocking(move || {
+                        encode_job(&ctx, &job, version, table_version)
+                    })
+                    .await
+                    .map_err(|e| GenError::Task {
+                        path: format!("commit {version} file {i}"),
+                        message: e.to_string(),
+                    })??;
+                    let size = encoded.bytes.len() as u64;
+                    store
+                        .put(&encoded.path, Bytes::from(encoded.bytes))
+                        .await
+                        .map_err(|e| GenError::storage(&encoded.path, e))?;
+                    Ok::<_, GenError>((i, encoded.path, encoded.stat, encoded.rows, size))
+                }
+            })
+            .buffer_unordered(cfg.threads)
+            .try_collect()
+            .await?;
+    let mut written = written;
+    written.sort_by_key(|w| w.0);
+
+    let mut metadata = CommitMetadata {
+        operation_type: operation.to_string(),
+        extra_metadata: BTreeMap::from([(
+            "schema".to_string(),
+            ctx.schema.commit_schema().to_string(),
+        )]),
+        ..Default::default()
+    };
+    let mut files = Vec::with_capacity(written.len());
+    let mut bytes = 0u64;
+    for (_, path, stat, rows, size) in written {
+        let partition = stat.partition_path.clone().unwrap_or_default();
+        metadata
+            .partition_to_write_stats
+            .entry(partition)
+            .or_default()
+            .push(stat);
+        files.push(path);
+        bytes += size;
+        stats.rows_written += rows;
+        stats.data_files += 1;
+    }
+    stats.data_bytes += bytes;
+    stats.changes += u64::from(changes.inserted.end - changes.inserted.start)
+        + changes.updated.len() as u64
+        + changes.deleted.len() as u64;
+
+    // completed last: only now does the commit become visible
+    put(
+        store,
+        &completed_path,
+        encode_metadata(&metadata, cfg.table_version, marker(2))?,
+    )
+    .await?;
+
+    let record = CommitRecord {
+        version,
+        instant: instant.clone(),
+        completion: cfg.table_version.is_layout2().then(|| completion.clone()),
+        action: cfg.table_type.commit_action().to_string(),
+        operation: operation.to_string(),
+        inserted: id_ranges(changes.inserted.clone()),
+        updated: changes.updated.iter().map(|&k| RowGen::id_of(k)).collect(),
+        deleted: changes.deleted.iter().map(|&k| RowGen::id_of(k)).collect(),
+        live_rows: state.live(),
+        files,
+        bytes,
+    };
+    info!(
+        inserted = changes.inserted.end - changes.inserted.start,
+        updated = changes.updated.len(),
+        deleted = changes.deleted.len(),
+        files = record.files.len(),
+        bytes,
+        elapsed_ms = commit_started.elapsed().as_millis() as u64,
+        "commit {instant} written"
+    );
+    Ok((record, changes))
+}
+
+fn encode_metadata(
+    m: &CommitMetadata,
+    version: TableVersion,
+    marker: [u8; 16],
+) -> GenResult<Vec<u8>> {
+    match version {
+        TableVersion::V6 => m.to_json(),
+        TableVersion::V9 => Ok(m.to_avro_ocf(marker)),
+    }
+}
+
+/// The inflight file's provisional metadata, as Spark's `WorkloadProfile` writes it: per
+/// partition one entry for new inserts (`fileId ""`) and one per updated file group.
+fn workload_profile(ctx: &EncodeCtx, jobs: &[FileJob], operation: &str) -> CommitMetadata {
+    let mut m = CommitMetadata {
+        operation_type: operation.to_string(),
+        ..Default::default()
+    };
+    let mut inserts: BTreeMap<u32, i64> = BTreeMap::new();
+    let mut updates: Vec<(u32, WriteStat)> = Vec::new();
+    for job in jobs {
+        match job {
+            FileJob::Base {
+                partition,
+                file_id,
+                num_inserts,
+                num_updates,
+                num_deletes,
+                prev_version,
+                ..
+            } => {
+                *inserts.entry(*partition).or_default() += *num_inserts as i64;
+                if let Some(pv) = prev_version {
+                    updates.push((
+                        *partition,
+                        profile_stat(
+                            file_id,
+                            ctx.instant(*pv),
+                            (*num_updates + *num_deletes) as i64,
+                        ),
+                    ));
+                }
+            }
+            FileJob::Log {
+                partition,
+                file_id,
+                updates: u,
+                deletes: d,
+                base_version,
+                ..
+            } => {
+                inserts.entry(*partition).or_default();
+                updates.push((
+                    *partition,
+                    profile_stat(
+                        file_id,
+                        ctx.instant(*base_version),
+                        (u.len() + d.len()) as i64,
+                    ),
+                ));
+            }
+        }
+    }
+    for (p, n) in inserts {
+        let mut s = profile_stat("", "null", 0);
+        s.num_inserts = n;
+        m.partition_to_write_stats
+            .entry(ctx.partition_paths[p as usize].clone())
+            .or_default()
+            .push(s);
+    }
+    for (p, s) in updates {
+        m.partition_to_write_stats
+            .entry(ctx.partition_paths[p as usize].clone())
+            .or_default()
+            .push(s);
+    }
+    m
+}
+
+fn profile_stat(file_id: &str, prev_commit: &str, updates: i64) -> WriteStat {
+    WriteStat {
+        file_id: file_id.to_string(),
+        prev_commit: prev_commit.to_string(),
+        num_update_writes: updates,
+        ..Default::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn choose_samples(
+    cfg: &GenConfig,
+    state: &TableState,
+    rows: &RowGen,
+    partition_values: &[String],
+    partition_paths: &[String],
+    instants: &[String],
+    last: &CommitChanges,
+) -> Vec<SampleRow> {
+    let mut keys: BTreeSet<u32> = BTreeSet::new();
+    let mut rng = SplitMix64::new(hash_words(&[cfg.seed, SALT_SAMPLES]));
+    let next = u64::from(state.next_key());
+    if next > 0 {
+        for _ in 0..64 {
+            let k = rng.below(next) as u32;
+            if state.version_of(k).is_some() {
+                keys.insert(k);
+            }
+            if keys.len() >= 12 {
+                break;
+            }
+        }
+    }
+    keys.extend(last.updated.iter().take(6));
+    keys.extend(last.inserted.clone().take(6));
+    if let Some(first) = state.live_keys().next() {
+        keys.insert(first);
+    }
+    keys.into_iter()
+        .filter_map(|k| {
+            let version = state.version_of(k)?;
+            let row = rows.row(k, version);
+            Some(SampleRow {
+                id: row.id,
+                version,
+                commit_time: instants
+                    .get(usize::from(version))
+                    .cloned()
+                    .unwrap_or_default(),
+                partition_path: partition_paths
+                    .get(row.partition as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                row: row.to_json(partition_values),
+            })
+        })
+        .collect()
+}

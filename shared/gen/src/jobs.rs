@@ -1,0 +1,174 @@
+//! Encoding one planned file (CPU work, run on the blocking pool) and its write stat.
+
+use crate::commit_meta::{RuntimeStats, WriteStat};
+use crate::config::TableVersion;
+use crate::encode::{EncodeCtx, LogMeta, encode_avro_row, encode_base_file};
+use crate::error::GenResult;
+use crate::log_block::{DataBlock, DeleteRecord, write_delete_block};
+use crate::plan::FileJob;
+use crate::rows::Row;
+use hps_storage::join;
+
+/// A file ready to be stored.
+#[derive(Debug)]
+pub struct EncodedJob {
+    /// Path relative to the base path.
+    pub path: String,
+    /// Contents.
+    pub bytes: Vec<u8>,
+    /// Its write stat for the commit metadata.
+    pub stat: WriteStat,
+    /// Rows physically written (base rows, or log data records + delete records).
+    pub rows: u64,
+}
+
+/// Encode `job`, written by commit `version` of a table of `table_version`.
+pub fn encode_job(
+    ctx: &EncodeCtx,
+    job: &FileJob,
+    version: u16,
+    table_version: TableVersion,
+) -> GenResult<EncodedJob> {
+    let partition_path = ctx
+        .partition_paths
+        .get(job.partition() as usize)
+        .cloned()
+        .unwrap_or_default();
+    match job {
+        FileJob::Base {
+            partition,
+            file_id,
+            file_name,
+            keys,
+            versions,
+            num_updates,
+            num_deletes,
+            num_inserts,
+            prev_version,
+            prev_base_file,
+            ..
+        } => {
+            let path = join(&partition_path, file_name);
+            let file = encode_base_file(ctx, &path, file_name, *partition, keys, versions)?;
+            let size = file.bytes.len() as i64;
+            let stat = WriteStat {
+                file_id: file_id.clone(),
+                path: Some(path.clone()),
+                prev_commit: match prev_version {
+                    Some(v) => ctx.instant(*v).to_string(),
+                    None => "null".to_string(),
+                },
+                num_writes: file.rows as i64,
+                num_deletes: *num_deletes as i64,
+                num_update_writes: *num_updates as i64,
+                num_inserts: *num_inserts as i64,
+                total_write_bytes: size,
+                file_size_in_bytes: size,
+                partition_path: Some(partition_path),
+                runtime_stats: Some(RuntimeStats::default()),
+                prev_base_file: match table_version {
+                    TableVersion::V6 => None,
+                    TableVersion::V9 => prev_base_file.clone(),
+                },
+                ..Default::default()
+            };
+            Ok(EncodedJob {
+                path,
+                bytes: file.bytes,
+                stat,
+                rows: file.rows,
+            })
+        }
+        FileJob::Log {
+            partition,
+            file_id,
+            file_name,
+            log_version,
+            updates,
+            deletes,
+            base_version,
+            base_file,
+            slice_log_files,
+            ..
+        } => {
+            let path = join(&partition_path, file_name);
+            let instant = ctx.instant(version);
+            let region = ctx
+                .partition_values
+                .get(*partition as usize)
+                .map(String::as_str)
+                .unwrap_or("");
+            let schema = ctx.schema.schema_with_meta();
+            let mut bytes = Vec::new();
+            if !updates.is_empty() {
+                let mut block = DataBlock::default();
+                let mut row = Row::default();
+                for &k in updates {
+                    ctx.rows.fill(k, version, &mut row);
+                    let record_key = row.id.to_string();
+                    let seqno = ctx.seqno(version, *partition, k);
+                    let meta = LogMeta {
+                        commit_time: instant,
+                        seqno: &seqno,
+                        record_key: &record_key,
+                        partition_path: &partition_path,
+                        file_name: file_id,
+                    };
+                    block.push(|buf| encode_avro_row(buf, &meta, region, &row));
+                }
+                block.write_to(&mut bytes, instant, schema);
+            }
+            if !deletes.is_empty() {
+                // the delete carries the deleting write's ordering value (ts = commit time)
+                let ordering = ctx.rows.row(deletes[0], version).ts;
+                let records: Vec<DeleteRecord> = deletes
+                    .iter()
+                    .map(|&k| DeleteRecord {
+                        record_key: crate::rows::RowGen::id_of(k).to_string(),
+                        partition_path: partition_path.clone(),
+                        ordering_val: Some(ordering),
+                    })
+                    .collect();
+                write_delete_block(&mut bytes, instant, schema, &records);
+            }
+            let size = bytes.len() as i64;
+            let (prev_commit, stat_base_file, log_files, log_offset) = match table_version {
+                TableVersion::V6 => (
+                    ctx.instant(*base_version).to_string(),
+                    base_file.clone(),
+                    slice_log_files.clone(),
+                    Some(0),
+                ),
+                TableVersion::V9 => (
+                    instant.to_string(),
+                    String::new(),
+                    vec![file_name.clone()],
+                    None,
+                ),
+            };
+            let stat = WriteStat {
+                file_id: file_id.clone(),
+                path: Some(path.clone()),
+                prev_commit,
+                num_writes: updates.len() as i64,
+                num_deletes: deletes.len() as i64,
+                num_update_writes: updates.len() as i64,
+                total_write_bytes: size,
+                file_size_in_bytes: size,
+                partition_path: Some(partition_path),
+                runtime_stats: Some(RuntimeStats::default()),
+                log_version: Some(*log_version as i32),
+                log_offset,
+                base_file: Some(stat_base_file),
+                log_files: Some(log_files),
+                ..Default::default()
+            };
+            Ok(EncodedJob {
+                path,
+                bytes,
+                stat,
+                rows: (updates.len() + deletes.len()) as u64,
+            })
+        }
+    }
+}

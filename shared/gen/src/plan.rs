@@ -1,0 +1,431 @@
+//! The generator's model of the table: which keys are live, at which version, in which file
+//! group; and the planning of each commit into file jobs.
+//!
+//! Memory: 10 bytes per key ever written (version `u16`, group `u32`, one `u32` in its
+//! group's member list), independent of the row width.
+
+use std::collections::BTreeMap;
+
+use crate::config::{GenConfig, TableType, TableVersion};
+use crate::naming::{base_file_name, log_file_name, new_file_id, write_token};
+use crate::rng::{SplitMix64, hash_words};
+use crate::rows::RowGen;
+
+/// Version marker of a deleted (or never written) key.
+pub const DEAD: u16 = u16::MAX;
+
+/// One file group.
+#[derive(Debug, Clone)]
+pub struct FileGroup {
+    /// Partition index.
+    pub partition: u32,
+    /// File group id.
+    pub file_id: String,
+    /// Keys in the current base file plus (MOR) keys whose updates sit in its logs, ascending.
+    /// May contain deleted keys until the group is next touched.
+    pub members: Vec<u32>,
+    /// Commit that wrote the current base file.
+    pub base_version: u16,
+    /// Current base file name (empty before the first write).
+    pub base_file: String,
+    /// MOR: log files of the current file slice, oldest first.
+    pub log_files: Vec<String>,
+}
+
+/// A file to write in one commit.
+#[derive(Debug, Clone)]
+pub enum FileJob {
+    /// A new base file version (COW rewrite or insert, MOR insert).
+    Base {
+        /// Group index.
+        group: u32,
+        /// Partition index.
+        partition: u32,
+        /// File group id.
+        file_id: String,
+        /// New base file name.
+        file_name: String,
+        /// Rows: keys ascending, with the version each row is written at.
+        keys: Vec<u32>,
+        /// Versions, parallel to `keys`.
+        versions: Vec<u16>,
+        /// Updated keys in this file.
+        num_updates: u64,
+        /// Keys deleted from this group.
+        num_deletes: u64,
+        /// New keys in this file.
+        num_inserts: u64,
+        /// `prevCommit`: instant of the replaced base file, `None` for a new group.
+        prev_version: Option<u16>,
+        /// Replaced base file name (v9 `prevBaseFile`).
+        prev_base_file: Option<String>,
+    },
+    /// A MOR log file with an AVRO_DATA block (updates) and/or a DELETE block.
+    Log {
+        /// Group index.
+        group: u32,
+        /// Partition index.
+        partition: u32,
+        /// File group id.
+        file_id: String,
+        /// Log file name.
+        file_name: String,
+        /// Log version in the name.
+        log_version: u32,
+        /// Updated keys (ascending), written at this commit's version.
+        updates: Vec<u32>,
+        /// Deleted keys (ascending).
+        deletes: Vec<u32>,
+        /// Base instant version of the slice (v6 `prevCommit`).
+        base_version: u16,
+        /// Base file of the slice (v6 `baseFile`).
+        base_file: String,
+        /// v6: all log files of the slice including this one.
+        slice_log_files: Vec<String>,
+    },
+}
+
+impl FileJob {
+    /// Partition index.
+    pub fn partition(&self) -> u32 {
+        match self {
+            FileJob::Base { partition, .. } | FileJob::Log { partition, .. } => *partition,
+        }
+    }
+}
+
+/// Keys a commit inserted, updated and deleted (key indices, ascending).
+#[derive(Debug, Clone, Default)]
+pub struct CommitChanges {
+    /// New keys: a contiguous range of key indices.
+    pub inserted: std::ops::Range<u32>,
+    /// Updated keys.
+    pub updated: Vec<u32>,
+    /// Deleted keys.
+    pub deleted: Vec<u32>,
+}
+
+/// The generator's table model.
+#[derive(Debug)]
+pub struct TableState {
+    table_type: TableType,
+    table_version: TableVersion,
+    rows_per_group: usize,
+    /// Version per key index; [`DEAD`] when deleted.
+    versions: Vec<u16>,
+    /// Group per key index.
+    group_of: Vec<u32>,
+    groups: Vec<FileGroup>,
+    /// COW: per partition, the group new keys are packed into while it has room.
+    open_group: Vec<Option<u32>>,
+    live: u64,
+    rng: SplitMix64,
+    attempt: u64,
+    /// Requested instant of each commit (index = version).
+    instants: Vec<String>,
+}
+
+const SALT_PLAN: u64 = 0x504C_414E; // "PLAN"
+
+impl TableState {
+    /// An empty table whose commit `v` has requested instant `instants[v]`.
+    pub fn new(cfg: &GenConfig, instants: Vec<String>) -> Self {
+        Self {
+            table_type: cfg.table_type,
+            table_version: cfg.table_version,
+            rows_per_group: usize::try_from(cfg.rows_per_file_group).unwrap_or(usize::MAX),
+            versions: Vec::new(),
+            group_of: Vec::new(),
+            groups: Vec::new(),
+            open_group: vec![None; cfg.partitions as usize],
+            live: 0,
+            rng: SplitMix64::new(hash_words(&[cfg.seed, SALT_PLAN])),
+            attempt: 0,
+            instants,
+        }
+    }
+
+    /// Live keys.
+    pub fn live(&self) -> u64 {
+        self.live
+    }
+
+    /// Keys ever written (next key index).
+    pub fn next_key(&self) -> u32 {
+        self.versions.len() as u32
+    }
+
+    /// Version of `key`, `None` when deleted or unknown.
+    pub fn version_of(&self, key: u32) -> Option<u16> {
+        self.versions
+            .get(key as usize)
+            .copied()
+            .filter(|&v| v != DEAD)
+    }
+
+    /// File groups.
+    pub fn groups(&self) -> &[FileGroup] {
+        &self.groups
+    }
+
+    /// Live key indices (ascending).
+    pub fn live_keys(&self) -> impl Iterator<Item = u32> + '_ {
+        self.versions
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != DEAD)
+            .map(|(k, _)| k as u32)
+    }
+
+    /// Choose the changes of commit `version`: `rows` inserts for the first commit, fractions
+    /// of the live rows for later ones.
+    pub fn choose_changes(&mut self, cfg: &GenConfig, version: u16) -> CommitChanges {
+        let next = self.next_key();
+        if version == 0 {
+            let n = u32::try_from(cfg.rows).unwrap_or(u32::MAX - 1);
+            return CommitChanges {
+                inserted: next..next + n,
+                ..Default::default()
+            };
+        }
+        let live = self.live as f64;
+        let n_del = (live * cfg.delete_fraction).round() as u64;
+        let n_upd = (live * cfg.update_fraction).round() as u64;
+        let n_ins = (live * cfg.insert_fraction).round() as u32;
+        let picked = self.sample_live(n_del.saturating_add(n_upd).min(self.live));
+        let n_del = (n_del as usize).min(picked.len());
+        let mut deleted = picked[..n_del].to_vec();
+        let mut updated = picked[n_del..].to_vec();
+        deleted.sort_unstable();
+        updated.sort_unstable();
+        CommitChanges {
+            inserted: next..next + n_ins,
+            updated,
+            deleted,
+        }
+    }
+
+    /// `n` distinct live keys in random order.
+    fn sample_live(&mut self, n: u64) -> Vec<u32> {
+        let n = n as usize;
+        if n == 0 {
+            return Vec::new();
+        }
+        let total = self.versions.len() as u64;
+        if (n as u64).saturating_mul(2) > self.live {
+            // dense: partial Fisher-Yates over the live keys
+            let mut all: Vec<u32> = self.live_keys().collect();
+            for i in 0..n.min(all.len()) {
+                let j = i + self.rng.below((all.len() - i) as u64) as usize;
+                all.swap(i, j);
+            }
+            all.truncate(n);
+            return all;
+        }
+        // sparse: rejection sampling (at least half of the draws hit a new live key)
+        let mut chosen = vec![0u64; (total as usize).div_ceil(64)];
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let k = self.rng.below(total) as usize;
+            let (word, bit) = (k / 64, 1u64 << (k % 64));
+            if self.versions[k] != DEAD && chosen[word] & bit == 0 {
+                chosen[word] |= bit;
+                out.push(k as u32);
+            }
+        }
+        out
+    }
+
+    fn new_group(&mut self, partition: u32, version: u16) -> u32 {
+        let file_id = new_file_id(&mut self.rng);
+        self.groups.push(FileGroup {
+            partition,
+            file_id,
+            members: Vec::new(),
+            base_version: version,
+            base_file: String::new(),
+            log_files: Vec::new(),
+        });
+        (self.groups.len() - 1) as u32
+    }
+
+    /// Apply `changes` as commit `version` and return the files it writes, in a deterministic
+    /// order (by partition, then group).
+    pub fn apply(&mut self, rows: &RowGen, changes: &CommitChanges, version: u16) -> Vec<FileJob> {
+        let instant = self
+            .instants
+            .get(usize::from(version))
+            .cloned()
+            .unwrap_or_default();
+        let instant = instant.as_str();
+        // per touched group: (updates, deletes, inserts)
+        let mut touched: BTreeMap<u32, (Vec<u32>, Vec<u32>, u64)> = BTreeMap::new();
+        for &k in &changes.deleted {
+            self.versions[k as usize] = DEAD;
+            self.live -= 1;
+            touched
+                .entry(self.group_of[k as usize])
+                .or_default()
+                .1
+                .push(k);
+        }
+        for &k in &changes.updated {
+            self.versions[k as usize] = version;
+            touched
+                .entry(self.group_of[k as usize])
+                .or_default()
+                .0
+                .push(k);
+        }
+        // inserts: COW packs into the partition's open group; MOR opens groups per commit
+        let mut mor_open: Vec<Option<u32>> = vec![None; self.open_group.len()];
+        for k in changes.inserted.clone() {
+            let p = rows.partition_of(k);
+            let slot = match self.table_type {
+                TableType::CopyOnWrite => &mut self.open_group[p as usize],
+                TableType::MergeOnRead => &mut mor_open[p as usize],
+            };
+            let g = match *slot {
+                Some(g) if self.groups[g as usize].members.len() < self.rows_per_group => g,
+                _ => {
+                    let g = self.new_group(p, version);
+                    match self.table_type {
+                        TableType::CopyOnWrite => self.open_group[p as usize] = Some(g),
+                        TableType::MergeOnRead => mor_open[p as usize] = Some(g),
+                    }
+                    g
+                }
+            };
+            self.versions.push(version);
+            self.group_of.push(g);
+            self.groups[g as usize].members.push(k);
+            self.live += 1;
+            touched.entry(g).or_default().2 += 1;
+        }
+
+        let stage = 10 + 3 * u64::from(version);
+        let mut order: Vec<(u32, u32)> = touched
+            .keys()
+            .map(|&g| (self.groups[g as usize].partition, g))
+            .collect();
+        order.sort_unstable();
+        let mut jobs = Vec::with_capacity(order.len());
+        for (task, (_, g)) in order.into_iter().enumerate() {
+            let Some((updates, deletes, inserts)) = touched.remove(&g) else {
+                continue;
+            };
+            self.attempt += 1;
+            let token = write_token(task, stage, self.attempt);
+            let group_is_new = self.groups[g as usize].base_file.is_empty();
+            let job = if self.table_type == TableType::MergeOnRead && !group_is_new {
+                self.log_job(g, instant, &token, updates, deletes)
+            } else {
+                self.base_job(
+                    g,
+                    version,
+                    instant,
+                    &token,
+                    updates.len(),
+                    deletes.len(),
+                    inserts,
+                )
+            };
+            jobs.push(job);
+        }
+        jobs
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn base_job(
+        &mut self,
+        g: u32,
+        version: u16,
+        instant: &str,
+        token: &str,
+        num_updates: usize,
+        num_deletes: usize,
+        num_inserts: u64,
+    ) -> FileJob {
+        let versions = &self.versions;
+        let group = &mut self.groups[g as usize];
+        group.members.retain(|&k| versions[k as usize] != DEAD);
+        let keys = group.members.clone();
+        let row_versions: Vec<u16> = keys.iter().map(|&k| versions[k as usize]).collect();
+        let file_name = base_file_name(&group.file_id, token, instant);
+        let (prev_version, prev_base_file) = if group.base_file.is_empty() {
+            (None, None)
+        } else {
+            (
+                Some(group.base_version),
+                Some(std::mem::take(&mut group.base_file)),
+            )
+        };
+        group.base_version = version;
+        group.base_file = file_name.clone();
+        group.log_files.clear();
+        FileJob::Base {
+            group: g,
+            partition: group.partition,
+            file_id: group.file_id.clone(),
+            file_name,
+            keys,
+            versions: row_versions,
+            num_updates: num_updates as u64,
+            num_deletes: num_deletes as u64,
+            num_inserts,
+            prev_version,
+            prev_base_file,
+        }
+    }
+
+    fn log_job(
+        &mut self,
+        g: u32,
+        instant: &str,
+        token: &str,
+        updates: Vec<u32>,
+        deletes: Vec<u32>,
+    ) -> FileJob {
+        let versions = &self.versions;
+        let group = &mut self.groups[g as usize];
+        if !deletes.is_empty() {
+            group.members.retain(|&k| versions[k as usize] != DEAD);
+        }
+        let file_name = match self.table_version {
+            // v6: logs are named after the slice's base instant; on object stores every
+            // deltacommit writes the next log version of the slice
+            TableVersion::V6 => {
+                let base_instant = self
+                    .instants
+                    .get(usize::from(group.base_version))
+                    .map(String::as_str)
+                    .unwrap_or("");
+                log_file_name(
+                    &group.file_id,
+                    base_instant,
+                    group.log_files.len() as u32 + 1,
+                    token,
+                )
+            }
+            // v8/v9: one log file per deltacommit, named after it
+            TableVersion::V9 => log_file_name(&group.file_id, instant, 1, token),
+        };
+        let log_version = match self.table_version {
+            TableVersion::V6 => group.log_files.len() as u32 + 1,
+            TableVersion::V9 => 1,
+        };
+        group.log_files.push(file_name.clone());
+        FileJob::Log {
+            group: g,
+            partition: group.partition,
+            file_id: group.file_id.clone(),
+            file_name,
+            log_version,
+            updates,
+            deletes,
+            base_version: group.base_version,
+            base_file: group.base_file.clone(),
+            slice_log_files: group.log_files.clone(),
+        }
+    }
+}
