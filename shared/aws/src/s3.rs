@@ -49,7 +49,7 @@ pub fn parse_s3_uri(uri: &str) -> StorageResult<S3Location> {
         ));
     }
     let prefix = prefix.trim_matches('/');
-    check_relative(prefix).map_err(|reason| invalid(reason))?;
+    check_relative(prefix).map_err(invalid)?;
     Ok(S3Location {
         bucket: bucket.to_string(),
         prefix: prefix.to_string(),
