@@ -1,0 +1,567 @@
+//! The incremental loader: an SQS batch in, one sync pass per table, a partial batch response
+//! out.
+//!
+//! Messages are grouped by table (the body's `table`, else the FIFO message group id); the
+//! instant a message names does not matter, because a pass always runs up to the table's
+//! newest completed instant. Tables run one after another within the invocation's time: each
+//! pass gets the Lambda deadline minus a safety margin as its budget, and is cut off hard a
+//! little before the deadline. A pass that stops with work left, or a table the invocation had
+//! no time left for, gets a continuation message (same message group, so it is delivered after
+//! this batch). `batchItemFailures` lists exactly the messages of the tables that failed, plus
+//! messages that name no known table: SQS redelivers them, and after `maxReceiveCount`
+//! receives moves them to the dead-letter queue; the other tables are not held up.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use tokio::time::Instant;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::message::{continuation_message, parse_body};
+use crate::sink::MessageSink;
+use crate::tables::{TableSet, TableSpec};
+
+/// The time a pass may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassBudget {
+    /// Start no new unit of work (instant, batch) after this; finish and record progress.
+    pub soft_deadline: Instant,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Instants applied (bookmark advanced over them).
+    pub instants_applied: usize,
+    /// Change rows applied.
+    pub rows_applied: u64,
+    /// The bookmark after the pass (for logs), if any.
+    pub position: Option<String>,
+    /// Completed instants remain beyond the bookmark (the budget or an instant cap ended the
+    /// pass): a continuation is needed.
+    pub more_remaining: bool,
+}
+
+/// Why a pass failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassError {
+    /// Retrying later may succeed (lease held elsewhere, throttling, connection loss).
+    pub transient: bool,
+    /// What happened (table, instant, file where known). Must not contain secrets.
+    pub message: String,
+}
+
+impl fmt::Display for PassError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.transient {
+            "transient"
+        } else {
+            "permanent"
+        };
+        write!(f, "{} ({kind})", self.message)
+    }
+}
+
+impl std::error::Error for PassError {}
+
+/// Runs one sync pass for one table: from its bookmark up to its newest completed instant,
+/// within the budget. Implemented over the hps-sync pipeline (S3 reader, Postgres apply,
+/// DynamoDB bookmarks); the implementation owns its clients and reconnects them as needed.
+#[async_trait]
+pub trait TableSyncer: Send + Sync {
+    /// One pass for `table`.
+    async fn sync_table(
+        &self,
+        table: &TableSpec,
+        budget: PassBudget,
+    ) -> Result<PassReport, PassError>;
+
+    /// A pass was cut off at the hard deadline (its future dropped mid-way): drop any
+    /// connection whose state is now unknown.
+    async fn reset_after_abort(&self) {}
+}
+
+/// Timing of one invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct LoaderTiming {
+    /// The Lambda deadline.
+    pub deadline: Instant,
+    /// Budget reserve: passes stop starting new work this long before the deadline.
+    pub margin: Duration,
+    /// Passes are cancelled this long before the deadline (backstop for a pass that overruns).
+    pub hard_margin: Duration,
+    /// A table is not started with less than this left before the soft deadline; it gets a
+    /// continuation instead.
+    pub min_pass_time: Duration,
+}
+
+impl LoaderTiming {
+    /// From the Lambda deadline (milliseconds since the epoch) and the configured margin.
+    pub fn from_deadline_ms(deadline_ms: u64, margin: Duration) -> Self {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        // no deadline (0, as in some local runners): assume the 15 minute Lambda maximum
+        let left = if deadline_ms == 0 {
+            Duration::from_secs(900)
+        } else {
+            Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        };
+        LoaderTiming::new(Instant::now() + left, margin)
+    }
+
+    /// With the default hard margin (a quarter of `margin`, at most 5 s) and minimum pass time.
+    pub fn new(deadline: Instant, margin: Duration) -> Self {
+        LoaderTiming {
+            deadline,
+            margin,
+            hard_margin: (margin / 4).min(Duration::from_secs(5)),
+            min_pass_time: Duration::from_secs(2).min(margin),
+        }
+    }
+
+    fn soft_deadline(&self) -> Instant {
+        self.deadline
+            .checked_sub(self.margin)
+            .unwrap_or(self.deadline)
+    }
+
+    fn hard_deadline(&self) -> Instant {
+        self.deadline
+            .checked_sub(self.hard_margin)
+            .unwrap_or(self.deadline)
+    }
+}
+
+/// The messages of one batch, by table.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Grouped {
+    /// Table id -> message ids, tables in order of first appearance.
+    pub tables: Vec<(String, Vec<String>)>,
+    /// Messages that name no configured table: (message id, reason).
+    pub rejected: Vec<(String, String)>,
+}
+
+/// Group a batch by table.
+pub fn group_by_table(tables: &TableSet, records: &[SqsMessage]) -> Grouped {
+    let mut out = Grouped::default();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for rec in records {
+        let Some(id) = rec.message_id.clone() else {
+            // cannot be reported either way; SQS redelivers it only if the whole batch fails
+            error!("SQS record without messageId ignored");
+            continue;
+        };
+        let group = rec.attributes.get("MessageGroupId");
+        let table = match rec.body.as_deref().map(parse_body) {
+            Some(Ok(m)) => Ok(m.table),
+            // the body is only a trigger: a foreign body in a table's group still names it
+            Some(Err(e)) => group.cloned().ok_or(e),
+            None => group
+                .cloned()
+                .ok_or_else(|| "message has neither body nor group id".to_string()),
+        };
+        match table {
+            Ok(t) if tables.get(&t).is_some() => {
+                let i = *index.entry(t.clone()).or_insert_with(|| {
+                    out.tables.push((t.clone(), Vec::new()));
+                    out.tables.len() - 1
+                });
+                out.tables[i].1.push(id);
+            }
+            Ok(t) => out
+                .rejected
+                .push((id, format!("table {t:?} is not configured (HPS_TABLES)"))),
+            Err(e) => out.rejected.push((id, e)),
+        }
+    }
+    out
+}
+
+/// Outcome per table (for logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableOutcome {
+    /// Caught up.
+    Done(PassReport),
+    /// Progress made, continuation enqueued.
+    Continued(PassReport),
+    /// Not started for lack of time; continuation enqueued.
+    Deferred,
+    /// Failed: its messages are reported as batch item failures.
+    Failed(String),
+}
+
+/// Handle one SQS batch.
+pub async fn handle_batch(
+    tables: &TableSet,
+    syncer: &dyn TableSyncer,
+    sink: &dyn MessageSink,
+    records: &[SqsMessage],
+    request_id: &str,
+    timing: LoaderTiming,
+) -> (SqsBatchResponse, Vec<(String, TableOutcome)>) {
+    let grouped = group_by_table(tables, records);
+    let mut response = SqsBatchResponse::default();
+    for (id, why) in &grouped.rejected {
+        error!(message_id = %id, reason = %why, "message rejected; it will reach the dead-letter queue");
+        response.add_failure(id.clone());
+    }
+    let mut outcomes = Vec::new();
+    for (table_id, message_ids) in &grouped.tables {
+        let Some(spec) = tables.get(table_id) else {
+            continue;
+        };
+        let span =
+            info_span!("table", table = %table_id, uri = %spec.uri(), messages = message_ids.len());
+        let outcome = run_table(spec, syncer, sink, request_id, timing)
+            .instrument(span)
+            .await;
+        if let TableOutcome::Failed(_) = &outcome {
+            for id in message_ids {
+                response.add_failure(id.clone());
+            }
+        }
+        outcomes.push((table_id.clone(), outcome));
+    }
+    (response, outcomes)
+}
+
+async fn run_table(
+    spec: &TableSpec,
+    syncer: &dyn TableSyncer,
+    sink: &dyn MessageSink,
+    request_id: &str,
+    timing: LoaderTiming,
+) -> TableOutcome {
+    let soft = timing.soft_deadline();
+    if soft.saturating_duration_since(Instant::now()) < timing.min_pass_time {
+        info!("no time left in this invocation; deferring to a continuation");
+        return match continue_later(spec, sink, request_id).await {
+            Ok(()) => TableOutcome::Deferred,
+            Err(e) => TableOutcome::Failed(e),
+        };
+    }
+    let pass = syncer.sync_table(
+        spec,
+        PassBudget {
+            soft_deadline: soft,
+        },
+    );
+    let result = match tokio::time::timeout_at(timing.hard_deadline(), pass).await {
+        Ok(r) => r,
+        Err(_) => {
+            syncer.reset_after_abort().await;
+            let msg = "pass overran the invocation deadline and was cancelled".to_string();
+            error!(error = %msg, "pass failed");
+            return TableOutcome::Failed(msg);
+        }
+    };
+    match result {
+        Ok(report) if report.more_remaining => {
+            info!(
+                instants = report.instants_applied,
+                rows = report.rows_applied,
+                position = report.position.as_deref().unwrap_or(""),
+                "pass stopped with work left; enqueueing a continuation"
+            );
+            match continue_later(spec, sink, request_id).await {
+                Ok(()) => TableOutcome::Continued(report),
+                Err(e) => TableOutcome::Failed(e),
+            }
+        }
+        Ok(report) => {
+            info!(
+                instants = report.instants_applied,
+                rows = report.rows_applied,
+                position = report.position.as_deref().unwrap_or(""),
+                "pass complete"
+            );
+            TableOutcome::Done(report)
+        }
+        Err(e) => {
+            if e.transient {
+                warn!(error = %e, "pass failed; messages will be retried");
+            } else {
+                error!(error = %e, "pass failed; messages will be retried, then dead-lettered");
+            }
+            TableOutcome::Failed(e.to_string())
+        }
+    }
+}
+
+async fn continue_later(
+    spec: &TableSpec,
+    sink: &dyn MessageSink,
+    request_id: &str,
+) -> Result<(), String> {
+    let msg = continuation_message(&spec.id, request_id);
+    let sent = match sink.send_batch(std::slice::from_ref(&msg)).await {
+        Ok(mut r) if r.len() == 1 => r.remove(0),
+        Ok(_) => Err(crate::sink::SendError::permanent(
+            "the queue returned no result",
+        )),
+        Err(e) => Err(e),
+    };
+    sent.map_err(|e| {
+        // the table's messages are reported failed instead: their redelivery continues it
+        let m = format!("could not enqueue the continuation: {e}");
+        error!(error = %m, dedup_id = %msg.dedup_id);
+        m
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{MessageKind, OutgoingMessage, instant_message, sweep_message};
+    use crate::sink::SendError;
+    use crate::tables::TableId;
+    use crate::timeline_key::InstantRef;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    fn tables() -> TableSet {
+        TableSet::parse("a=s3://lake/a,b=s3://lake/b,c=s3://lake/c").unwrap()
+    }
+
+    fn rec(id: &str, m: &OutgoingMessage) -> SqsMessage {
+        let mut r = SqsMessage::default();
+        r.message_id = Some(id.into());
+        r.body = Some(m.body.clone());
+        r.attributes = HashMap::from([("MessageGroupId".to_string(), m.group_id.clone())]);
+        r
+    }
+
+    fn inst(t: &str, req: &str) -> OutgoingMessage {
+        let i = InstantRef {
+            requested: req.into(),
+            completed: None,
+            action: "commit".into(),
+        };
+        instant_message(&TableId::new(t).unwrap(), &i, "k")
+    }
+
+    #[test]
+    fn groups_by_table_in_first_seen_order() {
+        let mut foreign = SqsMessage::default();
+        foreign.message_id = Some("m5".into());
+        foreign.body = Some("{\"Records\":[]}".into());
+        foreign.attributes = HashMap::from([("MessageGroupId".to_string(), "c".to_string())]);
+        let mut orphan = SqsMessage::default();
+        orphan.message_id = Some("m6".into());
+        orphan.body = Some("garbage".into());
+        let records = vec![
+            rec("m1", &inst("b", "2")),
+            rec("m2", &inst("a", "1")),
+            rec("m3", &inst("b", "3")),
+            rec("m4", &sweep_message(&TableId::new("zz").unwrap(), "e")),
+            foreign,
+            orphan,
+        ];
+        let g = group_by_table(&tables(), &records);
+        assert_eq!(
+            g.tables,
+            vec![
+                ("b".to_string(), vec!["m1".to_string(), "m3".to_string()]),
+                ("a".to_string(), vec!["m2".to_string()]),
+                ("c".to_string(), vec!["m5".to_string()]),
+            ]
+        );
+        let rejected: Vec<&str> = g.rejected.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(rejected, ["m4", "m6"]);
+    }
+
+    #[derive(Default)]
+    struct Script {
+        /// table -> result of its pass
+        results: HashMap<String, Result<PassReport, PassError>>,
+        /// table -> delay before answering
+        delays: HashMap<String, Duration>,
+        calls: Mutex<Vec<String>>,
+        resets: Mutex<u32>,
+    }
+
+    #[async_trait]
+    impl TableSyncer for Script {
+        async fn sync_table(
+            &self,
+            table: &TableSpec,
+            budget: PassBudget,
+        ) -> Result<PassReport, PassError> {
+            self.calls.lock().unwrap().push(table.id.to_string());
+            assert!(
+                budget.soft_deadline > Instant::now(),
+                "budget already spent"
+            );
+            if let Some(d) = self.delays.get(table.id.as_str()) {
+                tokio::time::sleep(*d).await;
+            }
+            self.results
+                .get(table.id.as_str())
+                .cloned()
+                .unwrap_or(Ok(PassReport::default()))
+        }
+        async fn reset_after_abort(&self) {
+            *self.resets.lock().unwrap() += 1;
+        }
+    }
+
+    #[derive(Default)]
+    struct Sent {
+        msgs: Mutex<Vec<OutgoingMessage>>,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl MessageSink for Sent {
+        async fn send_batch(
+            &self,
+            batch: &[OutgoingMessage],
+        ) -> Result<Vec<Result<(), SendError>>, SendError> {
+            if self.fail {
+                return Ok(batch
+                    .iter()
+                    .map(|_| Err(SendError::transient("throttled")))
+                    .collect());
+            }
+            self.msgs.lock().unwrap().extend(batch.iter().cloned());
+            Ok(batch.iter().map(|_| Ok(())).collect())
+        }
+    }
+
+    fn failures(r: &SqsBatchResponse) -> Vec<String> {
+        let mut v: Vec<String> = r
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn timing(secs: u64) -> LoaderTiming {
+        LoaderTiming::new(
+            Instant::now() + Duration::from_secs(secs),
+            Duration::from_secs(2),
+        )
+    }
+
+    #[tokio::test]
+    async fn only_failed_tables_are_reported_and_continuations_are_sent() {
+        let mut script = Script::default();
+        script.results.insert(
+            "a".into(),
+            Err(PassError {
+                transient: false,
+                message: "not a Hudi table".into(),
+            }),
+        );
+        script.results.insert(
+            "b".into(),
+            Ok(PassReport {
+                instants_applied: 2,
+                rows_applied: 10,
+                position: Some("x".into()),
+                more_remaining: true,
+            }),
+        );
+        let sink = Sent::default();
+        let records = vec![
+            rec("m1", &inst("a", "1")),
+            rec("m2", &inst("b", "1")),
+            rec("m3", &inst("a", "2")),
+            rec("m4", &inst("c", "1")),
+        ];
+        let (resp, outcomes) =
+            handle_batch(&tables(), &script, &sink, &records, "req-1", timing(30)).await;
+        assert_eq!(failures(&resp), ["m1", "m3"]);
+        assert_eq!(
+            *script.calls.lock().unwrap(),
+            ["a", "b", "c"],
+            "one pass per table"
+        );
+        assert!(matches!(outcomes[1].1, TableOutcome::Continued(_)));
+        assert!(matches!(outcomes[2].1, TableOutcome::Done(_)));
+        let sent = sink.msgs.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].group_id.as_str(), sent[0].dedup_id.as_str()),
+            ("b", "b:cont:req-1")
+        );
+        assert_eq!(
+            parse_body(&sent[0].body).unwrap().kind,
+            MessageKind::Continuation
+        );
+        // the response serializes as Lambda expects
+        let json = serde_json::to_value(&resp).unwrap();
+        assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "m1");
+    }
+
+    #[tokio::test]
+    async fn failed_continuation_fails_the_table_instead() {
+        let mut script = Script::default();
+        script.results.insert(
+            "b".into(),
+            Ok(PassReport {
+                more_remaining: true,
+                ..Default::default()
+            }),
+        );
+        let sink = Sent {
+            fail: true,
+            ..Default::default()
+        };
+        let records = vec![rec("m1", &inst("b", "1")), rec("m2", &inst("a", "1"))];
+        let (resp, _) = handle_batch(&tables(), &script, &sink, &records, "r", timing(30)).await;
+        assert_eq!(failures(&resp), ["m1"]);
+    }
+
+    #[tokio::test]
+    async fn out_of_time_tables_are_deferred_and_overruns_cancelled() {
+        let mut script = Script::default();
+        // "a" overruns: cut at the hard deadline, reported failed, connection reset
+        script.delays.insert("a".into(), Duration::from_secs(3600));
+        let sink = Sent::default();
+        let records = vec![rec("m1", &inst("a", "1")), rec("m2", &inst("b", "1"))];
+        let t = LoaderTiming {
+            deadline: Instant::now() + Duration::from_millis(600),
+            margin: Duration::from_millis(400),
+            hard_margin: Duration::from_millis(100),
+            min_pass_time: Duration::from_millis(50),
+        };
+        let started = Instant::now();
+        let (resp, outcomes) = handle_batch(&tables(), &script, &sink, &records, "r", t).await;
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(450) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        assert_eq!(failures(&resp), ["m1"]);
+        assert_eq!(*script.resets.lock().unwrap(), 1);
+        // "b" never started: deferred with a continuation, its message acknowledged
+        assert_eq!(outcomes[1].1, TableOutcome::Deferred);
+        assert_eq!(*script.calls.lock().unwrap(), ["a"]);
+        assert_eq!(sink.msgs.lock().unwrap()[0].dedup_id, "b:cont:r");
+    }
+
+    #[test]
+    fn timing_from_lambda_deadline() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let t = LoaderTiming::from_deadline_ms(now_ms + 60_000, Duration::from_secs(20));
+        let left = t.deadline.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(55) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
+        assert_eq!(t.hard_margin, Duration::from_secs(5));
+        let t = LoaderTiming::from_deadline_ms(0, Duration::from_secs(20));
+        assert!(t.deadline.saturating_duration_since(Instant::now()) > Duration::from_secs(800));
+    }
+}

@@ -1,0 +1,289 @@
+//! The configured tables (`HPS_TABLES`): ids, S3 base paths, and which table an S3 key belongs to.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::error::ConfigError;
+
+/// Longest table id: it is the SQS message group id and the start of every deduplication id
+/// (both at most 128 characters), so it is kept well below that.
+pub const MAX_TABLE_ID_LEN: usize = 64;
+
+/// A table id: 1-64 characters of `A-Z a-z 0-9 _ . -`. Used as the SQS FIFO message group id
+/// (one group per table keeps each table's messages in order) and in deduplication ids.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TableId(String);
+
+impl TableId {
+    /// Validate and wrap a table id.
+    pub fn new(id: &str) -> Result<Self, ConfigError> {
+        let ok = !id.is_empty()
+            && id.len() <= MAX_TABLE_ID_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if ok {
+            Ok(TableId(id.to_string()))
+        } else {
+            Err(ConfigError::Invalid {
+                var: "HPS_TABLES",
+                reason: format!(
+                    "table id {id:?} must be 1-{MAX_TABLE_ID_LEN} characters of A-Z a-z 0-9 _ . -"
+                ),
+            })
+        }
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TableId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One configured table: its id and where its base path is on S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The table id.
+    pub id: TableId,
+    /// The bucket.
+    pub bucket: String,
+    /// The base path inside the bucket, without leading or trailing `/` (`""` = bucket root).
+    pub prefix: String,
+}
+
+impl TableSpec {
+    /// `s3://bucket/prefix` (normalized).
+    pub fn uri(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    /// The key relative to this table's base path, if `bucket`/`key` lies under it.
+    pub fn relative_key<'k>(&self, bucket: &str, key: &'k str) -> Option<&'k str> {
+        if bucket != self.bucket {
+            return None;
+        }
+        if self.prefix.is_empty() {
+            return Some(key);
+        }
+        key.strip_prefix(self.prefix.as_str())?.strip_prefix('/')
+    }
+}
+
+/// Parse `s3://bucket/base/path` (also `s3a://`) into bucket and normalized prefix.
+pub fn parse_s3_base(uri: &str) -> Result<(String, String), String> {
+    let rest = uri
+        .strip_prefix("s3://")
+        .or_else(|| uri.strip_prefix("s3a://"))
+        .ok_or_else(|| format!("{uri:?} is not an s3:// URI"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !bucket_ok {
+        return Err(format!("{uri:?}: {bucket:?} is not a valid S3 bucket name"));
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix
+        .split('/')
+        .any(|s| s == "." || s == ".." || (s.is_empty() && !prefix.is_empty()))
+    {
+        return Err(format!(
+            "{uri:?}: empty, `.` or `..` path segments are not allowed"
+        ));
+    }
+    if prefix.split('/').any(|s| s == ".hoodie") {
+        return Err(format!(
+            "{uri:?}: a table base path cannot be inside a `.hoodie` directory"
+        ));
+    }
+    Ok((bucket.to_string(), prefix.to_string()))
+}
+
+/// The set of configured tables.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableSet {
+    tables: Vec<TableSpec>,
+}
+
+impl TableSet {
+    /// Parse `HPS_TABLES`: either a JSON object `{"id": "s3://bucket/path", ...}` or a list of
+    /// `id=s3://bucket/path` entries separated by commas, semicolons or whitespace.
+    ///
+    /// Ids must be unique; base paths must be distinct and must not contain one another (an S3
+    /// key must belong to at most one table).
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            var: "HPS_TABLES",
+            reason,
+        };
+        let trimmed = value.trim();
+        let pairs: Vec<(String, String)> = if trimmed.starts_with('{') {
+            let map: BTreeMap<String, String> = serde_json::from_str(trimmed)
+                .map_err(|e| invalid(format!("not a JSON object of id -> s3 URI: {e}")))?;
+            map.into_iter().collect()
+        } else {
+            trimmed
+                .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(|entry| {
+                    entry
+                        .split_once('=')
+                        .map(|(id, uri)| (id.trim().to_string(), uri.trim().to_string()))
+                        .ok_or_else(|| {
+                            invalid(format!("entry {entry:?} is not id=s3://bucket/path"))
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        if pairs.is_empty() {
+            return Err(invalid("no tables configured".into()));
+        }
+        let mut tables: Vec<TableSpec> = Vec::with_capacity(pairs.len());
+        for (id, uri) in pairs {
+            let id = TableId::new(&id)?;
+            let (bucket, prefix) = parse_s3_base(&uri).map_err(invalid)?;
+            let spec = TableSpec { id, bucket, prefix };
+            for other in &tables {
+                if other.id == spec.id {
+                    return Err(invalid(format!("table id {} appears twice", spec.id)));
+                }
+                if other.bucket == spec.bucket && nests(&other.prefix, &spec.prefix) {
+                    return Err(invalid(format!(
+                        "tables {} ({}) and {} ({}) overlap: one base path contains the other",
+                        other.id,
+                        other.uri(),
+                        spec.id,
+                        spec.uri()
+                    )));
+                }
+            }
+            tables.push(spec);
+        }
+        Ok(TableSet { tables })
+    }
+
+    /// All tables, in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &TableSpec> {
+        self.tables.iter()
+    }
+
+    /// Number of tables.
+    pub fn len(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// Whether no table is configured.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// The table with this id.
+    pub fn get(&self, id: &str) -> Option<&TableSpec> {
+        self.tables.iter().find(|t| t.id.as_str() == id)
+    }
+
+    /// The table an S3 object belongs to, with the key relative to that table's base path.
+    pub fn locate<'k>(&self, bucket: &str, key: &'k str) -> Option<(&TableSpec, &'k str)> {
+        self.tables
+            .iter()
+            .find_map(|t| t.relative_key(bucket, key).map(|rel| (t, rel)))
+    }
+}
+
+/// Whether one base path equals or contains the other (segment-wise).
+fn nests(a: &str, b: &str) -> bool {
+    let within = |outer: &str, inner: &str| {
+        outer.is_empty()
+            || inner == outer
+            || inner
+                .strip_prefix(outer)
+                .is_some_and(|r| r.starts_with('/'))
+    };
+    within(a, b) || within(b, a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_compact_and_json_forms() {
+        let a = TableSet::parse(
+            " orders=s3://lake/wh/orders/ ,trips=s3://lake/wh/trips;x=s3a://other-bucket",
+        )
+        .unwrap();
+        assert_eq!(a.len(), 3);
+        let o = a.get("orders").unwrap();
+        assert_eq!(
+            (o.bucket.as_str(), o.prefix.as_str()),
+            ("lake", "wh/orders")
+        );
+        assert_eq!(o.uri(), "s3://lake/wh/orders");
+        assert_eq!(a.get("x").unwrap().prefix, "");
+        let b =
+            TableSet::parse(r#"{"orders": "s3://lake/wh/orders", "trips": "s3://lake/wh/trips"}"#)
+                .unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.get("trips").unwrap().prefix, "wh/trips");
+        // newline-separated too
+        assert_eq!(
+            TableSet::parse("a=s3://lake/a\nb=s3://lake/b\n")
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn rejects_bad_configuration() {
+        for bad in [
+            "",
+            "orders",
+            "orders=lake/wh/orders",
+            "bad id=s3://lake/x",
+            "orders=s3://lake/a,orders=s3://lake/b",
+            "a=s3://lake/wh,b=s3://lake/wh/b",
+            "a=s3://lake/wh/b,b=s3://lake/wh",
+            "a=s3://lake/wh,b=s3://lake/wh/",
+            "a=s3://lake,b=s3://lake/x",
+            "a=s3://Lake/x",
+            "a=s3://lake/x/../y",
+            "a=s3://lake/x//y",
+            "a=s3://lake/t/.hoodie/metadata",
+            "{\"a\": 1}",
+            &format!("{}=s3://lake/x", "a".repeat(65)),
+        ] {
+            assert!(TableSet::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        // siblings sharing a name prefix do not nest
+        assert!(TableSet::parse("a=s3://lake/wh/orders,b=s3://lake/wh/orders_v2").is_ok());
+        // same prefix in different buckets is fine
+        assert!(TableSet::parse("a=s3://lake/wh,b=s3://lake2/wh").is_ok());
+    }
+
+    #[test]
+    fn locates_keys_segment_wise() {
+        let t = TableSet::parse("o=s3://lake/wh/orders,o2=s3://lake/wh/orders_v2,root=s3://flat")
+            .unwrap();
+        let (spec, rel) = t.locate("lake", "wh/orders/.hoodie/1.commit").unwrap();
+        assert_eq!((spec.id.as_str(), rel), ("o", ".hoodie/1.commit"));
+        let (spec, rel) = t.locate("lake", "wh/orders_v2/.hoodie/1.commit").unwrap();
+        assert_eq!((spec.id.as_str(), rel), ("o2", ".hoodie/1.commit"));
+        assert!(t.locate("lake", "wh/orders").is_none());
+        assert!(t.locate("lake", "wh/ordersX/.hoodie/1.commit").is_none());
+        assert!(t.locate("other", "wh/orders/.hoodie/1.commit").is_none());
+        let (spec, rel) = t.locate("flat", ".hoodie/1.commit").unwrap();
+        assert_eq!((spec.id.as_str(), rel), ("root", ".hoodie/1.commit"));
+    }
+}
