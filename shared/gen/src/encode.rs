@@ -410,3 +410,110 @@ pub fn encode_avro_row(buf: &mut Vec<u8>, meta: &LogMeta<'_>, region: &str, r: &
     opt(buf, r.ship_date, int);
     opt(buf, Some(r.revision), int);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apache_avro::types::Value;
+
+    fn ctx() -> EncodeCtx {
+        EncodeCtx {
+            schema: TableSchema::new("t1").unwrap(),
+            rows: RowGen::new(3, 2, vec![1_735_689_600_000, 1_735_689_660_000]),
+            instants: vec!["20250101000000000".into(), "20250101000100000".into()],
+            partition_values: vec!["us-east".into(), "eu-west".into()],
+            partition_paths: vec!["region=us-east".into(), "region=eu-west".into()],
+            props: EncodeCtx::writer_props(Codec::Snappy, 100).unwrap(),
+        }
+    }
+
+    fn unwrap_union(v: &Value) -> &Value {
+        match v {
+            Value::Union(_, inner) => inner,
+            other => other,
+        }
+    }
+
+    #[test]
+    fn avro_rows_decode_with_the_header_schema() {
+        let c = ctx();
+        let schema = apache_avro::Schema::parse_str(c.schema.schema_with_meta()).unwrap();
+        for key in 0..200u32 {
+            let row = c.rows.row(key, 1);
+            let meta = LogMeta {
+                commit_time: "20250101000100000",
+                seqno: "20250101000100000_0_1",
+                record_key: &row.id.to_string(),
+                partition_path: "region=us-east",
+                file_name: "fid-0",
+            };
+            let mut buf = Vec::new();
+            encode_avro_row(&mut buf, &meta, "us-east", &row);
+            let mut slice = &buf[..];
+            let v = apache_avro::from_avro_datum(&schema, &mut slice, None).unwrap();
+            assert!(slice.is_empty(), "trailing bytes");
+            let Value::Record(fields) = v else { panic!() };
+            let get =
+                |n: &str| unwrap_union(&fields.iter().find(|(f, _)| f == n).unwrap().1).clone();
+            assert_eq!(get("_hoodie_record_key"), Value::String(row.id.to_string()));
+            assert_eq!(get("_hoodie_file_name"), Value::String("fid-0".into()));
+            assert_eq!(get("id"), Value::Long(row.id));
+            assert_eq!(get("region"), Value::String("us-east".into()));
+            assert_eq!(get("price"), Value::Double(row.price));
+            assert_eq!(get("updated_at"), Value::TimestampMicros(row.updated_at));
+            assert_eq!(get("order_date"), Value::Date(row.order_date));
+            assert_eq!(get("revision"), Value::Int(1));
+            match (get("description"), &row.description) {
+                (Value::Null, None) => {}
+                (Value::String(s), Some(d)) => assert_eq!(&s, d),
+                (v, d) => panic!("description {v:?} vs {d:?}"),
+            }
+            match (get("ship_date"), row.ship_date) {
+                (Value::Null, None) => {}
+                (Value::Date(d), Some(e)) => assert_eq!(d, e),
+                (v, d) => panic!("ship_date {v:?} vs {d:?}"),
+            }
+            let Value::Decimal(amount) = get("amount") else {
+                panic!("amount")
+            };
+            let bytes: Vec<u8> = amount.try_into().unwrap();
+            let mut be = [if row.amount < 0 { 0xff } else { 0 }; 8];
+            be[8 - bytes.len()..].copy_from_slice(&bytes);
+            assert_eq!(i64::from_be_bytes(be), row.amount);
+        }
+    }
+
+    #[test]
+    fn base_file_holds_the_rows_and_metadata() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let c = ctx();
+        let keys: Vec<u32> = (0..1000).collect();
+        let versions: Vec<u16> = keys.iter().map(|k| (k % 2) as u16).collect();
+        let f = encode_base_file(&c, "p/f.parquet", "f.parquet", 1, &keys, &versions).unwrap();
+        assert_eq!(f.rows, 1000);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(f.bytes)).unwrap();
+        let md = reader.metadata().clone();
+        assert_eq!(md.num_row_groups(), 10, "100-row row groups");
+        let kv = md.file_metadata().key_value_metadata().unwrap();
+        let get = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+        assert_eq!(get("hoodie_min_record_key").as_deref(), Some("1"));
+        assert_eq!(get("hoodie_max_record_key").as_deref(), Some("999"));
+        assert_eq!(get("writer.model.name").as_deref(), Some("avro"));
+        let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(total, 1000);
+        let b = &batches[0];
+        use arrow_array::cast::AsArray;
+        let ct = b.column(0).as_string::<i32>();
+        let seq = b.column(1).as_string::<i32>();
+        let fname = b.column(4).as_string::<i32>();
+        assert_eq!(ct.value(0), "20250101000000000");
+        assert_eq!(ct.value(1), "20250101000100000");
+        assert_eq!(seq.value(1), "20250101000100000_1_1");
+        assert_eq!(fname.value(0), "f.parquet");
+        assert_eq!(
+            b.schema().field(13).data_type(),
+            &arrow_schema::DataType::Decimal128(18, 4)
+        );
+    }
+}

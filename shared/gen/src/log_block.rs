@@ -151,8 +151,11 @@ pub fn write_delete_block(
 mod tests {
     use super::*;
 
+    /// (block type, header entries, content) of one block.
+    type Block = (i32, Vec<(i32, String)>, Vec<u8>);
+
     /// A minimal independent walker over the framing (what a reader does).
-    fn walk(bytes: &[u8]) -> Vec<(i32, Vec<(i32, String)>, Vec<u8>)> {
+    fn walk(bytes: &[u8]) -> Vec<Block> {
         let be_i32 = |b: &[u8], p: usize| i32::from_be_bytes(b[p..p + 4].try_into().unwrap());
         let be_i64 = |b: &[u8], p: usize| i64::from_be_bytes(b[p..p + 8].try_into().unwrap());
         let mut out = Vec::new();

@@ -19,7 +19,7 @@ pub struct Schedule {
     pub completed: Vec<DateTime<Utc>>,
 }
 
-const SALT_SCHEDULE: u64 = 0x5343_4845_44; // "SCHED"
+const SALT_SCHEDULE: u64 = 0x0053_4348_4544; // "SCHED"
 
 impl Schedule {
     /// Commit `v` is requested at `start + v·interval` and completes 75 % of the interval

@@ -429,3 +429,152 @@ impl TableState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::Schedule;
+
+    fn setup(table_type: TableType, rows: u64) -> (GenConfig, TableState, RowGen) {
+        let cfg = GenConfig {
+            table_type,
+            rows,
+            partitions: 2,
+            rows_per_file_group: 100,
+            update_fraction: 0.1,
+            insert_fraction: 0.05,
+            delete_fraction: 0.02,
+            ..GenConfig::default()
+        };
+        let s = Schedule::new(&cfg);
+        let rows = RowGen::new(cfg.seed, cfg.partitions, s.epoch_ms());
+        (cfg.clone(), TableState::new(&cfg, s.instants()), rows)
+    }
+
+    #[test]
+    fn first_commit_fills_groups_per_partition() {
+        let (cfg, mut st, rows) = setup(TableType::CopyOnWrite, 450);
+        let ch = st.choose_changes(&cfg, 0);
+        assert_eq!(ch.inserted, 0..450);
+        let jobs = st.apply(&rows, &ch, 0);
+        assert_eq!(st.live(), 450);
+        let mut total = 0;
+        for j in &jobs {
+            let FileJob::Base {
+                keys,
+                prev_version,
+                num_inserts,
+                ..
+            } = j
+            else {
+                panic!()
+            };
+            assert!(keys.len() <= 100);
+            assert!(keys.windows(2).all(|w| w[0] < w[1]));
+            assert_eq!(*prev_version, None);
+            assert_eq!(*num_inserts as usize, keys.len());
+            total += keys.len();
+        }
+        assert_eq!(total, 450);
+        // jobs sorted by partition
+        assert!(
+            jobs.windows(2)
+                .all(|w| w[0].partition() <= w[1].partition())
+        );
+    }
+
+    #[test]
+    fn cow_update_rewrites_groups_and_packs_inserts() {
+        let (cfg, mut st, rows) = setup(TableType::CopyOnWrite, 450);
+        let ch0 = st.choose_changes(&cfg, 0);
+        st.apply(&rows, &ch0, 0);
+        let ch = st.choose_changes(&cfg, 1);
+        assert_eq!(ch.updated.len(), 45);
+        assert_eq!(ch.deleted.len(), 9);
+        assert_eq!(ch.inserted.len(), 23);
+        assert!(ch.updated.iter().all(|k| !ch.deleted.contains(k)));
+        let jobs = st.apply(&rows, &ch, 1);
+        assert_eq!(st.live(), 450 - 9 + 23);
+        let (mut upd, mut del, mut ins) = (0, 0, 0);
+        for j in &jobs {
+            let FileJob::Base {
+                keys,
+                versions,
+                num_updates,
+                num_deletes,
+                num_inserts,
+                prev_version,
+                ..
+            } = j
+            else {
+                panic!("COW writes base files only")
+            };
+            upd += num_updates;
+            del += num_deletes;
+            ins += num_inserts;
+            if *num_updates + *num_deletes > 0 {
+                assert_eq!(*prev_version, Some(0));
+            }
+            for (k, v) in keys.iter().zip(versions) {
+                assert_eq!(st.version_of(*k), Some(*v));
+                assert!(!ch.deleted.contains(k));
+            }
+        }
+        assert_eq!((upd, del, ins), (45, 9, 23));
+    }
+
+    #[test]
+    fn mor_updates_go_to_logs_and_inserts_to_new_groups() {
+        let (cfg, mut st, rows) = setup(TableType::MergeOnRead, 300);
+        let ch0 = st.choose_changes(&cfg, 0);
+        st.apply(&rows, &ch0, 0);
+        let groups_before = st.groups().len();
+        let ch = st.choose_changes(&cfg, 1);
+        let jobs = st.apply(&rows, &ch, 1);
+        let mut logs = 0;
+        for j in &jobs {
+            match j {
+                FileJob::Log {
+                    file_name,
+                    log_version,
+                    updates,
+                    deletes,
+                    ..
+                } => {
+                    logs += updates.len() + deletes.len();
+                    assert_eq!(*log_version, 1);
+                    assert!(
+                        file_name.contains("_20250101000100000.log.1_"),
+                        "{file_name}"
+                    );
+                }
+                FileJob::Base {
+                    group,
+                    keys,
+                    versions,
+                    prev_version,
+                    ..
+                } => {
+                    assert!(*group as usize >= groups_before, "inserts open new groups");
+                    assert!(versions.iter().all(|v| *v == 1));
+                    assert_eq!(*prev_version, None);
+                    assert!(!keys.is_empty());
+                }
+            }
+        }
+        assert_eq!(logs, ch.updated.len() + ch.deleted.len());
+    }
+
+    #[test]
+    fn sampling_is_distinct_and_live_in_both_regimes() {
+        let (cfg, mut st, rows) = setup(TableType::CopyOnWrite, 1000);
+        let ch0 = st.choose_changes(&cfg, 0);
+        st.apply(&rows, &ch0, 0);
+        for n in [10u64, 900] {
+            let s = st.sample_live(n);
+            assert_eq!(s.len() as u64, n);
+            let set: std::collections::BTreeSet<_> = s.iter().collect();
+            assert_eq!(set.len() as u64, n);
+        }
+    }
+}
