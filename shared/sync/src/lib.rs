@@ -1,1 +1,25 @@
-//! placeholder, filled by its issue
+//! The sync protocol of hudi-pg-sync.
+//!
+//! - [`bookmark`]: how far each (pipeline, table) has been applied, and the [`BookmarkStore`]
+//!   seam with optimistic concurrency (conditional writes on a version counter).
+//! - [`lease`]: at most one sync pass per table ([`LeaseStore`]: expiring, fenced leases).
+//! - [`queue`]: the "sync this table" messages between detector and loader ([`Queue`]).
+//! - [`embedded`]: [`FileBookmarkStore`], bookmarks and leases in local JSON files.
+//!
+//! The DynamoDB and SQS implementations live in `hps-aws`.
+
+pub mod bookmark;
+pub mod embedded;
+pub mod lease;
+pub mod queue;
+
+#[cfg(any(test, feature = "contract-tests"))]
+pub mod contract;
+
+pub use bookmark::{
+    Bookmark, BookmarkError, BookmarkResult, BookmarkState, BookmarkStore, LastError, Position,
+    SliceCursor, WriteMode,
+};
+pub use embedded::FileBookmarkStore;
+pub use lease::{Acquire, Lease, LeaseError, LeaseResult, LeaseStore};
+pub use queue::{Queue, QueueError, SentMessage, SyncMessage, SyncReason};
