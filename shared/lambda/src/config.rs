@@ -75,6 +75,13 @@ pub static ENV_VARS: &[EnvVar] = &[
         doc: "DynamoDB table of bookmarks and leases. Loader: required. Detector: optional; when set, instants already at or behind a table's bookmark are not enqueued (an optimisation, never needed for correctness).",
     },
     EnvVar {
+        name: "HPS_PIPELINE",
+        roles: BOTH,
+        required: NONE,
+        default: Some("default"),
+        doc: "Pipeline name: the namespace of bookmarks, leases and fences (`A-Z a-z 0-9 _ . -`), so several targets can sync the same tables independently.",
+    },
+    EnvVar {
         name: "HPS_PG_HOST",
         roles: LOAD,
         required: LOAD,
@@ -121,7 +128,7 @@ pub static ENV_VARS: &[EnvVar] = &[
         roles: LOAD,
         required: NONE,
         default: Some("verify-full"),
-        doc: "`disable`, `require` (encrypt, no certificate check), `verify-ca` (chain only) or `verify-full` (chain and host name).",
+        doc: "`disable`, `prefer`, `require` (encrypt, no certificate check), `verify-ca` (chain only) or `verify-full` (chain and host name).",
     },
     EnvVar {
         name: "HPS_PG_SSLROOTCERT",
@@ -291,6 +298,8 @@ pub struct DetectorConfig {
     pub queue_url: String,
     /// Bookmark table for the optional "already applied" check.
     pub bookmark_table: Option<String>,
+    /// Pipeline name (bookmark namespace).
+    pub pipeline: String,
 }
 
 impl DetectorConfig {
@@ -300,8 +309,18 @@ impl DetectorConfig {
             tables: TableSet::parse(&required(env, "HPS_TABLES", "id=s3://bucket/path,...")?)?,
             queue_url: queue_url(env)?,
             bookmark_table: env.get("HPS_BOOKMARK_TABLE"),
+            pipeline: pipeline(env)?,
         })
     }
+}
+
+fn pipeline(env: &impl Env) -> Result<String, ConfigError> {
+    let p = with_default(env, "HPS_PIPELINE");
+    hps_sync::bookmark::validate_pipeline(&p).map_err(|e| ConfigError::Invalid {
+        var: "HPS_PIPELINE",
+        reason: e.to_string(),
+    })?;
+    Ok(p)
 }
 
 fn queue_url(env: &impl Env) -> Result<String, ConfigError> {
@@ -315,36 +334,17 @@ fn queue_url(env: &impl Env) -> Result<String, ConfigError> {
     Ok(url)
 }
 
-/// TLS mode of the Postgres connection (libpq's `sslmode` names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
-    /// No TLS.
-    Disable,
-    /// TLS without certificate verification.
-    Require,
-    /// TLS, certificate chain verified, host name not.
-    VerifyCa,
-    /// TLS, chain and host name verified.
-    VerifyFull,
-}
+/// TLS mode of the Postgres connection (libpq's `sslmode` names, as hps-postgres implements
+/// them).
+pub use hps_postgres::SslMode;
 
-impl SslMode {
-    fn parse(s: &str) -> Result<Self, ConfigError> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "disable" => SslMode::Disable,
-            "require" => SslMode::Require,
-            "verify-ca" => SslMode::VerifyCa,
-            "verify-full" => SslMode::VerifyFull,
-            other => {
-                return Err(ConfigError::Invalid {
-                    var: "HPS_PG_SSLMODE",
-                    reason: format!(
-                        "{other:?}: expected disable, require, verify-ca or verify-full"
-                    ),
-                });
-            }
+fn parse_ssl_mode(s: &str) -> Result<SslMode, ConfigError> {
+    s.to_ascii_lowercase()
+        .parse()
+        .map_err(|e: hps_postgres::PgError| ConfigError::Invalid {
+            var: "HPS_PG_SSLMODE",
+            reason: e.to_string(),
         })
-    }
 }
 
 /// Where the Postgres password comes from.
@@ -406,6 +406,8 @@ pub struct LoaderConfig {
     pub queue_url: String,
     /// Bookmarks and leases.
     pub bookmark_table: String,
+    /// Pipeline name (bookmark namespace).
+    pub pipeline: String,
     /// Postgres.
     pub pg: PgSettings,
     /// Delete policy.
@@ -469,13 +471,14 @@ impl LoaderConfig {
             tables: TableSet::parse(&required(env, "HPS_TABLES", "id=s3://bucket/path,...")?)?,
             queue_url: queue_url(env)?,
             bookmark_table: required(env, "HPS_BOOKMARK_TABLE", "the DynamoDB bookmark table")?,
+            pipeline: pipeline(env)?,
             pg: PgSettings {
                 host: required(env, "HPS_PG_HOST", "the PostgreSQL host")?,
                 port,
                 database: with_default(env, "HPS_PG_DATABASE"),
                 user: with_default(env, "HPS_PG_USER"),
                 password,
-                ssl_mode: SslMode::parse(&with_default(env, "HPS_PG_SSLMODE"))?,
+                ssl_mode: parse_ssl_mode(&with_default(env, "HPS_PG_SSLMODE"))?,
                 ssl_root_cert: env.get("HPS_PG_SSLROOTCERT").map(PathBuf::from),
                 connect_timeout,
                 schema: with_default(env, "HPS_PG_SCHEMA"),
@@ -615,7 +618,7 @@ mod tests {
     fn loader_rejects_bad_values() {
         for (k, v) in [
             ("HPS_PG_PORT", "70000"),
-            ("HPS_PG_SSLMODE", "prefer"),
+            ("HPS_PG_SSLMODE", "allow"),
             ("HPS_DELETE_MODE", "archive"),
             ("HPS_APPLY_BATCH_ROWS", "0"),
             ("HPS_MAX_INSTANTS_PER_PASS", "0"),
@@ -625,6 +628,7 @@ mod tests {
             ),
             ("HPS_PG_HOST", ""),
             ("HPS_BOOKMARK_TABLE", ""),
+            ("HPS_PIPELINE", "bad name"),
         ] {
             let e = VecEnv(with(BASE, [(k, v)]));
             assert!(LoaderConfig::from_env(&e).is_err(), "{k}={v} accepted");

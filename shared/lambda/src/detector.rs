@@ -1,29 +1,46 @@
 //! The commit detector: S3 events (and sweeps) in, one FIFO message per (table, instant) out.
 //!
 //! [`plan_event`] is pure: which messages an event produces and why each other key is ignored.
-//! [`send_messages`] sends them in batches of ten through a [`MessageSink`], retrying failed
-//! entries a few times within the invocation. What still fails makes the invocation fail,
-//! naming the failed (table, instant)s; Lambda then retries the event, and the messages that
-//! did go out are dropped by SQS's deduplication (same dedup id within five minutes), so only
-//! the failed ones become new messages.
+//! [`skip_applied`] optionally drops instants already at or behind the table's bookmark (one
+//! cheap read per table; any doubt keeps the message). [`send_messages`] sends through a
+//! [`Queue`] in batches of ten, retrying failed entries a few times within the invocation.
+//! What still fails makes the invocation fail, naming the failed (table, instant)s; Lambda then
+//! retries the event, and the messages that did go out are dropped by SQS deduplication (same
+//! dedup id within five minutes), so only the failed ones become new messages.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use tracing::{debug, info, info_span, warn};
+use hps_sync::{BookmarkStore, Position, Queue, SyncMessage};
+use tracing::{debug, info, warn};
 
 use crate::error::{EnqueueError, EventError};
 use crate::event::{DetectorEvent, SweepScope};
-use crate::message::{OutgoingMessage, instant_message, sweep_message};
-use crate::sink::{MessageSink, SQS_MAX_BATCH};
-use crate::tables::TableSet;
-use crate::timeline_key::{Ignored, classify};
+use crate::message::{instant_message, sweep_message};
+use crate::tables::{TableId, TableSet};
+use crate::timeline_key::{Ignored, InstantRef, classify};
+
+/// SQS `SendMessageBatch` takes at most ten entries.
+pub const SQS_MAX_BATCH: usize = 10;
+
+/// One message to send, with what it is about (for logs and the bookmark check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// The table's configured id.
+    pub table: TableId,
+    /// The instant (S3 events; `None` for sweeps).
+    pub instant: Option<InstantRef>,
+    /// The S3 key that announced it (S3 events).
+    pub key: Option<String>,
+    /// The message.
+    pub message: SyncMessage,
+}
 
 /// What one event asks the detector to do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DetectorPlan {
     /// Messages to send, deduplicated, in a stable order (table, then instant).
-    pub messages: Vec<OutgoingMessage>,
+    pub messages: Vec<Planned>,
     /// Keys not enqueued, with the reason.
     pub ignored: Vec<(String, Ignored)>,
     /// Records that could not be read.
@@ -41,19 +58,23 @@ pub fn plan_event(
     match event {
         DetectorEvent::Sweep { scope, id } => {
             let event_id = id.as_deref().unwrap_or(invocation_id);
-            match scope {
-                SweepScope::All => plan
-                    .messages
-                    .extend(tables.iter().map(|t| sweep_message(&t.id, event_id))),
-                SweepScope::Tables(ids) => {
-                    for id in ids {
-                        let t = tables
+            let chosen: Vec<_> = match scope {
+                SweepScope::All => tables.iter().collect(),
+                SweepScope::Tables(ids) => ids
+                    .iter()
+                    .map(|id| {
+                        tables
                             .get(id)
-                            .ok_or_else(|| EventError::UnknownTable(id.clone()))?;
-                        plan.messages.push(sweep_message(&t.id, event_id));
-                    }
-                }
-            }
+                            .ok_or_else(|| EventError::UnknownTable(id.clone()))
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            plan.messages.extend(chosen.into_iter().map(|t| Planned {
+                table: t.id.clone(),
+                instant: None,
+                key: None,
+                message: sweep_message(t, event_id),
+            }));
         }
         DetectorEvent::Objects(records) => {
             let mut found = Vec::new();
@@ -77,18 +98,65 @@ pub fn plan_event(
                     continue;
                 }
                 match classify(rel) {
-                    Ok(instant) => found.push((table.id.clone(), instant, obj.key.clone())),
+                    Ok(instant) => found.push(Planned {
+                        table: table.id.clone(),
+                        message: instant_message(table, &instant),
+                        instant: Some(instant),
+                        key: Some(obj.key.clone()),
+                    }),
                     Err(why) => plan.ignored.push((obj.key.clone(), why)),
                 }
             }
-            found.sort_by(|a, b| (&a.0, &a.1.requested).cmp(&(&b.0, &b.1.requested)));
-            plan.messages
-                .extend(found.iter().map(|(t, i, k)| instant_message(t, i, k)));
+            found.sort_by(|a, b| {
+                let ka = (&a.table, a.instant.as_ref().map(|i| &i.requested));
+                ka.cmp(&(&b.table, b.instant.as_ref().map(|i| &i.requested)))
+            });
+            plan.messages = found;
         }
     }
     let mut seen = HashSet::new();
-    plan.messages.retain(|m| seen.insert(m.dedup_id.clone()));
+    plan.messages.retain(|m| seen.insert(m.message.dedup_id()));
     Ok(plan)
+}
+
+/// Drop instant messages whose instant is at or behind the table's bookmark in `pipeline`
+/// (already applied). One bookmark read per table; a failed read, a missing bookmark or a
+/// bookmark mid-way through a window keeps the messages. Returns how many were dropped.
+pub async fn skip_applied(
+    plan: &mut DetectorPlan,
+    store: &dyn BookmarkStore,
+    pipeline: &str,
+) -> usize {
+    let mut positions: BTreeMap<String, Option<Position>> = BTreeMap::new();
+    for m in plan.messages.iter().filter(|m| m.instant.is_some()) {
+        if positions.contains_key(&m.message.table) {
+            continue;
+        }
+        let pos = match store.get(pipeline, &m.message.table).await {
+            Ok(Some(b)) => b.position,
+            Ok(None) => None,
+            Err(e) => {
+                warn!(table = %m.table, error = %e, "bookmark read failed; enqueueing anyway");
+                None
+            }
+        };
+        positions.insert(m.message.table.clone(), pos);
+    }
+    let before = plan.messages.len();
+    plan.messages.retain(|m| {
+        let (Some(instant), Some(Some(bookmark))) = (&m.instant, positions.get(&m.message.table)) else {
+            return true;
+        };
+        let pos = Position { requested_time: instant.requested.clone(), completion_time: instant.completed.clone() };
+        // compare like with like: completion times only when both sides have them
+        let comparable = pos.completion_time.is_some() == bookmark.completion_time.is_some();
+        let applied = comparable && pos.cmp_progress(bookmark) != std::cmp::Ordering::Greater;
+        if applied {
+            debug!(table = %m.table, instant = %instant, bookmark = %bookmark, "already applied; not enqueued");
+        }
+        !applied
+    });
+    before - plan.messages.len()
 }
 
 /// Retry policy for failed entries within one invocation.
@@ -109,40 +177,38 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Send `messages` in batches of ten. Entries that fail are retried (with backoff) up to
-/// `retry.attempts` times in total; an entry whose failure is permanent is not retried.
+/// Send `messages` in batches of ten. Entries that fail transiently are retried (with
+/// backoff) up to `retry.attempts` times in total; permanent failures are not retried.
 /// Returns an error naming every message that could not be sent.
 pub async fn send_messages(
-    sink: &dyn MessageSink,
-    messages: &[OutgoingMessage],
+    queue: &dyn Queue,
+    messages: &[Planned],
     retry: RetryPolicy,
 ) -> Result<(), EnqueueError> {
-    let mut pending: Vec<&OutgoingMessage> = messages.iter().collect();
+    let mut pending: Vec<&Planned> = messages.iter().collect();
     let mut failures: Vec<String> = Vec::new();
     let mut delay = retry.backoff;
-    for attempt in 1..=retry.attempts.max(1) {
+    let attempts = retry.attempts.max(1);
+    for attempt in 1..=attempts {
         let mut retry_next = Vec::new();
         for chunk in pending.chunks(SQS_MAX_BATCH) {
-            let batch: Vec<OutgoingMessage> = chunk.iter().map(|m| (*m).clone()).collect();
-            let results = match sink.send_batch(&batch).await {
-                Ok(r) => r,
-                Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
-            };
-            for (m, r) in chunk
-                .iter()
-                .zip(results.into_iter().chain(std::iter::repeat_with(|| {
-                    Err(crate::sink::SendError::permanent(
-                        "the queue returned no result for this entry",
-                    ))
-                })))
-            {
-                match r {
-                    Ok(()) => debug!(table = %m.table, dedup_id = %m.dedup_id, "enqueued"),
-                    Err(e) if e.transient && attempt < retry.attempts => retry_next.push(*m),
-                    Err(e) => {
-                        warn!(table = %m.table, dedup_id = %m.dedup_id, error = %e, attempt, "enqueue failed");
-                        failures.push(format!("({}, {}): {e}", m.table, m.dedup_id));
+            let batch: Vec<SyncMessage> = chunk.iter().map(|m| m.message.clone()).collect();
+            let mut results = queue.send_batch(&batch).await.into_iter();
+            for m in chunk {
+                let what = match &m.instant {
+                    Some(i) => format!("{} {i}", m.table),
+                    None => format!("{} {}", m.table, m.message.reason),
+                };
+                match results.next() {
+                    Some(Ok(sent)) => {
+                        debug!(table = %m.table, message_id = %sent.message_id, "enqueued")
                     }
+                    Some(Err(e)) if e.is_transient() && attempt < attempts => retry_next.push(*m),
+                    Some(Err(e)) => {
+                        warn!(table = %m.table, error = %e, attempt, "enqueue failed");
+                        failures.push(format!("{what}: {e}"));
+                    }
+                    None => failures.push(format!("{what}: the queue returned no result")),
                 }
             }
         }
@@ -173,21 +239,33 @@ pub async fn send_messages(
 pub struct DetectorOutcome {
     /// Messages sent.
     pub enqueued: usize,
+    /// Instants not enqueued because the bookmark is already past them.
+    pub already_applied: usize,
     /// Keys ignored.
     pub ignored: usize,
     /// Records that could not be read.
     pub unreadable: usize,
 }
 
-/// Handle one decoded event: plan, log what is ignored, send.
+/// The optional bookmark check: the store and the pipeline whose bookmarks count.
+#[derive(Clone, Copy)]
+pub struct BookmarkPeek<'a> {
+    /// Bookmark store.
+    pub store: &'a dyn BookmarkStore,
+    /// Pipeline name.
+    pub pipeline: &'a str,
+}
+
+/// Handle one decoded event: plan, log what is ignored, optionally skip applied instants, send.
 pub async fn handle_event(
     tables: &TableSet,
-    sink: &dyn MessageSink,
+    queue: &dyn Queue,
+    peek: Option<BookmarkPeek<'_>>,
     event: &DetectorEvent,
     invocation_id: &str,
     retry: RetryPolicy,
 ) -> Result<DetectorOutcome, DetectorError> {
-    let plan = plan_event(tables, event, invocation_id)?;
+    let mut plan = plan_event(tables, event, invocation_id)?;
     for (key, why) in &plan.ignored {
         debug!(key = %key, reason = %why, "ignored");
     }
@@ -195,13 +273,22 @@ pub async fn handle_event(
         // retrying the event would not make it readable; the scheduled sweep covers the gap
         warn!(error = %e, "unreadable S3 record skipped");
     }
+    let already_applied = match peek {
+        Some(p) => skip_applied(&mut plan, p.store, p.pipeline).await,
+        None => 0,
+    };
     for m in &plan.messages {
-        let _span = info_span!("table", table = %m.table).entered();
-        info!(dedup_id = %m.dedup_id, "enqueue");
+        match &m.instant {
+            Some(i) => {
+                info!(table = %m.table, instant = %i, key = m.key.as_deref().unwrap_or(""), "enqueue")
+            }
+            None => info!(table = %m.table, reason = %m.message.reason, "enqueue"),
+        }
     }
-    send_messages(sink, &plan.messages, retry).await?;
+    send_messages(queue, &plan.messages, retry).await?;
     Ok(DetectorOutcome {
         enqueued: plan.messages.len(),
+        already_applied,
         ignored: plan.ignored.len(),
         unreadable: plan.unreadable.len(),
     })
@@ -222,9 +309,9 @@ pub enum DetectorError {
 mod tests {
     use super::*;
     use crate::event::parse_detector_event;
-    use crate::message::parse_body;
-    use crate::sink::SendError;
     use async_trait::async_trait;
+    use hps_sync::{Bookmark, FileBookmarkStore, QueueError, SentMessage, SyncReason};
+    use std::collections::HashMap;
     use std::sync::Mutex;
 
     fn tables() -> TableSet {
@@ -242,19 +329,41 @@ mod tests {
         parse_detector_event(&v).unwrap()
     }
 
-    fn dedups(p: &DetectorPlan) -> Vec<&str> {
-        p.messages.iter().map(|m| m.dedup_id.as_str()).collect()
+    /// (table id, instant or reason) of each planned message.
+    fn summary(p: &DetectorPlan) -> Vec<(String, String)> {
+        p.messages
+            .iter()
+            .map(|m| {
+                let what = match &m.instant {
+                    Some(i) => i.to_string(),
+                    None => m.message.reason.to_string(),
+                };
+                (m.table.to_string(), what)
+            })
+            .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn sample_events_v6_real_s3_encoding() {
         let p = plan_event(&tables(), &sample("s3-put-v6-commit.json"), "req").unwrap();
-        assert_eq!(dedups(&p), ["v6_nonpartitioned:i:20240418173551906"]);
-        let m = &p.messages[0];
-        assert_eq!(m.group_id, "v6_nonpartitioned");
-        let body = parse_body(&m.body).unwrap();
         assert_eq!(
-            body.key.as_deref(),
+            summary(&p),
+            pairs(&[("v6_nonpartitioned", "20240418173551906.commit")])
+        );
+        let m = &p.messages[0];
+        assert_eq!(
+            m.message.table,
+            "s3://hudi-lake/warehouse/db=sales/v6_nonpartitioned"
+        );
+        assert_eq!(m.message.instant.as_deref(), Some("20240418173551906"));
+        assert_eq!(
+            m.key.as_deref(),
             Some("warehouse/db=sales/v6_nonpartitioned/.hoodie/20240418173551906.commit")
         );
     }
@@ -263,8 +372,11 @@ mod tests {
     fn sample_events_v9_emulator_encoding() {
         let p = plan_event(&tables(), &sample("s3-put-v9-commit-moto.json"), "req").unwrap();
         assert_eq!(
-            dedups(&p),
-            ["v9_txns_simple_meta:i:20260307162434124_20260307162438653"]
+            summary(&p),
+            pairs(&[(
+                "v9_txns_simple_meta",
+                "20260307162434124_20260307162438653.commit"
+            )])
         );
         assert!(p.ignored.is_empty() && p.unreadable.is_empty());
     }
@@ -273,12 +385,21 @@ mod tests {
     fn sample_events_mor_mixed_dedup_and_order() {
         let p = plan_event(&tables(), &sample("s3-put-v9-mor-mixed.json"), "req").unwrap();
         assert_eq!(
-            dedups(&p),
-            [
-                "v9_txns_simple_meta_mor:i:20260307162557587_20260307162601961",
-                "v9_txns_simple_meta_mor:i:20260307162614221_20260307162615208",
-                "v9_txns_simple_meta_mor:i:20260307162618152_20260307162619230",
-            ]
+            summary(&p),
+            pairs(&[
+                (
+                    "v9_txns_simple_meta_mor",
+                    "20260307162557587_20260307162601961.deltacommit"
+                ),
+                (
+                    "v9_txns_simple_meta_mor",
+                    "20260307162614221_20260307162615208.replacecommit"
+                ),
+                (
+                    "v9_txns_simple_meta_mor",
+                    "20260307162618152_20260307162619230.commit"
+                ),
+            ])
         );
     }
 
@@ -296,21 +417,21 @@ mod tests {
     fn sample_scheduled_sweep_enqueues_every_table() {
         let p = plan_event(&tables(), &sample("scheduled-sweep.json"), "req").unwrap();
         assert_eq!(
-            dedups(&p),
-            [
-                "v6_nonpartitioned:sweep:53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-                "v9_txns_simple_meta:sweep:53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-                "v9_txns_simple_meta_mor:sweep:53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-            ]
+            summary(&p),
+            pairs(&[
+                ("v6_nonpartitioned", "schedule"),
+                ("v9_txns_simple_meta", "schedule"),
+                ("v9_txns_simple_meta_mor", "schedule"),
+            ])
         );
+        assert!(p.messages.iter().all(|m| m.message.token.as_deref() == Some("53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa")));
         let manual = DetectorEvent::Sweep {
             scope: SweepScope::Tables(vec!["v6_nonpartitioned".into()]),
             id: None,
         };
-        assert_eq!(
-            dedups(&plan_event(&tables(), &manual, "req-9").unwrap()),
-            ["v6_nonpartitioned:sweep:req-9"]
-        );
+        let p = plan_event(&tables(), &manual, "req-9").unwrap();
+        assert_eq!(summary(&p), pairs(&[("v6_nonpartitioned", "schedule")]));
+        assert_eq!(p.messages[0].message.token.as_deref(), Some("req-9"));
         let unknown = DetectorEvent::Sweep {
             scope: SweepScope::Tables(vec!["nope".into()]),
             id: None,
@@ -318,119 +439,165 @@ mod tests {
         assert!(plan_event(&tables(), &unknown, "r").is_err());
     }
 
-    /// A sink that fails chosen attempts, for exercising the retry logic.
-    struct FlakySink {
-        /// dedup id -> remaining failures (transient) ; "perm:" prefix -> permanent
-        fail: Mutex<std::collections::HashMap<String, u32>>,
+    #[tokio::test]
+    async fn skips_instants_behind_the_bookmark_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileBookmarkStore::new(dir.path());
+        let t = tables();
+        let v9 = t.get("v9_txns_simple_meta").unwrap().uri();
+        let mut b = Bookmark::new("p", v9.clone());
+        b.position = Some(Position::completed(
+            "20260307162440672",
+            "20260307162441724",
+        ));
+        store.put_if_version(&b, 0).await.unwrap();
+        let key = |r: &str, c: &str| {
+            format!("warehouse/v9_txns_simple_meta/.hoodie/timeline/{r}_{c}.commit")
+        };
+        let ev = serde_json::json!({"Records": [
+            {"eventSource": "aws:s3", "s3": {"bucket": {"name": "hudi-lake"}, "object": {"key": key("20260307162434124", "20260307162438653")}}},
+            {"eventSource": "aws:s3", "s3": {"bucket": {"name": "hudi-lake"}, "object": {"key": key("20260307162440672", "20260307162441724")}}},
+            {"eventSource": "aws:s3", "s3": {"bucket": {"name": "hudi-lake"}, "object": {"key": key("20260307162442820", "20260307162443659")}}},
+            {"eventSource": "aws:s3", "s3": {"bucket": {"name": "hudi-lake"}, "object": {"key": "warehouse/db=sales/v6_nonpartitioned/.hoodie/20240418173551906.commit"}}},
+        ]});
+        let mut p = plan_event(&t, &parse_detector_event(&ev).unwrap(), "r").unwrap();
+        assert_eq!(p.messages.len(), 4);
+        // another pipeline's bookmark does not count
+        assert_eq!(skip_applied(&mut p.clone(), &store, "other").await, 0);
+        assert_eq!(skip_applied(&mut p, &store, "p").await, 2);
+        assert_eq!(
+            summary(&p),
+            pairs(&[
+                ("v6_nonpartitioned", "20240418173551906.commit"),
+                (
+                    "v9_txns_simple_meta",
+                    "20260307162442820_20260307162443659.commit"
+                ),
+            ])
+        );
+    }
+
+    /// A queue that fails chosen entries, for exercising the retry logic.
+    #[derive(Debug, Default)]
+    struct FlakyQueue {
+        /// instant/token -> remaining transient failures
+        fail: Mutex<HashMap<String, u32>>,
+        /// instant/token that fail permanently
         permanent: HashSet<String>,
         sent: Mutex<Vec<String>>,
         batches: Mutex<Vec<usize>>,
     }
 
+    fn tag(m: &SyncMessage) -> String {
+        m.token
+            .clone()
+            .or_else(|| m.instant.clone())
+            .unwrap_or_default()
+    }
+
     #[async_trait]
-    impl MessageSink for FlakySink {
-        async fn send_batch(
-            &self,
-            batch: &[OutgoingMessage],
-        ) -> Result<Vec<Result<(), SendError>>, SendError> {
+    impl Queue for FlakyQueue {
+        async fn send_batch(&self, batch: &[SyncMessage]) -> Vec<Result<SentMessage, QueueError>> {
             self.batches.lock().unwrap().push(batch.len());
             let mut fail = self.fail.lock().unwrap();
-            Ok(batch
+            let err = |transient| QueueError::Send {
+                queue: "q".into(),
+                code: "X".into(),
+                message: "refused".into(),
+                transient,
+            };
+            batch
                 .iter()
                 .map(|m| {
-                    if self.permanent.contains(&m.dedup_id) {
-                        return Err(SendError::permanent("InvalidParameterValue"));
+                    let t = tag(m);
+                    if self.permanent.contains(&t) {
+                        return Err(err(false));
                     }
-                    match fail.get_mut(&m.dedup_id) {
+                    match fail.get_mut(&t) {
                         Some(n) if *n > 0 => {
                             *n -= 1;
-                            Err(SendError::transient("ThrottlingException"))
+                            Err(err(true))
                         }
                         _ => {
-                            self.sent.lock().unwrap().push(m.dedup_id.clone());
-                            Ok(())
+                            self.sent.lock().unwrap().push(t);
+                            Ok(SentMessage {
+                                message_id: "id".into(),
+                                sequence_number: None,
+                            })
                         }
                     }
                 })
-                .collect())
+                .collect()
         }
     }
 
-    fn msgs(n: usize) -> Vec<OutgoingMessage> {
-        let t = crate::tables::TableId::new("t").unwrap();
+    fn msgs(n: usize) -> Vec<Planned> {
+        let t = TableSet::parse("t=s3://lake/t").unwrap();
+        let spec = t.get("t").unwrap();
         (0..n)
-            .map(|i| sweep_message(&t, &format!("e{i}")))
+            .map(|i| Planned {
+                table: spec.id.clone(),
+                instant: None,
+                key: None,
+                message: sweep_message(spec, &format!("e{i}")),
+            })
             .collect()
     }
 
     #[tokio::test]
     async fn sends_in_batches_of_ten_and_retries_only_failed_entries() {
         let ms = msgs(23);
-        let sink = FlakySink {
-            fail: Mutex::new(
-                [
-                    ("t:sweep:e3".to_string(), 2),
-                    ("t:sweep:e17".to_string(), 1),
-                ]
-                .into(),
-            ),
-            permanent: HashSet::new(),
-            sent: Mutex::default(),
-            batches: Mutex::default(),
+        let q = FlakyQueue {
+            fail: Mutex::new([("e3".to_string(), 2), ("e17".to_string(), 1)].into()),
+            ..Default::default()
         };
         let retry = RetryPolicy {
             attempts: 4,
             backoff: Duration::from_millis(1),
         };
-        send_messages(&sink, &ms, retry).await.unwrap();
-        assert_eq!(*sink.batches.lock().unwrap(), vec![10, 10, 3, 2, 1]);
-        let sent = sink.sent.lock().unwrap();
+        send_messages(&q, &ms, retry).await.unwrap();
+        assert_eq!(*q.batches.lock().unwrap(), vec![10, 10, 3, 2, 1]);
+        let sent = q.sent.lock().unwrap();
         assert_eq!(sent.len(), 23);
         assert_eq!(
             sent.iter().collect::<HashSet<_>>().len(),
             23,
             "nothing sent twice"
         );
+        assert!(ms.iter().all(|m| m.message.reason == SyncReason::Schedule));
     }
 
     #[tokio::test]
     async fn reports_what_could_not_be_sent() {
         let ms = msgs(5);
-        let sink = FlakySink {
-            fail: Mutex::new([("t:sweep:e1".to_string(), 99)].into()),
-            permanent: ["t:sweep:e4".to_string()].into(),
-            sent: Mutex::default(),
-            batches: Mutex::default(),
+        let q = FlakyQueue {
+            fail: Mutex::new([("e1".to_string(), 99)].into()),
+            permanent: ["e4".to_string()].into(),
+            ..Default::default()
         };
         let retry = RetryPolicy {
             attempts: 3,
             backoff: Duration::from_millis(1),
         };
-        let err = send_messages(&sink, &ms, retry).await.unwrap_err();
+        let err = send_messages(&q, &ms, retry).await.unwrap_err();
         assert_eq!((err.failed, err.total), (2, 5));
-        assert!(
-            err.detail.contains("t:sweep:e1") && err.detail.contains("t:sweep:e4"),
-            "{}",
-            err.detail
-        );
+        assert!(err.detail.contains("refused"), "{}", err.detail);
         // permanent failure tried once, transient one three times
-        assert_eq!(*sink.batches.lock().unwrap(), vec![5, 1, 1]);
-        assert_eq!(sink.sent.lock().unwrap().len(), 3);
+        assert_eq!(*q.batches.lock().unwrap(), vec![5, 1, 1]);
+        assert_eq!(q.sent.lock().unwrap().len(), 3);
     }
 
     #[tokio::test]
-    async fn a_failed_batch_call_fails_all_its_entries() {
-        struct Down;
+    async fn a_short_answer_fails_the_missing_entries() {
+        #[derive(Debug)]
+        struct Short;
         #[async_trait]
-        impl MessageSink for Down {
-            async fn send_batch(
-                &self,
-                _: &[OutgoingMessage],
-            ) -> Result<Vec<Result<(), SendError>>, SendError> {
-                Err(SendError::permanent("AccessDenied"))
+        impl Queue for Short {
+            async fn send_batch(&self, _: &[SyncMessage]) -> Vec<Result<SentMessage, QueueError>> {
+                Vec::new()
             }
         }
-        let err = send_messages(&Down, &msgs(12), RetryPolicy::default())
+        let err = send_messages(&Short, &msgs(12), RetryPolicy::default())
             .await
             .unwrap_err();
         assert_eq!((err.failed, err.total), (12, 12));

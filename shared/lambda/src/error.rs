@@ -44,6 +44,6 @@ pub struct EnqueueError {
     pub failed: usize,
     /// Messages in the invocation.
     pub total: usize,
-    /// `(table, dedup id): reason` of each failure, joined.
+    /// `<table> <instant or reason>: <error>` of each failure, joined.
     pub detail: String,
 }

@@ -1,7 +1,7 @@
 //! The incremental loader: an SQS batch in, one sync pass per table, a partial batch response
 //! out.
 //!
-//! Messages are grouped by table (the body's `table`, else the FIFO message group id); the
+//! Messages are grouped by table (the body's table URI, else the FIFO message group id); the
 //! instant a message names does not matter, because a pass always runs up to the table's
 //! newest completed instant. Tables run one after another within the invocation's time: each
 //! pass gets the Lambda deadline minus a safety margin as its budget, and is cut off hard a
@@ -20,8 +20,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::message::{continuation_message, parse_body};
-use crate::sink::MessageSink;
+use hps_sync::queue::group_id_for_table;
+use hps_sync::{Queue, SyncMessage};
+
+use crate::message::continuation_message;
 use crate::tables::{TableSet, TableSpec};
 
 /// The time a pass may use.
@@ -140,10 +142,35 @@ impl LoaderTiming {
 /// The messages of one batch, by table.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Grouped {
-    /// Table id -> message ids, tables in order of first appearance.
+    /// Table (configured id) -> message ids, tables in order of first appearance.
     pub tables: Vec<(String, Vec<String>)>,
     /// Messages that name no configured table: (message id, reason).
     pub rejected: Vec<(String, String)>,
+}
+
+/// Which configured table a message is for: the body's table (base URI; a configured id is
+/// accepted too), else the FIFO message group id (the body is only a trigger, so a foreign body
+/// in a table's group still names that table).
+fn table_of<'t>(tables: &'t TableSet, rec: &SqsMessage) -> Result<&'t TableSpec, String> {
+    let from_body = rec.body.as_deref().map(SyncMessage::from_json);
+    let by_name = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t.uri() == name.trim_end_matches('/') || t.id.as_str() == name)
+    };
+    match from_body {
+        Some(Ok(m)) => by_name(&m.table)
+            .ok_or_else(|| format!("table {:?} is not configured (HPS_TABLES)", m.table)),
+        other => {
+            let group = rec.attributes.get("MessageGroupId");
+            let by_group =
+                group.and_then(|g| tables.iter().find(|t| group_id_for_table(&t.uri()) == *g));
+            by_group.ok_or_else(|| match other {
+                Some(Err(e)) => e.to_string(),
+                _ => "message has no body".to_string(),
+            })
+        }
+    }
 }
 
 /// Group a batch by table.
@@ -156,26 +183,15 @@ pub fn group_by_table(tables: &TableSet, records: &[SqsMessage]) -> Grouped {
             error!("SQS record without messageId ignored");
             continue;
         };
-        let group = rec.attributes.get("MessageGroupId");
-        let table = match rec.body.as_deref().map(parse_body) {
-            Some(Ok(m)) => Ok(m.table),
-            // the body is only a trigger: a foreign body in a table's group still names it
-            Some(Err(e)) => group.cloned().ok_or(e),
-            None => group
-                .cloned()
-                .ok_or_else(|| "message has neither body nor group id".to_string()),
-        };
-        match table {
-            Ok(t) if tables.get(&t).is_some() => {
+        match table_of(tables, rec) {
+            Ok(spec) => {
+                let t = spec.id.to_string();
                 let i = *index.entry(t.clone()).or_insert_with(|| {
-                    out.tables.push((t.clone(), Vec::new()));
+                    out.tables.push((t, Vec::new()));
                     out.tables.len() - 1
                 });
                 out.tables[i].1.push(id);
             }
-            Ok(t) => out
-                .rejected
-                .push((id, format!("table {t:?} is not configured (HPS_TABLES)"))),
             Err(e) => out.rejected.push((id, e)),
         }
     }
@@ -199,7 +215,7 @@ pub enum TableOutcome {
 pub async fn handle_batch(
     tables: &TableSet,
     syncer: &dyn TableSyncer,
-    sink: &dyn MessageSink,
+    queue: &dyn Queue,
     records: &[SqsMessage],
     request_id: &str,
     timing: LoaderTiming,
@@ -217,7 +233,7 @@ pub async fn handle_batch(
         };
         let span =
             info_span!("table", table = %table_id, uri = %spec.uri(), messages = message_ids.len());
-        let outcome = run_table(spec, syncer, sink, request_id, timing)
+        let outcome = run_table(spec, syncer, queue, request_id, timing)
             .instrument(span)
             .await;
         if let TableOutcome::Failed(_) = &outcome {
@@ -233,14 +249,14 @@ pub async fn handle_batch(
 async fn run_table(
     spec: &TableSpec,
     syncer: &dyn TableSyncer,
-    sink: &dyn MessageSink,
+    queue: &dyn Queue,
     request_id: &str,
     timing: LoaderTiming,
 ) -> TableOutcome {
     let soft = timing.soft_deadline();
     if soft.saturating_duration_since(Instant::now()) < timing.min_pass_time {
         info!("no time left in this invocation; deferring to a continuation");
-        return match continue_later(spec, sink, request_id).await {
+        return match continue_later(spec, queue, request_id).await {
             Ok(()) => TableOutcome::Deferred,
             Err(e) => TableOutcome::Failed(e),
         };
@@ -268,7 +284,7 @@ async fn run_table(
                 position = report.position.as_deref().unwrap_or(""),
                 "pass stopped with work left; enqueueing a continuation"
             );
-            match continue_later(spec, sink, request_id).await {
+            match continue_later(spec, queue, request_id).await {
                 Ok(()) => TableOutcome::Continued(report),
                 Err(e) => TableOutcome::Failed(e),
             }
@@ -295,32 +311,30 @@ async fn run_table(
 
 async fn continue_later(
     spec: &TableSpec,
-    sink: &dyn MessageSink,
+    queue: &dyn Queue,
     request_id: &str,
 ) -> Result<(), String> {
-    let msg = continuation_message(&spec.id, request_id);
-    let sent = match sink.send_batch(std::slice::from_ref(&msg)).await {
-        Ok(mut r) if r.len() == 1 => r.remove(0),
-        Ok(_) => Err(crate::sink::SendError::permanent(
-            "the queue returned no result",
-        )),
-        Err(e) => Err(e),
-    };
-    sent.map_err(|e| {
-        // the table's messages are reported failed instead: their redelivery continues it
-        let m = format!("could not enqueue the continuation: {e}");
-        error!(error = %m, dedup_id = %msg.dedup_id);
-        m
-    })
+    let msg = continuation_message(spec, request_id);
+    match queue.send(&msg).await {
+        Ok(sent) => {
+            info!(message_id = %sent.message_id, "continuation enqueued");
+            Ok(())
+        }
+        Err(e) => {
+            // the table's messages are reported failed instead: their redelivery continues it
+            let m = format!("could not enqueue the continuation: {e}");
+            error!(error = %m);
+            Err(m)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{MessageKind, OutgoingMessage, instant_message, sweep_message};
-    use crate::sink::SendError;
-    use crate::tables::TableId;
+    use crate::message::{instant_message, sweep_message};
     use crate::timeline_key::InstantRef;
+    use hps_sync::{QueueError, SentMessage, SyncReason};
     use std::collections::HashMap;
     use std::sync::Mutex;
 
@@ -328,51 +342,60 @@ mod tests {
         TableSet::parse("a=s3://lake/a,b=s3://lake/b,c=s3://lake/c").unwrap()
     }
 
-    fn rec(id: &str, m: &OutgoingMessage) -> SqsMessage {
+    fn rec(id: &str, m: &SyncMessage) -> SqsMessage {
         let mut r = SqsMessage::default();
         r.message_id = Some(id.into());
-        r.body = Some(m.body.clone());
-        r.attributes = HashMap::from([("MessageGroupId".to_string(), m.group_id.clone())]);
+        r.body = Some(m.to_json().unwrap());
+        r.attributes = HashMap::from([("MessageGroupId".to_string(), m.group_id())]);
         r
     }
 
-    fn inst(t: &str, req: &str) -> OutgoingMessage {
+    fn inst(t: &str, req: &str) -> SyncMessage {
         let i = InstantRef {
             requested: req.into(),
             completed: None,
             action: "commit".into(),
         };
-        instant_message(&TableId::new(t).unwrap(), &i, "k")
+        instant_message(tables().get(t).unwrap(), &i)
     }
 
     #[test]
     fn groups_by_table_in_first_seen_order() {
+        // a foreign body in table c's message group still triggers c
         let mut foreign = SqsMessage::default();
         foreign.message_id = Some("m5".into());
         foreign.body = Some("{\"Records\":[]}".into());
-        foreign.attributes = HashMap::from([("MessageGroupId".to_string(), "c".to_string())]);
+        foreign.attributes =
+            HashMap::from([("MessageGroupId".to_string(), inst("c", "1").group_id())]);
         let mut orphan = SqsMessage::default();
         orphan.message_id = Some("m6".into());
         orphan.body = Some("garbage".into());
+        let unknown = SyncMessage::event("s3://lake/zz", None);
+        // the configured id works as a table name too
+        let by_id = SyncMessage::event("a", None);
         let records = vec![
             rec("m1", &inst("b", "2")),
             rec("m2", &inst("a", "1")),
             rec("m3", &inst("b", "3")),
-            rec("m4", &sweep_message(&TableId::new("zz").unwrap(), "e")),
+            rec("m4", &unknown),
             foreign,
             orphan,
+            rec("m7", &by_id),
         ];
         let g = group_by_table(&tables(), &records);
-        assert_eq!(
-            g.tables,
-            vec![
-                ("b".to_string(), vec!["m1".to_string(), "m3".to_string()]),
-                ("a".to_string(), vec!["m2".to_string()]),
-                ("c".to_string(), vec!["m5".to_string()]),
-            ]
-        );
+        let want: Vec<(String, Vec<String>)> = vec![
+            ("b".into(), vec!["m1".into(), "m3".into()]),
+            ("a".into(), vec!["m2".into(), "m7".into()]),
+            ("c".into(), vec!["m5".into()]),
+        ];
+        assert_eq!(g.tables, want);
         let rejected: Vec<&str> = g.rejected.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(rejected, ["m4", "m6"]);
+        assert!(
+            g.rejected[0].1.contains("not configured"),
+            "{}",
+            g.rejected[0].1
+        );
     }
 
     #[derive(Default)]
@@ -410,26 +433,38 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
+    #[derive(Debug, Default)]
     struct Sent {
-        msgs: Mutex<Vec<OutgoingMessage>>,
+        msgs: Mutex<Vec<SyncMessage>>,
         fail: bool,
     }
 
     #[async_trait]
-    impl MessageSink for Sent {
-        async fn send_batch(
-            &self,
-            batch: &[OutgoingMessage],
-        ) -> Result<Vec<Result<(), SendError>>, SendError> {
+    impl Queue for Sent {
+        async fn send_batch(&self, batch: &[SyncMessage]) -> Vec<Result<SentMessage, QueueError>> {
             if self.fail {
-                return Ok(batch
+                return batch
                     .iter()
-                    .map(|_| Err(SendError::transient("throttled")))
-                    .collect());
+                    .map(|_| {
+                        Err(QueueError::Send {
+                            queue: "q".into(),
+                            code: "Throttling".into(),
+                            message: "slow down".into(),
+                            transient: true,
+                        })
+                    })
+                    .collect();
             }
             self.msgs.lock().unwrap().extend(batch.iter().cloned());
-            Ok(batch.iter().map(|_| Ok(())).collect())
+            batch
+                .iter()
+                .map(|_| {
+                    Ok(SentMessage {
+                        message_id: "x".into(),
+                        sequence_number: None,
+                    })
+                })
+                .collect()
         }
     }
 
@@ -469,15 +504,16 @@ mod tests {
                 more_remaining: true,
             }),
         );
-        let sink = Sent::default();
+        let queue = Sent::default();
         let records = vec![
             rec("m1", &inst("a", "1")),
             rec("m2", &inst("b", "1")),
             rec("m3", &inst("a", "2")),
             rec("m4", &inst("c", "1")),
+            rec("m5", &sweep_message(tables().get("c").unwrap(), "e")),
         ];
         let (resp, outcomes) =
-            handle_batch(&tables(), &script, &sink, &records, "req-1", timing(30)).await;
+            handle_batch(&tables(), &script, &queue, &records, "req-1", timing(30)).await;
         assert_eq!(failures(&resp), ["m1", "m3"]);
         assert_eq!(
             *script.calls.lock().unwrap(),
@@ -486,16 +522,12 @@ mod tests {
         );
         assert!(matches!(outcomes[1].1, TableOutcome::Continued(_)));
         assert!(matches!(outcomes[2].1, TableOutcome::Done(_)));
-        let sent = sink.msgs.lock().unwrap();
+        let sent = queue.msgs.lock().unwrap();
         assert_eq!(sent.len(), 1);
-        assert_eq!(
-            (sent[0].group_id.as_str(), sent[0].dedup_id.as_str()),
-            ("b", "b:cont:req-1")
-        );
-        assert_eq!(
-            parse_body(&sent[0].body).unwrap().kind,
-            MessageKind::Continuation
-        );
+        assert_eq!(sent[0].table, "s3://lake/b");
+        assert_eq!(sent[0].reason, SyncReason::Continuation);
+        assert_eq!(sent[0].token.as_deref(), Some("req-1"));
+        assert_eq!(sent[0].group_id(), inst("b", "1").group_id());
         // the response serializes as Lambda expects
         let json = serde_json::to_value(&resp).unwrap();
         assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "m1");
@@ -511,12 +543,12 @@ mod tests {
                 ..Default::default()
             }),
         );
-        let sink = Sent {
+        let queue = Sent {
             fail: true,
             ..Default::default()
         };
         let records = vec![rec("m1", &inst("b", "1")), rec("m2", &inst("a", "1"))];
-        let (resp, _) = handle_batch(&tables(), &script, &sink, &records, "r", timing(30)).await;
+        let (resp, _) = handle_batch(&tables(), &script, &queue, &records, "r", timing(30)).await;
         assert_eq!(failures(&resp), ["m1"]);
     }
 
@@ -525,7 +557,7 @@ mod tests {
         let mut script = Script::default();
         // "a" overruns: cut at the hard deadline, reported failed, connection reset
         script.delays.insert("a".into(), Duration::from_secs(3600));
-        let sink = Sent::default();
+        let queue = Sent::default();
         let records = vec![rec("m1", &inst("a", "1")), rec("m2", &inst("b", "1"))];
         let t = LoaderTiming {
             deadline: Instant::now() + Duration::from_millis(600),
@@ -534,7 +566,7 @@ mod tests {
             min_pass_time: Duration::from_millis(50),
         };
         let started = Instant::now();
-        let (resp, outcomes) = handle_batch(&tables(), &script, &sink, &records, "r", t).await;
+        let (resp, outcomes) = handle_batch(&tables(), &script, &queue, &records, "r", t).await;
         let took = started.elapsed();
         assert!(
             took >= Duration::from_millis(450) && took < Duration::from_secs(5),
@@ -545,7 +577,11 @@ mod tests {
         // "b" never started: deferred with a continuation, its message acknowledged
         assert_eq!(outcomes[1].1, TableOutcome::Deferred);
         assert_eq!(*script.calls.lock().unwrap(), ["a"]);
-        assert_eq!(sink.msgs.lock().unwrap()[0].dedup_id, "b:cont:r");
+        let sent = queue.msgs.lock().unwrap();
+        assert_eq!(
+            (sent[0].table.as_str(), sent[0].reason),
+            ("s3://lake/b", SyncReason::Continuation)
+        );
     }
 
     #[test]

@@ -1,0 +1,138 @@
+//! The Lambda runtime glue: clients built once per container, handlers that reuse them.
+//!
+//! `functions/commit-detector` and `functions/incremental-loader` call [`run_detector`] and
+//! [`run_loader`]; everything they need (configuration, logging, AWS clients, the Postgres
+//! pipeline) is set up here before the first invocation and shared by all of them.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use hps_sync::{BookmarkStore, Queue};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+use tracing::{Instrument, error, info, info_span};
+
+use crate::config::{DetectorConfig, LoaderConfig};
+use crate::detector::{BookmarkPeek, DetectorOutcome, RetryPolicy, handle_event};
+use crate::event::parse_detector_event;
+use crate::loader::{LoaderTiming, TableOutcome, TableSyncer, handle_batch};
+
+/// What the detector keeps across invocations.
+pub struct DetectorState {
+    /// Configuration.
+    pub config: DetectorConfig,
+    /// The FIFO queue.
+    pub queue: Arc<dyn Queue>,
+    /// Bookmarks for the optional "already applied" check.
+    pub bookmarks: Option<Arc<dyn BookmarkStore>>,
+    /// In-invocation retry of failed sends.
+    pub retry: RetryPolicy,
+}
+
+/// One detector invocation.
+pub async fn detector_invocation(
+    state: &DetectorState,
+    event: LambdaEvent<Value>,
+) -> Result<DetectorOutcome, Error> {
+    let request_id = event.context.request_id.clone();
+    let span = info_span!("invocation", request_id = %request_id);
+    async {
+        let decoded = parse_detector_event(&event.payload)?;
+        let peek = state.bookmarks.as_deref().map(|store| BookmarkPeek {
+            store,
+            pipeline: state.config.pipeline.as_str(),
+        });
+        match handle_event(
+            &state.config.tables,
+            state.queue.as_ref(),
+            peek,
+            &decoded,
+            &request_id,
+            state.retry,
+        )
+        .await
+        {
+            Ok(outcome) => {
+                info!(
+                    enqueued = outcome.enqueued,
+                    already_applied = outcome.already_applied,
+                    ignored = outcome.ignored,
+                    unreadable = outcome.unreadable,
+                    "done"
+                );
+                Ok(outcome)
+            }
+            Err(e) => {
+                // the invocation fails: Lambda retries the event; sent messages deduplicate
+                error!(error = %e, "detector invocation failed");
+                Err(e.into())
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Serve detector invocations until the runtime stops.
+pub async fn run_detector(state: DetectorState) -> Result<(), Error> {
+    let state = Arc::new(state);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let state = Arc::clone(&state);
+        async move { detector_invocation(&state, event).await }
+    }))
+    .await
+}
+
+/// What the loader keeps across invocations.
+pub struct LoaderState {
+    /// Configuration.
+    pub config: LoaderConfig,
+    /// Runs the passes (owns the S3, DynamoDB and Postgres clients).
+    pub syncer: Arc<dyn TableSyncer>,
+    /// The FIFO queue (continuations).
+    pub queue: Arc<dyn Queue>,
+}
+
+/// One loader invocation.
+pub async fn loader_invocation(
+    state: &LoaderState,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    let ctx = &event.context;
+    let span = info_span!("invocation", request_id = %ctx.request_id, messages = event.payload.records.len());
+    async {
+        let timing = LoaderTiming::from_deadline_ms(ctx.deadline, state.config.deadline_margin);
+        let (response, outcomes) = handle_batch(
+            &state.config.tables,
+            state.syncer.as_ref(),
+            state.queue.as_ref(),
+            &event.payload.records,
+            &ctx.request_id,
+            timing,
+        )
+        .await;
+        let failed = outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, TableOutcome::Failed(_)))
+            .count();
+        info!(
+            tables = outcomes.len(),
+            failed_tables = failed,
+            failed_messages = response.batch_item_failures.len(),
+            "done"
+        );
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Serve loader invocations until the runtime stops.
+pub async fn run_loader(state: LoaderState) -> Result<(), Error> {
+    let state = Arc::new(state);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let state = Arc::clone(&state);
+        async move { loader_invocation(&state, event).await }
+    }))
+    .await
+}
