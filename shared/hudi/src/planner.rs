@@ -254,10 +254,15 @@ impl Planner<'_> {
         let admitted: Vec<&Instant> = candidates.iter().copied().filter(|i| below_cap(i)).collect();
         let capped_by_pending = if admitted.len() < candidates.len() { cap.clone() } else { None };
 
-        // metadata of admitted instants plus every visible replacecommit (replaced groups)
+        // metadata of admitted instants plus every visible replacecommit (replaced groups),
+        // and, on v6 MOR, the deltacommits after the window end (their log files are not part
+        // of the slices as of the end; v6 log names do not say which deltacommit wrote them)
+        let v6_mor = self.config.is_mor() && !tl.uses_completion_time;
         let mut wanted: Vec<&Instant> = admitted.clone();
         for i in &ordered {
-            if i.action == Action::ReplaceCommit && visible(i) && !admitted.contains(i) {
+            let replace = i.action == Action::ReplaceCommit && visible(i);
+            let late_delta = v6_mor && i.action == Action::DeltaCommit && !visible(i);
+            if (replace || late_delta) && !admitted.contains(i) {
                 wanted.push(i);
             }
         }
@@ -279,6 +284,20 @@ impl Planner<'_> {
                         table: table.to_string(),
                         what: format!("log compaction instant {} in the window", i.requested_time),
                     });
+                }
+            }
+        }
+
+        // v6 MOR: log files written after the window end, by path
+        let mut late_logs: BTreeSet<String> = BTreeSet::new();
+        if v6_mor {
+            for i in ordered.iter().filter(|i| i.action == Action::DeltaCommit && !visible(i)) {
+                if let Some(m) = meta_of.get(i.requested_time.as_str()) {
+                    for (_, stat) in m.write_stats() {
+                        if let Some(p) = stat.path.as_deref().filter(|p| LogFileName::parse(p).is_some()) {
+                            late_logs.insert(p.trim_start_matches('/').to_string());
+                        }
+                    }
                 }
             }
         }
@@ -374,7 +393,7 @@ impl Planner<'_> {
                 return Err(HudiError::UnsupportedBaseFormat { table: table.to_string(), format: ext.to_ascii_uppercase() });
             }
             let log_files = if self.config.is_mor() {
-                self.slice_logs(&files, file_id, chosen.as_ref(), &group_bases, &base_visible, &visible)
+                self.slice_logs(&files, file_id, chosen.as_ref(), &group_bases, &base_visible, &visible, &late_logs)
             } else {
                 Vec::new()
             };
@@ -538,29 +557,50 @@ impl Planner<'_> {
         group_bases: &[&BaseFile],
         base_visible: &dyn Fn(&str) -> bool,
         visible: &dyn Fn(&Instant) -> bool,
+        late_logs: &BTreeSet<String>,
     ) -> Vec<LogFile> {
         let Some(logs) = files.logs.get(file_id) else { return Vec::new() };
         let base_instant = chosen.map(|b| b.instant_time.as_str());
+        // v6: versions grow with time within a slice, so a log version at or above the first
+        // one written after the window end was written after it too
+        let first_late_version = |instant: &str| {
+            logs.iter()
+                .filter(|l| l.instant_time == instant && late_logs.contains(&l.path))
+                .map(|l| l.version)
+                .min()
+        };
+        let oldest_active = self.timeline.oldest_requested_time();
         let mut out: Vec<LogFile> = logs
             .iter()
             .filter(|l| {
                 if self.timeline.uses_completion_time {
                     // v8/v9: the log's instant is its deltacommit; it belongs to the slice whose
                     // base instant is the greatest visible one <= the deltacommit's completion
-                    let Some(dc) = self.timeline.completed_by_requested(&l.instant_time) else { return false };
-                    if !visible(dc) {
-                        return false;
-                    }
+                    let completed_at = match self.timeline.completed_by_requested(&l.instant_time) {
+                        Some(dc) if visible(dc) => dc.window_time().to_string(),
+                        Some(_) => return false,
+                        // archived (older than the active timeline): completed long ago
+                        None if oldest_active.is_some_and(|o| compare_instant_times(&l.instant_time, o).is_lt()) => {
+                            l.instant_time.clone()
+                        }
+                        // a pending or failed writer's file
+                        None => return false,
+                    };
                     let owner = group_bases
                         .iter()
                         .filter(|b| base_visible(&b.instant_time))
-                        .filter(|b| compare_instant_times(&b.instant_time, dc.window_time()).is_le())
+                        .filter(|b| compare_instant_times(&b.instant_time, &completed_at).is_le())
                         .map(|b| b.instant_time.as_str())
                         .max_by(|a, b| compare_instant_times(a, b));
                     owner == base_instant
                 } else {
                     // v6: the log's instant is the slice's base instant (or of a pending
                     // compaction newer than it, whose logs still merge onto this slice)
+                    if late_logs.contains(&l.path)
+                        || first_late_version(&l.instant_time).is_some_and(|v| l.version >= v)
+                    {
+                        return false;
+                    }
                     match base_instant {
                         Some(b) => {
                             l.instant_time == b

@@ -270,7 +270,7 @@ mod tests {
             Field::new("_hoodie_commit_time", DataType::Utf8, false),
             Field::new("x", DataType::Int64, false),
         ])
-        .with_metadata([("parquet.avro.schema".to_string(), "{}".to_string())].into_iter().collect());
+        .with_metadata(std::collections::HashMap::from([("parquet.avro.schema".to_string(), "{}".to_string())]));
         let c = change_schema(&s);
         assert!(c.metadata().is_empty());
         assert_eq!(c.fields().len(), 3);
