@@ -13,6 +13,16 @@ pub mod embedded;
 pub mod lease;
 pub mod queue;
 
+// the pipeline core (sync pass, fence, operations)
+pub mod error;
+pub mod failpoint;
+mod feed;
+pub mod fence;
+pub mod ops;
+pub mod pass;
+pub mod pipeline;
+pub mod target;
+
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
 
@@ -23,3 +33,12 @@ pub use bookmark::{
 pub use embedded::FileBookmarkStore;
 pub use lease::{Acquire, Lease, LeaseError, LeaseResult, LeaseStore};
 pub use queue::{Queue, QueueError, SentMessage, SyncMessage, SyncReason};
+pub use error::{SyncError, SyncResult};
+pub use failpoint::FailPoints;
+pub use fence::{Fence, FenceStatus, FenceTable};
+pub use ops::TableStatus;
+pub use pipeline::{
+    BusyReason, PassMode, PassOutcome, PassReport, ProgressEvent, ProgressSink, ResyncMode, SyncOptions,
+    SyncPipeline, TableSource,
+};
+pub use target::{TargetOverrides, derive_target};

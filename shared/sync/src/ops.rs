@@ -1,0 +1,325 @@
+//! Operations on one table: status, rewind, reset (full reload), pause/resume, resync.
+//!
+//! Every operation that moves the position writes the fence first (in PostgreSQL, under the
+//! table's lease and the fence compare-and-set) and then mirrors it into the bookmark store.
+//! A crash in between leaves the fence behind the bookmark, which the next pass's reconcile
+//! turns into exactly the requested operation (the fence wins).
+
+use hps_hudi::instant::compare_instant_times;
+use hps_postgres::{Applier, PgError, TargetTable};
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::bookmark::{Bookmark, BookmarkError, BookmarkState, Position};
+use crate::error::{SyncError, SyncResult};
+use crate::fence::{Fence, FenceStatus};
+use crate::lease::Lease;
+use crate::pass::{Run, cmp_progress, mirror};
+use crate::pipeline::{BusyReason, PassMode, PassOutcome, ResyncMode, SyncPipeline, TableSource};
+
+/// The sync state of one table, for status views.
+#[derive(Debug, Clone)]
+pub struct TableStatus {
+    /// Table id.
+    pub table: String,
+    /// The derived PostgreSQL target.
+    pub target: TargetTable,
+    /// The bookmark (the store's view).
+    pub bookmark: Option<Bookmark>,
+    /// The fence (PostgreSQL's view; the truth about staging). `None` before the first pass.
+    pub fence: Option<Fence>,
+    /// The current lease record, expired or not.
+    pub lease: Option<Lease>,
+    /// The latest completed data-writing instant of the table.
+    pub latest: Option<Position>,
+    /// Completed data-writing instants after the fence position.
+    pub instants_behind: usize,
+    /// Whether the bookmark mirrors the fence (false after a crash between COMMIT and the
+    /// bookmark write, or after a database restore; the next pass reconciles).
+    pub bookmark_in_sync: bool,
+}
+
+impl TableStatus {
+    /// A one-word state: `paused`, `needs_resync`, `resyncing`, `partial` (a window is
+    /// partially applied), `behind`, `up_to_date` or `new`.
+    pub fn state(&self) -> &'static str {
+        if let Some(Bookmark { state: BookmarkState::Paused { .. }, .. }) = &self.bookmark {
+            return "paused";
+        }
+        match &self.fence {
+            None => "new",
+            Some(f) => match &f.status {
+                FenceStatus::NeedsResync { .. } => "needs_resync",
+                FenceStatus::Resyncing { .. } => "resyncing",
+                FenceStatus::Active if f.cursor.is_some() => "partial",
+                FenceStatus::Active if self.instants_behind > 0 => "behind",
+                FenceStatus::Active => "up_to_date",
+            },
+        }
+    }
+}
+
+impl SyncPipeline {
+    async fn lease_for(&self, table: &str, operation: &'static str) -> SyncResult<Lease> {
+        match self.acquire(table, None).await? {
+            Ok(l) => Ok(l),
+            Err(BusyReason::Lease { owner, expires_at }) => {
+                Err(SyncError::Busy { table: table.to_string(), operation, owner, expires_at })
+            }
+            Err(BusyReason::FenceMoved { .. }) => Err(SyncError::Internal {
+                table: table.to_string(),
+                reason: "lease acquisition reported a fence conflict".into(),
+            }),
+        }
+    }
+
+    /// Run `f` with the table's lease, a connection and the loaded fence/bookmark.
+    async fn with_run<'p, T>(
+        &'p self,
+        src: &'p TableSource,
+        operation: &'static str,
+        f: impl AsyncFnOnce(&mut Run<'p>, &mut Applier) -> SyncResult<T>,
+    ) -> SyncResult<T> {
+        let resolved = self.resolve(src).await?;
+        let lease = self.lease_for(&src.id, operation).await?;
+        let mut run = Run::new(self, resolved, None, PassMode::ToLatest, lease);
+        let mut applier = self.take_applier();
+        let out = async {
+            run.load(&mut applier).await?;
+            f(&mut run, &mut applier).await
+        }
+        .await;
+        self.put_applier(applier);
+        run.release().await;
+        out
+    }
+
+    /// The table's state: bookmark, fence, lease, and how far behind the table it is.
+    pub async fn status(&self, src: &TableSource) -> SyncResult<TableStatus> {
+        let resolved = self.resolve(src).await?;
+        let id = src.id.as_str();
+        let bookmark = self.bookmarks.get(&self.name, id).await.map_err(|e| SyncError::bookmark(id, e))?;
+        let lease = self.leases.current(&self.name, id).await.map_err(|e| SyncError::lease(id, e))?;
+        let mut applier = self.take_applier();
+        let fence = async {
+            let client = applier.connection().client().await?;
+            let exists: bool = client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&resolved.fence_t.qualified()])
+                .await
+                .map_err(|e| PgError::db("checking the fence table", e))?
+                .get(0);
+            if !exists {
+                return Ok(None);
+            }
+            resolved.fence_t.read(&*client, &self.name, id).await
+        }
+        .await
+        .map_err(|e| SyncError::pg(id, e));
+        self.put_applier(applier);
+        let fence = fence?;
+        let timeline = resolved.hudi.timeline().await.map_err(|e| SyncError::hudi(id, e))?;
+        let latest = timeline.latest_write().map(|i| Position {
+            requested_time: i.requested_time.clone(),
+            completion_time: i.completion_time.clone(),
+        });
+        let after = fence.as_ref().and_then(|f| f.position.as_ref()).map(|p| p.ordering_time().to_string());
+        let instants_behind = timeline
+            .in_window_order()
+            .into_iter()
+            .filter(|i| i.action.is_write())
+            .filter(|i| after.as_deref().is_none_or(|a| compare_instant_times(i.window_time(), a).is_gt()))
+            .count();
+        let bookmark_in_sync = match (&bookmark, &fence) {
+            (Some(b), Some(f)) => {
+                let m = mirror(b, f);
+                m.position == b.position && m.cursor == b.cursor && m.state == b.state
+            }
+            (None, None) => true,
+            (None, Some(f)) => f.position.is_none() && f.cursor.is_none(),
+            (Some(b), None) => b.position.is_none() && b.cursor.is_none(),
+        };
+        Ok(TableStatus {
+            table: id.to_string(),
+            target: resolved.spec,
+            bookmark,
+            fence,
+            lease,
+            latest,
+            instants_behind,
+            bookmark_in_sync,
+        })
+    }
+
+    /// Move the table back so that every instant after `to` (a requested time of a completed
+    /// instant on the active timeline; `None` = the beginning) is delivered again. Re-applied
+    /// rows are no-ops under the version guard unless staging lost them. Refused when `to` is
+    /// ahead of the current position (that would skip changes) or during a resync.
+    pub async fn rewind(&self, src: &TableSource, to: Option<&str>) -> SyncResult<Fence> {
+        let span = info_span!("rewind", pipeline = %self.name, table = %src.id, to = ?to);
+        self.with_run(src, "rewind", async |run, applier| {
+            let id = run.t.src.id.clone();
+            let refuse = |reason: String| SyncError::Refused { table: id.clone(), operation: "rewind", reason };
+            let target = match to {
+                None => None,
+                Some(t) => {
+                    let tl = run.t.hudi.timeline().await.map_err(|e| SyncError::hudi(&id, e))?;
+                    let i = tl.completed_by_requested(t).filter(|i| i.action.is_write()).ok_or_else(|| {
+                        refuse(format!("{t} is not a completed commit/deltacommit/replacecommit on the active timeline"))
+                    })?;
+                    Some(Position { requested_time: i.requested_time.clone(), completion_time: i.completion_time.clone() })
+                }
+            };
+            let fence = run.fence.clone().ok_or_else(|| refuse("no fence".into()))?;
+            if let FenceStatus::Resyncing { .. } = fence.status {
+                return Err(refuse("a resync is in progress; let it finish (or reset the table)".into()));
+            }
+            if cmp_progress((target.as_ref(), None), (fence.position.as_ref(), fence.cursor.as_ref())).is_gt() {
+                return Err(refuse(format!(
+                    "{} is ahead of the current position {}; moving forward would skip changes",
+                    target.as_ref().map_or("(beginning)".to_string(), |p| p.to_string()),
+                    fence.position.as_ref().map_or("(beginning)".to_string(), |p| p.to_string()),
+                )));
+            }
+            let mut new = fence.clone();
+            new.position = target;
+            new.cursor = None;
+            new.load_id = None;
+            run.commit_fence_only(applier, new).await?;
+            run.reconcile().await?;
+            info!(position = ?run.fence.as_ref().and_then(|f| f.position.clone()), "rewound");
+            run.fence.clone().ok_or_else(|| refuse("no fence".into()))
+        })
+        .instrument(span)
+        .await
+    }
+
+    /// Start the table over: empty staging and tombstones and clear the position in one
+    /// transaction, then the bookmark. The next pass loads the table from its first instant
+    /// (if the history is no longer complete it reports that a resync is needed).
+    pub async fn reset(&self, src: &TableSource) -> SyncResult<Fence> {
+        let span = info_span!("reset", pipeline = %self.name, table = %src.id);
+        self.with_run(src, "reset", async |run, applier| {
+            let id = run.t.src.id.clone();
+            let fence = run.fence.clone().ok_or_else(|| SyncError::Internal { table: id.clone(), reason: "no fence".into() })?;
+            let mut new = fence.clone();
+            new.position = None;
+            new.cursor = None;
+            new.rows_applied = 0;
+            new.status = FenceStatus::Active;
+            new.load_id = None;
+            let client = applier.connection().client().await.map_err(|e| SyncError::pg(&id, e))?;
+            let tx = client.transaction().await.map_err(|e| SyncError::pg(&id, PgError::db("begin reset", e)))?;
+            run.t.fence_t.truncate_target(&tx, &run.t.spec).await.map_err(|e| SyncError::pg(&id, e))?;
+            run.t.fence_t.clear_resync_keys(&tx, &run.pipe.name, &id).await.map_err(|e| SyncError::pg(&id, e))?;
+            let f = run.t.fence_t.write(&tx, &new, fence.version).await.map_err(|e| fence_err(&id, run, e))?;
+            tx.commit().await.map_err(|e| SyncError::pg(&id, PgError::db("commit reset", e)))?;
+            run.fence = Some(f.clone());
+            run.reconcile().await?;
+            info!("reset: staging emptied, position cleared");
+            Ok(f)
+        })
+        .instrument(span)
+        .await
+    }
+
+    /// Resync: load a snapshot of the table's current state into staging (see
+    /// [`ResyncMode`]), then continue incrementally from the snapshot's instant. Resumable:
+    /// when the deadline stops it ([`PassOutcome::MoreToDo`]), later passes continue it.
+    pub async fn resync(&self, src: &TableSource, mode: ResyncMode, deadline: Option<Instant>) -> SyncResult<PassOutcome> {
+        let span = info_span!("resync", pipeline = %self.name, table = %src.id, ?mode);
+        async {
+            let resolved = self.resolve(src).await?;
+            let lease = match self.acquire(&src.id, deadline).await? {
+                Ok(l) => l,
+                Err(busy) => return Ok(PassOutcome::Busy(busy)),
+            };
+            let mut run = Run::new(self, resolved, deadline, PassMode::ToLatest, lease);
+            let mut applier = self.take_applier();
+            let out = async {
+                run.load(&mut applier).await?;
+                if let Some(Bookmark { state: BookmarkState::Paused { .. }, .. }) = &run.bm {
+                    return Err(SyncError::Refused {
+                        table: src.id.clone(),
+                        operation: "resync",
+                        reason: "the table is paused; resume it first".into(),
+                    });
+                }
+                start_resync(&mut run, &mut applier, mode).await?;
+                run.pass(&mut applier).await
+            }
+            .await;
+            self.put_applier(applier);
+            run.release().await;
+            out
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Pause a table: passes return [`PassOutcome::Paused`] until [`Self::resume`].
+    pub async fn pause(&self, table: &str, reason: Option<String>) -> SyncResult<Bookmark> {
+        let r = match self.bookmarks.pause(&self.name, table, reason.clone()).await {
+            Err(BookmarkError::NotFound { .. }) => {
+                let mut b = Bookmark::new(self.name.clone(), table);
+                b.state = BookmarkState::Paused { reason };
+                self.bookmarks.write(&b, 0, crate::bookmark::WriteMode::Forward).await
+            }
+            other => other,
+        };
+        let b = r.map_err(|e| SyncError::bookmark(table, e))?;
+        info!(pipeline = %self.name, table, "paused");
+        Ok(b)
+    }
+
+    /// Resume a paused table.
+    pub async fn resume(&self, table: &str) -> SyncResult<Bookmark> {
+        let current = self.bookmarks.get(&self.name, table).await.map_err(|e| SyncError::bookmark(table, e))?;
+        let Some(current) = current else {
+            return Err(SyncError::Refused { table: table.to_string(), operation: "resume", reason: "no bookmark".into() });
+        };
+        if !matches!(current.state, BookmarkState::Paused { .. }) {
+            warn!(table, state = current.state.name(), "resume of a table that is not paused: nothing to do");
+            return Ok(current);
+        }
+        let b = self.bookmarks.resume(&self.name, table).await.map_err(|e| SyncError::bookmark(table, e))?;
+        info!(pipeline = %self.name, table, "resumed (the next pass restores any resync state from the fence)");
+        Ok(b)
+    }
+}
+
+fn fence_err(id: &str, run: &Run<'_>, e: crate::fence::FenceError) -> SyncError {
+    match e {
+        crate::fence::FenceError::Pg(e) => SyncError::pg(id, e),
+        crate::fence::FenceError::Moved { expected, found } => SyncError::FenceMoved {
+            table: id.to_string(),
+            fence: run.t.fence_t.qualified().to_string(),
+            expected,
+            found,
+        },
+    }
+}
+
+/// Begin a resync: in one transaction, empty staging (reload mode), forget collected keys,
+/// and set the fence to "resyncing from nothing"; then mirror the bookmark.
+async fn start_resync(run: &mut Run<'_>, applier: &mut Applier, mode: ResyncMode) -> SyncResult<()> {
+    let id = run.t.src.id.clone();
+    let fence = run.fence.clone().ok_or_else(|| SyncError::Internal { table: id.clone(), reason: "no fence".into() })?;
+    let resync_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut new = fence.clone();
+    new.position = None;
+    new.cursor = None;
+    new.load_id = None;
+    new.status = FenceStatus::Resyncing { resync_id: resync_id.clone() };
+    let client = applier.connection().client().await.map_err(|e| SyncError::pg(&id, e))?;
+    let tx = client.transaction().await.map_err(|e| SyncError::pg(&id, PgError::db("begin resync", e)))?;
+    if mode == ResyncMode::Reload {
+        run.t.fence_t.truncate_target(&tx, &run.t.spec).await.map_err(|e| SyncError::pg(&id, e))?;
+        new.rows_applied = 0;
+    }
+    run.t.fence_t.clear_resync_keys(&tx, &run.pipe.name, &id).await.map_err(|e| SyncError::pg(&id, e))?;
+    let f = run.t.fence_t.write(&tx, &new, fence.version).await.map_err(|e| fence_err(&id, run, e))?;
+    tx.commit().await.map_err(|e| SyncError::pg(&id, PgError::db("commit resync start", e)))?;
+    info!(resync_id, ?mode, previous = ?fence.position, "resync started");
+    run.fence = Some(f);
+    run.reconcile().await
+}

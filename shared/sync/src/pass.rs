@@ -1,0 +1,1074 @@
+//! The pass engine: lease → fence + bookmark reconcile → plan a window → apply it in
+//! transactions of whole file slices, each committing the fence with the data → mirror the
+//! fence into the bookmark store. See `docs/sync-protocol.md` for the protocol and why it is
+//! safe.
+
+use std::cmp::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arrow_array::{Array, LargeStringArray, RecordBatch, StringArray, StringViewArray};
+use arrow_schema::{Schema, SchemaRef};
+use chrono::Utc;
+use futures::future::BoxFuture;
+use hps_hudi::instant::compare_instant_times;
+use hps_hudi::{HudiError, HudiTable, IncrementalPlan, ReadOptions};
+use hps_postgres::tokio_postgres::Transaction;
+use hps_postgres::{Applier, ApplyStats, PgError, TargetTable, TxnHook};
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::bookmark::{Bookmark, BookmarkError, BookmarkState, LastError, Position, SliceCursor, WriteMode};
+use crate::error::{SyncError, SyncResult};
+use crate::failpoint;
+use crate::feed::{Feed, Msg, Peeked};
+use crate::fence::{Fence, FenceError, FenceStatus, FenceTable};
+use crate::lease::{Acquire, Lease};
+use crate::pipeline::{BusyReason, PassMode, PassOutcome, PassReport, ProgressEvent, SyncPipeline, TableSource};
+use crate::target::derive_target;
+
+/// Bookmark property mirroring the fence version it was written from.
+pub const PROP_FENCE_VERSION: &str = "fence_version";
+
+/// A table resolved for a pass or an operation: opened, target derived.
+pub(crate) struct Resolved<'a> {
+    pub src: &'a TableSource,
+    pub hudi: HudiTable,
+    pub spec: TargetTable,
+    pub fence_t: FenceTable,
+    pub staging_q: String,
+}
+
+impl SyncPipeline {
+    /// Open the table and derive its target.
+    pub(crate) async fn resolve<'a>(&self, src: &'a TableSource) -> SyncResult<Resolved<'a>> {
+        crate::bookmark::validate_table_id(&src.id).map_err(|e| SyncError::bookmark(&src.id, e))?;
+        let hudi = HudiTable::open(src.store.clone()).await.map_err(|e| SyncError::hudi(&src.id, e))?;
+        let spec = derive_target(&src.id, hudi.config(), &src.target)?;
+        let fence_t = FenceTable::for_target(&spec).map_err(|e| SyncError::pg(&src.id, e))?;
+        let staging_q = spec.validate().map_err(|e| SyncError::pg(&src.id, e))?.staging_q();
+        Ok(Resolved { src, hudi, spec, fence_t, staging_q })
+    }
+
+    /// Take the table's lease for an operation or a pass.
+    pub(crate) async fn acquire(&self, table: &str, deadline: Option<Instant>) -> SyncResult<Result<Lease, BusyReason>> {
+        let ttl = self.lease_ttl(deadline);
+        match self
+            .leases
+            .acquire(&self.name, table, &self.options.owner, ttl)
+            .await
+            .map_err(|e| SyncError::lease(table, e))?
+        {
+            Acquire::Acquired(l) => Ok(Ok(l)),
+            Acquire::Busy { owner, expires_at } => Ok(Err(BusyReason::Lease { owner, expires_at })),
+        }
+    }
+
+    /// One sync pass of `table`: see the crate docs. `deadline` bounds the work (the pass
+    /// stops at a file-slice boundary once it is reached, after at least one slice);
+    /// `mode` chooses between one instant and everything up to the latest.
+    pub async fn run_pass(&self, table: &TableSource, deadline: Option<Instant>, mode: PassMode) -> SyncResult<PassOutcome> {
+        let span = info_span!("sync_pass", pipeline = %self.name, table = %table.id, ?mode);
+        async {
+            let resolved = self.resolve(table).await?;
+            let lease = match self.acquire(&table.id, deadline).await? {
+                Ok(l) => l,
+                Err(busy) => {
+                    info!(?busy, "table busy");
+                    return Ok(PassOutcome::Busy(busy));
+                }
+            };
+            let mut run = Run::new(self, resolved, deadline, mode, lease);
+            let mut applier = self.take_applier();
+            let out = run.pass(&mut applier).await;
+            self.put_applier(applier);
+            run.release().await;
+            log_outcome(&out);
+            out
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn log_outcome(out: &SyncResult<PassOutcome>) {
+    match out {
+        Ok(PassOutcome::Applied(r)) | Ok(PassOutcome::MoreToDo(r)) => info!(
+            rows = r.rows,
+            instants = r.instants.len(),
+            transactions = r.transactions,
+            slices = r.slices,
+            remaining_instants = r.remaining_instants,
+            more = matches!(out, Ok(PassOutcome::MoreToDo(_))),
+            "pass done"
+        ),
+        Ok(o) => info!(outcome = o.name(), "pass done"),
+        Err(e) => warn!(error = %e, transient = e.is_transient(), "pass failed"),
+    }
+}
+
+/// Progress ordering of (position, cursor): a cursor is beyond its window's start.
+pub(crate) fn cmp_progress(a: (Option<&Position>, Option<&SliceCursor>), b: (Option<&Position>, Option<&SliceCursor>)) -> Ordering {
+    let pos = match (a.0, b.0) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(x), Some(y)) => x.cmp_progress(y),
+    };
+    pos.then_with(|| match (a.1, b.1) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(x), Some(y)) => x.window_end.cmp_progress(&y.window_end).then(x.next_slice.cmp(&y.next_slice)),
+    })
+}
+
+/// The bookmark that mirrors `fence`, starting from `base` (keeps a pause and properties).
+pub(crate) fn mirror(base: &Bookmark, fence: &Fence) -> Bookmark {
+    let mut b = base.clone();
+    b.position = fence.position.clone();
+    b.cursor = fence.cursor.clone();
+    b.rows_applied = fence.rows_applied;
+    if fence.table_version != 0 {
+        b.table_version = fence.table_version;
+    }
+    b.state = match (&base.state, &fence.status) {
+        (BookmarkState::Paused { .. }, _) => base.state.clone(),
+        (_, FenceStatus::Active) => BookmarkState::Active,
+        (_, FenceStatus::NeedsResync { reason }) => BookmarkState::NeedsResync { reason: reason.clone() },
+        (BookmarkState::Resyncing { since }, FenceStatus::Resyncing { .. }) => BookmarkState::Resyncing { since: *since },
+        (_, FenceStatus::Resyncing { .. }) => BookmarkState::Resyncing { since: Utc::now() },
+    };
+    b.properties.insert(PROP_FENCE_VERSION.to_string(), fence.version.to_string());
+    b
+}
+
+fn same_state(a: &Bookmark, b: &Bookmark) -> bool {
+    a.position == b.position
+        && a.cursor == b.cursor
+        && a.rows_applied == b.rows_applied
+        && a.table_version == b.table_version
+        && a.state == b.state
+        && a.properties == b.properties
+}
+
+/// Identifies a plan: a hash of its instants, then a hash of its slices (16 hex digits each).
+pub(crate) fn plan_id(plan: &IncrementalPlan) -> String {
+    fn fnv(h: &mut u64, s: &str) {
+        for b in s.as_bytes().iter().chain(std::iter::once(&0u8)) {
+            *h ^= u64::from(*b);
+            *h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    let mut hi = 0xcbf2_9ce4_8422_2325u64;
+    for i in &plan.instants {
+        fnv(&mut hi, &i.requested_time);
+        fnv(&mut hi, i.completion_time.as_deref().unwrap_or(""));
+    }
+    let mut hs = 0xcbf2_9ce4_8422_2325u64;
+    for s in &plan.slices {
+        fnv(&mut hs, &s.partition_path);
+        fnv(&mut hs, &s.file_id);
+        fnv(&mut hs, s.base_file.as_ref().map_or("", |b| b.path.as_str()));
+        for l in &s.log_files {
+            fnv(&mut hs, &l.path);
+        }
+    }
+    format!("{hi:016x}{hs:016x}")
+}
+
+fn to_position(p: &hps_hudi::InstantPosition) -> Position {
+    Position { requested_time: p.requested_time.clone(), completion_time: p.completion_time.clone() }
+}
+
+/// A pass (or an operation that runs the window loop) on one table, holding its lease.
+pub(crate) struct Run<'p> {
+    pub pipe: &'p SyncPipeline,
+    pub t: Resolved<'p>,
+    pub deadline: Option<Instant>,
+    pub mode: PassMode,
+    pub lease: Option<Lease>,
+    pub fence: Option<Fence>,
+    pub bm: Option<Bookmark>,
+    pub report: PassReport,
+    started: Instant,
+}
+
+/// How a window ended.
+enum WindowEnd {
+    Done,
+    Stopped,
+}
+
+/// What one transaction covers and collected (shared by the batch stream and the hook).
+#[derive(Debug, Default)]
+struct TxProgress {
+    first_slice: usize,
+    /// Exclusive end of the completed slices.
+    next_slice: usize,
+    /// A slice was started but not ended.
+    open: Option<usize>,
+    rows: u64,
+    bytes: u64,
+    batches: u64,
+    record_keys: Vec<String>,
+    partition_paths: Vec<String>,
+    failure: Option<SyncError>,
+}
+
+impl TxProgress {
+    fn new(first: usize) -> Self {
+        TxProgress { first_slice: first, next_slice: first, ..Default::default() }
+    }
+
+    fn slices(&self) -> usize {
+        self.next_slice - self.first_slice + usize::from(self.open.is_some())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The window a transaction belongs to.
+struct WindowCtx<'w> {
+    plan: &'w IncrementalPlan,
+    plan_id: &'w str,
+    window_end: &'w Position,
+    resync_id: Option<&'w str>,
+}
+
+impl WindowCtx<'_> {
+    fn slices(&self) -> usize {
+        self.plan.slices.len()
+    }
+}
+
+impl<'p> Run<'p> {
+    pub fn new(pipe: &'p SyncPipeline, t: Resolved<'p>, deadline: Option<Instant>, mode: PassMode, lease: Lease) -> Self {
+        Run { pipe, t, deadline, mode, lease: Some(lease), fence: None, bm: None, report: PassReport::default(), started: Instant::now() }
+    }
+
+    fn id(&self) -> &str {
+        &self.t.src.id
+    }
+
+    fn pipeline(&self) -> &str {
+        &self.pipe.name
+    }
+
+    fn fence(&self) -> SyncResult<&Fence> {
+        self.fence
+            .as_ref()
+            .ok_or_else(|| SyncError::Internal { table: self.id().to_string(), reason: "fence not loaded".into() })
+    }
+
+    fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn fp(&self, name: &str) -> SyncResult<()> {
+        self.pipe.options.failpoints.eval(name)
+    }
+
+    fn pg(&self, e: PgError) -> SyncError {
+        SyncError::pg(self.id(), e)
+    }
+
+    /// Release the lease (best effort; a crash leaves it to expire).
+    pub async fn release(&mut self) {
+        if let Some(l) = self.lease.take() {
+            match self.pipe.leases.release(&l).await {
+                Ok(true) => {}
+                Ok(false) => warn!(table = %l.table, "lease was no longer ours at release"),
+                Err(e) => warn!(table = %l.table, error = %e, "releasing the lease failed; it will expire"),
+            }
+        }
+    }
+
+    /// Renew the lease when less than half of its TTL is left.
+    async fn renew_lease(&mut self) -> SyncResult<()> {
+        let ttl = self.pipe.lease_ttl(self.deadline);
+        let Some(l) = &self.lease else { return Ok(()) };
+        let full = chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::seconds(60));
+        if l.expires_at - Utc::now() > full / 2 {
+            return Ok(());
+        }
+        let renewed = self.pipe.leases.renew(l, ttl).await.map_err(|e| SyncError::lease(self.id(), e))?;
+        debug!(expires_at = %renewed.expires_at, "lease renewed");
+        self.lease = Some(renewed);
+        Ok(())
+    }
+
+    /// The pass with retries of transient failures; a lost fence race is `Busy`.
+    pub async fn pass(&mut self, applier: &mut Applier) -> SyncResult<PassOutcome> {
+        let policy = self.pipe.options.retry.clone();
+        let mut attempt = 1;
+        let out = loop {
+            match self.attempt(applier).await {
+                Err(SyncError::FenceMoved { expected, found, .. }) => {
+                    warn!(expected, ?found, "the fence moved under this pass; stopping");
+                    break Ok(PassOutcome::Busy(BusyReason::FenceMoved { expected, found }));
+                }
+                Err(e) if e.is_transient() && attempt < policy.max_attempts && !self.deadline_passed() => {
+                    let wait = policy.backoff(attempt);
+                    warn!(error = %e, attempt, backoff_ms = wait.as_millis() as u64, "transient failure; retrying from the fence");
+                    applier.connection().reset();
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        self.report.elapsed = self.started.elapsed();
+        if let Some(f) = self.fence.clone() {
+            self.report.position = f.position;
+            self.report.cursor = f.cursor;
+            self.report.fence_version = f.version;
+        }
+        let out = out.map(|o| match o {
+            PassOutcome::Applied(_) => PassOutcome::Applied(self.report.clone()),
+            PassOutcome::MoreToDo(_) => PassOutcome::MoreToDo(self.report.clone()),
+            other => other,
+        });
+        match &out {
+            Err(e) if !matches!(e, SyncError::Injected { .. }) => self.record_error(e).await,
+            // a successful pass clears the last error (commits already did, via the mirror)
+            Ok(_) if self.bm.as_ref().is_some_and(|b| b.last_error.is_some()) => self.clear_error().await,
+            _ => {}
+        }
+        out
+    }
+
+    async fn record_error(&mut self, e: &SyncError) {
+        let Some(mut b) = self.bm.clone() else { return };
+        let prev = b.last_error.as_ref().map_or(0, |l| l.consecutive_failures);
+        b.last_error = Some(LastError {
+            at: Utc::now(),
+            message: e.to_string(),
+            transient: e.is_transient(),
+            consecutive_failures: prev.saturating_add(1),
+        });
+        let expected = b.version;
+        match self.pipe.bookmarks.write(&b, expected, WriteMode::Forward).await {
+            Ok(stored) => self.bm = Some(stored),
+            Err(we) => debug!(error = %we, "could not record the last error in the bookmark"),
+        }
+    }
+
+    async fn clear_error(&mut self) {
+        let Some(mut b) = self.bm.clone() else { return };
+        b.last_error = None;
+        let expected = b.version;
+        if let Ok(stored) = self.pipe.bookmarks.write(&b, expected, WriteMode::Forward).await {
+            self.bm = Some(stored);
+        }
+    }
+
+    /// Load (creating if needed) the fence, and make the bookmark mirror it.
+    pub async fn load(&mut self, applier: &mut Applier) -> SyncResult<()> {
+        let client = applier.connection().client().await.map_err(|e| self.pg(e))?;
+        self.t.fence_t.ensure(client).await.map_err(|e| SyncError::pg(&self.t.src.id, e))?;
+        let fence = self
+            .t
+            .fence_t
+            .read_or_init(client, &self.pipe.name, &self.t.src.id, &self.t.staging_q)
+            .await
+            .map_err(|e| SyncError::pg(&self.t.src.id, e))?;
+        self.fence = Some(fence);
+        self.reconcile().await?;
+        Ok(())
+    }
+
+    /// Make the bookmark mirror the fence: fast-forward it when the fence is ahead (a crash
+    /// after COMMIT), set it back when it is ahead of the fence (PostgreSQL restored from a
+    /// backup; the fence wins), create it when missing.
+    pub async fn reconcile(&mut self) -> SyncResult<()> {
+        let fence = self.fence()?.clone();
+        for _ in 0..8 {
+            let current = self.pipe.bookmarks.get(self.pipeline(), self.id()).await.map_err(|e| SyncError::bookmark(self.id(), e))?;
+            let (target, expected, mode) = match &current {
+                None => (mirror(&Bookmark::new(self.pipeline(), self.id()), &fence), 0, WriteMode::Forward),
+                Some(b) => {
+                    let m = mirror(b, &fence);
+                    if same_state(b, &m) {
+                        self.bm = current;
+                        return Ok(());
+                    }
+                    let ord = cmp_progress((fence.position.as_ref(), fence.cursor.as_ref()), (b.position.as_ref(), b.cursor.as_ref()));
+                    if ord == Ordering::Less {
+                        warn!(
+                            fence = ?fence.position, fence_cursor = ?fence.cursor.as_ref().map(|c| c.next_slice),
+                            bookmark = ?b.position, bookmark_cursor = ?b.cursor.as_ref().map(|c| c.next_slice),
+                            "the bookmark is ahead of the PostgreSQL fence (database restored from a backup, or an \
+                             operation interrupted?): the fence wins, reloading from it"
+                        );
+                    } else if ord == Ordering::Greater {
+                        info!(fence = ?fence.position, bookmark = ?b.position, "fast-forwarding the bookmark to the fence");
+                    }
+                    let mode = if ord == Ordering::Less { WriteMode::Rewind } else { WriteMode::Forward };
+                    (m, b.version, mode)
+                }
+            };
+            match self.pipe.bookmarks.write(&target, expected, mode).await {
+                Ok(b) => {
+                    self.bm = Some(b);
+                    return Ok(());
+                }
+                Err(e) if e.is_stale() => continue,
+                Err(e) => return Err(SyncError::bookmark(self.id(), e)),
+            }
+        }
+        Err(SyncError::bookmark(
+            self.id(),
+            BookmarkError::Contention { pipeline: self.pipeline().to_string(), table: self.id().to_string(), attempts: 8 },
+        ))
+    }
+
+    /// Mirror the fence into the bookmark after a commit. Failures are logged, not returned:
+    /// the fence is the truth and the next pass's reconcile repairs the bookmark.
+    async fn advance_bookmark(&mut self) {
+        let Ok(fence) = self.fence().cloned() else { return };
+        for _ in 0..4 {
+            let base = match &self.bm {
+                Some(b) => b.clone(),
+                None => Bookmark::new(self.pipeline(), self.id()),
+            };
+            let mut target = mirror(&base, &fence);
+            target.last_error = None;
+            match self.pipe.bookmarks.write(&target, base.version, WriteMode::Forward).await {
+                Ok(b) => {
+                    self.report.bookmark_version = Some(b.version);
+                    self.bm = Some(b);
+                    return;
+                }
+                Err(e) if e.is_stale() => match self.pipe.bookmarks.get(self.pipeline(), self.id()).await {
+                    Ok(b) => self.bm = b,
+                    Err(e) => {
+                        warn!(error = %e, "bookmark write lost a race and the re-read failed; the next pass reconciles");
+                        return;
+                    }
+                },
+                Err(e) => {
+                    warn!(error = %e, "bookmark write failed after commit; the next pass reconciles it from the fence");
+                    return;
+                }
+            }
+        }
+        warn!("bookmark write kept losing races; the next pass reconciles it from the fence");
+    }
+
+    /// One attempt: load, then the window loop.
+    async fn attempt(&mut self, applier: &mut Applier) -> SyncResult<PassOutcome> {
+        self.load(applier).await?;
+        if let Some(Bookmark { state: BookmarkState::Paused { reason }, .. }) = &self.bm {
+            return Ok(PassOutcome::Paused { reason: reason.clone() });
+        }
+        if let FenceStatus::NeedsResync { reason } = &self.fence()?.status {
+            return Ok(PassOutcome::NeedsResync { reason: reason.clone() });
+        }
+        self.windows(applier).await
+    }
+
+    fn finish(&self) -> PassOutcome {
+        if self.report.transactions > 0 {
+            PassOutcome::Applied(PassReport::default())
+        } else {
+            PassOutcome::UpToDate { position: self.fence.as_ref().and_then(|f| f.position.clone()), blocked_by_pending: None }
+        }
+    }
+
+    /// Plan and apply windows until up to date, the step is done, or the deadline.
+    pub async fn windows(&mut self, applier: &mut Applier) -> SyncResult<PassOutcome> {
+        loop {
+            self.renew_lease().await?;
+            let fence = self.fence()?.clone();
+            let resync_id = match &fence.status {
+                FenceStatus::Resyncing { resync_id } => Some(resync_id.clone()),
+                FenceStatus::NeedsResync { reason } => return Ok(PassOutcome::NeedsResync { reason: reason.clone() }),
+                FenceStatus::Active => None,
+            };
+            let timeline = self.t.hudi.timeline().await.map_err(|e| SyncError::hudi(self.id(), e))?;
+            let after = fence.position.as_ref().map(|p| p.ordering_time().to_string());
+            let candidates: Vec<&hps_hudi::Instant> = timeline
+                .in_window_order()
+                .into_iter()
+                .filter(|i| i.action.is_write())
+                .filter(|i| after.as_deref().is_none_or(|a| compare_instant_times(i.window_time(), a).is_gt()))
+                .collect();
+            let until: String = if let Some(c) = &fence.cursor {
+                c.window_end.ordering_time().to_string()
+            } else if candidates.is_empty() {
+                if let Some(rid) = &resync_id {
+                    // an empty table: the snapshot is empty; finish the resync
+                    self.finish_empty_resync(applier, rid).await?;
+                    continue;
+                }
+                self.report.remaining_instants = 0;
+                return Ok(self.finish());
+            } else if resync_id.is_some() {
+                candidates[candidates.len() - 1].window_time().to_string()
+            } else {
+                let k = match self.mode {
+                    PassMode::Step => 1,
+                    PassMode::ToLatest => self.pipe.options.max_instants_per_window.max(1),
+                };
+                candidates[candidates.len().min(k) - 1].window_time().to_string()
+            };
+            let plan = match self.t.hudi.plan_with_timeline(&timeline, after.as_deref(), Some(&until)).await {
+                Ok(p) => p,
+                Err(e) if e.needs_resync() => return self.needs_resync(applier, e.to_string()).await,
+                Err(e) => return Err(SyncError::hudi(self.id(), e)),
+            };
+            let Some(end) = plan.end.as_ref().map(to_position) else {
+                if fence.cursor.is_some() {
+                    return self
+                        .needs_resync(
+                            applier,
+                            format!(
+                                "the partially applied window ending at {until} admits no instant any more (rolled back?); \
+                                 rows already applied from it may no longer exist in the table"
+                            ),
+                        )
+                        .await;
+                }
+                self.report.remaining_instants = candidates.len();
+                if self.report.transactions > 0 {
+                    return Ok(PassOutcome::Applied(PassReport::default()));
+                }
+                return Ok(PassOutcome::UpToDate { position: fence.position.clone(), blocked_by_pending: plan.capped_by_pending });
+            };
+            self.fp(failpoint::AFTER_PLAN)?;
+            let pid = plan_id(&plan);
+            let start = match &fence.cursor {
+                Some(c) if c.plan_id == pid => usize::try_from(c.next_slice).unwrap_or(usize::MAX).min(plan.slices.len()),
+                Some(c) if c.plan_id.get(..16) != pid.get(..16) => {
+                    return self
+                        .needs_resync(
+                            applier,
+                            format!(
+                                "the instants of the partially applied window ending at {} changed since it was planned \
+                                 (rollback or restore?); rows already applied may no longer exist in the table",
+                                c.window_end
+                            ),
+                        )
+                        .await;
+                }
+                Some(c) => {
+                    warn!(window_end = %c.window_end, "the file slices of the partially applied window changed; \
+                          re-applying the window from its first slice (harmless under the version guard)");
+                    0
+                }
+                None => 0,
+            };
+            let instants_after = candidates
+                .iter()
+                .filter(|i| compare_instant_times(i.window_time(), end.ordering_time()).is_gt())
+                .count();
+            self.pipe.progress(ProgressEvent::Planned {
+                table: self.id().to_string(),
+                window_end: end.clone(),
+                instants: plan.instants.len(),
+                slices: plan.slices.len(),
+                first_slice: start,
+                instants_after,
+            });
+            let span = info_span!("window", end = %end, instants = plan.instants.len(), slices = plan.slices.len(), start);
+            let ended = match self.run_window(applier, &plan, &pid, start, &end, resync_id.as_deref()).instrument(span).await {
+                Ok(e) => e,
+                Err(e) if e.needs_resync() => return self.needs_resync(applier, e.to_string()).await,
+                Err(e) => return Err(e),
+            };
+            self.report.remaining_instants = instants_after;
+            match ended {
+                WindowEnd::Stopped => return Ok(PassOutcome::MoreToDo(PassReport::default())),
+                WindowEnd::Done => {
+                    self.report.instants.extend(plan.instants.iter().map(|i| to_position(&i.position())));
+                }
+            }
+            if self.mode == PassMode::Step || self.deadline_passed() {
+                return Ok(if instants_after > 0 && self.mode == PassMode::ToLatest {
+                    PassOutcome::MoreToDo(PassReport::default())
+                } else {
+                    PassOutcome::Applied(PassReport::default())
+                });
+            }
+        }
+    }
+
+    /// Record that the table needs a resync, in the fence and the bookmark.
+    async fn needs_resync(&mut self, applier: &mut Applier, reason: String) -> SyncResult<PassOutcome> {
+        warn!(%reason, "incremental sync impossible: the table needs a resync");
+        let mut new = self.fence()?.clone();
+        new.status = FenceStatus::NeedsResync { reason: reason.clone() };
+        self.commit_fence_only(applier, new).await?;
+        self.advance_bookmark().await;
+        Ok(PassOutcome::NeedsResync { reason })
+    }
+
+    /// Write the fence alone in its own transaction (compare-and-set).
+    pub(crate) async fn commit_fence_only(&mut self, applier: &mut Applier, new: Fence) -> SyncResult<()> {
+        let expected = self.fence()?.version;
+        let id = self.id().to_string();
+        let client = applier.connection().client().await.map_err(|e| SyncError::pg(&id, e))?;
+        let tx = client.transaction().await.map_err(|e| SyncError::pg(&id, PgError::db("begin fence update", e)))?;
+        let f = match self.t.fence_t.write(&tx, &new, expected).await {
+            Ok(f) => f,
+            Err(FenceError::Pg(e)) => return Err(SyncError::pg(&id, e)),
+            Err(FenceError::Moved { expected, found }) => {
+                return Err(SyncError::FenceMoved { table: id, fence: self.t.fence_t.qualified().to_string(), expected, found });
+            }
+        };
+        tx.commit().await.map_err(|e| SyncError::pg(&id, PgError::db("commit fence update", e)))?;
+        self.fence = Some(f);
+        Ok(())
+    }
+
+    async fn finish_empty_resync(&mut self, applier: &mut Applier, resync_id: &str) -> SyncResult<()> {
+        info!("the table is empty: finishing the resync with an empty snapshot");
+        let expected = self.fence()?.version;
+        let mut new = self.fence()?.clone();
+        new.status = FenceStatus::Active;
+        new.cursor = None;
+        let id = self.id().to_string();
+        let client = applier.connection().client().await.map_err(|e| SyncError::pg(&id, e))?;
+        let tx = client.transaction().await.map_err(|e| SyncError::pg(&id, PgError::db("begin", e)))?;
+        let removed = self
+            .t
+            .fence_t
+            .remove_absent_keys(&tx, &self.t.spec, &self.pipe.name, &id, resync_id)
+            .await
+            .map_err(|e| SyncError::pg(&id, e))?;
+        self.t.fence_t.clear_resync_keys(&tx, &self.pipe.name, &id).await.map_err(|e| SyncError::pg(&id, e))?;
+        let f = self.t.fence_t.write(&tx, &new, expected).await.map_err(|e| fence_err(&id, &self.t.fence_t, e))?;
+        tx.commit().await.map_err(|e| SyncError::pg(&id, PgError::db("commit", e)))?;
+        self.fence = Some(f);
+        self.report.resync_removed += removed;
+        self.report.transactions += 1;
+        self.advance_bookmark().await;
+        Ok(())
+    }
+
+    /// Apply slices `start..` of one window in transactions.
+    async fn run_window(
+        &mut self,
+        applier: &mut Applier,
+        plan: &IncrementalPlan,
+        pid: &str,
+        start: usize,
+        end: &Position,
+        resync_id: Option<&str>,
+    ) -> SyncResult<WindowEnd> {
+        let n = plan.slices.len();
+        let w = WindowCtx { plan, plan_id: pid, window_end: end, resync_id };
+        if start >= n || !plan.instants.iter().any(|i| i.adds_rows) {
+            // nothing to read (table services only, or everything applied): move the fence
+            let txp = Mutex::new(TxProgress { first_slice: start, next_slice: n, ..Default::default() });
+            self.transaction(applier, &w, None, &txp, None).await?;
+            return Ok(WindowEnd::Done);
+        }
+        let options = ReadOptions { columns: None, batch_size: self.pipe.options.read_batch_size };
+        let mut feed = Feed::start(self.t.hudi.clone(), Arc::new(plan.clone()), start, options, self.pipe.options.prefetch_batches);
+        let mut next = start;
+        loop {
+            let txp = Mutex::new(TxProgress::new(next));
+            let schema = self.prescan(&mut feed, &txp, &w).await?;
+            if lock(&txp).slices() == 0 && schema.is_none() {
+                let why = feed.task_failure().unwrap_or_else(|| "the slice feed ended early".to_string());
+                return Err(SyncError::Internal { table: self.id().to_string(), reason: format!("{why} (at slice {next} of {n})") });
+            }
+            self.transaction(applier, &w, Some(&mut feed), &txp, schema).await?;
+            next = lock(&txp).next_slice;
+            if next >= n {
+                return Ok(WindowEnd::Done);
+            }
+            if self.deadline_passed() {
+                info!(next_slice = next, slices = n, "deadline reached inside a window; stopping at a slice boundary");
+                return Ok(WindowEnd::Stopped);
+            }
+            self.renew_lease().await?;
+        }
+    }
+
+    /// Whether a transaction holding `p` must not take a further slice of `size` bytes.
+    fn tx_full(&self, p: &TxProgress, size: u64) -> bool {
+        let o = &self.pipe.options;
+        p.slices() > 0 && (p.rows >= o.max_rows_per_txn || p.bytes.saturating_add(size) > o.max_bytes_per_txn || self.deadline_passed())
+    }
+
+    /// Take leading slices without rows into the transaction; return the schema of the first
+    /// slice with rows (left in the feed for the batch stream), or `None` when the
+    /// transaction is complete without rows.
+    async fn prescan(&self, feed: &mut Feed, txp: &Mutex<TxProgress>, w: &WindowCtx<'_>) -> SyncResult<Option<SchemaRef>> {
+        loop {
+            let Some(peeked) = feed.peek().await else {
+                if lock(txp).open.is_some() {
+                    let reason = feed.task_failure().unwrap_or_else(|| "the slice feed ended inside a slice".into());
+                    return Err(SyncError::Internal { table: self.id().to_string(), reason });
+                }
+                return Ok(None);
+            };
+            match peeked {
+                Peeked::Start { slice, size, schema } => {
+                    if self.tx_full(&lock(txp), size) {
+                        return Ok(None);
+                    }
+                    if schema.is_some() {
+                        return Ok(schema);
+                    }
+                    feed.take().await;
+                    let mut p = lock(txp);
+                    p.open = Some(slice);
+                    p.bytes += size;
+                }
+                Peeked::End => {
+                    if let Some(Msg::End { slice, rows }) = feed.take().await {
+                        let mut p = lock(txp);
+                        p.open = None;
+                        p.next_slice = slice + 1;
+                        drop(p);
+                        self.pipe.progress(ProgressEvent::SliceRead { table: self.id().to_string(), slice, slices: w.slices(), rows });
+                    }
+                }
+                Peeked::Failed => {
+                    if let Some(Msg::Failed(e)) = feed.take().await {
+                        return Err(SyncError::hudi(self.id(), e));
+                    }
+                }
+                Peeked::Batch => {
+                    return Err(SyncError::Internal { table: self.id().to_string(), reason: "a batch outside a slice".into() });
+                }
+            }
+        }
+    }
+
+    /// One transaction: the batches of the slices that fit (through the apply path), or no
+    /// batches at all (a fence-only transaction), then the fence, then COMMIT, then the
+    /// bookmark.
+    async fn transaction(
+        &mut self,
+        applier: &mut Applier,
+        w: &WindowCtx<'_>,
+        feed: Option<&mut Feed>,
+        txp: &Mutex<TxProgress>,
+        schema: Option<SchemaRef>,
+    ) -> SyncResult<()> {
+        let fence_before = self.fence()?.clone();
+        let load_id = format!("f{}-{}", fence_before.version + 1, &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let span = info_span!("txn", load_id = %load_id, first_slice = lock(txp).first_slice);
+        async {
+            let hook = CommitHook { run: &*self, w, txp, load_id: &load_id, result: Mutex::new(None) };
+            let applied: Result<(), PgError> = match (schema, feed) {
+                (Some(schema), Some(feed)) => {
+                    let stream = BatchStream {
+                        run: &*self,
+                        feed,
+                        txp,
+                        schema: schema.clone(),
+                        done: false,
+                        resync: w.resync_id.is_some(),
+                        slices: w.slices(),
+                    }
+                    .into_stream();
+                    applier.apply(&self.t.spec, &load_id, &schema, stream, Some(&hook)).await.map(|_| ())
+                }
+                _ => fence_only(applier, &hook).await,
+            };
+            let hooked = lock(&hook.result).take();
+            let stream_failure = lock(txp).failure.take();
+            match (applied, hooked) {
+                (Ok(()), Some(Ok(f))) => Ok(f),
+                (Ok(()), _) => Err(SyncError::Internal { table: self.id().to_string(), reason: "the fence hook did not run".into() }),
+                (Err(_), Some(Err(e))) => Err(e),
+                (Err(e), hooked) => {
+                    if let Some(f) = stream_failure {
+                        return Err(f);
+                    }
+                    if matches!(hooked, Some(Ok(_))) || e.is_transient() {
+                        // the failure may have hit COMMIT itself: did this load commit?
+                        applier.connection().reset();
+                        if let Ok(client) = applier.connection().client().await
+                            && let Ok(Some(f)) = self.t.fence_t.read(&*client, &self.pipe.name, self.id()).await
+                            && f.load_id.as_deref() == Some(load_id.as_str())
+                        {
+                            warn!(error = %e, "the commit reported an error but the fence shows it committed");
+                            return Ok((f, 0));
+                        }
+                    }
+                    Err(self.pg(e))
+                }
+            }
+        }
+        .instrument(span)
+        .await
+        .map(|f| self.after_commit(f, txp, w))?;
+        self.fp(failpoint::AFTER_COMMIT_BEFORE_BOOKMARK)?;
+        self.advance_bookmark().await;
+        self.fp(failpoint::AFTER_BOOKMARK)?;
+        Ok(())
+    }
+
+    fn after_commit(&mut self, f: (Fence, u64), txp: &Mutex<TxProgress>, w: &WindowCtx<'_>) {
+        let (fence, removed) = f;
+        let p = lock(txp);
+        self.report.transactions += 1;
+        self.report.rows += p.rows;
+        self.report.slices += (p.next_slice - p.first_slice) as u64;
+        self.report.resync_removed += removed;
+        let window_done = fence.cursor.is_none();
+        info!(
+            rows = p.rows,
+            slices = p.next_slice - p.first_slice,
+            next_slice = p.next_slice,
+            of = w.slices(),
+            fence_version = fence.version,
+            window_done,
+            "committed"
+        );
+        self.pipe.progress(ProgressEvent::Committed {
+            table: self.id().to_string(),
+            rows: self.report.rows,
+            slices_done: p.next_slice,
+            slices: w.slices(),
+            window_done,
+        });
+        drop(p);
+        self.fence = Some(fence);
+    }
+
+    /// Inside the transaction: resync keys, the fence compare-and-set, the commit failpoint.
+    async fn commit_step(&self, tx: &Transaction<'_>, w: &WindowCtx<'_>, txp: &Mutex<TxProgress>, load_id: &str) -> SyncResult<(Fence, u64)> {
+        let id = self.id();
+        let fence = self.fence()?;
+        let (next, rows, keys, parts) = {
+            let mut p = lock(txp);
+            (p.next_slice, p.rows, std::mem::take(&mut p.record_keys), std::mem::take(&mut p.partition_paths))
+        };
+        let n = w.slices();
+        let mut new = fence.clone();
+        new.rows_applied = new.rows_applied.saturating_add(rows);
+        new.load_id = Some(load_id.to_string());
+        new.table_version = self.t.hudi.config().table_version;
+        new.staging = Some(self.t.staging_q.clone());
+        let mut removed = 0;
+        if let Some(rid) = w.resync_id
+            && !keys.is_empty()
+        {
+            self.t
+                .fence_t
+                .insert_resync_keys(tx, &self.pipe.name, id, rid, &keys, &parts)
+                .await
+                .map_err(|e| SyncError::pg(id, e))?;
+        }
+        if next >= n {
+            new.position = Some(w.window_end.clone());
+            new.cursor = None;
+            if let Some(rid) = w.resync_id {
+                removed = self
+                    .t
+                    .fence_t
+                    .remove_absent_keys(tx, &self.t.spec, &self.pipe.name, id, rid)
+                    .await
+                    .map_err(|e| SyncError::pg(id, e))?;
+                self.t.fence_t.clear_resync_keys(tx, &self.pipe.name, id).await.map_err(|e| SyncError::pg(id, e))?;
+                new.status = FenceStatus::Active;
+                info!(removed, "resync snapshot complete; rows absent from it removed");
+            }
+        } else {
+            new.cursor = Some(SliceCursor {
+                window_end: w.window_end.clone(),
+                plan_id: w.plan_id.to_string(),
+                next_slice: next as u64,
+                next_slice_id: w.plan.slices.get(next).map(|s| s.file_id.clone()),
+                total_slices: Some(n as u64),
+            });
+        }
+        let f = self.t.fence_t.write(tx, &new, fence.version).await.map_err(|e| fence_err(id, &self.t.fence_t, e))?;
+        self.fp(failpoint::AFTER_UPSERT_BEFORE_COMMIT)?;
+        Ok((f, removed))
+    }
+}
+
+fn fence_err(id: &str, t: &FenceTable, e: FenceError) -> SyncError {
+    match e {
+        FenceError::Pg(e) => SyncError::pg(id, e),
+        FenceError::Moved { expected, found } => {
+            SyncError::FenceMoved { table: id.to_string(), fence: t.qualified().to_string(), expected, found }
+        }
+    }
+}
+
+/// A transaction without batches (only the fence moves): used for windows without rows.
+async fn fence_only(applier: &mut Applier, hook: &CommitHook<'_, '_>) -> Result<(), PgError> {
+    let client = applier.connection().client().await?;
+    let tx = client.transaction().await.map_err(|e| PgError::db("begin fence-only transaction", e))?;
+    let stats = ApplyStats::default();
+    hook.run(&tx, &stats).await?;
+    tx.commit().await.map_err(|e| PgError::db("commit fence-only transaction", e))
+}
+
+/// The apply path's hook: runs [`Run::commit_step`] inside the apply transaction.
+struct CommitHook<'r, 'w> {
+    run: &'r Run<'r>,
+    w: &'r WindowCtx<'w>,
+    txp: &'r Mutex<TxProgress>,
+    load_id: &'r str,
+    result: Mutex<Option<SyncResult<(Fence, u64)>>>,
+}
+
+impl TxnHook for CommitHook<'_, '_> {
+    fn run<'a>(&'a self, tx: &'a Transaction<'a>, _stats: &'a ApplyStats) -> BoxFuture<'a, Result<(), PgError>> {
+        Box::pin(async move {
+            let r = self.run.commit_step(tx, self.w, self.txp, self.load_id).await;
+            let out = match &r {
+                Ok(_) => Ok(()),
+                Err(e) => Err(PgError::custom(e.to_string())),
+            };
+            *lock(&self.result) = Some(r);
+            out
+        })
+    }
+}
+
+/// The error a batch stream yields when it stops on a failure recorded in [`TxProgress`].
+#[derive(Debug, thiserror::Error)]
+#[error("change batch stream stopped: {0}")]
+struct StreamStopped(String);
+
+/// The batches of one transaction, drawn from the feed until the next slice does not fit.
+struct BatchStream<'r, 'f> {
+    run: &'r Run<'r>,
+    feed: &'f mut Feed,
+    txp: &'r Mutex<TxProgress>,
+    schema: SchemaRef,
+    done: bool,
+    resync: bool,
+    slices: usize,
+}
+
+fn same_fields(a: &Schema, b: &Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields().iter().zip(b.fields()).all(|(x, y)| x.name() == y.name() && x.data_type().equals_datatype(y.data_type()))
+}
+
+impl<'r, 'f> BatchStream<'r, 'f> {
+    fn into_stream(self) -> impl futures::Stream<Item = Result<RecordBatch, StreamStopped>> + Send + use<'r, 'f> {
+        futures::stream::unfold(self, |mut s| async move {
+            let item = s.next_item().await;
+            item.map(|i| (i, s))
+        })
+    }
+
+    fn fail(&mut self, e: SyncError) -> Option<Result<RecordBatch, StreamStopped>> {
+        let msg = e.to_string();
+        lock(self.txp).failure = Some(e);
+        self.done = true;
+        Some(Err(StreamStopped(msg)))
+    }
+
+    fn end(&mut self) -> Option<Result<RecordBatch, StreamStopped>> {
+        self.done = true;
+        if lock(self.txp).batches > 0
+            && let Err(e) = self.run.fp(failpoint::AFTER_COPY)
+        {
+            return self.fail(e);
+        }
+        None
+    }
+
+    async fn next_item(&mut self) -> Option<Result<RecordBatch, StreamStopped>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let Some(peeked) = self.feed.peek().await else {
+                if lock(self.txp).open.is_some() {
+                    let id = self.run.id().to_string();
+                    let reason = self.feed.task_failure().unwrap_or_else(|| "the slice feed ended inside a slice".into());
+                    return self.fail(SyncError::Internal { table: id, reason });
+                }
+                return self.end();
+            };
+            match peeked {
+                Peeked::Start { slice, size, schema } => {
+                    let differs = schema.as_ref().is_some_and(|s| !same_fields(s, &self.schema));
+                    {
+                        let p = lock(self.txp);
+                        if p.slices() > 0 && (differs || self.run.tx_full(&p, size)) {
+                            drop(p);
+                            return self.end();
+                        }
+                    }
+                    self.feed.take().await;
+                    let mut p = lock(self.txp);
+                    p.open = Some(slice);
+                    p.bytes += size;
+                }
+                Peeked::Batch => {
+                    let Some(Msg::Batch(b)) = self.feed.take().await else { continue };
+                    if lock(self.txp).batches > 0
+                        && let Err(e) = self.run.fp(failpoint::MID_COPY)
+                    {
+                        return self.fail(e);
+                    }
+                    let mut p = lock(self.txp);
+                    p.rows += b.num_rows() as u64;
+                    p.batches += 1;
+                    if self.resync {
+                        collect_keys(&b, &mut p);
+                    }
+                    return Some(Ok(b));
+                }
+                Peeked::End => {
+                    if let Some(Msg::End { slice, rows }) = self.feed.take().await {
+                        let mut p = lock(self.txp);
+                        p.open = None;
+                        p.next_slice = slice + 1;
+                        drop(p);
+                        self.run.pipe.progress(ProgressEvent::SliceRead {
+                            table: self.run.id().to_string(),
+                            slice,
+                            slices: self.slices,
+                            rows,
+                        });
+                    }
+                }
+                Peeked::Failed => {
+                    if let Some(Msg::Failed(e)) = self.feed.take().await {
+                        let e: HudiError = e;
+                        let id = self.run.id().to_string();
+                        return self.fail(SyncError::hudi(&id, e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Record the keys of the upserted rows of a batch (resync).
+fn collect_keys(b: &RecordBatch, p: &mut TxProgress) {
+    fn strings(a: &dyn Array, i: usize) -> Option<String> {
+        if a.is_null(i) {
+            return None;
+        }
+        if let Some(s) = a.as_any().downcast_ref::<StringArray>() {
+            Some(s.value(i).to_string())
+        } else if let Some(s) = a.as_any().downcast_ref::<LargeStringArray>() {
+            Some(s.value(i).to_string())
+        } else {
+            a.as_any().downcast_ref::<StringViewArray>().map(|s| s.value(i).to_string())
+        }
+    }
+    let (Some(k), Some(op)) = (b.column_by_name(hps_postgres::COL_RECORD_KEY), b.column_by_name(hps_hudi::OP_COLUMN)) else {
+        return;
+    };
+    let part = b.column_by_name(hps_postgres::COL_PARTITION_PATH);
+    for i in 0..b.num_rows() {
+        if strings(op.as_ref(), i).as_deref() != Some(hps_hudi::OP_UPSERT) {
+            continue;
+        }
+        if let Some(key) = strings(k.as_ref(), i) {
+            p.record_keys.push(key);
+            p.partition_paths.push(part.and_then(|c| strings(c.as_ref(), i)).unwrap_or_default());
+        }
+    }
+}
