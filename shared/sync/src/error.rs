@@ -146,18 +146,30 @@ impl SyncError {
     }
 
     pub(crate) fn hudi(table: &str, source: HudiError) -> Self {
-        SyncError::Hudi { table: table.to_string(), source: Box::new(source) }
+        SyncError::Hudi {
+            table: table.to_string(),
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn pg(table: &str, source: PgError) -> Self {
-        SyncError::Postgres { table: table.to_string(), source: Box::new(source) }
+        SyncError::Postgres {
+            table: table.to_string(),
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn bookmark(table: &str, source: BookmarkError) -> Self {
-        SyncError::Bookmark { table: table.to_string(), source: Box::new(source) }
+        SyncError::Bookmark {
+            table: table.to_string(),
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn lease(table: &str, source: LeaseError) -> Self {
-        SyncError::Lease { table: table.to_string(), source: Box::new(source) }
+        SyncError::Lease {
+            table: table.to_string(),
+            source: Box::new(source),
+        }
     }
 }

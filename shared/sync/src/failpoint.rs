@@ -89,7 +89,14 @@ mod imp {
         /// Fire `name` `times` times, starting at its `skip + 1`-th hit from now.
         pub fn arm_times(&self, name: &str, action: FailAction, skip: u64, times: u64) {
             self.with(|s| {
-                s.armed.insert(name.to_string(), Armed { action, skip, times });
+                s.armed.insert(
+                    name.to_string(),
+                    Armed {
+                        action,
+                        skip,
+                        times,
+                    },
+                );
             });
         }
 
@@ -136,7 +143,9 @@ mod imp {
                 None => Ok(()),
                 Some(FailAction::Error) => {
                     tracing::warn!(point = name, "fault injected: error");
-                    Err(SyncError::Injected { point: name.to_string() })
+                    Err(SyncError::Injected {
+                        point: name.to_string(),
+                    })
                 }
                 Some(FailAction::Panic) => {
                     tracing::warn!(point = name, "fault injected: panic");

@@ -16,7 +16,11 @@ use tracing::Instrument;
 #[derive(Debug)]
 pub(crate) enum Msg {
     /// A slice begins. `schema` is the schema of its batches, `None` when it yields no rows.
-    Start { slice: usize, size: u64, schema: Option<SchemaRef> },
+    Start {
+        slice: usize,
+        size: u64,
+        schema: Option<SchemaRef>,
+    },
     /// A batch of the current slice (never empty).
     Batch(RecordBatch),
     /// The current slice is complete.
@@ -28,7 +32,11 @@ pub(crate) enum Msg {
 /// What the next message is, without taking it.
 #[derive(Debug, Clone)]
 pub(crate) enum Peeked {
-    Start { slice: usize, size: u64, schema: Option<SchemaRef> },
+    Start {
+        slice: usize,
+        size: u64,
+        schema: Option<SchemaRef>,
+    },
     Batch,
     End,
     Failed,
@@ -49,11 +57,21 @@ impl Drop for Feed {
 
 impl Feed {
     /// Start reading slices `start..` of `plan`.
-    pub fn start(table: HudiTable, plan: Arc<IncrementalPlan>, start: usize, options: ReadOptions, prefetch: usize) -> Feed {
+    pub fn start(
+        table: HudiTable,
+        plan: Arc<IncrementalPlan>,
+        start: usize,
+        options: ReadOptions,
+        prefetch: usize,
+    ) -> Feed {
         let (tx, rx) = mpsc::channel(prefetch.max(1));
         let span = tracing::Span::current();
         let task = tokio::spawn(produce(table, plan, start, options, tx).instrument(span));
-        Feed { rx, peeked: None, task }
+        Feed {
+            rx,
+            peeked: None,
+            task,
+        }
     }
 
     /// The next message's kind, waiting for it; `None` when the feed ended.
@@ -62,7 +80,15 @@ impl Feed {
             self.peeked = self.rx.recv().await;
         }
         self.peeked.as_ref().map(|m| match m {
-            Msg::Start { slice, size, schema } => Peeked::Start { slice: *slice, size: *size, schema: schema.clone() },
+            Msg::Start {
+                slice,
+                size,
+                schema,
+            } => Peeked::Start {
+                slice: *slice,
+                size: *size,
+                schema: schema.clone(),
+            },
             Msg::Batch(_) => Peeked::Batch,
             Msg::End { .. } => Peeked::End,
             Msg::Failed(_) => Peeked::Failed,
@@ -79,11 +105,19 @@ impl Feed {
 
     /// Why the feed ended early, when the reader task failed (panicked or was cancelled).
     pub fn task_failure(&self) -> Option<String> {
-        self.task.is_finished().then(|| "the slice reader task ended before the last slice".to_string())
+        self.task
+            .is_finished()
+            .then(|| "the slice reader task ended before the last slice".to_string())
     }
 }
 
-async fn produce(table: HudiTable, plan: Arc<IncrementalPlan>, start: usize, options: ReadOptions, tx: mpsc::Sender<Msg>) {
+async fn produce(
+    table: HudiTable,
+    plan: Arc<IncrementalPlan>,
+    start: usize,
+    options: ReadOptions,
+    tx: mpsc::Sender<Msg>,
+) {
     for i in start..plan.slices.len() {
         let size = plan.slices[i].base_file.as_ref().map_or(0, |b| b.size);
         let mut stream = match table.read_slice(&plan, i, &options) {
@@ -105,7 +139,15 @@ async fn produce(table: HudiTable, plan: Arc<IncrementalPlan>, start: usize, opt
             }
         };
         let schema = first.as_ref().map(RecordBatch::schema);
-        if tx.send(Msg::Start { slice: i, size, schema }).await.is_err() {
+        if tx
+            .send(Msg::Start {
+                slice: i,
+                size,
+                schema,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
         let mut rows = 0u64;

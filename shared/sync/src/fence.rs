@@ -8,7 +8,9 @@
 
 use chrono::{DateTime, Utc};
 use hps_postgres::tokio_postgres::{Client, GenericClient, Row, Transaction};
-use hps_postgres::{DeletePolicy, HPS_DELETED, HPS_DELETED_AT, Ident, PgError, TargetTable, quote_ident};
+use hps_postgres::{
+    DeletePolicy, HPS_DELETED, HPS_DELETED_AT, Ident, PgError, TargetTable, quote_ident,
+};
 use tracing::{debug, info};
 
 use crate::bookmark::{Position, SliceCursor};
@@ -130,7 +132,11 @@ impl FenceTable {
         let schema = Ident::new(schema)?;
         let fence_q = format!("{}.{}", schema, quote_ident(FENCE_TABLE));
         let keys_q = format!("{}.{}", schema, quote_ident(RESYNC_KEYS_TABLE));
-        Ok(FenceTable { schema, fence_q, keys_q })
+        Ok(FenceTable {
+            schema,
+            fence_q,
+            keys_q,
+        })
     }
 
     /// The fence of a target's schema.
@@ -146,7 +152,10 @@ impl FenceTable {
     /// Create the schema, the fence table and the resync key table if absent.
     pub async fn ensure(&self, client: &mut Client) -> Result<(), PgError> {
         let exists: bool = client
-            .query_one("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", &[&self.fence_q, &self.keys_q])
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+                &[&self.fence_q, &self.keys_q],
+            )
             .await
             .map_err(db(format!("checking {}", self.fence_q)))?
             .get(0);
@@ -177,7 +186,9 @@ impl FenceTable {
             keys = self.keys_q,
         );
         info!(fence = %self.fence_q, "creating the fence table");
-        tx.batch_execute(&ddl).await.map_err(db(format!("creating {}", self.fence_q)))?;
+        tx.batch_execute(&ddl)
+            .await
+            .map_err(db(format!("creating {}", self.fence_q)))?;
         tx.commit().await.map_err(db("commit fence DDL"))?;
         Ok(())
     }
@@ -189,7 +200,10 @@ impl FenceTable {
         };
         let requested: Option<String> = row.get(3);
         let completion: Option<String> = row.get(4);
-        let position = requested.map(|r| Position { requested_time: r, completion_time: completion });
+        let position = requested.map(|r| Position {
+            requested_time: r,
+            completion_time: completion,
+        });
         let cursor: Option<String> = row.get(6);
         let cursor = cursor
             .map(|c| serde_json::from_str::<SliceCursor>(&c))
@@ -200,9 +214,12 @@ impl FenceTable {
         let resync_id: Option<String> = row.get(10);
         let status = match status.as_str() {
             "active" => FenceStatus::Active,
-            "needs_resync" => FenceStatus::NeedsResync { reason: reason.unwrap_or_default() },
+            "needs_resync" => FenceStatus::NeedsResync {
+                reason: reason.unwrap_or_default(),
+            },
             "resyncing" => FenceStatus::Resyncing {
-                resync_id: resync_id.ok_or_else(|| corrupt("status", "resyncing without a resync id".into()))?,
+                resync_id: resync_id
+                    .ok_or_else(|| corrupt("status", "resyncing without a resync id".into()))?,
             },
             other => return Err(corrupt("status", format!("{other:?}"))),
         };
@@ -224,10 +241,18 @@ impl FenceTable {
     }
 
     /// The fence row, if any.
-    pub async fn read<C: GenericClient + Sync>(&self, c: &C, pipeline: &str, table: &str) -> Result<Option<Fence>, PgError> {
+    pub async fn read<C: GenericClient + Sync>(
+        &self,
+        c: &C,
+        pipeline: &str,
+        table: &str,
+    ) -> Result<Option<Fence>, PgError> {
         let row = c
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM {} WHERE pipeline = $1 AND table_id = $2", self.fence_q),
+                &format!(
+                    "SELECT {COLUMNS} FROM {} WHERE pipeline = $1 AND table_id = $2",
+                    self.fence_q
+                ),
                 &[&pipeline, &table],
             )
             .await
@@ -236,7 +261,13 @@ impl FenceTable {
     }
 
     /// The fence row, created (version 0, no position) when absent.
-    pub async fn read_or_init(&self, c: &Client, pipeline: &str, table: &str, staging: &str) -> Result<Fence, PgError> {
+    pub async fn read_or_init(
+        &self,
+        c: &Client,
+        pipeline: &str,
+        table: &str,
+        staging: &str,
+    ) -> Result<Fence, PgError> {
         c.execute(
             &format!(
                 "INSERT INTO {} (pipeline, table_id, staging) VALUES ($1, $2, $3) ON CONFLICT (pipeline, table_id) DO NOTHING",
@@ -246,25 +277,40 @@ impl FenceTable {
         )
         .await
         .map_err(db(format!("initializing {}", self.fence_q)))?;
-        self.read(c, pipeline, table).await?.ok_or_else(|| PgError::InvalidSpec {
-            table: self.fence_q.clone(),
-            reason: format!("fence row of {pipeline}/{table} vanished right after it was created"),
-        })
+        self.read(c, pipeline, table)
+            .await?
+            .ok_or_else(|| PgError::InvalidSpec {
+                table: self.fence_q.clone(),
+                reason: format!(
+                    "fence row of {pipeline}/{table} vanished right after it was created"
+                ),
+            })
     }
 
     /// Compare-and-set: store `new` (keyed by its pipeline and table) if the row's version is
     /// `expected`; the stored row gets version `expected + 1` and is returned. Run it inside
     /// the transaction whose data it describes.
-    pub async fn write(&self, tx: &Transaction<'_>, new: &Fence, expected: i64) -> Result<Fence, FenceError> {
+    pub async fn write(
+        &self,
+        tx: &Transaction<'_>,
+        new: &Fence,
+        expected: i64,
+    ) -> Result<Fence, FenceError> {
         let cursor = new
             .cursor
             .as_ref()
             .map(serde_json::to_string)
             .transpose()
-            .map_err(|e| PgError::InvalidSpec { table: self.fence_q.clone(), reason: format!("cursor: {e}") })?;
+            .map_err(|e| PgError::InvalidSpec {
+                table: self.fence_q.clone(),
+                reason: format!("cursor: {e}"),
+            })?;
         let (status, reason, resync_id) = new.status.parts();
         let requested = new.position.as_ref().map(|p| p.requested_time.as_str());
-        let completion = new.position.as_ref().and_then(|p| p.completion_time.as_deref());
+        let completion = new
+            .position
+            .as_ref()
+            .and_then(|p| p.completion_time.as_deref());
         let table_version = i32::try_from(new.table_version).unwrap_or(i32::MAX);
         let rows = i64::try_from(new.rows_applied).unwrap_or(i64::MAX);
         let row = tx
@@ -301,7 +347,10 @@ impl FenceTable {
                 Ok(f)
             }
             None => {
-                let found = self.read(tx, &new.pipeline, &new.table).await?.map(|f| f.version);
+                let found = self
+                    .read(tx, &new.pipeline, &new.table)
+                    .await?
+                    .map(|f| f.version);
                 Err(FenceError::Moved { expected, found })
             }
         }
@@ -336,10 +385,21 @@ impl FenceTable {
     }
 
     /// Forget every collected resync key of a table.
-    pub async fn clear_resync_keys(&self, tx: &Transaction<'_>, pipeline: &str, table: &str) -> Result<u64, PgError> {
-        tx.execute(&format!("DELETE FROM {} WHERE pipeline = $1 AND table_id = $2", self.keys_q), &[&pipeline, &table])
-            .await
-            .map_err(db(format!("clearing {}", self.keys_q)))
+    pub async fn clear_resync_keys(
+        &self,
+        tx: &Transaction<'_>,
+        pipeline: &str,
+        table: &str,
+    ) -> Result<u64, PgError> {
+        tx.execute(
+            &format!(
+                "DELETE FROM {} WHERE pipeline = $1 AND table_id = $2",
+                self.keys_q
+            ),
+            &[&pipeline, &table],
+        )
+        .await
+        .map_err(db(format!("clearing {}", self.keys_q)))
     }
 
     /// End of a resync: remove (hard policy) or mark deleted (soft policy) every staging row
@@ -367,10 +427,17 @@ impl FenceTable {
         let mut matches = format!(
             "k.pipeline = $1 AND k.table_id = $2 AND k.resync_id = $3 AND k.record_key = s.{rk}"
         );
-        if spec.key_columns.iter().any(|k| k == hps_postgres::COL_PARTITION_PATH) {
+        if spec
+            .key_columns
+            .iter()
+            .any(|k| k == hps_postgres::COL_PARTITION_PATH)
+        {
             matches.push_str(&format!(" AND k.partition_path = COALESCE(s.{pp}, '')"));
         }
-        let absent = format!("NOT EXISTS (SELECT 1 FROM {} k WHERE {matches})", self.keys_q);
+        let absent = format!(
+            "NOT EXISTS (SELECT 1 FROM {} k WHERE {matches})",
+            self.keys_q
+        );
         let sql = match spec.delete_policy {
             DeletePolicy::Hard => format!("DELETE FROM {staging} s WHERE {absent}"),
             DeletePolicy::Soft => format!(
@@ -382,12 +449,18 @@ impl FenceTable {
         let n = tx
             .execute(&sql, &[&pipeline, &table, &resync_id])
             .await
-            .map_err(db(format!("{staging}: removing rows absent from the resync snapshot")))?;
+            .map_err(db(format!(
+                "{staging}: removing rows absent from the resync snapshot"
+            )))?;
         Ok(n)
     }
 
     /// Empty staging and tombstones of `spec` (reset, reload resync). Absent tables are skipped.
-    pub async fn truncate_target(&self, tx: &Transaction<'_>, spec: &TargetTable) -> Result<(), PgError> {
+    pub async fn truncate_target(
+        &self,
+        tx: &Transaction<'_>,
+        spec: &TargetTable,
+    ) -> Result<(), PgError> {
         let names = spec.validate()?;
         for q in [names.staging_q(), names.tombstones_q()] {
             let exists: bool = tx
@@ -396,7 +469,9 @@ impl FenceTable {
                 .map_err(db(format!("checking {q}")))?
                 .get(0);
             if exists {
-                tx.batch_execute(&format!("TRUNCATE {q}")).await.map_err(db(format!("truncating {q}")))?;
+                tx.batch_execute(&format!("TRUNCATE {q}"))
+                    .await
+                    .map_err(db(format!("truncating {q}")))?;
             }
         }
         Ok(())

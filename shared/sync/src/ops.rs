@@ -43,7 +43,11 @@ impl TableStatus {
     /// A one-word state: `paused`, `needs_resync`, `resyncing`, `partial` (a window is
     /// partially applied), `behind`, `up_to_date` or `new`.
     pub fn state(&self) -> &'static str {
-        if let Some(Bookmark { state: BookmarkState::Paused { .. }, .. }) = &self.bookmark {
+        if let Some(Bookmark {
+            state: BookmarkState::Paused { .. },
+            ..
+        }) = &self.bookmark
+        {
             return "paused";
         }
         match &self.fence {
@@ -63,9 +67,12 @@ impl SyncPipeline {
     async fn lease_for(&self, table: &str, operation: &'static str) -> SyncResult<Lease> {
         match self.acquire(table, None).await? {
             Ok(l) => Ok(l),
-            Err(BusyReason::Lease { owner, expires_at }) => {
-                Err(SyncError::Busy { table: table.to_string(), operation, owner, expires_at })
-            }
+            Err(BusyReason::Lease { owner, expires_at }) => Err(SyncError::Busy {
+                table: table.to_string(),
+                operation,
+                owner,
+                expires_at,
+            }),
             Err(BusyReason::FenceMoved { .. }) => Err(SyncError::Internal {
                 table: table.to_string(),
                 reason: "lease acquisition reported a fence conflict".into(),
@@ -98,13 +105,24 @@ impl SyncPipeline {
     pub async fn status(&self, src: &TableSource) -> SyncResult<TableStatus> {
         let resolved = self.resolve(src).await?;
         let id = src.id.as_str();
-        let bookmark = self.bookmarks.get(&self.name, id).await.map_err(|e| SyncError::bookmark(id, e))?;
-        let lease = self.leases.current(&self.name, id).await.map_err(|e| SyncError::lease(id, e))?;
+        let bookmark = self
+            .bookmarks
+            .get(&self.name, id)
+            .await
+            .map_err(|e| SyncError::bookmark(id, e))?;
+        let lease = self
+            .leases
+            .current(&self.name, id)
+            .await
+            .map_err(|e| SyncError::lease(id, e))?;
         let mut applier = self.take_applier();
         let fence = async {
             let client = applier.connection().client().await?;
             let exists: bool = client
-                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&resolved.fence_t.qualified()])
+                .query_one(
+                    "SELECT to_regclass($1) IS NOT NULL",
+                    &[&resolved.fence_t.qualified()],
+                )
                 .await
                 .map_err(|e| PgError::db("checking the fence table", e))?
                 .get(0);
@@ -117,17 +135,28 @@ impl SyncPipeline {
         .map_err(|e| SyncError::pg(id, e));
         self.put_applier(applier);
         let fence = fence?;
-        let timeline = resolved.hudi.timeline().await.map_err(|e| SyncError::hudi(id, e))?;
+        let timeline = resolved
+            .hudi
+            .timeline()
+            .await
+            .map_err(|e| SyncError::hudi(id, e))?;
         let latest = timeline.latest_write().map(|i| Position {
             requested_time: i.requested_time.clone(),
             completion_time: i.completion_time.clone(),
         });
-        let after = fence.as_ref().and_then(|f| f.position.as_ref()).map(|p| p.ordering_time().to_string());
+        let after = fence
+            .as_ref()
+            .and_then(|f| f.position.as_ref())
+            .map(|p| p.ordering_time().to_string());
         let instants_behind = timeline
             .in_window_order()
             .into_iter()
             .filter(|i| i.action.is_write())
-            .filter(|i| after.as_deref().is_none_or(|a| compare_instant_times(i.window_time(), a).is_gt()))
+            .filter(|i| {
+                after
+                    .as_deref()
+                    .is_none_or(|a| compare_instant_times(i.window_time(), a).is_gt())
+            })
             .count();
         let bookmark_in_sync = match (&bookmark, &fence) {
             (Some(b), Some(f)) => {
@@ -200,19 +229,44 @@ impl SyncPipeline {
         let span = info_span!("reset", pipeline = %self.name, table = %src.id);
         self.with_run(src, "reset", async |run, applier| {
             let id = run.t.src.id.clone();
-            let fence = run.fence.clone().ok_or_else(|| SyncError::Internal { table: id.clone(), reason: "no fence".into() })?;
+            let fence = run.fence.clone().ok_or_else(|| SyncError::Internal {
+                table: id.clone(),
+                reason: "no fence".into(),
+            })?;
             let mut new = fence.clone();
             new.position = None;
             new.cursor = None;
             new.rows_applied = 0;
             new.status = FenceStatus::Active;
             new.load_id = None;
-            let client = applier.connection().client().await.map_err(|e| SyncError::pg(&id, e))?;
-            let tx = client.transaction().await.map_err(|e| SyncError::pg(&id, PgError::db("begin reset", e)))?;
-            run.t.fence_t.truncate_target(&tx, &run.t.spec).await.map_err(|e| SyncError::pg(&id, e))?;
-            run.t.fence_t.clear_resync_keys(&tx, &run.pipe.name, &id).await.map_err(|e| SyncError::pg(&id, e))?;
-            let f = run.t.fence_t.write(&tx, &new, fence.version).await.map_err(|e| fence_err(&id, run, e))?;
-            tx.commit().await.map_err(|e| SyncError::pg(&id, PgError::db("commit reset", e)))?;
+            let client = applier
+                .connection()
+                .client()
+                .await
+                .map_err(|e| SyncError::pg(&id, e))?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| SyncError::pg(&id, PgError::db("begin reset", e)))?;
+            run.t
+                .fence_t
+                .truncate_target(&tx, &run.t.spec)
+                .await
+                .map_err(|e| SyncError::pg(&id, e))?;
+            run.t
+                .fence_t
+                .clear_resync_keys(&tx, &run.pipe.name, &id)
+                .await
+                .map_err(|e| SyncError::pg(&id, e))?;
+            let f = run
+                .t
+                .fence_t
+                .write(&tx, &new, fence.version)
+                .await
+                .map_err(|e| fence_err(&id, run, e))?;
+            tx.commit()
+                .await
+                .map_err(|e| SyncError::pg(&id, PgError::db("commit reset", e)))?;
             run.fence = Some(f.clone());
             run.reconcile().await?;
             info!("reset: staging emptied, position cleared");
@@ -225,7 +279,12 @@ impl SyncPipeline {
     /// Resync: load a snapshot of the table's current state into staging (see
     /// [`ResyncMode`]), then continue incrementally from the snapshot's instant. Resumable:
     /// when the deadline stops it ([`PassOutcome::MoreToDo`]), later passes continue it.
-    pub async fn resync(&self, src: &TableSource, mode: ResyncMode, deadline: Option<Instant>) -> SyncResult<PassOutcome> {
+    pub async fn resync(
+        &self,
+        src: &TableSource,
+        mode: ResyncMode,
+        deadline: Option<Instant>,
+    ) -> SyncResult<PassOutcome> {
         let span = info_span!("resync", pipeline = %self.name, table = %src.id, ?mode);
         async {
             let resolved = self.resolve(src).await?;
@@ -237,7 +296,11 @@ impl SyncPipeline {
             let mut applier = self.take_applier();
             let out = async {
                 run.load(&mut applier).await?;
-                if let Some(Bookmark { state: BookmarkState::Paused { .. }, .. }) = &run.bm {
+                if let Some(Bookmark {
+                    state: BookmarkState::Paused { .. },
+                    ..
+                }) = &run.bm
+                {
                     return Err(SyncError::Refused {
                         table: src.id.clone(),
                         operation: "resync",
@@ -258,11 +321,17 @@ impl SyncPipeline {
 
     /// Pause a table: passes return [`PassOutcome::Paused`] until [`Self::resume`].
     pub async fn pause(&self, table: &str, reason: Option<String>) -> SyncResult<Bookmark> {
-        let r = match self.bookmarks.pause(&self.name, table, reason.clone()).await {
+        let r = match self
+            .bookmarks
+            .pause(&self.name, table, reason.clone())
+            .await
+        {
             Err(BookmarkError::NotFound { .. }) => {
                 let mut b = Bookmark::new(self.name.clone(), table);
                 b.state = BookmarkState::Paused { reason };
-                self.bookmarks.write(&b, 0, crate::bookmark::WriteMode::Forward).await
+                self.bookmarks
+                    .write(&b, 0, crate::bookmark::WriteMode::Forward)
+                    .await
             }
             other => other,
         };
@@ -273,15 +342,31 @@ impl SyncPipeline {
 
     /// Resume a paused table.
     pub async fn resume(&self, table: &str) -> SyncResult<Bookmark> {
-        let current = self.bookmarks.get(&self.name, table).await.map_err(|e| SyncError::bookmark(table, e))?;
+        let current = self
+            .bookmarks
+            .get(&self.name, table)
+            .await
+            .map_err(|e| SyncError::bookmark(table, e))?;
         let Some(current) = current else {
-            return Err(SyncError::Refused { table: table.to_string(), operation: "resume", reason: "no bookmark".into() });
+            return Err(SyncError::Refused {
+                table: table.to_string(),
+                operation: "resume",
+                reason: "no bookmark".into(),
+            });
         };
         if !matches!(current.state, BookmarkState::Paused { .. }) {
-            warn!(table, state = current.state.name(), "resume of a table that is not paused: nothing to do");
+            warn!(
+                table,
+                state = current.state.name(),
+                "resume of a table that is not paused: nothing to do"
+            );
             return Ok(current);
         }
-        let b = self.bookmarks.resume(&self.name, table).await.map_err(|e| SyncError::bookmark(table, e))?;
+        let b = self
+            .bookmarks
+            .resume(&self.name, table)
+            .await
+            .map_err(|e| SyncError::bookmark(table, e))?;
         info!(pipeline = %self.name, table, "resumed (the next pass restores any resync state from the fence)");
         Ok(b)
     }
@@ -301,24 +386,55 @@ fn fence_err(id: &str, run: &Run<'_>, e: crate::fence::FenceError) -> SyncError 
 
 /// Begin a resync: in one transaction, empty staging (reload mode), forget collected keys,
 /// and set the fence to "resyncing from nothing"; then mirror the bookmark.
-async fn start_resync(run: &mut Run<'_>, applier: &mut Applier, mode: ResyncMode) -> SyncResult<()> {
+async fn start_resync(
+    run: &mut Run<'_>,
+    applier: &mut Applier,
+    mode: ResyncMode,
+) -> SyncResult<()> {
     let id = run.t.src.id.clone();
-    let fence = run.fence.clone().ok_or_else(|| SyncError::Internal { table: id.clone(), reason: "no fence".into() })?;
+    let fence = run.fence.clone().ok_or_else(|| SyncError::Internal {
+        table: id.clone(),
+        reason: "no fence".into(),
+    })?;
     let resync_id = uuid::Uuid::new_v4().simple().to_string();
     let mut new = fence.clone();
     new.position = None;
     new.cursor = None;
     new.load_id = None;
-    new.status = FenceStatus::Resyncing { resync_id: resync_id.clone() };
-    let client = applier.connection().client().await.map_err(|e| SyncError::pg(&id, e))?;
-    let tx = client.transaction().await.map_err(|e| SyncError::pg(&id, PgError::db("begin resync", e)))?;
+    new.status = FenceStatus::Resyncing {
+        resync_id: resync_id.clone(),
+    };
+    let client = applier
+        .connection()
+        .client()
+        .await
+        .map_err(|e| SyncError::pg(&id, e))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| SyncError::pg(&id, PgError::db("begin resync", e)))?;
     if mode == ResyncMode::Reload {
-        run.t.fence_t.truncate_target(&tx, &run.t.spec).await.map_err(|e| SyncError::pg(&id, e))?;
+        run.t
+            .fence_t
+            .truncate_target(&tx, &run.t.spec)
+            .await
+            .map_err(|e| SyncError::pg(&id, e))?;
         new.rows_applied = 0;
     }
-    run.t.fence_t.clear_resync_keys(&tx, &run.pipe.name, &id).await.map_err(|e| SyncError::pg(&id, e))?;
-    let f = run.t.fence_t.write(&tx, &new, fence.version).await.map_err(|e| fence_err(&id, run, e))?;
-    tx.commit().await.map_err(|e| SyncError::pg(&id, PgError::db("commit resync start", e)))?;
+    run.t
+        .fence_t
+        .clear_resync_keys(&tx, &run.pipe.name, &id)
+        .await
+        .map_err(|e| SyncError::pg(&id, e))?;
+    let f = run
+        .t
+        .fence_t
+        .write(&tx, &new, fence.version)
+        .await
+        .map_err(|e| fence_err(&id, run, e))?;
+    tx.commit()
+        .await
+        .map_err(|e| SyncError::pg(&id, PgError::db("commit resync start", e)))?;
     info!(resync_id, ?mode, previous = ?fence.position, "resync started");
     run.fence = Some(f);
     run.reconcile().await

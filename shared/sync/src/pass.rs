@@ -17,13 +17,17 @@ use hps_postgres::{Applier, ApplyStats, PgError, TargetTable, TxnHook};
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::bookmark::{Bookmark, BookmarkError, BookmarkState, LastError, Position, SliceCursor, WriteMode};
+use crate::bookmark::{
+    Bookmark, BookmarkError, BookmarkState, LastError, Position, SliceCursor, WriteMode,
+};
 use crate::error::{SyncError, SyncResult};
 use crate::failpoint;
 use crate::feed::{Feed, Msg, Peeked};
 use crate::fence::{Fence, FenceError, FenceStatus, FenceTable};
 use crate::lease::{Acquire, Lease};
-use crate::pipeline::{BusyReason, PassMode, PassOutcome, PassReport, ProgressEvent, SyncPipeline, TableSource};
+use crate::pipeline::{
+    BusyReason, PassMode, PassOutcome, PassReport, ProgressEvent, SyncPipeline, TableSource,
+};
 use crate::target::derive_target;
 
 /// Bookmark property mirroring the fence version it was written from.
@@ -42,15 +46,30 @@ impl SyncPipeline {
     /// Open the table and derive its target.
     pub(crate) async fn resolve<'a>(&self, src: &'a TableSource) -> SyncResult<Resolved<'a>> {
         crate::bookmark::validate_table_id(&src.id).map_err(|e| SyncError::bookmark(&src.id, e))?;
-        let hudi = HudiTable::open(src.store.clone()).await.map_err(|e| SyncError::hudi(&src.id, e))?;
+        let hudi = HudiTable::open(src.store.clone())
+            .await
+            .map_err(|e| SyncError::hudi(&src.id, e))?;
         let spec = derive_target(&src.id, hudi.config(), &src.target)?;
         let fence_t = FenceTable::for_target(&spec).map_err(|e| SyncError::pg(&src.id, e))?;
-        let staging_q = spec.validate().map_err(|e| SyncError::pg(&src.id, e))?.staging_q();
-        Ok(Resolved { src, hudi, spec, fence_t, staging_q })
+        let staging_q = spec
+            .validate()
+            .map_err(|e| SyncError::pg(&src.id, e))?
+            .staging_q();
+        Ok(Resolved {
+            src,
+            hudi,
+            spec,
+            fence_t,
+            staging_q,
+        })
     }
 
     /// Take the table's lease for an operation or a pass.
-    pub(crate) async fn acquire(&self, table: &str, deadline: Option<Instant>) -> SyncResult<Result<Lease, BusyReason>> {
+    pub(crate) async fn acquire(
+        &self,
+        table: &str,
+        deadline: Option<Instant>,
+    ) -> SyncResult<Result<Lease, BusyReason>> {
         let ttl = self.lease_ttl(deadline);
         match self
             .leases
@@ -66,7 +85,12 @@ impl SyncPipeline {
     /// One sync pass of `table`: see the crate docs. `deadline` bounds the work (the pass
     /// stops at a file-slice boundary once it is reached, after at least one slice);
     /// `mode` chooses between one instant and everything up to the latest.
-    pub async fn run_pass(&self, table: &TableSource, deadline: Option<Instant>, mode: PassMode) -> SyncResult<PassOutcome> {
+    pub async fn run_pass(
+        &self,
+        table: &TableSource,
+        deadline: Option<Instant>,
+        mode: PassMode,
+    ) -> SyncResult<PassOutcome> {
         let span = info_span!("sync_pass", pipeline = %self.name, table = %table.id, ?mode);
         async {
             let resolved = self.resolve(table).await?;
@@ -107,7 +131,10 @@ fn log_outcome(out: &SyncResult<PassOutcome>) {
 }
 
 /// Progress ordering of (position, cursor): a cursor is beyond its window's start.
-pub(crate) fn cmp_progress(a: (Option<&Position>, Option<&SliceCursor>), b: (Option<&Position>, Option<&SliceCursor>)) -> Ordering {
+pub(crate) fn cmp_progress(
+    a: (Option<&Position>, Option<&SliceCursor>),
+    b: (Option<&Position>, Option<&SliceCursor>),
+) -> Ordering {
     let pos = match (a.0, b.0) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Less,
@@ -118,7 +145,10 @@ pub(crate) fn cmp_progress(a: (Option<&Position>, Option<&SliceCursor>), b: (Opt
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Less,
         (Some(_), None) => Ordering::Greater,
-        (Some(x), Some(y)) => x.window_end.cmp_progress(&y.window_end).then(x.next_slice.cmp(&y.next_slice)),
+        (Some(x), Some(y)) => x
+            .window_end
+            .cmp_progress(&y.window_end)
+            .then(x.next_slice.cmp(&y.next_slice)),
     })
 }
 
@@ -134,11 +164,16 @@ pub(crate) fn mirror(base: &Bookmark, fence: &Fence) -> Bookmark {
     b.state = match (&base.state, &fence.status) {
         (BookmarkState::Paused { .. }, _) => base.state.clone(),
         (_, FenceStatus::Active) => BookmarkState::Active,
-        (_, FenceStatus::NeedsResync { reason }) => BookmarkState::NeedsResync { reason: reason.clone() },
-        (BookmarkState::Resyncing { since }, FenceStatus::Resyncing { .. }) => BookmarkState::Resyncing { since: *since },
+        (_, FenceStatus::NeedsResync { reason }) => BookmarkState::NeedsResync {
+            reason: reason.clone(),
+        },
+        (BookmarkState::Resyncing { since }, FenceStatus::Resyncing { .. }) => {
+            BookmarkState::Resyncing { since: *since }
+        }
         (_, FenceStatus::Resyncing { .. }) => BookmarkState::Resyncing { since: Utc::now() },
     };
-    b.properties.insert(PROP_FENCE_VERSION.to_string(), fence.version.to_string());
+    b.properties
+        .insert(PROP_FENCE_VERSION.to_string(), fence.version.to_string());
     b
 }
 
@@ -168,7 +203,10 @@ pub(crate) fn plan_id(plan: &IncrementalPlan) -> String {
     for s in &plan.slices {
         fnv(&mut hs, &s.partition_path);
         fnv(&mut hs, &s.file_id);
-        fnv(&mut hs, s.base_file.as_ref().map_or("", |b| b.path.as_str()));
+        fnv(
+            &mut hs,
+            s.base_file.as_ref().map_or("", |b| b.path.as_str()),
+        );
         for l in &s.log_files {
             fnv(&mut hs, &l.path);
         }
@@ -177,7 +215,10 @@ pub(crate) fn plan_id(plan: &IncrementalPlan) -> String {
 }
 
 fn to_position(p: &hps_hudi::InstantPosition) -> Position {
-    Position { requested_time: p.requested_time.clone(), completion_time: p.completion_time.clone() }
+    Position {
+        requested_time: p.requested_time.clone(),
+        completion_time: p.completion_time.clone(),
+    }
 }
 
 /// A pass (or an operation that runs the window loop) on one table, holding its lease.
@@ -217,7 +258,11 @@ struct TxProgress {
 
 impl TxProgress {
     fn new(first: usize) -> Self {
-        TxProgress { first_slice: first, next_slice: first, ..Default::default() }
+        TxProgress {
+            first_slice: first,
+            next_slice: first,
+            ..Default::default()
+        }
     }
 
     fn slices(&self) -> usize {
@@ -244,8 +289,24 @@ impl WindowCtx<'_> {
 }
 
 impl<'p> Run<'p> {
-    pub fn new(pipe: &'p SyncPipeline, t: Resolved<'p>, deadline: Option<Instant>, mode: PassMode, lease: Lease) -> Self {
-        Run { pipe, t, deadline, mode, lease: Some(lease), fence: None, bm: None, report: PassReport::default(), started: Instant::now() }
+    pub fn new(
+        pipe: &'p SyncPipeline,
+        t: Resolved<'p>,
+        deadline: Option<Instant>,
+        mode: PassMode,
+        lease: Lease,
+    ) -> Self {
+        Run {
+            pipe,
+            t,
+            deadline,
+            mode,
+            lease: Some(lease),
+            fence: None,
+            bm: None,
+            report: PassReport::default(),
+            started: Instant::now(),
+        }
     }
 
     fn id(&self) -> &str {
@@ -257,9 +318,10 @@ impl<'p> Run<'p> {
     }
 
     fn fence(&self) -> SyncResult<&Fence> {
-        self.fence
-            .as_ref()
-            .ok_or_else(|| SyncError::Internal { table: self.id().to_string(), reason: "fence not loaded".into() })
+        self.fence.as_ref().ok_or_else(|| SyncError::Internal {
+            table: self.id().to_string(),
+            reason: "fence not loaded".into(),
+        })
     }
 
     fn deadline_passed(&self) -> bool {
@@ -280,7 +342,9 @@ impl<'p> Run<'p> {
             match self.pipe.leases.release(&l).await {
                 Ok(true) => {}
                 Ok(false) => warn!(table = %l.table, "lease was no longer ours at release"),
-                Err(e) => warn!(table = %l.table, error = %e, "releasing the lease failed; it will expire"),
+                Err(e) => {
+                    warn!(table = %l.table, error = %e, "releasing the lease failed; it will expire")
+                }
             }
         }
     }
@@ -289,11 +353,17 @@ impl<'p> Run<'p> {
     async fn renew_lease(&mut self) -> SyncResult<()> {
         let ttl = self.pipe.lease_ttl(self.deadline);
         let Some(l) = &self.lease else { return Ok(()) };
-        let full = chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::seconds(60));
+        let full =
+            chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::seconds(60));
         if l.expires_at - Utc::now() > full / 2 {
             return Ok(());
         }
-        let renewed = self.pipe.leases.renew(l, ttl).await.map_err(|e| SyncError::lease(self.id(), e))?;
+        let renewed = self
+            .pipe
+            .leases
+            .renew(l, ttl)
+            .await
+            .map_err(|e| SyncError::lease(self.id(), e))?;
         debug!(expires_at = %renewed.expires_at, "lease renewed");
         self.lease = Some(renewed);
         Ok(())
@@ -305,11 +375,24 @@ impl<'p> Run<'p> {
         let mut attempt = 1;
         let out = loop {
             match self.attempt(applier).await {
-                Err(SyncError::FenceMoved { expected, found, .. }) => {
-                    warn!(expected, ?found, "the fence moved under this pass; stopping");
-                    break Ok(PassOutcome::Busy(BusyReason::FenceMoved { expected, found }));
+                Err(SyncError::FenceMoved {
+                    expected, found, ..
+                }) => {
+                    warn!(
+                        expected,
+                        ?found,
+                        "the fence moved under this pass; stopping"
+                    );
+                    break Ok(PassOutcome::Busy(BusyReason::FenceMoved {
+                        expected,
+                        found,
+                    }));
                 }
-                Err(e) if e.is_transient() && attempt < policy.max_attempts && !self.deadline_passed() => {
+                Err(e)
+                    if e.is_transient()
+                        && attempt < policy.max_attempts
+                        && !self.deadline_passed() =>
+                {
                     let wait = policy.backoff(attempt);
                     warn!(error = %e, attempt, backoff_ms = wait.as_millis() as u64, "transient failure; retrying from the fence");
                     applier.connection().reset();
@@ -333,7 +416,9 @@ impl<'p> Run<'p> {
         match &out {
             Err(e) if !matches!(e, SyncError::Injected { .. }) => self.record_error(e).await,
             // a successful pass clears the last error (commits already did, via the mirror)
-            Ok(_) if self.bm.as_ref().is_some_and(|b| b.last_error.is_some()) => self.clear_error().await,
+            Ok(_) if self.bm.as_ref().is_some_and(|b| b.last_error.is_some()) => {
+                self.clear_error().await
+            }
             _ => {}
         }
         out
@@ -349,7 +434,12 @@ impl<'p> Run<'p> {
             consecutive_failures: prev.saturating_add(1),
         });
         let expected = b.version;
-        match self.pipe.bookmarks.write(&b, expected, WriteMode::Forward).await {
+        match self
+            .pipe
+            .bookmarks
+            .write(&b, expected, WriteMode::Forward)
+            .await
+        {
             Ok(stored) => self.bm = Some(stored),
             Err(we) => debug!(error = %we, "could not record the last error in the bookmark"),
         }
@@ -359,15 +449,28 @@ impl<'p> Run<'p> {
         let Some(mut b) = self.bm.clone() else { return };
         b.last_error = None;
         let expected = b.version;
-        if let Ok(stored) = self.pipe.bookmarks.write(&b, expected, WriteMode::Forward).await {
+        if let Ok(stored) = self
+            .pipe
+            .bookmarks
+            .write(&b, expected, WriteMode::Forward)
+            .await
+        {
             self.bm = Some(stored);
         }
     }
 
     /// Load (creating if needed) the fence, and make the bookmark mirror it.
     pub async fn load(&mut self, applier: &mut Applier) -> SyncResult<()> {
-        let client = applier.connection().client().await.map_err(|e| self.pg(e))?;
-        self.t.fence_t.ensure(client).await.map_err(|e| SyncError::pg(&self.t.src.id, e))?;
+        let client = applier
+            .connection()
+            .client()
+            .await
+            .map_err(|e| self.pg(e))?;
+        self.t
+            .fence_t
+            .ensure(client)
+            .await
+            .map_err(|e| SyncError::pg(&self.t.src.id, e))?;
         let fence = self
             .t
             .fence_t
@@ -385,16 +488,28 @@ impl<'p> Run<'p> {
     pub async fn reconcile(&mut self) -> SyncResult<()> {
         let fence = self.fence()?.clone();
         for _ in 0..8 {
-            let current = self.pipe.bookmarks.get(self.pipeline(), self.id()).await.map_err(|e| SyncError::bookmark(self.id(), e))?;
+            let current = self
+                .pipe
+                .bookmarks
+                .get(self.pipeline(), self.id())
+                .await
+                .map_err(|e| SyncError::bookmark(self.id(), e))?;
             let (target, expected, mode) = match &current {
-                None => (mirror(&Bookmark::new(self.pipeline(), self.id()), &fence), 0, WriteMode::Forward),
+                None => (
+                    mirror(&Bookmark::new(self.pipeline(), self.id()), &fence),
+                    0,
+                    WriteMode::Forward,
+                ),
                 Some(b) => {
                     let m = mirror(b, &fence);
                     if same_state(b, &m) {
                         self.bm = current;
                         return Ok(());
                     }
-                    let ord = cmp_progress((fence.position.as_ref(), fence.cursor.as_ref()), (b.position.as_ref(), b.cursor.as_ref()));
+                    let ord = cmp_progress(
+                        (fence.position.as_ref(), fence.cursor.as_ref()),
+                        (b.position.as_ref(), b.cursor.as_ref()),
+                    );
                     if ord == Ordering::Less {
                         warn!(
                             fence = ?fence.position, fence_cursor = ?fence.cursor.as_ref().map(|c| c.next_slice),
@@ -405,7 +520,11 @@ impl<'p> Run<'p> {
                     } else if ord == Ordering::Greater {
                         info!(fence = ?fence.position, bookmark = ?b.position, "fast-forwarding the bookmark to the fence");
                     }
-                    let mode = if ord == Ordering::Less { WriteMode::Rewind } else { WriteMode::Forward };
+                    let mode = if ord == Ordering::Less {
+                        WriteMode::Rewind
+                    } else {
+                        WriteMode::Forward
+                    };
                     (m, b.version, mode)
                 }
             };
@@ -420,14 +539,20 @@ impl<'p> Run<'p> {
         }
         Err(SyncError::bookmark(
             self.id(),
-            BookmarkError::Contention { pipeline: self.pipeline().to_string(), table: self.id().to_string(), attempts: 8 },
+            BookmarkError::Contention {
+                pipeline: self.pipeline().to_string(),
+                table: self.id().to_string(),
+                attempts: 8,
+            },
         ))
     }
 
     /// Mirror the fence into the bookmark after a commit. Failures are logged, not returned:
     /// the fence is the truth and the next pass's reconcile repairs the bookmark.
     async fn advance_bookmark(&mut self) {
-        let Ok(fence) = self.fence().cloned() else { return };
+        let Ok(fence) = self.fence().cloned() else {
+            return;
+        };
         for _ in 0..4 {
             let base = match &self.bm {
                 Some(b) => b.clone(),
@@ -435,19 +560,26 @@ impl<'p> Run<'p> {
             };
             let mut target = mirror(&base, &fence);
             target.last_error = None;
-            match self.pipe.bookmarks.write(&target, base.version, WriteMode::Forward).await {
+            match self
+                .pipe
+                .bookmarks
+                .write(&target, base.version, WriteMode::Forward)
+                .await
+            {
                 Ok(b) => {
                     self.report.bookmark_version = Some(b.version);
                     self.bm = Some(b);
                     return;
                 }
-                Err(e) if e.is_stale() => match self.pipe.bookmarks.get(self.pipeline(), self.id()).await {
-                    Ok(b) => self.bm = b,
-                    Err(e) => {
-                        warn!(error = %e, "bookmark write lost a race and the re-read failed; the next pass reconciles");
-                        return;
+                Err(e) if e.is_stale() => {
+                    match self.pipe.bookmarks.get(self.pipeline(), self.id()).await {
+                        Ok(b) => self.bm = b,
+                        Err(e) => {
+                            warn!(error = %e, "bookmark write lost a race and the re-read failed; the next pass reconciles");
+                            return;
+                        }
                     }
-                },
+                }
                 Err(e) => {
                     warn!(error = %e, "bookmark write failed after commit; the next pass reconciles it from the fence");
                     return;
@@ -460,11 +592,19 @@ impl<'p> Run<'p> {
     /// One attempt: load, then the window loop.
     async fn attempt(&mut self, applier: &mut Applier) -> SyncResult<PassOutcome> {
         self.load(applier).await?;
-        if let Some(Bookmark { state: BookmarkState::Paused { reason }, .. }) = &self.bm {
-            return Ok(PassOutcome::Paused { reason: reason.clone() });
+        if let Some(Bookmark {
+            state: BookmarkState::Paused { reason },
+            ..
+        }) = &self.bm
+        {
+            return Ok(PassOutcome::Paused {
+                reason: reason.clone(),
+            });
         }
         if let FenceStatus::NeedsResync { reason } = &self.fence()?.status {
-            return Ok(PassOutcome::NeedsResync { reason: reason.clone() });
+            return Ok(PassOutcome::NeedsResync {
+                reason: reason.clone(),
+            });
         }
         self.windows(applier).await
     }
@@ -473,7 +613,10 @@ impl<'p> Run<'p> {
         if self.report.transactions > 0 {
             PassOutcome::Applied(PassReport::default())
         } else {
-            PassOutcome::UpToDate { position: self.fence.as_ref().and_then(|f| f.position.clone()), blocked_by_pending: None }
+            PassOutcome::UpToDate {
+                position: self.fence.as_ref().and_then(|f| f.position.clone()),
+                blocked_by_pending: None,
+            }
         }
     }
 
@@ -484,16 +627,32 @@ impl<'p> Run<'p> {
             let fence = self.fence()?.clone();
             let resync_id = match &fence.status {
                 FenceStatus::Resyncing { resync_id } => Some(resync_id.clone()),
-                FenceStatus::NeedsResync { reason } => return Ok(PassOutcome::NeedsResync { reason: reason.clone() }),
+                FenceStatus::NeedsResync { reason } => {
+                    return Ok(PassOutcome::NeedsResync {
+                        reason: reason.clone(),
+                    });
+                }
                 FenceStatus::Active => None,
             };
-            let timeline = self.t.hudi.timeline().await.map_err(|e| SyncError::hudi(self.id(), e))?;
-            let after = fence.position.as_ref().map(|p| p.ordering_time().to_string());
+            let timeline = self
+                .t
+                .hudi
+                .timeline()
+                .await
+                .map_err(|e| SyncError::hudi(self.id(), e))?;
+            let after = fence
+                .position
+                .as_ref()
+                .map(|p| p.ordering_time().to_string());
             let candidates: Vec<&hps_hudi::Instant> = timeline
                 .in_window_order()
                 .into_iter()
                 .filter(|i| i.action.is_write())
-                .filter(|i| after.as_deref().is_none_or(|a| compare_instant_times(i.window_time(), a).is_gt()))
+                .filter(|i| {
+                    after
+                        .as_deref()
+                        .is_none_or(|a| compare_instant_times(i.window_time(), a).is_gt())
+                })
                 .collect();
             let until: String = if let Some(c) = &fence.cursor {
                 c.window_end.ordering_time().to_string()
@@ -512,11 +671,20 @@ impl<'p> Run<'p> {
                     PassMode::Step => 1,
                     PassMode::ToLatest => self.pipe.options.max_instants_per_window.max(1),
                 };
-                candidates[candidates.len().min(k) - 1].window_time().to_string()
+                candidates[candidates.len().min(k) - 1]
+                    .window_time()
+                    .to_string()
             };
-            let plan = match self.t.hudi.plan_with_timeline(&timeline, after.as_deref(), Some(&until)).await {
+            let plan = match self
+                .t
+                .hudi
+                .plan_with_timeline(&timeline, after.as_deref(), Some(&until))
+                .await
+            {
                 Ok(p) => p,
-                Err(e) if e.needs_resync() => return self.needs_resync(applier, e.to_string()).await,
+                Err(e) if e.needs_resync() => {
+                    return self.needs_resync(applier, e.to_string()).await;
+                }
                 Err(e) => return Err(SyncError::hudi(self.id(), e)),
             };
             let Some(end) = plan.end.as_ref().map(to_position) else {
@@ -535,12 +703,17 @@ impl<'p> Run<'p> {
                 if self.report.transactions > 0 {
                     return Ok(PassOutcome::Applied(PassReport::default()));
                 }
-                return Ok(PassOutcome::UpToDate { position: fence.position.clone(), blocked_by_pending: plan.capped_by_pending });
+                return Ok(PassOutcome::UpToDate {
+                    position: fence.position.clone(),
+                    blocked_by_pending: plan.capped_by_pending,
+                });
             };
             self.fp(failpoint::AFTER_PLAN)?;
             let pid = plan_id(&plan);
             let start = match &fence.cursor {
-                Some(c) if c.plan_id == pid => usize::try_from(c.next_slice).unwrap_or(usize::MAX).min(plan.slices.len()),
+                Some(c) if c.plan_id == pid => usize::try_from(c.next_slice)
+                    .unwrap_or(usize::MAX)
+                    .min(plan.slices.len()),
                 Some(c) if c.plan_id.get(..16) != pid.get(..16) => {
                     return self
                         .needs_resync(
@@ -573,16 +746,24 @@ impl<'p> Run<'p> {
                 instants_after,
             });
             let span = info_span!("window", end = %end, instants = plan.instants.len(), slices = plan.slices.len(), start);
-            let ended = match self.run_window(applier, &plan, &pid, start, &end, resync_id.as_deref()).instrument(span).await {
+            let ended = match self
+                .run_window(applier, &plan, &pid, start, &end, resync_id.as_deref())
+                .instrument(span)
+                .await
+            {
                 Ok(e) => e,
-                Err(e) if e.needs_resync() => return self.needs_resync(applier, e.to_string()).await,
+                Err(e) if e.needs_resync() => {
+                    return self.needs_resync(applier, e.to_string()).await;
+                }
                 Err(e) => return Err(e),
             };
             self.report.remaining_instants = instants_after;
             match ended {
                 WindowEnd::Stopped => return Ok(PassOutcome::MoreToDo(PassReport::default())),
                 WindowEnd::Done => {
-                    self.report.instants.extend(plan.instants.iter().map(|i| to_position(&i.position())));
+                    self.report
+                        .instants
+                        .extend(plan.instants.iter().map(|i| to_position(&i.position())));
                 }
             }
             if self.mode == PassMode::Step || self.deadline_passed() {
@@ -596,51 +777,97 @@ impl<'p> Run<'p> {
     }
 
     /// Record that the table needs a resync, in the fence and the bookmark.
-    async fn needs_resync(&mut self, applier: &mut Applier, reason: String) -> SyncResult<PassOutcome> {
+    async fn needs_resync(
+        &mut self,
+        applier: &mut Applier,
+        reason: String,
+    ) -> SyncResult<PassOutcome> {
         warn!(%reason, "incremental sync impossible: the table needs a resync");
         let mut new = self.fence()?.clone();
-        new.status = FenceStatus::NeedsResync { reason: reason.clone() };
+        new.status = FenceStatus::NeedsResync {
+            reason: reason.clone(),
+        };
         self.commit_fence_only(applier, new).await?;
         self.advance_bookmark().await;
         Ok(PassOutcome::NeedsResync { reason })
     }
 
     /// Write the fence alone in its own transaction (compare-and-set).
-    pub(crate) async fn commit_fence_only(&mut self, applier: &mut Applier, new: Fence) -> SyncResult<()> {
+    pub(crate) async fn commit_fence_only(
+        &mut self,
+        applier: &mut Applier,
+        new: Fence,
+    ) -> SyncResult<()> {
         let expected = self.fence()?.version;
         let id = self.id().to_string();
-        let client = applier.connection().client().await.map_err(|e| SyncError::pg(&id, e))?;
-        let tx = client.transaction().await.map_err(|e| SyncError::pg(&id, PgError::db("begin fence update", e)))?;
+        let client = applier
+            .connection()
+            .client()
+            .await
+            .map_err(|e| SyncError::pg(&id, e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| SyncError::pg(&id, PgError::db("begin fence update", e)))?;
         let f = match self.t.fence_t.write(&tx, &new, expected).await {
             Ok(f) => f,
             Err(FenceError::Pg(e)) => return Err(SyncError::pg(&id, e)),
             Err(FenceError::Moved { expected, found }) => {
-                return Err(SyncError::FenceMoved { table: id, fence: self.t.fence_t.qualified().to_string(), expected, found });
+                return Err(SyncError::FenceMoved {
+                    table: id,
+                    fence: self.t.fence_t.qualified().to_string(),
+                    expected,
+                    found,
+                });
             }
         };
-        tx.commit().await.map_err(|e| SyncError::pg(&id, PgError::db("commit fence update", e)))?;
+        tx.commit()
+            .await
+            .map_err(|e| SyncError::pg(&id, PgError::db("commit fence update", e)))?;
         self.fence = Some(f);
         Ok(())
     }
 
-    async fn finish_empty_resync(&mut self, applier: &mut Applier, resync_id: &str) -> SyncResult<()> {
+    async fn finish_empty_resync(
+        &mut self,
+        applier: &mut Applier,
+        resync_id: &str,
+    ) -> SyncResult<()> {
         info!("the table is empty: finishing the resync with an empty snapshot");
         let expected = self.fence()?.version;
         let mut new = self.fence()?.clone();
         new.status = FenceStatus::Active;
         new.cursor = None;
         let id = self.id().to_string();
-        let client = applier.connection().client().await.map_err(|e| SyncError::pg(&id, e))?;
-        let tx = client.transaction().await.map_err(|e| SyncError::pg(&id, PgError::db("begin", e)))?;
+        let client = applier
+            .connection()
+            .client()
+            .await
+            .map_err(|e| SyncError::pg(&id, e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| SyncError::pg(&id, PgError::db("begin", e)))?;
         let removed = self
             .t
             .fence_t
             .remove_absent_keys(&tx, &self.t.spec, &self.pipe.name, &id, resync_id)
             .await
             .map_err(|e| SyncError::pg(&id, e))?;
-        self.t.fence_t.clear_resync_keys(&tx, &self.pipe.name, &id).await.map_err(|e| SyncError::pg(&id, e))?;
-        let f = self.t.fence_t.write(&tx, &new, expected).await.map_err(|e| fence_err(&id, &self.t.fence_t, e))?;
-        tx.commit().await.map_err(|e| SyncError::pg(&id, PgError::db("commit", e)))?;
+        self.t
+            .fence_t
+            .clear_resync_keys(&tx, &self.pipe.name, &id)
+            .await
+            .map_err(|e| SyncError::pg(&id, e))?;
+        let f = self
+            .t
+            .fence_t
+            .write(&tx, &new, expected)
+            .await
+            .map_err(|e| fence_err(&id, &self.t.fence_t, e))?;
+        tx.commit()
+            .await
+            .map_err(|e| SyncError::pg(&id, PgError::db("commit", e)))?;
         self.fence = Some(f);
         self.report.resync_removed += removed;
         self.report.transactions += 1;
@@ -659,30 +886,58 @@ impl<'p> Run<'p> {
         resync_id: Option<&str>,
     ) -> SyncResult<WindowEnd> {
         let n = plan.slices.len();
-        let w = WindowCtx { plan, plan_id: pid, window_end: end, resync_id };
+        let w = WindowCtx {
+            plan,
+            plan_id: pid,
+            window_end: end,
+            resync_id,
+        };
         if start >= n || !plan.instants.iter().any(|i| i.adds_rows) {
             // nothing to read (table services only, or everything applied): move the fence
-            let txp = Mutex::new(TxProgress { first_slice: start, next_slice: n, ..Default::default() });
+            let txp = Mutex::new(TxProgress {
+                first_slice: start,
+                next_slice: n,
+                ..Default::default()
+            });
             self.transaction(applier, &w, None, &txp, None).await?;
             return Ok(WindowEnd::Done);
         }
-        let options = ReadOptions { columns: None, batch_size: self.pipe.options.read_batch_size };
-        let mut feed = Feed::start(self.t.hudi.clone(), Arc::new(plan.clone()), start, options, self.pipe.options.prefetch_batches);
+        let options = ReadOptions {
+            columns: None,
+            batch_size: self.pipe.options.read_batch_size,
+        };
+        let mut feed = Feed::start(
+            self.t.hudi.clone(),
+            Arc::new(plan.clone()),
+            start,
+            options,
+            self.pipe.options.prefetch_batches,
+        );
         let mut next = start;
         loop {
             let txp = Mutex::new(TxProgress::new(next));
             let schema = self.prescan(&mut feed, &txp, &w).await?;
             if lock(&txp).slices() == 0 && schema.is_none() {
-                let why = feed.task_failure().unwrap_or_else(|| "the slice feed ended early".to_string());
-                return Err(SyncError::Internal { table: self.id().to_string(), reason: format!("{why} (at slice {next} of {n})") });
+                let why = feed
+                    .task_failure()
+                    .unwrap_or_else(|| "the slice feed ended early".to_string());
+                return Err(SyncError::Internal {
+                    table: self.id().to_string(),
+                    reason: format!("{why} (at slice {next} of {n})"),
+                });
             }
-            self.transaction(applier, &w, Some(&mut feed), &txp, schema).await?;
+            self.transaction(applier, &w, Some(&mut feed), &txp, schema)
+                .await?;
             next = lock(&txp).next_slice;
             if next >= n {
                 return Ok(WindowEnd::Done);
             }
             if self.deadline_passed() {
-                info!(next_slice = next, slices = n, "deadline reached inside a window; stopping at a slice boundary");
+                info!(
+                    next_slice = next,
+                    slices = n,
+                    "deadline reached inside a window; stopping at a slice boundary"
+                );
                 return Ok(WindowEnd::Stopped);
             }
             self.renew_lease().await?;
@@ -692,23 +947,40 @@ impl<'p> Run<'p> {
     /// Whether a transaction holding `p` must not take a further slice of `size` bytes.
     fn tx_full(&self, p: &TxProgress, size: u64) -> bool {
         let o = &self.pipe.options;
-        p.slices() > 0 && (p.rows >= o.max_rows_per_txn || p.bytes.saturating_add(size) > o.max_bytes_per_txn || self.deadline_passed())
+        p.slices() > 0
+            && (p.rows >= o.max_rows_per_txn
+                || p.bytes.saturating_add(size) > o.max_bytes_per_txn
+                || self.deadline_passed())
     }
 
     /// Take leading slices without rows into the transaction; return the schema of the first
     /// slice with rows (left in the feed for the batch stream), or `None` when the
     /// transaction is complete without rows.
-    async fn prescan(&self, feed: &mut Feed, txp: &Mutex<TxProgress>, w: &WindowCtx<'_>) -> SyncResult<Option<SchemaRef>> {
+    async fn prescan(
+        &self,
+        feed: &mut Feed,
+        txp: &Mutex<TxProgress>,
+        w: &WindowCtx<'_>,
+    ) -> SyncResult<Option<SchemaRef>> {
         loop {
             let Some(peeked) = feed.peek().await else {
                 if lock(txp).open.is_some() {
-                    let reason = feed.task_failure().unwrap_or_else(|| "the slice feed ended inside a slice".into());
-                    return Err(SyncError::Internal { table: self.id().to_string(), reason });
+                    let reason = feed
+                        .task_failure()
+                        .unwrap_or_else(|| "the slice feed ended inside a slice".into());
+                    return Err(SyncError::Internal {
+                        table: self.id().to_string(),
+                        reason,
+                    });
                 }
                 return Ok(None);
             };
             match peeked {
-                Peeked::Start { slice, size, schema } => {
+                Peeked::Start {
+                    slice,
+                    size,
+                    schema,
+                } => {
                     if self.tx_full(&lock(txp), size) {
                         return Ok(None);
                     }
@@ -726,7 +998,12 @@ impl<'p> Run<'p> {
                         p.open = None;
                         p.next_slice = slice + 1;
                         drop(p);
-                        self.pipe.progress(ProgressEvent::SliceRead { table: self.id().to_string(), slice, slices: w.slices(), rows });
+                        self.pipe.progress(ProgressEvent::SliceRead {
+                            table: self.id().to_string(),
+                            slice,
+                            slices: w.slices(),
+                            rows,
+                        });
                     }
                 }
                 Peeked::Failed => {
@@ -735,7 +1012,10 @@ impl<'p> Run<'p> {
                     }
                 }
                 Peeked::Batch => {
-                    return Err(SyncError::Internal { table: self.id().to_string(), reason: "a batch outside a slice".into() });
+                    return Err(SyncError::Internal {
+                        table: self.id().to_string(),
+                        reason: "a batch outside a slice".into(),
+                    });
                 }
             }
         }
@@ -753,7 +1033,11 @@ impl<'p> Run<'p> {
         schema: Option<SchemaRef>,
     ) -> SyncResult<()> {
         let fence_before = self.fence()?.clone();
-        let load_id = format!("f{}-{}", fence_before.version + 1, &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let load_id = format!(
+            "f{}-{}",
+            fence_before.version + 1,
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let span = info_span!("txn", load_id = %load_id, first_slice = lock(txp).first_slice);
         async {
             let hook = CommitHook { run: &*self, w, txp, load_id: &load_id, result: Mutex::new(None) };
@@ -836,12 +1120,23 @@ impl<'p> Run<'p> {
     }
 
     /// Inside the transaction: resync keys, the fence compare-and-set, the commit failpoint.
-    async fn commit_step(&self, tx: &Transaction<'_>, w: &WindowCtx<'_>, txp: &Mutex<TxProgress>, load_id: &str) -> SyncResult<(Fence, u64)> {
+    async fn commit_step(
+        &self,
+        tx: &Transaction<'_>,
+        w: &WindowCtx<'_>,
+        txp: &Mutex<TxProgress>,
+        load_id: &str,
+    ) -> SyncResult<(Fence, u64)> {
         let id = self.id();
         let fence = self.fence()?;
         let (next, rows, keys, parts) = {
             let mut p = lock(txp);
-            (p.next_slice, p.rows, std::mem::take(&mut p.record_keys), std::mem::take(&mut p.partition_paths))
+            (
+                p.next_slice,
+                p.rows,
+                std::mem::take(&mut p.record_keys),
+                std::mem::take(&mut p.partition_paths),
+            )
         };
         let n = w.slices();
         let mut new = fence.clone();
@@ -869,9 +1164,16 @@ impl<'p> Run<'p> {
                     .remove_absent_keys(tx, &self.t.spec, &self.pipe.name, id, rid)
                     .await
                     .map_err(|e| SyncError::pg(id, e))?;
-                self.t.fence_t.clear_resync_keys(tx, &self.pipe.name, id).await.map_err(|e| SyncError::pg(id, e))?;
+                self.t
+                    .fence_t
+                    .clear_resync_keys(tx, &self.pipe.name, id)
+                    .await
+                    .map_err(|e| SyncError::pg(id, e))?;
                 new.status = FenceStatus::Active;
-                info!(removed, "resync snapshot complete; rows absent from it removed");
+                info!(
+                    removed,
+                    "resync snapshot complete; rows absent from it removed"
+                );
             }
         } else {
             new.cursor = Some(SliceCursor {
@@ -882,7 +1184,12 @@ impl<'p> Run<'p> {
                 total_slices: Some(n as u64),
             });
         }
-        let f = self.t.fence_t.write(tx, &new, fence.version).await.map_err(|e| fence_err(id, &self.t.fence_t, e))?;
+        let f = self
+            .t
+            .fence_t
+            .write(tx, &new, fence.version)
+            .await
+            .map_err(|e| fence_err(id, &self.t.fence_t, e))?;
         self.fp(failpoint::AFTER_UPSERT_BEFORE_COMMIT)?;
         Ok((f, removed))
     }
@@ -891,19 +1198,27 @@ impl<'p> Run<'p> {
 fn fence_err(id: &str, t: &FenceTable, e: FenceError) -> SyncError {
     match e {
         FenceError::Pg(e) => SyncError::pg(id, e),
-        FenceError::Moved { expected, found } => {
-            SyncError::FenceMoved { table: id.to_string(), fence: t.qualified().to_string(), expected, found }
-        }
+        FenceError::Moved { expected, found } => SyncError::FenceMoved {
+            table: id.to_string(),
+            fence: t.qualified().to_string(),
+            expected,
+            found,
+        },
     }
 }
 
 /// A transaction without batches (only the fence moves): used for windows without rows.
 async fn fence_only(applier: &mut Applier, hook: &CommitHook<'_, '_>) -> Result<(), PgError> {
     let client = applier.connection().client().await?;
-    let tx = client.transaction().await.map_err(|e| PgError::db("begin fence-only transaction", e))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| PgError::db("begin fence-only transaction", e))?;
     let stats = ApplyStats::default();
     hook.run(&tx, &stats).await?;
-    tx.commit().await.map_err(|e| PgError::db("commit fence-only transaction", e))
+    tx.commit()
+        .await
+        .map_err(|e| PgError::db("commit fence-only transaction", e))
 }
 
 /// The apply path's hook: runs [`Run::commit_step`] inside the apply transaction.
@@ -916,9 +1231,16 @@ struct CommitHook<'r, 'w> {
 }
 
 impl TxnHook for CommitHook<'_, '_> {
-    fn run<'a>(&'a self, tx: &'a Transaction<'a>, _stats: &'a ApplyStats) -> BoxFuture<'a, Result<(), PgError>> {
+    fn run<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        _stats: &'a ApplyStats,
+    ) -> BoxFuture<'a, Result<(), PgError>> {
         Box::pin(async move {
-            let r = self.run.commit_step(tx, self.w, self.txp, self.load_id).await;
+            let r = self
+                .run
+                .commit_step(tx, self.w, self.txp, self.load_id)
+                .await;
             let out = match &r {
                 Ok(_) => Ok(()),
                 Err(e) => Err(PgError::custom(e.to_string())),
@@ -947,11 +1269,16 @@ struct BatchStream<'r, 'f> {
 
 fn same_fields(a: &Schema, b: &Schema) -> bool {
     a.fields().len() == b.fields().len()
-        && a.fields().iter().zip(b.fields()).all(|(x, y)| x.name() == y.name() && x.data_type().equals_datatype(y.data_type()))
+        && a.fields()
+            .iter()
+            .zip(b.fields())
+            .all(|(x, y)| x.name() == y.name() && x.data_type().equals_datatype(y.data_type()))
 }
 
 impl<'r, 'f> BatchStream<'r, 'f> {
-    fn into_stream(self) -> impl futures::Stream<Item = Result<RecordBatch, StreamStopped>> + Send + use<'r, 'f> {
+    fn into_stream(
+        self,
+    ) -> impl futures::Stream<Item = Result<RecordBatch, StreamStopped>> + Send + use<'r, 'f> {
         futures::stream::unfold(self, |mut s| async move {
             let item = s.next_item().await;
             item.map(|i| (i, s))
@@ -983,14 +1310,23 @@ impl<'r, 'f> BatchStream<'r, 'f> {
             let Some(peeked) = self.feed.peek().await else {
                 if lock(self.txp).open.is_some() {
                     let id = self.run.id().to_string();
-                    let reason = self.feed.task_failure().unwrap_or_else(|| "the slice feed ended inside a slice".into());
+                    let reason = self
+                        .feed
+                        .task_failure()
+                        .unwrap_or_else(|| "the slice feed ended inside a slice".into());
                     return self.fail(SyncError::Internal { table: id, reason });
                 }
                 return self.end();
             };
             match peeked {
-                Peeked::Start { slice, size, schema } => {
-                    let differs = schema.as_ref().is_some_and(|s| !same_fields(s, &self.schema));
+                Peeked::Start {
+                    slice,
+                    size,
+                    schema,
+                } => {
+                    let differs = schema
+                        .as_ref()
+                        .is_some_and(|s| !same_fields(s, &self.schema));
                     {
                         let p = lock(self.txp);
                         if p.slices() > 0 && (differs || self.run.tx_full(&p, size)) {
@@ -1004,7 +1340,9 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                     p.bytes += size;
                 }
                 Peeked::Batch => {
-                    let Some(Msg::Batch(b)) = self.feed.take().await else { continue };
+                    let Some(Msg::Batch(b)) = self.feed.take().await else {
+                        continue;
+                    };
                     if lock(self.txp).batches > 0
                         && let Err(e) = self.run.fp(failpoint::MID_COPY)
                     {
@@ -1055,10 +1393,15 @@ fn collect_keys(b: &RecordBatch, p: &mut TxProgress) {
         } else if let Some(s) = a.as_any().downcast_ref::<LargeStringArray>() {
             Some(s.value(i).to_string())
         } else {
-            a.as_any().downcast_ref::<StringViewArray>().map(|s| s.value(i).to_string())
+            a.as_any()
+                .downcast_ref::<StringViewArray>()
+                .map(|s| s.value(i).to_string())
         }
     }
-    let (Some(k), Some(op)) = (b.column_by_name(hps_postgres::COL_RECORD_KEY), b.column_by_name(hps_hudi::OP_COLUMN)) else {
+    let (Some(k), Some(op)) = (
+        b.column_by_name(hps_postgres::COL_RECORD_KEY),
+        b.column_by_name(hps_hudi::OP_COLUMN),
+    ) else {
         return;
     };
     let part = b.column_by_name(hps_postgres::COL_PARTITION_PATH);
@@ -1068,7 +1411,10 @@ fn collect_keys(b: &RecordBatch, p: &mut TxProgress) {
         }
         if let Some(key) = strings(k.as_ref(), i) {
             p.record_keys.push(key);
-            p.partition_paths.push(part.and_then(|c| strings(c.as_ref(), i)).unwrap_or_default());
+            p.partition_paths.push(
+                part.and_then(|c| strings(c.as_ref(), i))
+                    .unwrap_or_default(),
+            );
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hps_postgres::{ApplyOptions, Applier, ConnectionManager, Connector, RetryPolicy};
+use hps_postgres::{Applier, ApplyOptions, ConnectionManager, Connector, RetryPolicy};
 use hps_storage::DynStore;
 use tokio::time::Instant;
 
@@ -33,7 +33,11 @@ pub struct TableSource {
 impl TableSource {
     /// A table with the derived target.
     pub fn new(id: impl Into<String>, store: DynStore) -> Self {
-        TableSource { id: id.into(), store, target: TargetOverrides::default() }
+        TableSource {
+            id: id.into(),
+            store,
+            target: TargetOverrides::default(),
+        }
     }
 
     /// Replace the target overrides.
@@ -197,7 +201,11 @@ fn default_owner() -> String {
     let host = std::env::var("HOSTNAME")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_STREAM_NAME"))
         .unwrap_or_else(|_| "localhost".to_string());
-    format!("{host}/{}/{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{host}/{}/{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 /// Why a pass could not run.
@@ -343,7 +351,14 @@ impl SyncPipeline {
         let name = name.into();
         crate::bookmark::validate_pipeline(&name)
             .map_err(|e| crate::error::SyncError::bookmark("(pipeline)", e))?;
-        Ok(SyncPipeline { name, bookmarks, leases, connector, pool: Mutex::new(Vec::new()), options })
+        Ok(SyncPipeline {
+            name,
+            bookmarks,
+            leases,
+            connector,
+            pool: Mutex::new(Vec::new()),
+            options,
+        })
     }
 
     /// The pipeline name.
@@ -373,14 +388,21 @@ impl SyncPipeline {
 
     /// An applier over a pooled (or new) connection; give it back with [`Self::put_applier`].
     pub(crate) fn take_applier(&self) -> Applier {
-        let conn = self.pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let conn = conn.unwrap_or_else(|| ConnectionManager::new(self.connector.clone()));
         Applier::new(conn).with_options(self.options.apply.clone())
     }
 
     /// Return a connection to the pool (dropped when the pool is full or it is broken).
     pub(crate) fn put_applier(&self, mut applier: Applier) {
-        let conn = std::mem::replace(applier.connection(), ConnectionManager::new(self.connector.clone()));
+        let conn = std::mem::replace(
+            applier.connection(),
+            ConnectionManager::new(self.connector.clone()),
+        );
         if !conn.is_connected() {
             return;
         }

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use hps_hudi::TableConfig;
-use hps_postgres::{COL_PARTITION_PATH, COL_RECORD_KEY, DeletePolicy, LandingRetention, TargetTable};
+use hps_postgres::{
+    COL_PARTITION_PATH, COL_RECORD_KEY, DeletePolicy, LandingRetention, TargetTable,
+};
 
 use crate::error::{SyncError, SyncResult};
 
@@ -43,8 +45,15 @@ fn fallback_name(table_id: &str) -> String {
 }
 
 /// Derive the target of `table_id` from its Hudi configuration and the overrides.
-pub fn derive_target(table_id: &str, config: &TableConfig, overrides: &TargetOverrides) -> SyncResult<TargetTable> {
-    let err = |reason: String| SyncError::Target { table: table_id.to_string(), reason };
+pub fn derive_target(
+    table_id: &str,
+    config: &TableConfig,
+    overrides: &TargetOverrides,
+) -> SyncResult<TargetTable> {
+    let err = |reason: String| SyncError::Target {
+        table: table_id.to_string(),
+        reason,
+    };
     let mut key = match &overrides.key_columns {
         Some(k) if k.is_empty() => return Err(err("the key-column override is empty".into())),
         Some(k) => k.clone(),
@@ -54,7 +63,11 @@ pub fn derive_target(table_id: &str, config: &TableConfig, overrides: &TargetOve
     if overrides.key_includes_partition_path && !key.iter().any(|k| k == COL_PARTITION_PATH) {
         key.insert(0, COL_PARTITION_PATH.to_string());
     }
-    let name = if config.table_name.trim().is_empty() { fallback_name(table_id) } else { config.table_name.clone() };
+    let name = if config.table_name.trim().is_empty() {
+        fallback_name(table_id)
+    } else {
+        config.table_name.clone()
+    };
     let mut t = TargetTable::for_hudi_table(&name, key);
     if let Some(s) = &overrides.staging {
         t = t.with_staging_name(s.clone());
@@ -62,8 +75,14 @@ pub fn derive_target(table_id: &str, config: &TableConfig, overrides: &TargetOve
     if let Some(s) = &overrides.schema {
         t = t.with_schema(s.clone());
     }
-    let ordering = overrides.ordering_columns.clone().unwrap_or_else(|| config.ordering_fields.clone());
-    let ordering: Vec<String> = ordering.into_iter().filter(|o| !t.key_columns.contains(o)).collect();
+    let ordering = overrides
+        .ordering_columns
+        .clone()
+        .unwrap_or_else(|| config.ordering_fields.clone());
+    let ordering: Vec<String> = ordering
+        .into_iter()
+        .filter(|o| !t.key_columns.contains(o))
+        .collect();
     t = t.with_ordering(ordering);
     if let Some(p) = overrides.delete_policy {
         t = t.with_delete_policy(p);
@@ -125,12 +144,29 @@ mod tests {
     #[test]
     fn fallbacks_and_errors() {
         let c = config("hoodie.table.version=6\nhoodie.table.type=COPY_ON_WRITE\n");
-        let t = derive_target("s3://bucket/warehouse/my_table/", &c, &TargetOverrides::default()).unwrap();
+        let t = derive_target(
+            "s3://bucket/warehouse/my_table/",
+            &c,
+            &TargetOverrides::default(),
+        )
+        .unwrap();
         assert_eq!(t.staging, "my_table");
         assert_eq!(t.key_columns, vec!["_hoodie_record_key"]);
-        let bad = TargetOverrides { key_columns: Some(vec![]), ..Default::default() };
-        assert!(matches!(derive_target("t", &c, &bad), Err(SyncError::Target { .. })));
-        let bad = TargetOverrides { staging: Some("x".repeat(80)), ..Default::default() };
-        assert!(matches!(derive_target("t", &c, &bad), Err(SyncError::Target { .. })));
+        let bad = TargetOverrides {
+            key_columns: Some(vec![]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            derive_target("t", &c, &bad),
+            Err(SyncError::Target { .. })
+        ));
+        let bad = TargetOverrides {
+            staging: Some("x".repeat(80)),
+            ..Default::default()
+        };
+        assert!(matches!(
+            derive_target("t", &c, &bad),
+            Err(SyncError::Target { .. })
+        ));
     }
 }
