@@ -68,6 +68,7 @@ pub mod config;
 pub mod error;
 pub mod files;
 pub mod instant;
+pub mod log;
 pub mod metadata;
 pub mod planner;
 pub mod properties;

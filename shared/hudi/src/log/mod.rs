@@ -5,12 +5,17 @@
 //! Storage-agnostic (everything goes through [`hps_storage::ObjectStore`] ranged reads) and
 //! planner-agnostic (callers say which log files belong to a slice and which instants count).
 
+pub mod align;
 mod avro_binary;
 pub mod avro_block;
 pub mod block;
 pub mod delete_block;
+pub mod delete_rows;
 pub mod error;
+#[cfg(test)]
+mod fixture_tests;
 mod io;
+pub mod merge;
 pub mod name;
 pub mod ordering;
 pub mod parquet_block;
@@ -23,7 +28,9 @@ pub use block::{
 pub use delete_block::{
     DELETE_RECORD_LIST_SCHEMA, DeleteRecord, decode_delete_block_content, read_delete_block,
 };
+pub use delete_rows::{DeleteRowSpec, KeyEncoding, delete_change_batch, parse_record_key};
 pub use error::{LogError, LogResult};
+pub use merge::{DeleteChange, FileGroupMerger, MergeConfig, MergeMode, MergeOutput, MergeStats};
 pub use name::LogFileName;
 pub use ordering::OrderingValue;
 pub use parquet_block::ParquetBlockReader;
