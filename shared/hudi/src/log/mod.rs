@@ -1,9 +1,45 @@
 //! Merge-on-read log files: names, block framing, block decoding (Avro, parquet, delete),
 //! the choice of valid blocks for a file slice and the merge of a slice into the latest
-//! version of each record key.
+//! version of each record key, reporting the upserts and deletes that are changes of a read.
 //!
 //! Storage-agnostic (everything goes through [`hps_storage::ObjectStore`] ranged reads) and
 //! planner-agnostic (callers say which log files belong to a slice and which instants count).
+//!
+//! # Reading one file slice
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use hps_hudi::log::*;
+//! # async fn demo(
+//! #     store: hps_storage::DynStore,
+//! #     files: Vec<LogFileRef>,
+//! #     completed: std::collections::HashSet<String>,
+//! #     admitted: std::collections::HashSet<String>,
+//! #     base: Vec<arrow_array::RecordBatch>,
+//! # ) -> LogResult<()> {
+//! // 1. the valid DATA/DELETE blocks, headers only (6.5: visibility, rollbacks, log compaction)
+//! let visible = move |instant: &str| completed.contains(instant);
+//! let scan = scan_slice(&store, &files, &visible, &LogReaderOptions::default()).await?;
+//! // 2. merge: log blocks first (decoded on demand), then the base file streamed through
+//! let config = MergeConfig {
+//!     mode: MergeMode::EventTimeOrdering,
+//!     ordering_fields: vec!["ts".into()],
+//!     admitted: Arc::new(admitted),
+//!     file_group: "fg-0".into(),
+//!     batch_size: 8192,
+//! };
+//! let mut merger = FileGroupMerger::new(config, base[0].schema())?;
+//! for block in &scan.blocks {
+//!     merger.push_block(&store, block, &DataBlockOptions::default()).await?;
+//! }
+//! for batch in &base {
+//!     let _base_changes = merger.merge_base_batch(batch)?; // base rows that are changes
+//! }
+//! let out = merger.finish()?; // log rows that are changes, and deletes
+//! # let _ = out; Ok(()) }
+//! ```
+//!
+//! Delete change rows in the change schema come from [`delete_change_batch`].
 
 pub mod align;
 mod avro_binary;
