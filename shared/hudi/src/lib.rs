@@ -249,3 +249,21 @@ impl HudiTable {
 pub async fn changes_since(store: DynStore, after: Option<&str>, options: &ReadOptions) -> Result<Changes> {
     HudiTable::open(store).await?.changes_since(after, None, options).await
 }
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Callers run these futures on multi-threaded runtimes and inside `Send` async traits.
+    #[allow(dead_code)]
+    fn futures_are_send(t: &HudiTable, p: &IncrementalPlan, tl: &Timeline) {
+        assert_send(&t.plan(None, None));
+        assert_send(&t.plan_with_timeline(tl, None, None));
+        assert_send(&t.timeline());
+        assert_send(&t.changes_since(None, None, &ReadOptions::default()));
+        assert_send(&t.read_changes(p, &ReadOptions::default()));
+        assert_send(&HudiTable::open(t.store().clone()));
+    }
+}

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use hps_storage::DynStore;
 use tracing::{debug, info_span, Instrument};
 
@@ -267,7 +268,11 @@ impl Planner<'_> {
             }
         }
         let loader = self.loader();
-        let metas: Vec<CommitMetadata> = futures::stream::iter(wanted.iter().map(|i| loader.commit_metadata(i)))
+        // futures are collected first (not built lazily inside the stream): keeps the
+        // planner's future `Send` for callers on multi-threaded runtimes
+        let loads: Vec<BoxFuture<'_, Result<CommitMetadata>>> =
+            wanted.iter().map(|i| loader.commit_metadata(i).boxed()).collect();
+        let metas: Vec<CommitMetadata> = futures::stream::iter(loads)
             .buffered(METADATA_CONCURRENCY)
             .try_collect()
             .await?;
@@ -349,15 +354,18 @@ impl Planner<'_> {
         // list each partition that matters once
         let mut partitions: BTreeSet<String> = touched.keys().map(|(p, _)| p.clone()).collect();
         partitions.extend(replaced_report.iter().map(|r| r.0.clone()));
-        let listings: Vec<(String, PartitionFiles)> = futures::stream::iter(
-            partitions.into_iter().map(|p| async move {
-                let files = self.list_partition(&p).await?;
-                Ok::<_, HudiError>((p, files))
-            }),
-        )
-        .buffered(LIST_CONCURRENCY)
-        .try_collect()
-        .await?;
+        let lists: Vec<BoxFuture<'_, Result<(String, PartitionFiles)>>> = partitions
+            .into_iter()
+            .map(|p| {
+                async move {
+                    let files = self.list_partition(&p).await?;
+                    Ok::<_, HudiError>((p, files))
+                }
+                .boxed()
+            })
+            .collect();
+        let listings: Vec<(String, PartitionFiles)> =
+            futures::stream::iter(lists).buffered(LIST_CONCURRENCY).try_collect().await?;
         let listings: BTreeMap<String, PartitionFiles> = listings.into_iter().collect();
 
         let oldest_active = tl.oldest_requested_time().map(str::to_string);
