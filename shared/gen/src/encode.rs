@@ -21,6 +21,9 @@ use crate::schema::{DECIMAL_PRECISION, DECIMAL_SCALE, TableSchema};
 /// Rows per Arrow batch handed to the parquet writer.
 const BATCH_ROWS: usize = 8192;
 
+/// Output buffer reserved per row (uncompressed rows are ~300 bytes, snappy ~100).
+const RESERVE_BYTES_PER_ROW: usize = 160;
+
 /// Everything an encoding task needs; shared (read-only) by all tasks of a run.
 #[derive(Debug)]
 pub struct EncodeCtx {
@@ -64,7 +67,17 @@ impl EncodeCtx {
     /// `_hoodie_commit_seqno` of `key` written by commit `version`:
     /// `<instant>_<partition index>_<key>` (Spark: `<instant>_<task>_<record index>`).
     pub fn seqno(&self, version: u16, partition: u32, key: u32) -> String {
-        format!("{}_{partition}_{key}", self.instant(version))
+        let mut s = String::with_capacity(32);
+        self.write_seqno(&mut s, version, partition, key);
+        s
+    }
+
+    /// [`EncodeCtx::seqno`] into a reused buffer (cleared first).
+    pub fn write_seqno(&self, out: &mut String, version: u16, partition: u32, key: u32) {
+        use std::fmt::Write;
+        out.clear();
+        // writing into a String cannot fail
+        let _ = write!(out, "{}_{partition}_{key}", self.instant(version));
     }
 
     /// The requested instant of commit `version`.
@@ -250,9 +263,18 @@ pub fn encode_base_file(
         .with_properties(ctx.props.clone())
         .with_skip_arrow_metadata(true)
         .with_parquet_schema((**ctx.schema.parquet()).clone());
-    let mut writer =
-        ArrowWriter::try_new_with_options(Vec::new(), ctx.schema.arrow().clone(), options)
-            .map_err(pq_err)?;
+    // Reserve generously: untouched capacity is never resident (large allocations are mmapped),
+    // and it spares the doubling copies of a growing buffer.
+    let reserve = keys
+        .len()
+        .saturating_mul(RESERVE_BYTES_PER_ROW)
+        .max(64 * 1024);
+    let mut writer = ArrowWriter::try_new_with_options(
+        Vec::with_capacity(reserve),
+        ctx.schema.arrow().clone(),
+        options,
+    )
+    .map_err(pq_err)?;
     let partition_path = ctx
         .partition_paths
         .get(partition as usize)
@@ -266,6 +288,7 @@ pub fn encode_base_file(
 
     let mut row = Row::default();
     let mut key_buf = String::new();
+    let mut seqno = String::new();
     let mut min_key: Option<String> = None;
     let mut max_key: Option<String> = None;
     let mut builder = BatchBuilder::new(BATCH_ROWS.min(keys.len().max(1)))?;
@@ -273,14 +296,17 @@ pub fn encode_base_file(
         for (&key, &version) in chunk_keys.iter().zip(chunk_versions) {
             ctx.rows.fill(key, version, &mut row);
             key_buf.clear();
-            key_buf.push_str(&row.id.to_string());
+            {
+                use std::fmt::Write;
+                let _ = write!(key_buf, "{}", row.id);
+            }
             if min_key.as_deref().is_none_or(|m| key_buf.as_str() < m) {
                 min_key = Some(key_buf.clone());
             }
             if max_key.as_deref().is_none_or(|m| key_buf.as_str() > m) {
                 max_key = Some(key_buf.clone());
             }
-            let seqno = ctx.seqno(version, partition, key);
+            ctx.write_seqno(&mut seqno, version, partition, key);
             builder.append(
                 ctx.instant(version),
                 &seqno,

@@ -110,6 +110,11 @@ pub fn table_properties(
                     "hoodie.compaction.payload.class",
                     "org.apache.hudi.common.model.DefaultHoodieRecordPayload".to_string(),
                 ),
+                // HoodieRecordMerger.DEFAULT_MERGE_STRATEGY_UUID (event-time merging)
+                (
+                    "hoodie.compaction.record.merger.strategy",
+                    "eeb8d96f-b1e4-49fd-bbf8-28ac514178e5".to_string(),
+                ),
             ]);
         }
         TableVersion::V9 => {

@@ -289,8 +289,11 @@ impl RowGen {
         {
             out.email.push(c.to_ascii_lowercase());
         }
-        let suffix = out.customer_id % 1000;
-        out.email.push_str(&suffix.to_string());
+        {
+            use std::fmt::Write;
+            // writing into a String cannot fail
+            let _ = write!(out.email, "{}", out.customer_id % 1000);
+        }
         out.email.push('@');
         out.email
             .push_str(DOMAINS[stable.below(DOMAINS.len() as u64) as usize]);
