@@ -2,15 +2,22 @@
 //!
 //! - [`S3Store`]: the [`hps_storage::ObjectStore`] over S3 (ranged GETs, paginated listing,
 //!   S3-compatible endpoints with path-style addressing).
+//! - [`DynamoBookmarkStore`]: bookmarks and leases ([`hps_sync::BookmarkStore`],
+//!   [`hps_sync::LeaseStore`]) with DynamoDB conditional writes; the table schema is in its docs.
+//! - [`SqsFifoQueue`]: the [`hps_sync::Queue`] on SQS FIFO (group per table, content dedup ids).
 //! - [`aws_config_from_env`] / [`local_aws_config`]: building an [`SdkConfig`].
 
+mod dynamo;
 mod s3;
 mod sdk_error;
+mod sqs;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
+pub use dynamo::DynamoBookmarkStore;
 pub use s3::{S3Location, S3Store, parse_s3_uri, s3_client};
+pub use sqs::{SQS_MAX_BATCH, SqsFifoQueue};
 
 /// Load the AWS configuration the standard way (environment, profile, container/instance
 /// credentials; `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_<SERVICE>` are

@@ -13,7 +13,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -50,7 +50,7 @@ impl Lease {
     pub fn released_at(&self, now: DateTime<Utc>) -> Lease {
         Lease {
             token: RELEASED_TOKEN.to_string(),
-            expires_at: self.expires_at.min(now),
+            expires_at: self.expires_at.min(now.trunc_subsecs(3)),
             ..self.clone()
         }
     }
@@ -139,7 +139,8 @@ pub const MIN_TTL: Duration = Duration::from_secs(1);
 /// Longest accepted TTL.
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// Validate the inputs of an acquire/renew and compute the expiry.
+/// Validate the inputs of an acquire/renew and compute the expiry (millisecond precision,
+/// like every lease timestamp, so all stores round-trip them exactly).
 pub fn lease_expiry(owner: &str, ttl: Duration, now: DateTime<Utc>) -> LeaseResult<DateTime<Utc>> {
     if owner.is_empty() || owner.len() > 512 {
         return Err(LeaseError::Invalid {
@@ -154,11 +155,11 @@ pub fn lease_expiry(owner: &str, ttl: Duration, now: DateTime<Utc>) -> LeaseResu
     let ttl = chrono::Duration::from_std(ttl).map_err(|e| LeaseError::Invalid {
         reason: e.to_string(),
     })?;
-    Ok(now + ttl)
+    Ok((now + ttl).trunc_subsecs(3))
 }
 
 /// Map a bookmark key validation failure to a lease error.
-pub(crate) fn validate_lease_key(pipeline: &str, table: &str) -> LeaseResult<()> {
+pub fn validate_lease_key(pipeline: &str, table: &str) -> LeaseResult<()> {
     crate::bookmark::validate_key(pipeline, table).map_err(|e| LeaseError::Invalid {
         reason: e.to_string(),
     })
@@ -200,6 +201,7 @@ pub fn decide_acquire(
     now: DateTime<Utc>,
 ) -> LeaseResult<Acquire> {
     validate_lease_key(pipeline, table)?;
+    let now = now.trunc_subsecs(3);
     let expires_at = lease_expiry(owner, ttl, now)?;
     if let Some(c) = current
         && !c.is_released()
