@@ -166,7 +166,8 @@ impl Applier {
     ) -> Result<TableLayout, PgError> {
         let names = spec.validate()?;
         let incoming = analyze(spec, schema)?;
-        self.ensure(spec, &names, &incoming).await
+        let r = self.ensure(spec, &names, &incoming).await;
+        self.after(r)
     }
 
     async fn ensure(
@@ -250,9 +251,20 @@ impl Applier {
         E: Into<BoxError>,
     {
         let span = info_span!("apply", table = %spec.display_name(), load_id);
-        self.apply_inner(spec, load_id, schema, batches, hook)
+        let r = self
+            .apply_inner(spec, load_id, schema, batches, hook)
             .instrument(span)
-            .await
+            .await;
+        self.after(r)
+    }
+
+    /// Drop the connection after a connection-level failure, so that the next call
+    /// reconnects instead of reusing a dead session.
+    fn after<T>(&mut self, r: Result<T, PgError>) -> Result<T, PgError> {
+        if let Err(e) = &r {
+            self.conn.on_error(e);
+        }
+        r
     }
 
     /// [`Applier::apply`] with retries of transient errors (connection lost, serialization
@@ -286,10 +298,6 @@ impl Applier {
                     let wait = policy.backoff(attempt);
                     warn!(table = %spec.display_name(), load_id, attempt, error = %e,
                           backoff_ms = wait.as_millis() as u64, "apply failed transiently, retrying");
-                    // keep the session for in-session conflicts; anything else may have broken it
-                    if !matches!(e.sqlstate(), Some("40001" | "40P01" | "55P03")) {
-                        self.conn.reset();
-                    }
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -522,6 +530,11 @@ impl Applier {
 
     /// Drop expired landing partitions and prune expired tombstones now.
     pub async fn prune(&mut self, spec: &TargetTable) -> Result<PruneStats, PgError> {
+        let r = self.prune_inner(spec).await;
+        self.after(r)
+    }
+
+    async fn prune_inner(&mut self, spec: &TargetTable) -> Result<PruneStats, PgError> {
         let names = spec.validate()?;
         let table = spec.display_name();
         let client = self.conn.client().await?;
@@ -545,6 +558,15 @@ impl Applier {
     /// Every row of one of the target's tables, each column rendered with `::text`
     /// (PostgreSQL's own output format). For tests and diagnostics.
     pub async fn read_table(
+        &mut self,
+        spec: &TargetTable,
+        which: TableKind,
+    ) -> Result<Vec<TextRow>, PgError> {
+        let r = self.read_table_inner(spec, which).await;
+        self.after(r)
+    }
+
+    async fn read_table_inner(
         &mut self,
         spec: &TargetTable,
         which: TableKind,

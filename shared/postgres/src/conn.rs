@@ -188,6 +188,16 @@ impl ConnectionManager {
         self.client = None;
     }
 
+    /// Tell the manager about a failure of a statement run on its client: after a
+    /// connection-level error the connection is dropped, so that the next [`Self::client`]
+    /// reconnects instead of handing out a dead session (the driver may not have noticed yet).
+    pub fn on_error(&mut self, e: &PgError) {
+        if e.is_connection_error() {
+            debug!(target = %self.connector.options().target(), error = %e, "dropping the connection");
+            self.client = None;
+        }
+    }
+
     /// A live client: the held one, or a new connection (retrying transient failures).
     pub async fn client(&mut self) -> Result<&mut Client, PgError> {
         if self.client.as_ref().is_some_and(|c| c.is_closed()) {

@@ -204,6 +204,16 @@ impl PgError {
         }
     }
 
+    /// The session is (probably) gone: connection closed or reset, terminated by the server,
+    /// I/O failure. The connection must be replaced before the next statement.
+    pub fn is_connection_error(&self) -> bool {
+        match self {
+            PgError::Db { source, .. } => pg_is_connection_error(source),
+            PgError::Hook { source, .. } => source.is_connection_error(),
+            _ => false,
+        }
+    }
+
     /// A schema-evolution or schema-validation failure: the table must stop until someone
     /// intervenes, other tables can continue.
     pub fn is_schema_error(&self) -> bool {
@@ -277,6 +287,16 @@ pub(crate) fn pg_is_transient(e: &tokio_postgres::Error) -> bool {
     }
     // Kind::Timeout carries no cause
     e.to_string().starts_with("timeout")
+}
+
+/// Connection-level failure (as opposed to a statement failing inside a healthy session).
+pub(crate) fn pg_is_connection_error(e: &tokio_postgres::Error) -> bool {
+    if let Some(code) = e.code() {
+        let c = code.code();
+        return c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "25P03");
+    }
+    // no SQLSTATE: closed, I/O, TLS, timeout, protocol errors all leave the session unusable
+    true
 }
 
 /// Render a driver error with its cause chain (tokio-postgres' own Display says only "db error").
