@@ -377,6 +377,7 @@ impl FileGroupMerger {
 
     /// Read valid block `block` (DATA or DELETE) and push it. Avro blocks are decoded into the
     /// merger's schema.
+    #[tracing::instrument(level = "debug", skip_all, fields(block = %block.describe()))]
     pub async fn push_block(
         &mut self,
         store: &DynStore,

@@ -44,6 +44,9 @@
 pub mod align;
 mod avro_binary;
 pub mod avro_block;
+pub mod avro_decode;
+#[cfg(test)]
+mod avro_tests;
 pub mod block;
 pub mod delete_block;
 pub mod delete_rows;
@@ -57,7 +60,8 @@ pub mod ordering;
 pub mod parquet_block;
 pub mod scan;
 
-pub use avro_block::{AvroBlockReader, AvroRecordDecoder, DataBlockOptions, avro_schema_to_arrow};
+pub use avro_block::{AvroBlockReader, DataBlockOptions};
+pub use avro_decode::{AvroRecordDecoder, avro_schema_to_arrow};
 pub use block::{
     BlockMetadata, BlockType, HeaderKey, LogBlock, LogFileReader, LogReaderOptions, MAGIC,
 };

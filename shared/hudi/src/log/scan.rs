@@ -110,6 +110,7 @@ pub fn sort_log_files(files: &[LogFileRef]) -> LogResult<Vec<(LogFileName, LogFi
 
 /// Read the block headers of `files` (one file slice) and keep the valid DATA and DELETE
 /// blocks, in merge order.
+#[tracing::instrument(level = "debug", skip_all, fields(files = files.len()))]
 pub async fn scan_slice(
     store: &DynStore,
     files: &[LogFileRef],
