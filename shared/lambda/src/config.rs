@@ -159,18 +159,25 @@ pub static ENV_VARS: &[EnvVar] = &[
         doc: "`hard`: Hudi deletes remove staging rows. `soft`: they keep the row and mark it deleted.",
     },
     EnvVar {
-        name: "HPS_APPLY_BATCH_ROWS",
+        name: "HPS_MAX_ROWS_PER_TXN",
         roles: LOAD,
         required: NONE,
-        default: Some("50000"),
-        doc: "Change rows per COPY batch into the landing table.",
+        default: Some("1000000"),
+        doc: "A transaction stops adding file slices once it holds this many change rows (bounds transaction size; progress is committed per transaction).",
     },
     EnvVar {
-        name: "HPS_MAX_INSTANTS_PER_PASS",
+        name: "HPS_MAX_INSTANTS_PER_WINDOW",
         roles: LOAD,
         required: NONE,
-        default: None,
-        doc: "Upper bound on instants one pass applies (unset: as many as the time budget allows); the rest is continued by a new message.",
+        default: Some("200"),
+        doc: "Instants planned per window; a pass applies window after window until it is up to date or out of time.",
+    },
+    EnvVar {
+        name: "HPS_AUTO_RESYNC",
+        roles: LOAD,
+        required: NONE,
+        default: Some("false"),
+        doc: "`true`: when a table's incremental history is gone (archived or cleaned past the bookmark, rollback of applied instants), the loader resyncs it from a snapshot (resumable across invocations). `false`: the table's messages fail until an operator runs `hudi-pg-sync resync`.",
     },
     EnvVar {
         name: "HPS_DEADLINE_MARGIN_SECS",
@@ -412,10 +419,12 @@ pub struct LoaderConfig {
     pub pg: PgSettings,
     /// Delete policy.
     pub delete_mode: DeleteMode,
-    /// Rows per COPY batch.
-    pub apply_batch_rows: usize,
-    /// Cap on instants per pass.
-    pub max_instants_per_pass: Option<usize>,
+    /// Change rows per transaction.
+    pub max_rows_per_txn: u64,
+    /// Instants per planned window.
+    pub max_instants_per_window: usize,
+    /// Resync automatically when the incremental history is gone.
+    pub auto_resync: bool,
     /// Reserve before the Lambda deadline.
     pub deadline_margin: Duration,
 }
@@ -446,24 +455,32 @@ impl LoaderConfig {
                 });
             }
         };
-        let apply_batch_rows: usize = parse_num(env, "HPS_APPLY_BATCH_ROWS")?;
-        if apply_batch_rows == 0 {
+        let max_rows_per_txn: u64 = parse_num(env, "HPS_MAX_ROWS_PER_TXN")?;
+        if max_rows_per_txn == 0 {
             return Err(ConfigError::Invalid {
-                var: "HPS_APPLY_BATCH_ROWS",
+                var: "HPS_MAX_ROWS_PER_TXN",
                 reason: "must be at least 1".into(),
             });
         }
-        let max_instants_per_pass = match env.get("HPS_MAX_INSTANTS_PER_PASS") {
-            None => None,
-            Some(_) => match parse_num::<usize>(env, "HPS_MAX_INSTANTS_PER_PASS")? {
-                0 => {
-                    return Err(ConfigError::Invalid {
-                        var: "HPS_MAX_INSTANTS_PER_PASS",
-                        reason: "must be at least 1".into(),
-                    });
-                }
-                n => Some(n),
-            },
+        let max_instants_per_window: usize = parse_num(env, "HPS_MAX_INSTANTS_PER_WINDOW")?;
+        if max_instants_per_window == 0 {
+            return Err(ConfigError::Invalid {
+                var: "HPS_MAX_INSTANTS_PER_WINDOW",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let auto_resync = match with_default(env, "HPS_AUTO_RESYNC")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            other => {
+                return Err(ConfigError::Invalid {
+                    var: "HPS_AUTO_RESYNC",
+                    reason: format!("{other:?}: expected true or false"),
+                });
+            }
         };
         let port: u16 = parse_num(env, "HPS_PG_PORT")?;
         let connect_timeout = Duration::from_secs(parse_num(env, "HPS_PG_CONNECT_TIMEOUT_SECS")?);
@@ -484,8 +501,9 @@ impl LoaderConfig {
                 schema: with_default(env, "HPS_PG_SCHEMA"),
             },
             delete_mode,
-            apply_batch_rows,
-            max_instants_per_pass,
+            max_rows_per_txn,
+            max_instants_per_window,
+            auto_resync,
             deadline_margin: Duration::from_secs(parse_num(env, "HPS_DEADLINE_MARGIN_SECS")?),
         })
     }
@@ -590,7 +608,10 @@ mod tests {
         assert_eq!(c.pg.schema, "hudi");
         assert_eq!(c.delete_mode, DeleteMode::Hard);
         assert_eq!(c.deadline_margin, Duration::from_secs(20));
-        assert_eq!(c.max_instants_per_pass, None);
+        assert_eq!(
+            (c.max_rows_per_txn, c.max_instants_per_window, c.auto_resync),
+            (1_000_000, 200, false)
+        );
         assert!(matches!(c.pg.password, PasswordSource::Secret(_)));
 
         let e = VecEnv(with(
@@ -601,14 +622,15 @@ mod tests {
                 ("HPS_PG_PORT", "6543"),
                 ("HPS_PG_SSLMODE", "disable"),
                 ("HPS_DELETE_MODE", "SOFT"),
-                ("HPS_MAX_INSTANTS_PER_PASS", "3"),
+                ("HPS_MAX_INSTANTS_PER_WINDOW", "3"),
+                ("HPS_AUTO_RESYNC", "TRUE"),
             ],
         ));
         let c = LoaderConfig::from_env(&e).unwrap();
         assert_eq!(c.pg.port, 6543);
         assert_eq!(c.pg.ssl_mode, SslMode::Disable);
         assert_eq!(c.delete_mode, DeleteMode::Soft);
-        assert_eq!(c.max_instants_per_pass, Some(3));
+        assert_eq!((c.max_instants_per_window, c.auto_resync), (3, true));
         // the password never shows in Debug output
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
@@ -620,8 +642,9 @@ mod tests {
             ("HPS_PG_PORT", "70000"),
             ("HPS_PG_SSLMODE", "allow"),
             ("HPS_DELETE_MODE", "archive"),
-            ("HPS_APPLY_BATCH_ROWS", "0"),
-            ("HPS_MAX_INSTANTS_PER_PASS", "0"),
+            ("HPS_MAX_ROWS_PER_TXN", "0"),
+            ("HPS_MAX_INSTANTS_PER_WINDOW", "0"),
+            ("HPS_AUTO_RESYNC", "maybe"),
             (
                 "HPS_QUEUE_URL",
                 "https://sqs.us-east-1.amazonaws.com/1/standard",

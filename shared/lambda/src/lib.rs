@@ -18,6 +18,7 @@ pub mod loader;
 pub mod message;
 pub mod pg;
 pub mod runtime;
+pub mod syncer;
 pub mod tables;
 pub mod telemetry;
 pub mod timeline_key;

@@ -400,7 +400,10 @@ mod tests {
 
     #[test]
     fn sample_sqs_batch_groups_into_its_three_tables() {
-        let path = format!("{}/../../infra/events/sqs-batch.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../infra/events/sqs-batch.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let ev: aws_lambda_events::event::sqs::SqsEvent =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let t = TableSet::parse(
@@ -410,8 +413,19 @@ mod tests {
         )
         .unwrap();
         let g = group_by_table(&t, &ev.records);
-        let names: Vec<(&str, usize)> = g.tables.iter().map(|(t, ids)| (t.as_str(), ids.len())).collect();
-        assert_eq!(names, [("v9_txns_simple_meta", 2), ("v6_nonpartitioned", 1), ("v9_txns_simple_meta_mor", 1)]);
+        let names: Vec<(&str, usize)> = g
+            .tables
+            .iter()
+            .map(|(t, ids)| (t.as_str(), ids.len()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("v9_txns_simple_meta", 2),
+                ("v6_nonpartitioned", 1),
+                ("v9_txns_simple_meta_mor", 1)
+            ]
+        );
         assert!(g.rejected.is_empty());
         // the sample's ids are the ones the detector computes
         for r in &ev.records {

@@ -12,10 +12,85 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::{Instrument, error, info, info_span};
 
-use crate::config::{DetectorConfig, LoaderConfig};
+use crate::config::{DetectorConfig, LoaderConfig, LogConfig, PasswordSource, ProcessEnv};
 use crate::detector::{BookmarkPeek, DetectorOutcome, RetryPolicy, handle_event};
 use crate::event::parse_detector_event;
 use crate::loader::{LoaderTiming, TableOutcome, TableSyncer, handle_batch};
+use crate::pg::Credentials;
+use crate::syncer::{PipelineSyncer, sync_options};
+use crate::telemetry::init_tracing;
+
+/// Logging from `HPS_LOG`/`HPS_LOG_FORMAT`; a bad value is reported and replaced by defaults.
+fn init_logging() {
+    match LogConfig::from_env(&ProcessEnv) {
+        Ok(c) => init_tracing(&c),
+        Err(e) => {
+            init_tracing(&LogConfig {
+                filter: "info".into(),
+                json: true,
+            });
+            error!(error = %e, "logging configuration invalid; using defaults");
+        }
+    }
+}
+
+/// Cold start of the detector: logging, configuration, AWS clients.
+pub async fn detector_from_env() -> Result<DetectorState, Error> {
+    init_logging();
+    let config = DetectorConfig::from_env(&ProcessEnv)
+        .inspect_err(|e| error!(error = %e, "configuration"))?;
+    let aws = hps_aws::aws_config_from_env(None).await;
+    let queue = hps_aws::SqsFifoQueue::from_config(&aws, config.queue_url.clone())?;
+    let bookmarks = config.bookmark_table.as_ref().map(|t| {
+        Arc::new(hps_aws::DynamoBookmarkStore::from_config(&aws, t.clone()))
+            as Arc<dyn BookmarkStore>
+    });
+    info!(
+        tables = config.tables.len(),
+        bookmark_check = bookmarks.is_some(),
+        "commit-detector ready"
+    );
+    Ok(DetectorState {
+        config,
+        queue: Arc::new(queue),
+        bookmarks,
+        retry: RetryPolicy::default(),
+    })
+}
+
+/// Cold start of the loader: logging, configuration, AWS clients, credentials, the pipeline.
+pub async fn loader_from_env() -> Result<LoaderState, Error> {
+    init_logging();
+    let config =
+        LoaderConfig::from_env(&ProcessEnv).inspect_err(|e| error!(error = %e, "configuration"))?;
+    let aws = hps_aws::aws_config_from_env(None).await;
+    let queue = hps_aws::SqsFifoQueue::from_config(&aws, config.queue_url.clone())?;
+    let store = Arc::new(hps_aws::DynamoBookmarkStore::from_config(
+        &aws,
+        config.bookmark_table.clone(),
+    ));
+    let secrets = match config.pg.password {
+        PasswordSource::Secret(_) => Some(aws_sdk_secretsmanager::Client::new(&aws)),
+        PasswordSource::Literal(_) => None,
+    };
+    let credentials = Credentials::new(config.pg.clone(), secrets);
+    let syncer = PipelineSyncer::new(
+        &config,
+        credentials,
+        hps_aws::s3_client(&aws),
+        store.clone(),
+        store,
+        sync_options(&config),
+    )
+    .await
+    .inspect_err(|e| error!(error = %e, "start-up"))?;
+    info!(tables = config.tables.len(), pipeline = %config.pipeline, "incremental-loader ready");
+    Ok(LoaderState {
+        config,
+        syncer: Arc::new(syncer),
+        queue: Arc::new(queue),
+    })
+}
 
 /// What the detector keeps across invocations.
 pub struct DetectorState {
@@ -37,7 +112,8 @@ pub async fn detector_invocation(
     let request_id = event.context.request_id.clone();
     let span = info_span!("invocation", request_id = %request_id);
     async {
-        let decoded = parse_detector_event(&event.payload)?;
+        let decoded = parse_detector_event(&event.payload)
+            .inspect_err(|e| error!(error = %e, "event not understood"))?;
         let peek = state.bookmarks.as_deref().map(|store| BookmarkPeek {
             store,
             pipeline: state.config.pipeline.as_str(),

@@ -1,0 +1,287 @@
+//! [`PipelineSyncer`]: the loader's [`TableSyncer`] over the hps-sync pipeline (Hudi reader
+//! on S3, Postgres apply path, DynamoDB bookmarks and leases).
+//!
+//! Built once per container. The pipeline keeps its Postgres connections across invocations
+//! and reconnects broken ones; when Postgres rejects the password (a rotated secret), the
+//! credentials are fetched again and the pipeline is rebuilt, once per pass.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use hps_aws::S3Store;
+use hps_postgres::{Connector, DeletePolicy};
+use hps_sync::target::TargetOverrides;
+use hps_sync::{
+    BookmarkStore, BusyReason, LeaseStore, PassMode, PassOutcome, ResyncMode, SyncError,
+    SyncOptions, SyncPipeline, TableSource,
+};
+use tracing::{info, warn};
+
+use crate::config::{DeleteMode, LoaderConfig};
+use crate::loader::{PassBudget, PassError, PassReport, TableSyncer};
+use crate::pg::{Credentials, CredentialsError, Login};
+use crate::tables::TableSpec;
+
+/// Loader start-up failed (configuration, credentials, TLS setup).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Credentials could not be loaded.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// The Postgres connector (TLS, CA bundle) or the pipeline could not be built.
+    #[error("setting up the sync pipeline: {0}")]
+    Pipeline(String),
+}
+
+/// The production [`TableSyncer`].
+pub struct PipelineSyncer {
+    pipeline: RwLock<Arc<SyncPipeline>>,
+    credentials: Credentials,
+    bookmarks: Arc<dyn BookmarkStore>,
+    leases: Arc<dyn LeaseStore>,
+    options: SyncOptions,
+    name: String,
+    sources: HashMap<String, TableSource>,
+    auto_resync: bool,
+}
+
+impl std::fmt::Debug for PipelineSyncer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineSyncer")
+            .field("pipeline", &self.name)
+            .field("tables", &self.sources.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn overrides(config: &LoaderConfig) -> TargetOverrides {
+    TargetOverrides {
+        schema: Some(config.pg.schema.clone()),
+        delete_policy: Some(match config.delete_mode {
+            DeleteMode::Hard => DeletePolicy::Hard,
+            DeleteMode::Soft => DeletePolicy::Soft,
+        }),
+        ..TargetOverrides::default()
+    }
+}
+
+/// Sync options for the loader from its configuration (lease owner: log stream, process,
+/// random suffix).
+pub fn sync_options(config: &LoaderConfig) -> SyncOptions {
+    SyncOptions {
+        max_rows_per_txn: config.max_rows_per_txn,
+        max_instants_per_window: config.max_instants_per_window,
+        ..SyncOptions::default()
+    }
+}
+
+impl PipelineSyncer {
+    /// Build the syncer: fetch credentials, build the connector and the pipeline, and one
+    /// S3 store per configured table (sharing `s3`).
+    pub async fn new(
+        config: &LoaderConfig,
+        credentials: Credentials,
+        s3: aws_sdk_s3::Client,
+        bookmarks: Arc<dyn BookmarkStore>,
+        leases: Arc<dyn LeaseStore>,
+        options: SyncOptions,
+    ) -> Result<Self, StartupError> {
+        let login = credentials.refresh().await?;
+        let pipeline = build_pipeline(
+            &config.pipeline,
+            &credentials,
+            &login,
+            &bookmarks,
+            &leases,
+            &options,
+        )?;
+        let target = overrides(config);
+        let mut sources = HashMap::new();
+        for t in config.tables.iter() {
+            let store = S3Store::new(s3.clone(), t.bucket.clone(), &t.prefix)
+                .map_err(|e| StartupError::Pipeline(format!("table {}: {e}", t.id)))?;
+            let src = TableSource::new(t.uri(), Arc::new(store)).with_target(target.clone());
+            sources.insert(t.id.to_string(), src);
+        }
+        Ok(PipelineSyncer {
+            pipeline: RwLock::new(Arc::new(pipeline)),
+            credentials,
+            bookmarks,
+            leases,
+            options,
+            name: config.pipeline.clone(),
+            sources,
+            auto_resync: config.auto_resync,
+        })
+    }
+
+    fn current(&self) -> Arc<SyncPipeline> {
+        Arc::clone(
+            &self
+                .pipeline
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Fetch the credentials again and replace the pipeline (new connector, empty pool).
+    async fn rebuild(&self) -> Result<(), PassError> {
+        let login = self.credentials.refresh().await.map_err(|e| PassError {
+            transient: e.is_transient(),
+            message: format!("refreshing database credentials: {e}"),
+        })?;
+        let p = build_pipeline(
+            &self.name,
+            &self.credentials,
+            &login,
+            &self.bookmarks,
+            &self.leases,
+            &self.options,
+        )
+        .map_err(|e| PassError {
+            transient: false,
+            message: e.to_string(),
+        })?;
+        *self
+            .pipeline
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(p);
+        Ok(())
+    }
+
+    async fn run(&self, src: &TableSource, budget: PassBudget) -> Result<PassOutcome, SyncError> {
+        let p = self.current();
+        let out = p
+            .run_pass(src, Some(budget.soft_deadline), PassMode::ToLatest)
+            .await?;
+        match out {
+            PassOutcome::NeedsResync { reason } if self.auto_resync => {
+                warn!(reason = %reason, "incremental history unusable; resyncing (HPS_AUTO_RESYNC)");
+                p.resync(src, ResyncMode::Merge, Some(budget.soft_deadline))
+                    .await
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+fn build_pipeline(
+    name: &str,
+    credentials: &Credentials,
+    login: &Login,
+    bookmarks: &Arc<dyn BookmarkStore>,
+    leases: &Arc<dyn LeaseStore>,
+    options: &SyncOptions,
+) -> Result<SyncPipeline, StartupError> {
+    let connector = Connector::new(credentials.connect_options(login))
+        .map_err(|e| StartupError::Pipeline(format!("postgres connector: {e}")))?;
+    SyncPipeline::new(
+        name,
+        Arc::clone(bookmarks),
+        Arc::clone(leases),
+        connector,
+        options.clone(),
+    )
+    .map_err(|e| StartupError::Pipeline(e.to_string()))
+}
+
+/// Postgres rejected the login (wrong password, e.g. after a secret rotation).
+fn is_auth_failure(e: &SyncError) -> bool {
+    matches!(e, SyncError::Postgres { source, .. } if matches!(source.sqlstate(), Some("28P01") | Some("28000")))
+}
+
+fn to_pass_error(e: &SyncError) -> PassError {
+    let mut message = e.to_string();
+    if e.needs_resync() {
+        message.push_str(
+            " (incremental history lost: run `hudi-pg-sync resync`, or set HPS_AUTO_RESYNC=true)",
+        );
+    }
+    PassError {
+        transient: e.is_transient(),
+        message,
+    }
+}
+
+fn report(r: &hps_sync::PassReport, more: bool) -> PassReport {
+    PassReport {
+        instants_applied: r.instants.len(),
+        rows_applied: r.rows,
+        position: r.position.as_ref().map(|p| p.to_string()),
+        more_remaining: more,
+    }
+}
+
+#[async_trait]
+impl TableSyncer for PipelineSyncer {
+    async fn sync_table(
+        &self,
+        table: &TableSpec,
+        budget: PassBudget,
+    ) -> Result<PassReport, PassError> {
+        let src = self
+            .sources
+            .get(table.id.as_str())
+            .ok_or_else(|| PassError {
+                transient: false,
+                message: format!(
+                    "table {} has no source (not configured at start-up)",
+                    table.id
+                ),
+            })?;
+        let mut out = self.run(src, budget).await;
+        if let Err(e) = &out
+            && is_auth_failure(e)
+        {
+            warn!("postgres rejected the credentials; fetching them again");
+            self.rebuild().await?;
+            out = self.run(src, budget).await;
+        }
+        match out {
+            Ok(PassOutcome::UpToDate {
+                position,
+                blocked_by_pending,
+            }) => {
+                if let Some(p) = &blocked_by_pending {
+                    info!(pending = %p, "later instants wait for a pending write (hollow-commit guard)");
+                }
+                Ok(PassReport {
+                    position: position.map(|p| p.to_string()),
+                    ..PassReport::default()
+                })
+            }
+            Ok(PassOutcome::Applied(r)) => Ok(report(&r, false)),
+            Ok(PassOutcome::MoreToDo(r)) => Ok(report(&r, true)),
+            Ok(PassOutcome::Paused { reason }) => {
+                info!(
+                    reason = reason.as_deref().unwrap_or(""),
+                    "table is paused; messages acknowledged"
+                );
+                Ok(PassReport::default())
+            }
+            Ok(PassOutcome::Busy(BusyReason::Lease { owner, expires_at })) => Err(PassError {
+                transient: true,
+                message: format!(
+                    "table {} is being synced by {owner} (lease until {expires_at})",
+                    table.id
+                ),
+            }),
+            Ok(PassOutcome::Busy(BusyReason::FenceMoved { expected, found })) => Err(PassError {
+                transient: true,
+                message: format!(
+                    "table {}: another writer moved the fence (expected version {expected}, found {found:?})",
+                    table.id
+                ),
+            }),
+            Ok(PassOutcome::NeedsResync { reason }) => Err(PassError {
+                transient: false,
+                message: format!(
+                    "table {} needs a resync: {reason} (run `hudi-pg-sync resync`, or set HPS_AUTO_RESYNC=true)",
+                    table.id
+                ),
+            }),
+            Err(e) => Err(to_pass_error(&e)),
+        }
+    }
+}
