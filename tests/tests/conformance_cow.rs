@@ -24,7 +24,10 @@ async fn run(name: &str) {
 /// Every fixture zip on disk is in the list (none is skipped silently), and vice versa.
 #[test]
 fn fixture_list_is_complete() {
-    let on_disk: Vec<String> = hps_testkit::fixtures::all_fixture_zips().into_iter().map(|(n, _)| n).collect();
+    let on_disk: Vec<String> = hps_testkit::fixtures::all_fixture_zips()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     if on_disk.is_empty() {
         hps_testkit::skip("../shared/hudi-fixtures is absent");
         return;

@@ -20,7 +20,11 @@ fn files_under(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBu
         if p.is_dir() {
             files_under(root, &p, out);
         } else {
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             out.push((rel, p));
         }
     }
@@ -30,7 +34,10 @@ async fn upload(store: &S3Store, table_dir: &Path) -> usize {
     let mut files = Vec::new();
     files_under(table_dir, table_dir, &mut files);
     for (rel, path) in &files {
-        store.put(rel, Bytes::from(std::fs::read(path).unwrap())).await.unwrap();
+        store
+            .put(rel, Bytes::from(std::fs::read(path).unwrap()))
+            .await
+            .unwrap();
     }
     files.len()
 }
@@ -59,7 +66,11 @@ async fn cow_fixtures_from_s3_match_the_oracle() {
         let n = upload(&store, &fx.path).await;
         assert!(n > 0);
         let dyn_store: DynStore = Arc::new(store);
-        assert!(dyn_store.root_uri().starts_with("s3://lake/"), "{}", dyn_store.root_uri());
+        assert!(
+            dyn_store.root_uri().starts_with("s3://lake/"),
+            "{}",
+            dyn_store.root_uri()
+        );
         let s = check_fixture(name, *expect, &fx.path, dyn_store).await;
         compared += s.compared;
     }

@@ -93,7 +93,8 @@ fn write_table(dir: &Path) -> (u64, usize) {
             Arc::new(Int64Array::from(ids)),
             Arc::new(StringArray::from(texts)),
         ];
-        w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap()).unwrap();
+        w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+            .unwrap();
         w.flush().unwrap();
     }
     w.close().unwrap();
@@ -107,7 +108,11 @@ fn write_table(dir: &Path) -> (u64, usize) {
         "compacted": false, "extraMetadata": {}, "operationType": "INSERT"
     });
     std::fs::write(dir.join(format!(".hoodie/{COMMIT}.commit.requested")), b"").unwrap();
-    std::fs::write(dir.join(format!(".hoodie/{COMMIT}.commit")), commit.to_string()).unwrap();
+    std::fs::write(
+        dir.join(format!(".hoodie/{COMMIT}.commit")),
+        commit.to_string(),
+    )
+    .unwrap();
     (size, ROWS_PER_GROUP * ROW_GROUPS)
 }
 
@@ -115,10 +120,19 @@ fn write_table(dir: &Path) -> (u64, usize) {
 fn reading_a_200mb_slice_stays_under_256mb_rss() {
     let dir = tempfile::tempdir().unwrap();
     let (size, rows) = write_table(dir.path());
-    assert!(size >= 200 * 1024 * 1024, "the base file must be >= 200 MB, is {size}");
+    assert!(
+        size >= 200 * 1024 * 1024,
+        "the base file must be >= 200 MB, is {size}"
+    );
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
-        .args(["--exact", "child_reads_the_table", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_reads_the_table",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ENV_TABLE, dir.path())
         .env(ENV_ROWS, rows.to_string())
         .output()
@@ -132,8 +146,14 @@ fn reading_a_200mb_slice_stays_under_256mb_rss() {
         .find_map(|l| l.strip_prefix("HPS_VMHWM_KB="))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("child reported no VmHWM:\n{stdout}\n{stderr}"));
-    eprintln!("read {size} bytes ({rows} rows) with peak RSS {} MB", hwm / 1024);
-    assert!(hwm < LIMIT_KB, "peak RSS {hwm} kB >= {LIMIT_KB} kB while reading a {size}-byte slice");
+    eprintln!(
+        "read {size} bytes ({rows} rows) with peak RSS {} MB",
+        hwm / 1024
+    );
+    assert!(
+        hwm < LIMIT_KB,
+        "peak RSS {hwm} kB >= {LIMIT_KB} kB while reading a {size}-byte slice"
+    );
 }
 
 fn vm_hwm_kb() -> u64 {
@@ -151,9 +171,15 @@ fn vm_hwm_kb() -> u64 {
 fn child_reads_the_table() {
     let table = std::env::var(ENV_TABLE).expect("run by the parent test");
     let want: usize = std::env::var(ENV_ROWS).unwrap().parse().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (rows, bytes) = rt.block_on(async {
-        let t = HudiTable::open(Arc::new(LocalStore::new(&table))).await.unwrap();
+        let t = HudiTable::open(Arc::new(LocalStore::new(&table)))
+            .await
+            .unwrap();
         let plan = t.plan(None, None).await.unwrap();
         assert_eq!(plan.slices.len(), 1);
         let mut s = t.read_changes(&plan, &ReadOptions::default());

@@ -59,12 +59,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             commands::timeline(&t, &mut out).await
         }
-        Command::Changes { table, after, until, format, columns, batch_size } => {
+        Command::Changes {
+            table,
+            after,
+            until,
+            format,
+            columns,
+            batch_size,
+        } => {
             let t = commands::open_table(&table).await?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let options = ReadOptions { columns, batch_size };
-            let plan = commands::changes(&t, after.as_deref(), until.as_deref(), format, &options, &mut out).await?;
+            let options = ReadOptions {
+                columns,
+                batch_size,
+            };
+            let plan = commands::changes(
+                &t,
+                after.as_deref(),
+                until.as_deref(),
+                format,
+                &options,
+                &mut out,
+            )
+            .await?;
             let mut err = std::io::stderr().lock();
             let _ = writeln!(
                 err,
@@ -76,7 +94,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 plan.replaced.len()
             );
             if let Some(p) = &plan.capped_by_pending {
-                let _ = writeln!(err, "window capped below pending instant {p} (v6 hollow-commit guard)");
+                let _ = writeln!(
+                    err,
+                    "window capped below pending instant {p} (v6 hollow-commit guard)"
+                );
             }
             match &plan.end {
                 Some(e) => {
@@ -102,11 +123,15 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hudi-pg-sync: cannot start the async runtime: {e}");

@@ -11,7 +11,10 @@ use crate::store::open_store;
 
 /// Open the Hudi table at `location` (local path, `file://` or `s3://`).
 pub async fn open_table(location: &str) -> Result<HudiTable, CliError> {
-    let store = open_store(location).await.map_err(|e| CliError::Store { location: location.to_string(), source: e })?;
+    let store = open_store(location).await.map_err(|e| CliError::Store {
+        location: location.to_string(),
+        source: e,
+    })?;
     Ok(HudiTable::open(store).await?)
 }
 

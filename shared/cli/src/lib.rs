@@ -46,7 +46,10 @@ impl CliError {
         match self {
             CliError::Hudi(e) if e.needs_resync() => 3,
             CliError::Hudi(
-                H::IncrementalUnsupported { .. } | H::UnsupportedBaseFormat { .. } | H::NotYetSupported { .. } | H::UnsupportedTableVersion { .. },
+                H::IncrementalUnsupported { .. }
+                | H::UnsupportedBaseFormat { .. }
+                | H::NotYetSupported { .. }
+                | H::UnsupportedTableVersion { .. },
             ) => 4,
             CliError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
             _ => 1,

@@ -189,11 +189,16 @@ impl TableConfig {
         }
         let initial_version = match p.get("hoodie.table.initial.version") {
             Some(v) if !v.trim().is_empty() => Some(v.trim().parse::<u32>().map_err(|_| {
-                malformed(format!("hoodie.table.initial.version={v:?} is not a number"))
+                malformed(format!(
+                    "hoodie.table.initial.version={v:?} is not a number"
+                ))
             })?),
             _ => None,
         };
-        let table_type = match p.get("hoodie.table.type").map(|s| s.trim().to_ascii_uppercase()) {
+        let table_type = match p
+            .get("hoodie.table.type")
+            .map(|s| s.trim().to_ascii_uppercase())
+        {
             None => TableType::CopyOnWrite, // Hudi's default
             Some(s) if s == "COPY_ON_WRITE" => TableType::CopyOnWrite,
             Some(s) if s == "MERGE_ON_READ" => TableType::MergeOnRead,
@@ -233,7 +238,9 @@ impl TableConfig {
         let timeline_layout_version = match p.get("hoodie.timeline.layout.version") {
             Some(v) if !v.trim().is_empty() => {
                 let n: u32 = v.trim().parse().map_err(|_| {
-                    malformed(format!("hoodie.timeline.layout.version={v:?} is not a number"))
+                    malformed(format!(
+                        "hoodie.timeline.layout.version={v:?} is not a number"
+                    ))
                 })?;
                 if !matches!(n, 1 | 2) {
                     return Err(malformed(format!(
@@ -257,7 +264,9 @@ impl TableConfig {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| default.to_string());
             if v.split('/').any(|seg| seg == ".." || seg.is_empty()) {
-                return Err(malformed(format!("{key}={v:?} is not a relative folder name")));
+                return Err(malformed(format!(
+                    "{key}={v:?} is not a relative folder name"
+                )));
             }
             Ok(v)
         };
@@ -391,12 +400,24 @@ mod tests {
     #[test]
     fn key_generator_names() {
         for (s, k) in [
-            ("org.apache.hudi.keygen.SimpleKeyGenerator", KeyGenerator::Simple),
-            ("org.apache.hudi.keygen.NonpartitionedKeyGenerator", KeyGenerator::NonPartitioned),
+            (
+                "org.apache.hudi.keygen.SimpleKeyGenerator",
+                KeyGenerator::Simple,
+            ),
+            (
+                "org.apache.hudi.keygen.NonpartitionedKeyGenerator",
+                KeyGenerator::NonPartitioned,
+            ),
             ("NON_PARTITION", KeyGenerator::NonPartitioned),
             ("TIMESTAMP", KeyGenerator::Timestamp),
-            ("org.apache.hudi.keygen.TimestampBasedKeyGenerator", KeyGenerator::Timestamp),
-            ("org.apache.hudi.keygen.CustomAvroKeyGenerator", KeyGenerator::Custom),
+            (
+                "org.apache.hudi.keygen.TimestampBasedKeyGenerator",
+                KeyGenerator::Timestamp,
+            ),
+            (
+                "org.apache.hudi.keygen.CustomAvroKeyGenerator",
+                KeyGenerator::Custom,
+            ),
         ] {
             assert_eq!(KeyGenerator::from_class_or_type(s), k, "{s}");
         }
@@ -411,7 +432,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert!(matches!(parse(""), Err(HudiError::MalformedProperties { .. })));
+        assert!(matches!(
+            parse(""),
+            Err(HudiError::MalformedProperties { .. })
+        ));
         assert!(matches!(
             parse("hoodie.table.version=seven"),
             Err(HudiError::MalformedProperties { .. })
@@ -444,6 +468,9 @@ mod tests {
             TableConfig::parse("t", &[0xff, 0xfe, 0x00]),
             Err(HudiError::MalformedProperties { .. })
         ));
-        assert!(matches!(parse("hoodie.table.version=9\nx=\\u00"), Err(HudiError::MalformedProperties { .. })));
+        assert!(matches!(
+            parse("hoodie.table.version=9\nx=\\u00"),
+            Err(HudiError::MalformedProperties { .. })
+        ));
     }
 }

@@ -22,7 +22,9 @@ pub enum HudiError {
     },
 
     /// The base path has no `.hoodie/hoodie.properties` (nor its backup).
-    #[error("{table} is not a Hudi table: no .hoodie/hoodie.properties (nor hoodie.properties.backup)")]
+    #[error(
+        "{table} is not a Hudi table: no .hoodie/hoodie.properties (nor hoodie.properties.backup)"
+    )]
     NotAHudiTable { table: String },
 
     /// `hoodie.properties` cannot be parsed or lacks / contradicts a required key.
@@ -59,7 +61,9 @@ pub enum HudiError {
     },
 
     /// A parquet file ended early or its footer is broken.
-    #[error("table {table}: truncated or corrupt parquet file {file} (written by instant {instant}): {reason}")]
+    #[error(
+        "table {table}: truncated or corrupt parquet file {file} (written by instant {instant}): {reason}"
+    )]
     TruncatedFile {
         table: String,
         file: String,
@@ -69,7 +73,9 @@ pub enum HudiError {
 
     /// The history a window needs is gone: a planned file was cleaned, or instants after the
     /// bookmark were archived. The caller must re-snapshot (`hint` says why and how).
-    #[error("table {table}: history no longer retained: {file} (instant {instant}) is gone; {hint}")]
+    #[error(
+        "table {table}: history no longer retained: {file} (instant {instant}) is gone; {hint}"
+    )]
     HistoryNotRetained {
         table: String,
         file: String,
@@ -133,10 +139,16 @@ impl HudiError {
     /// Whether the incremental history is gone or was rewritten, so the consumer must
     /// re-snapshot the table instead of continuing from its bookmark.
     pub fn needs_resync(&self) -> bool {
-        matches!(self, HudiError::HistoryNotRetained { .. } | HudiError::RewrittenHistory { .. })
+        matches!(
+            self,
+            HudiError::HistoryNotRetained { .. } | HudiError::RewrittenHistory { .. }
+        )
     }
 
     pub(crate) fn storage(table: &str, source: StorageError) -> Self {
-        HudiError::Storage { table: table.to_string(), source }
+        HudiError::Storage {
+            table: table.to_string(),
+            source,
+        }
     }
 }

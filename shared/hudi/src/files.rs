@@ -115,7 +115,12 @@ mod tests {
         assert_eq!(b.write_token, "0-52-126");
         assert_eq!(b.instant_time, "20260307162440672");
         assert_eq!(b.extension, "parquet");
-        assert_eq!(BaseFileName::parse("x-0_1-2-3_20260307162440672.lance").unwrap().extension, "lance");
+        assert_eq!(
+            BaseFileName::parse("x-0_1-2-3_20260307162440672.lance")
+                .unwrap()
+                .extension,
+            "lance"
+        );
         for bad in [
             "",
             ".hoodie_partition_metadata",
@@ -140,7 +145,11 @@ mod tests {
         assert_eq!(l.version, 3);
         assert_eq!(l.write_token, "0-64-70");
         assert!(!l.is_cdc);
-        assert!(LogFileName::parse(".b-0_20250126040826878.log.1_0-1-2.cdc").unwrap().is_cdc);
+        assert!(
+            LogFileName::parse(".b-0_20250126040826878.log.1_0-1-2.cdc")
+                .unwrap()
+                .is_cdc
+        );
         for bad in [
             "",
             ".",

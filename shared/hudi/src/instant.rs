@@ -75,7 +75,10 @@ impl Action {
     /// Whether a *completed* instant of this action can write data files
     /// (`commit`, `deltacommit`, `replacecommit`): the incremental window candidates.
     pub fn is_write(&self) -> bool {
-        matches!(self, Action::Commit | Action::DeltaCommit | Action::ReplaceCommit)
+        matches!(
+            self,
+            Action::Commit | Action::DeltaCommit | Action::ReplaceCommit
+        )
     }
 }
 
@@ -198,7 +201,12 @@ mod tests {
 
     fn p(s: &str) -> Option<(String, Option<String>, String, InstantState)> {
         parse_instant_file_name(s).map(|i| {
-            (i.requested_time, i.completion_time, i.action.as_str().to_string(), i.state)
+            (
+                i.requested_time,
+                i.completion_time,
+                i.action.as_str().to_string(),
+                i.state,
+            )
         })
     }
 
@@ -207,16 +215,44 @@ mod tests {
         use InstantState::*;
         assert_eq!(
             p("20260307162434124_20260307162438653.commit"),
-            Some(("20260307162434124".into(), Some("20260307162438653".into()), "commit".into(), Completed))
+            Some((
+                "20260307162434124".into(),
+                Some("20260307162438653".into()),
+                "commit".into(),
+                Completed
+            ))
         );
-        assert_eq!(p("20260307162434124.commit"), Some(("20260307162434124".into(), None, "commit".into(), Completed)));
-        assert_eq!(p("20260307162434124.commit.requested").unwrap().3, Requested);
-        assert_eq!(p("20260307162434124.inflight"), Some(("20260307162434124".into(), None, "commit".into(), Inflight)));
-        assert_eq!(p("20260307162454799.clustering.inflight").unwrap().2, "clustering");
-        assert_eq!(p("20260307162454799.replacecommit.requested").unwrap().2, "replacecommit");
-        assert_eq!(p(".hoodie/timeline/20260307162434124.deltacommit").unwrap().2, "deltacommit");
+        assert_eq!(
+            p("20260307162434124.commit"),
+            Some(("20260307162434124".into(), None, "commit".into(), Completed))
+        );
+        assert_eq!(
+            p("20260307162434124.commit.requested").unwrap().3,
+            Requested
+        );
+        assert_eq!(
+            p("20260307162434124.inflight"),
+            Some(("20260307162434124".into(), None, "commit".into(), Inflight))
+        );
+        assert_eq!(
+            p("20260307162454799.clustering.inflight").unwrap().2,
+            "clustering"
+        );
+        assert_eq!(
+            p("20260307162454799.replacecommit.requested").unwrap().2,
+            "replacecommit"
+        );
+        assert_eq!(
+            p(".hoodie/timeline/20260307162434124.deltacommit")
+                .unwrap()
+                .2,
+            "deltacommit"
+        );
         assert_eq!(p("20200101000000.commit").unwrap().0, "20200101000000");
-        assert_eq!(p("20260307162434124.schemacommit").unwrap().2, "schemacommit");
+        assert_eq!(
+            p("20260307162434124.schemacommit").unwrap().2,
+            "schemacommit"
+        );
     }
 
     #[test]
@@ -251,8 +287,17 @@ mod tests {
 
     #[test]
     fn ordering_pads_second_precision_ids() {
-        assert_eq!(compare_instant_times("20200101000000", "20200101000000998"), Ordering::Greater);
-        assert_eq!(compare_instant_times("20200101000000", "20200101000000999"), Ordering::Equal);
-        assert_eq!(compare_instant_times("20200101000001000", "20200101000000"), Ordering::Greater);
+        assert_eq!(
+            compare_instant_times("20200101000000", "20200101000000998"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_instant_times("20200101000000", "20200101000000999"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare_instant_times("20200101000001000", "20200101000000"),
+            Ordering::Greater
+        );
     }
 }

@@ -40,7 +40,8 @@ pub fn decode_instant_content(bytes: &[u8]) -> Result<Option<Json>, String> {
 }
 
 fn decode_avro_ocf(bytes: &[u8]) -> Result<Json, String> {
-    let reader = apache_avro::Reader::new(bytes).map_err(|e| format!("invalid Avro container: {e}"))?;
+    let reader =
+        apache_avro::Reader::new(bytes).map_err(|e| format!("invalid Avro container: {e}"))?;
     let mut first = None;
     for value in reader {
         let value = value.map_err(|e| format!("invalid Avro record: {e}"))?;
@@ -75,9 +76,12 @@ pub fn avro_to_json(v: apache_avro::types::Value) -> Json {
         A::Union(_, inner) => avro_to_json(*inner),
         A::Array(items) => Json::Array(items.into_iter().map(avro_to_json).collect()),
         A::Map(m) => Json::Object(m.into_iter().map(|(k, v)| (k, avro_to_json(v))).collect()),
-        A::Record(fields) => {
-            Json::Object(fields.into_iter().map(|(k, v)| (k, avro_to_json(v))).collect())
-        }
+        A::Record(fields) => Json::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, avro_to_json(v)))
+                .collect(),
+        ),
         other => Json::String(format!("{other:?}")),
     }
 }
@@ -156,7 +160,10 @@ impl CommitMetadata {
 
     /// The operation type upper-cased, `UNKNOWN` when absent.
     pub fn operation(&self) -> &str {
-        self.operation_type.as_deref().filter(|s| !s.is_empty()).unwrap_or("UNKNOWN")
+        self.operation_type
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("UNKNOWN")
     }
 
     /// Whether this is a compaction (`COMPACT` or `compacted: true`): adds no new rows.
@@ -273,7 +280,11 @@ impl RestoreMetadata {
     /// Every restored-away instant time (deduplicated, sorted).
     pub fn rolled_back_instants(&self) -> Vec<String> {
         let mut v: Vec<String> = self.instants_to_rollback.clone();
-        v.extend(self.restore_instant_info.iter().map(|i| i.commit_time.clone()));
+        v.extend(
+            self.restore_instant_info
+                .iter()
+                .map(|i| i.commit_time.clone()),
+        );
         for (k, rbs) in &self.hoodie_restore_metadata {
             v.push(k.clone());
             for rb in rbs {
@@ -389,10 +400,27 @@ mod tests {
         )
         .unwrap();
         let stat = Value::Record(vec![
-            ("fileId".into(), Value::Union(1, Box::new(Value::String("g-0".into())))),
-            ("path".into(), Value::Union(1, Box::new(Value::String("p/g-0_0-1-2_20260101000000000.parquet".into())))),
-            ("prevCommit".into(), Value::Union(1, Box::new(Value::String("20251231000000000".into())))),
-            ("numWrites".into(), Value::Union(1, Box::new(Value::Long(7)))),
+            (
+                "fileId".into(),
+                Value::Union(1, Box::new(Value::String("g-0".into()))),
+            ),
+            (
+                "path".into(),
+                Value::Union(
+                    1,
+                    Box::new(Value::String(
+                        "p/g-0_0-1-2_20260101000000000.parquet".into(),
+                    )),
+                ),
+            ),
+            (
+                "prevCommit".into(),
+                Value::Union(1, Box::new(Value::String("20251231000000000".into()))),
+            ),
+            (
+                "numWrites".into(),
+                Value::Union(1, Box::new(Value::Long(7))),
+            ),
             ("logFiles".into(), Value::Union(0, Box::new(Value::Null))),
         ]);
         let mut rec = Record::new(&schema).unwrap();
@@ -400,13 +428,23 @@ mod tests {
             "partitionToWriteStats",
             Value::Union(
                 1,
-                Box::new(Value::Map([("p".to_string(), Value::Array(vec![stat]))].into_iter().collect())),
+                Box::new(Value::Map(
+                    [("p".to_string(), Value::Array(vec![stat]))]
+                        .into_iter()
+                        .collect(),
+                )),
             ),
         );
-        rec.put("compacted", Value::Union(1, Box::new(Value::Boolean(op == "COMPACT"))));
+        rec.put(
+            "compacted",
+            Value::Union(1, Box::new(Value::Boolean(op == "COMPACT"))),
+        );
         rec.put("extraMetadata", Value::Union(0, Box::new(Value::Null)));
         rec.put("version", Value::Union(1, Box::new(Value::Null)));
-        rec.put("operationType", Value::Union(1, Box::new(Value::String(op.into()))));
+        rec.put(
+            "operationType",
+            Value::Union(1, Box::new(Value::String(op.into()))),
+        );
         let mut w = apache_avro::Writer::new(&schema, Vec::new());
         w.append(rec).unwrap();
         w.into_inner().unwrap()
@@ -437,14 +475,23 @@ mod tests {
         assert!(CommitMetadata::decode(b"{\"partitionToWriteStats\": {").is_err());
         assert!(CommitMetadata::decode(b"[1,2]").is_err());
         assert!(CommitMetadata::decode(br#"{"partitionToWriteStats": 5}"#).is_err());
-        assert!(CommitMetadata::decode(br#"{"partitionToWriteStats": {"p": [{"numWrites": "x"}]}}"#).is_err());
+        assert!(
+            CommitMetadata::decode(br#"{"partitionToWriteStats": {"p": [{"numWrites": "x"}]}}"#)
+                .is_err()
+        );
         assert!(CommitMetadata::decode(br#"{"operationType": 3}"#).is_err());
         // nulls everywhere are fine
-        let m = CommitMetadata::decode(br#"{"partitionToWriteStats": null, "extraMetadata": null, "compacted": null}"#).unwrap();
+        let m = CommitMetadata::decode(
+            br#"{"partitionToWriteStats": null, "extraMetadata": null, "compacted": null}"#,
+        )
+        .unwrap();
         assert_eq!(m.operation(), "UNKNOWN");
         let full = avro_commit("UPSERT");
         for cut in [4, 10, full.len() / 2, full.len() - 1] {
-            assert!(CommitMetadata::decode(&full[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                CommitMetadata::decode(&full[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         // a flipped byte inside the Avro data must not panic (error or different value)
         for i in 0..full.len() {
@@ -474,7 +521,10 @@ mod tests {
                  "instantsRollback": [{"commitTime": "20250126040826878", "action": "deltacommit"}]}"#,
         )
         .unwrap();
-        assert_eq!(rb.rolled_back_instants(), vec!["20250126040826878".to_string()]);
+        assert_eq!(
+            rb.rolled_back_instants(),
+            vec!["20250126040826878".to_string()]
+        );
         assert!(RollbackMetadata::decode(b"").is_err());
         assert!(RollbackMetadata::decode(br#"{"commitsRollback": [1]}"#).is_err());
         let rs = RestoreMetadata::decode(
@@ -482,12 +532,21 @@ mod tests {
                 {"20250101000000002": [{"commitsRollback": ["20250101000000002"]}]}}"#,
         )
         .unwrap();
-        assert_eq!(rs.rolled_back_instants(), vec!["20250101000000001", "20250101000000002"]);
+        assert_eq!(
+            rs.rolled_back_instants(),
+            vec!["20250101000000001", "20250101000000002"]
+        );
         let r = RequestedReplaceMetadata::decode(b"").unwrap();
         assert!(!r.is_clustering());
-        let r = RequestedReplaceMetadata::decode(br#"{"operationType": null, "clusteringPlan": {"inputGroups": []}}"#).unwrap();
+        let r = RequestedReplaceMetadata::decode(
+            br#"{"operationType": null, "clusteringPlan": {"inputGroups": []}}"#,
+        )
+        .unwrap();
         assert!(r.is_clustering());
-        let r = RequestedReplaceMetadata::decode(br#"{"operationType": "INSERT_OVERWRITE", "clusteringPlan": null}"#).unwrap();
+        let r = RequestedReplaceMetadata::decode(
+            br#"{"operationType": "INSERT_OVERWRITE", "clusteringPlan": null}"#,
+        )
+        .unwrap();
         assert!(!r.is_clustering());
         assert!(RequestedReplaceMetadata::decode(b"xx").is_err());
     }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use hps_storage::DynStore;
-use tracing::{debug, info_span, Instrument};
+use tracing::{Instrument, debug, info_span};
 
 use crate::config::{BaseFileFormat, TableConfig};
 use crate::error::{HudiError, Result};
@@ -138,7 +138,10 @@ impl IncrementalPlan {
     /// Requested times of the admitted instants: rows whose `_hoodie_commit_time` is in this
     /// set are the window's changes.
     pub fn commit_times(&self) -> BTreeSet<String> {
-        self.instants.iter().map(|i| i.requested_time.clone()).collect()
+        self.instants
+            .iter()
+            .map(|i| i.requested_time.clone())
+            .collect()
     }
 
     /// Whether the window admitted nothing.
@@ -160,7 +163,9 @@ fn check_bound(table: &str, name: &str, v: Option<&str>) -> Result<Option<String
         Some(s) if is_valid_instant_time(s) => Ok(Some(s.to_string())),
         Some(s) => Err(HudiError::InvalidWindow {
             table: table.to_string(),
-            reason: format!("{name}={s:?} is not an instant time (14 to 17 digits, yyyyMMddHHmmss[SSS])"),
+            reason: format!(
+                "{name}={s:?} is not an instant time (14 to 17 digits, yyyyMMddHHmmss[SSS])"
+            ),
         }),
     }
 }
@@ -184,13 +189,20 @@ struct Touch {
 
 impl Planner<'_> {
     fn loader(&self) -> TimelineLoader<'_> {
-        TimelineLoader { store: self.store, config: self.config, table: self.table }
+        TimelineLoader {
+            store: self.store,
+            config: self.config,
+            table: self.table,
+        }
     }
 
     /// Refuse tables an incremental read cannot answer correctly.
     pub fn check_readable(config: &TableConfig, table: &str) -> Result<()> {
         if let BaseFileFormat::Other(f) = &config.base_file_format {
-            return Err(HudiError::UnsupportedBaseFormat { table: table.to_string(), format: f.clone() });
+            return Err(HudiError::UnsupportedBaseFormat {
+                table: table.to_string(),
+                format: f.clone(),
+            });
         }
         if !config.populate_meta_fields {
             return Err(HudiError::IncrementalUnsupported {
@@ -216,7 +228,11 @@ impl Planner<'_> {
         self.plan_inner(after, until).instrument(span).await
     }
 
-    async fn plan_inner(&self, after_in: Option<&str>, until_in: Option<&str>) -> Result<IncrementalPlan> {
+    async fn plan_inner(
+        &self,
+        after_in: Option<&str>,
+        until_in: Option<&str>,
+    ) -> Result<IncrementalPlan> {
         let table = self.table;
         Self::check_readable(self.config, table)?;
         let after = check_bound(table, "after", after_in)?;
@@ -235,25 +251,50 @@ impl Planner<'_> {
             _ => until,
         };
         let tl = self.timeline;
-        let gt_after = |t: &str| after.as_deref().is_none_or(|a| compare_instant_times(t, a).is_gt());
-        let le_until = |t: &str| until.as_deref().is_none_or(|u| compare_instant_times(t, u).is_le());
+        let gt_after = |t: &str| {
+            after
+                .as_deref()
+                .is_none_or(|a| compare_instant_times(t, a).is_gt())
+        };
+        let le_until = |t: &str| {
+            until
+                .as_deref()
+                .is_none_or(|u| compare_instant_times(t, u).is_le())
+        };
 
         self.check_archive(after.as_deref())?;
         self.check_rollbacks(after.as_deref()).await?;
 
         // v6 hollow-commit guard: nothing at or after the earliest pending writer is visible yet
-        let cap = if tl.uses_completion_time { None } else { self.hollow_commit_cap().await? };
-        let below_cap = |i: &Instant| cap.as_deref().is_none_or(|c| compare_instant_times(&i.requested_time, c).is_lt());
+        let cap = if tl.uses_completion_time {
+            None
+        } else {
+            self.hollow_commit_cap().await?
+        };
+        let below_cap = |i: &Instant| {
+            cap.as_deref()
+                .is_none_or(|c| compare_instant_times(&i.requested_time, c).is_lt())
+        };
         let visible = |i: &Instant| le_until(i.window_time()) && below_cap(i);
 
         let ordered = tl.in_window_order();
         let candidates: Vec<&Instant> = ordered
             .iter()
             .copied()
-            .filter(|i| i.action.is_write() && gt_after(i.window_time()) && le_until(i.window_time()))
+            .filter(|i| {
+                i.action.is_write() && gt_after(i.window_time()) && le_until(i.window_time())
+            })
             .collect();
-        let admitted: Vec<&Instant> = candidates.iter().copied().filter(|i| below_cap(i)).collect();
-        let capped_by_pending = if admitted.len() < candidates.len() { cap.clone() } else { None };
+        let admitted: Vec<&Instant> = candidates
+            .iter()
+            .copied()
+            .filter(|i| below_cap(i))
+            .collect();
+        let capped_by_pending = if admitted.len() < candidates.len() {
+            cap.clone()
+        } else {
+            None
+        };
 
         // metadata of admitted instants plus every visible replacecommit (replaced groups),
         // and, on v6 MOR, the deltacommits after the window end (their log files are not part
@@ -270,8 +311,10 @@ impl Planner<'_> {
         let loader = self.loader();
         // futures are collected first (not built lazily inside the stream): keeps the
         // planner's future `Send` for callers on multi-threaded runtimes
-        let loads: Vec<BoxFuture<'_, Result<CommitMetadata>>> =
-            wanted.iter().map(|i| loader.commit_metadata(i).boxed()).collect();
+        let loads: Vec<BoxFuture<'_, Result<CommitMetadata>>> = wanted
+            .iter()
+            .map(|i| loader.commit_metadata(i).boxed())
+            .collect();
         let metas: Vec<CommitMetadata> = futures::stream::iter(loads)
             .buffered(METADATA_CONCURRENCY)
             .try_collect()
@@ -284,7 +327,10 @@ impl Planner<'_> {
 
         if self.config.table_type == crate::config::TableType::MergeOnRead {
             for i in &admitted {
-                if meta_of.get(i.requested_time.as_str()).is_some_and(|m| m.is_log_compaction()) {
+                if meta_of
+                    .get(i.requested_time.as_str())
+                    .is_some_and(|m| m.is_log_compaction())
+                {
                     return Err(HudiError::NotYetSupported {
                         table: table.to_string(),
                         what: format!("log compaction instant {} in the window", i.requested_time),
@@ -296,10 +342,17 @@ impl Planner<'_> {
         // v6 MOR: log files written after the window end, by path
         let mut late_logs: BTreeSet<String> = BTreeSet::new();
         if v6_mor {
-            for i in ordered.iter().filter(|i| i.action == Action::DeltaCommit && !visible(i)) {
+            for i in ordered
+                .iter()
+                .filter(|i| i.action == Action::DeltaCommit && !visible(i))
+            {
                 if let Some(m) = meta_of.get(i.requested_time.as_str()) {
                     for (_, stat) in m.write_stats() {
-                        if let Some(p) = stat.path.as_deref().filter(|p| LogFileName::parse(p).is_some()) {
+                        if let Some(p) = stat
+                            .path
+                            .as_deref()
+                            .filter(|p| LogFileName::parse(p).is_some())
+                        {
                             late_logs.insert(p.trim_start_matches('/').to_string());
                         }
                     }
@@ -309,7 +362,10 @@ impl Planner<'_> {
 
         // file groups replaced as of the window end
         let mut replaced_all: BTreeSet<(String, String)> = BTreeSet::new();
-        for i in ordered.iter().filter(|i| i.action == Action::ReplaceCommit && visible(i)) {
+        for i in ordered
+            .iter()
+            .filter(|i| i.action == Action::ReplaceCommit && visible(i))
+        {
             if let Some(m) = meta_of.get(i.requested_time.as_str()) {
                 for (p, f) in m.replaced_file_groups() {
                     replaced_all.insert((p.to_string(), f.to_string()));
@@ -321,7 +377,9 @@ impl Planner<'_> {
         let mut touched: BTreeMap<(String, String), Touch> = BTreeMap::new();
         let mut replaced_report: Vec<(String, String, String, String)> = Vec::new();
         for i in &admitted {
-            let Some(m) = meta_of.get(i.requested_time.as_str()) else { continue };
+            let Some(m) = meta_of.get(i.requested_time.as_str()) else {
+                continue;
+            };
             instants.push(PlannedInstant {
                 requested_time: i.requested_time.clone(),
                 completion_time: i.completion_time.clone(),
@@ -330,7 +388,9 @@ impl Planner<'_> {
                 adds_rows: m.adds_rows(),
             });
             for (partition, stat) in m.write_stats() {
-                let Some(file_id) = stat.file_id.as_deref().filter(|f| !f.is_empty()) else { continue };
+                let Some(file_id) = stat.file_id.as_deref().filter(|f| !f.is_empty()) else {
+                    continue;
+                };
                 let key = (partition.to_string(), file_id.to_string());
                 let t = touched.entry(key).or_insert_with(|| Touch {
                     expected_base: None,
@@ -340,12 +400,18 @@ impl Planner<'_> {
                 if let Some(path) = stat.path.as_deref()
                     && let Some(b) = BaseFileName::parse(path)
                 {
-                    t.expected_base = Some((path.trim_start_matches('/').to_string(), b.instant_time));
+                    t.expected_base =
+                        Some((path.trim_start_matches('/').to_string(), b.instant_time));
                 }
             }
             if i.action == Action::ReplaceCommit && !m.is_clustering() {
                 for (p, f) in m.replaced_file_groups() {
-                    replaced_report.push((p.to_string(), f.to_string(), i.requested_time.clone(), m.operation().to_string()));
+                    replaced_report.push((
+                        p.to_string(),
+                        f.to_string(),
+                        i.requested_time.clone(),
+                        m.operation().to_string(),
+                    ));
                 }
             }
         }
@@ -364,21 +430,29 @@ impl Planner<'_> {
                 .boxed()
             })
             .collect();
-        let listings: Vec<(String, PartitionFiles)> =
-            futures::stream::iter(lists).buffered(LIST_CONCURRENCY).try_collect().await?;
+        let listings: Vec<(String, PartitionFiles)> = futures::stream::iter(lists)
+            .buffered(LIST_CONCURRENCY)
+            .try_collect()
+            .await?;
         let listings: BTreeMap<String, PartitionFiles> = listings.into_iter().collect();
 
         let oldest_active = tl.oldest_requested_time().map(str::to_string);
         // base instant visibility as of the window end: completed and visible, or archived
         let base_visible = |b: &str| match tl.completed_by_requested(b) {
             Some(i) => visible(i),
-            None => oldest_active.as_deref().is_some_and(|o| compare_instant_times(b, o).is_lt()),
+            None => oldest_active
+                .as_deref()
+                .is_some_and(|o| compare_instant_times(b, o).is_lt()),
         };
 
         let mut slices = Vec::with_capacity(touched.len());
         for ((partition, file_id), touch) in &touched {
             let files = listings.get(partition).cloned().unwrap_or_default();
-            let group_bases: Vec<&BaseFile> = files.bases.get(file_id).map(|v| v.iter().collect()).unwrap_or_default();
+            let group_bases: Vec<&BaseFile> = files
+                .bases
+                .get(file_id)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
             if let Some((path, instant)) = &touch.expected_base
                 && !group_bases.iter().any(|b| &b.path == path)
             {
@@ -398,10 +472,18 @@ impl Planner<'_> {
                 && let Some(ext) = b.path.rsplit('.').next()
                 && ext != "parquet"
             {
-                return Err(HudiError::UnsupportedBaseFormat { table: table.to_string(), format: ext.to_ascii_uppercase() });
+                return Err(HudiError::UnsupportedBaseFormat {
+                    table: table.to_string(),
+                    format: ext.to_ascii_uppercase(),
+                });
             }
             let log_files = if self.config.is_mor() {
-                self.slice_logs(&files, file_id, chosen.as_ref(), &group_bases, &base_visible, &visible, &late_logs)
+                let asof = AsOf {
+                    base_visible: &base_visible,
+                    visible: &visible,
+                    late_logs: &late_logs,
+                };
+                self.slice_logs(&files, file_id, chosen.as_ref(), &group_bases, &asof)
             } else {
                 Vec::new()
             };
@@ -422,9 +504,12 @@ impl Planner<'_> {
             });
         }
         slices.sort_by(|a, b| {
-            compare_instant_times(a.base_instant().unwrap_or(""), b.base_instant().unwrap_or(""))
-                .then_with(|| a.partition_path.cmp(&b.partition_path))
-                .then_with(|| a.file_id.cmp(&b.file_id))
+            compare_instant_times(
+                a.base_instant().unwrap_or(""),
+                b.base_instant().unwrap_or(""),
+            )
+            .then_with(|| a.partition_path.cmp(&b.partition_path))
+            .then_with(|| a.file_id.cmp(&b.file_id))
         });
 
         let replaced = replaced_report
@@ -435,16 +520,30 @@ impl Planner<'_> {
                         .bases
                         .get(&file_id)?
                         .iter()
-                        .filter(|b| base_visible(&b.instant_time) && compare_instant_times(&b.instant_time, &replaced_by).is_lt())
+                        .filter(|b| {
+                            base_visible(&b.instant_time)
+                                && compare_instant_times(&b.instant_time, &replaced_by).is_lt()
+                        })
                         .max_by(|a, b| compare_instant_times(&a.instant_time, &b.instant_time))
                         .cloned()
                 });
-                ReplacedFileGroup { partition_path, file_id, replaced_by, operation_type, last_base_file }
+                ReplacedFileGroup {
+                    partition_path,
+                    file_id,
+                    replaced_by,
+                    operation_type,
+                    last_base_file,
+                }
             })
             .collect();
 
         let end = admitted.last().map(|i| i.position());
-        debug!(table, admitted = instants.len(), slices = slices.len(), "planned");
+        debug!(
+            table,
+            admitted = instants.len(),
+            slices = slices.len(),
+            "planned"
+        );
         Ok(IncrementalPlan {
             table: table.to_string(),
             table_version: self.config.table_version,
@@ -536,21 +635,27 @@ impl Planner<'_> {
         for obj in listing.objects {
             let name = obj.file_name().to_string();
             if let Some(b) = BaseFileName::parse(&name) {
-                out.bases.entry(b.file_id.clone()).or_default().push(BaseFile {
-                    path: obj.path.clone(),
-                    size: obj.size,
-                    instant_time: b.instant_time,
-                });
+                out.bases
+                    .entry(b.file_id.clone())
+                    .or_default()
+                    .push(BaseFile {
+                        path: obj.path.clone(),
+                        size: obj.size,
+                        instant_time: b.instant_time,
+                    });
             } else if let Some(l) = LogFileName::parse(&name) {
                 if l.is_cdc {
                     continue;
                 }
-                out.logs.entry(l.file_id.clone()).or_default().push(LogFile {
-                    path: obj.path.clone(),
-                    size: obj.size,
-                    instant_time: l.instant_time,
-                    version: l.version,
-                });
+                out.logs
+                    .entry(l.file_id.clone())
+                    .or_default()
+                    .push(LogFile {
+                        path: obj.path.clone(),
+                        size: obj.size,
+                        instant_time: l.instant_time,
+                        version: l.version,
+                    });
             }
         }
         Ok(out)
@@ -563,11 +668,12 @@ impl Planner<'_> {
         file_id: &str,
         chosen: Option<&BaseFile>,
         group_bases: &[&BaseFile],
-        base_visible: &dyn Fn(&str) -> bool,
-        visible: &dyn Fn(&Instant) -> bool,
-        late_logs: &BTreeSet<String>,
+        asof: &AsOf<'_>,
     ) -> Vec<LogFile> {
-        let Some(logs) = files.logs.get(file_id) else { return Vec::new() };
+        let (base_visible, visible, late_logs) = (asof.base_visible, asof.visible, asof.late_logs);
+        let Some(logs) = files.logs.get(file_id) else {
+            return Vec::new();
+        };
         let base_instant = chosen.map(|b| b.instant_time.as_str());
         // v6: versions grow with time within a slice, so a log version at or above the first
         // one written after the window end was written after it too
@@ -588,7 +694,9 @@ impl Planner<'_> {
                         Some(dc) if visible(dc) => dc.window_time().to_string(),
                         Some(_) => return false,
                         // archived (older than the active timeline): completed long ago
-                        None if oldest_active.is_some_and(|o| compare_instant_times(&l.instant_time, o).is_lt()) => {
+                        None if oldest_active
+                            .is_some_and(|o| compare_instant_times(&l.instant_time, o).is_lt()) =>
+                        {
                             l.instant_time.clone()
                         }
                         // a pending or failed writer's file
@@ -612,7 +720,8 @@ impl Planner<'_> {
                     match base_instant {
                         Some(b) => {
                             l.instant_time == b
-                                || (compare_instant_times(&l.instant_time, b).is_gt() && !base_visible(&l.instant_time))
+                                || (compare_instant_times(&l.instant_time, b).is_gt()
+                                    && !base_visible(&l.instant_time))
                         }
                         // a log-only slice: every log of the group
                         None => true,
@@ -628,6 +737,13 @@ impl Planner<'_> {
         });
         out
     }
+}
+
+/// What is visible as of the window end (for assigning log files to slices).
+struct AsOf<'a> {
+    base_visible: &'a dyn Fn(&str) -> bool,
+    visible: &'a dyn Fn(&Instant) -> bool,
+    late_logs: &'a BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default)]

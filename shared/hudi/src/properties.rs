@@ -43,8 +43,14 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, Properti
             }
         }
         let (key, value) = split_key_value(&logical);
-        let key = unescape(key).map_err(|reason| PropertiesError { line: start_line, reason })?;
-        let value = unescape(value).map_err(|reason| PropertiesError { line: start_line, reason })?;
+        let key = unescape(key).map_err(|reason| PropertiesError {
+            line: start_line,
+            reason,
+        })?;
+        let value = unescape(value).map_err(|reason| PropertiesError {
+            line: start_line,
+            reason,
+        })?;
         out.insert(key, value);
     }
     Ok(out)
@@ -181,8 +187,14 @@ mod tests {
         assert!(parse_properties("b=\\uZZZZ").is_err());
         // continuation at end of input, lone backslashes, unicode keys
         assert_eq!(parse_properties("a=b\\").unwrap()["a"], "b");
-        assert_eq!(parse_properties("\\").unwrap().get(""), Some(&String::new()));
-        assert_eq!(parse_properties("ключ=значение").unwrap()["ключ"], "значение");
+        assert_eq!(
+            parse_properties("\\").unwrap().get(""),
+            Some(&String::new())
+        );
+        assert_eq!(
+            parse_properties("ключ=значение").unwrap()["ключ"],
+            "значение"
+        );
         // a lone high surrogate becomes U+FFFD rather than failing
         assert_eq!(parse_properties("k=\\ud83d").unwrap()["k"], "\u{FFFD}");
         // a very long line

@@ -23,7 +23,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
-use tracing::{debug, info_span, Instrument};
+use tracing::{Instrument, debug, info_span};
 
 use crate::error::{HudiError, Result};
 use crate::planner::{BaseFile, FileSlice};
@@ -57,7 +57,10 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { columns: None, batch_size: DEFAULT_BATCH_SIZE }
+        ReadOptions {
+            columns: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
     }
 }
 
@@ -111,17 +114,26 @@ impl SliceRead {
         let Some(base) = self.slice.base_file.clone() else {
             return Ok(futures::stream::empty().boxed());
         };
-        let err = ErrCtx { table: table.clone(), base: base.clone() };
+        let err = ErrCtx {
+            table: table.clone(),
+            base: base.clone(),
+        };
         let mut reader = ParquetObjectReader::new(self.store.clone(), base.path.clone(), base.size);
         let md: Arc<ParquetMetaData> = reader.load_metadata().await.map_err(|e| err.map(e))?;
-        let arm = ArrowReaderMetadata::try_new(md.clone(), ArrowReaderOptions::new().with_skip_arrow_metadata(true))
-            .map_err(|e| err.map(e))?;
+        let arm = ArrowReaderMetadata::try_new(
+            md.clone(),
+            ArrowReaderOptions::new().with_skip_arrow_metadata(true),
+        )
+        .map_err(|e| err.map(e))?;
         let schema_descr = md.file_metadata().schema_descr_ptr();
         let ct_leaf = (0..schema_descr.num_columns())
             .find(|i| schema_descr.column(*i).path().string() == COMMIT_TIME_COLUMN)
             .ok_or_else(|| HudiError::IncrementalUnsupported {
                 table: table.clone(),
-                reason: format!("{} has no {COMMIT_TIME_COLUMN} column (written without meta fields?)", base.path),
+                reason: format!(
+                    "{} has no {COMMIT_TIME_COLUMN} column (written without meta fields?)",
+                    base.path
+                ),
             })?;
 
         // row-group pruning on _hoodie_commit_time min/max
@@ -129,7 +141,10 @@ impl SliceRead {
         let row_groups: Vec<usize> = (0..md.num_row_groups())
             .filter(|rg| {
                 let col = md.row_group(*rg).column(ct_leaf);
-                match col.statistics().map(|s| (s.min_bytes_opt(), s.max_bytes_opt())) {
+                match col
+                    .statistics()
+                    .map(|s| (s.min_bytes_opt(), s.max_bytes_opt()))
+                {
                     Some((Some(min), Some(max))) => times
                         .iter()
                         .any(|t| t.as_bytes() >= min && t.as_bytes() <= max),
@@ -149,11 +164,13 @@ impl SliceRead {
                     if c == OP_COLUMN {
                         continue;
                     }
-                    let i = file_schema.index_of(c).map_err(|_| HudiError::UnknownColumn {
-                        table: table.clone(),
-                        column: c.clone(),
-                        file: base.path.clone(),
-                    })?;
+                    let i = file_schema
+                        .index_of(c)
+                        .map_err(|_| HudiError::UnknownColumn {
+                            table: table.clone(),
+                            column: c.clone(),
+                            file: base.path.clone(),
+                        })?;
                     idx.push(i);
                 }
                 idx.sort_unstable();
@@ -163,10 +180,15 @@ impl SliceRead {
         };
         let projection = ProjectionMask::roots(&schema_descr, roots);
         let wanted = self.commit_times.clone();
-        let predicate = ArrowPredicateFn::new(ProjectionMask::leaves(&schema_descr, [ct_leaf]), move |batch: RecordBatch| {
-            commit_time_mask(batch.column(0), &wanted)
-        });
-        let batch_size = if self.options.batch_size == 0 { DEFAULT_BATCH_SIZE } else { self.options.batch_size };
+        let predicate = ArrowPredicateFn::new(
+            ProjectionMask::leaves(&schema_descr, [ct_leaf]),
+            move |batch: RecordBatch| commit_time_mask(batch.column(0), &wanted),
+        );
+        let batch_size = if self.options.batch_size == 0 {
+            DEFAULT_BATCH_SIZE
+        } else {
+            self.options.batch_size
+        };
         let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, arm)
             .with_row_groups(row_groups)
             .with_projection(projection)
@@ -177,7 +199,8 @@ impl SliceRead {
         let out_schema = change_schema(stream.schema());
         Ok(stream
             .map(move |r| match r {
-                Ok(b) => to_change_batch(&out_schema, b).map_err(|e| err.map(ParquetError::ArrowError(e.to_string()))),
+                Ok(b) => to_change_batch(&out_schema, b)
+                    .map_err(|e| err.map(ParquetError::ArrowError(e.to_string()))),
                 Err(e) => Err(err.map(e)),
             })
             .boxed())
@@ -185,17 +208,29 @@ impl SliceRead {
 }
 
 /// Append `_op = "upsert"` and relabel the columns as nullable.
-fn to_change_batch(schema: &SchemaRef, batch: RecordBatch) -> std::result::Result<RecordBatch, ArrowError> {
+fn to_change_batch(
+    schema: &SchemaRef,
+    batch: RecordBatch,
+) -> std::result::Result<RecordBatch, ArrowError> {
     let n = batch.num_rows();
     let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
-    cols.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(OP_UPSERT, n))));
+    cols.push(Arc::new(StringArray::from_iter_values(
+        std::iter::repeat_n(OP_UPSERT, n),
+    )));
     RecordBatch::try_new(schema.clone(), cols)
 }
 
 /// `true` where the commit time is one of `wanted`.
-fn commit_time_mask(col: &ArrayRef, wanted: &HashSet<String>) -> std::result::Result<BooleanArray, ArrowError> {
-    fn mask<'a>(it: impl Iterator<Item = Option<&'a str>>, wanted: &HashSet<String>) -> BooleanArray {
-        it.map(|v| Some(v.is_some_and(|s| wanted.contains(s)))).collect()
+fn commit_time_mask(
+    col: &ArrayRef,
+    wanted: &HashSet<String>,
+) -> std::result::Result<BooleanArray, ArrowError> {
+    fn mask<'a>(
+        it: impl Iterator<Item = Option<&'a str>>,
+        wanted: &HashSet<String>,
+    ) -> BooleanArray {
+        it.map(|v| Some(v.is_some_and(|s| wanted.contains(s))))
+            .collect()
     }
     if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
         Ok(mask(a.iter(), wanted))
@@ -227,15 +262,31 @@ impl ErrCtx {
                     table,
                     file,
                     instant,
-                    hint: "the planned file disappeared before it was read (cleaned or rolled back); \
+                    hint:
+                        "the planned file disappeared before it was read (cleaned or rolled back); \
                            the incremental history is gone: resync the table (full snapshot)"
-                        .to_string(),
+                            .to_string(),
                 },
                 Ok(se) => HudiError::Storage { table, source: *se },
-                Err(other) => HudiError::ReadFailed { table, file, reason: other.to_string(), transient: false },
+                Err(other) => HudiError::ReadFailed {
+                    table,
+                    file,
+                    reason: other.to_string(),
+                    transient: false,
+                },
             },
-            ParquetError::EOF(m) => HudiError::TruncatedFile { table, file, instant, reason: m },
-            ParquetError::General(m) if is_corruption(&m) => HudiError::TruncatedFile { table, file, instant, reason: m },
+            ParquetError::EOF(m) => HudiError::TruncatedFile {
+                table,
+                file,
+                instant,
+                reason: m,
+            },
+            ParquetError::General(m) if is_corruption(&m) => HudiError::TruncatedFile {
+                table,
+                file,
+                instant,
+                reason: m,
+            },
             ParquetError::NeedMoreData(n) => HudiError::TruncatedFile {
                 table,
                 file,
@@ -248,16 +299,30 @@ impl ErrCtx {
                 instant,
                 reason: format!("needs bytes {}..{}", r.start, r.end),
             },
-            other => HudiError::ReadFailed { table, file, reason: other.to_string(), transient: false },
+            other => HudiError::ReadFailed {
+                table,
+                file,
+                reason: other.to_string(),
+                transient: false,
+            },
         }
     }
 }
 
 fn is_corruption(m: &str) -> bool {
     let l = m.to_ascii_lowercase();
-    ["corrupt", "invalid parquet", "eof", "magic", "truncat", "out of bound", "unexpected end", "could not parse metadata"]
-        .iter()
-        .any(|k| l.contains(k))
+    [
+        "corrupt",
+        "invalid parquet",
+        "eof",
+        "magic",
+        "truncat",
+        "out of bound",
+        "unexpected end",
+        "could not parse metadata",
+    ]
+    .iter()
+    .any(|k| l.contains(k))
 }
 
 #[cfg(test)]
@@ -270,7 +335,10 @@ mod tests {
             Field::new("_hoodie_commit_time", DataType::Utf8, false),
             Field::new("x", DataType::Int64, false),
         ])
-        .with_metadata(std::collections::HashMap::from([("parquet.avro.schema".to_string(), "{}".to_string())]));
+        .with_metadata(std::collections::HashMap::from([(
+            "parquet.avro.schema".to_string(),
+            "{}".to_string(),
+        )]));
         let c = change_schema(&s);
         assert!(c.metadata().is_empty());
         assert_eq!(c.fields().len(), 3);

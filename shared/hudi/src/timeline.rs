@@ -36,7 +36,9 @@ impl Instant {
     /// The time windows compare against: the completion time on v8/v9 (when recorded),
     /// otherwise the requested time.
     pub fn window_time(&self) -> &str {
-        self.completion_time.as_deref().unwrap_or(&self.requested_time)
+        self.completion_time
+            .as_deref()
+            .unwrap_or(&self.requested_time)
     }
 
     /// This instant as a bookmark position.
@@ -74,7 +76,9 @@ impl InstantPosition {
     /// The value to pass as `after` to the planner: completion time when known, else
     /// requested time.
     pub fn window_key(&self) -> &str {
-        self.completion_time.as_deref().unwrap_or(&self.requested_time)
+        self.completion_time
+            .as_deref()
+            .unwrap_or(&self.requested_time)
     }
 }
 
@@ -116,7 +120,11 @@ impl Timeline {
         let c = self.completed.first().map(|i| i.requested_time.as_str());
         let p = self.pending.first().map(|i| i.requested_time.as_str());
         match (c, p) {
-            (Some(a), Some(b)) => Some(if compare_instant_times(a, b).is_le() { a } else { b }),
+            (Some(a), Some(b)) => Some(if compare_instant_times(a, b).is_le() {
+                a
+            } else {
+                b
+            }),
             (a, b) => a.or(b),
         }
     }
@@ -124,7 +132,10 @@ impl Timeline {
     /// The last completed data-writing instant (`commit`/`deltacommit`/`replacecommit`) in
     /// window order.
     pub fn latest_write(&self) -> Option<&Instant> {
-        self.in_window_order().into_iter().rev().find(|i| i.action.is_write())
+        self.in_window_order()
+            .into_iter()
+            .rev()
+            .find(|i| i.action.is_write())
     }
 }
 
@@ -149,7 +160,9 @@ impl TimelineLoader<'_> {
         let mut completed: BTreeMap<String, Instant> = BTreeMap::new();
         let mut pending: BTreeMap<String, PendingInstant> = BTreeMap::new();
         for obj in &listing.objects {
-            let Some(f) = parse_instant_file_name(obj.file_name()) else { continue };
+            let Some(f) = parse_instant_file_name(obj.file_name()) else {
+                continue;
+            };
             match f.state {
                 InstantState::Completed => {
                     if !layout2 && f.completion_time.is_some() {
@@ -169,14 +182,15 @@ impl TimelineLoader<'_> {
                     );
                 }
                 state => {
-                    let e = pending
-                        .entry(f.requested_time.clone())
-                        .or_insert_with(|| PendingInstant {
-                            requested_time: f.requested_time.clone(),
-                            action: f.action.clone(),
-                            state,
-                            requested_path: None,
-                        });
+                    let e =
+                        pending
+                            .entry(f.requested_time.clone())
+                            .or_insert_with(|| PendingInstant {
+                                requested_time: f.requested_time.clone(),
+                                action: f.action.clone(),
+                                state,
+                                requested_path: None,
+                            });
                     if state == InstantState::Requested {
                         e.requested_path = Some(obj.path.clone());
                         // the requested file names the real action (`<t>.inflight` says commit)
@@ -224,7 +238,12 @@ impl TimelineLoader<'_> {
         Ok(l.objects.iter().any(|m| !ignorable(m)) || !l.directories.is_empty())
     }
 
-    async fn read_instant_file(&self, instant: &str, path: &str, size: Option<u64>) -> Result<bytes::Bytes> {
+    async fn read_instant_file(
+        &self,
+        instant: &str,
+        path: &str,
+        size: Option<u64>,
+    ) -> Result<bytes::Bytes> {
         if let Some(size) = size
             && size > MAX_INSTANT_FILE_BYTES
         {
@@ -232,10 +251,15 @@ impl TimelineLoader<'_> {
                 table: self.table.to_string(),
                 instant: instant.to_string(),
                 file: path.to_string(),
-                reason: format!("{size} bytes exceeds the {MAX_INSTANT_FILE_BYTES}-byte limit for instant files"),
+                reason: format!(
+                    "{size} bytes exceeds the {MAX_INSTANT_FILE_BYTES}-byte limit for instant files"
+                ),
             });
         }
-        self.store.get(path).await.map_err(|e| HudiError::storage(self.table, e))
+        self.store
+            .get(path)
+            .await
+            .map_err(|e| HudiError::storage(self.table, e))
     }
 
     fn malformed(&self, instant: &str, path: &str, reason: String) -> HudiError {
@@ -252,7 +276,8 @@ impl TimelineLoader<'_> {
         let bytes = self
             .read_instant_file(&instant.requested_time, &instant.path, Some(instant.size))
             .await?;
-        CommitMetadata::decode(&bytes).map_err(|r| self.malformed(&instant.requested_time, &instant.path, r))
+        CommitMetadata::decode(&bytes)
+            .map_err(|r| self.malformed(&instant.requested_time, &instant.path, r))
     }
 
     /// Rolled-back instant times of a completed rollback or restore.
@@ -277,7 +302,9 @@ impl TimelineLoader<'_> {
                     // no plan to look at: assume it writes rows (the safe side)
                     return Ok(true);
                 };
-                let bytes = self.read_instant_file(&p.requested_time, path, None).await?;
+                let bytes = self
+                    .read_instant_file(&p.requested_time, path, None)
+                    .await?;
                 let m = RequestedReplaceMetadata::decode(&bytes)
                     .map_err(|r| self.malformed(&p.requested_time, path, r))?;
                 Ok(!m.is_clustering())
@@ -294,7 +321,10 @@ mod tests {
     use hps_storage::{LocalStore, ObjectStore};
     use std::sync::Arc;
 
-    async fn table(files: &[(&str, &[u8])], props: &str) -> (tempfile::TempDir, DynStore, TableConfig) {
+    async fn table(
+        files: &[(&str, &[u8])],
+        props: &str,
+    ) -> (tempfile::TempDir, DynStore, TableConfig) {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path());
         for (p, b) in files {
@@ -310,11 +340,23 @@ mod tests {
             &[
                 (".hoodie/timeline/20260101000000001.commit.requested", b""),
                 (".hoodie/timeline/20260101000000001.inflight", b"{}"),
-                (".hoodie/timeline/20260101000000001_20260101000000009.commit", b"{}"),
+                (
+                    ".hoodie/timeline/20260101000000001_20260101000000009.commit",
+                    b"{}",
+                ),
                 (".hoodie/timeline/20260101000000002.commit.requested", b""),
-                (".hoodie/timeline/20260101000000002_20260101000000003.commit", b"{}"),
-                (".hoodie/timeline/20260101000000005.clustering.requested", b""),
-                (".hoodie/timeline/20260101000000005.clustering.inflight", b""),
+                (
+                    ".hoodie/timeline/20260101000000002_20260101000000003.commit",
+                    b"{}",
+                ),
+                (
+                    ".hoodie/timeline/20260101000000005.clustering.requested",
+                    b"",
+                ),
+                (
+                    ".hoodie/timeline/20260101000000005.clustering.inflight",
+                    b"",
+                ),
                 (".hoodie/timeline/20260101000000004.commit.crc", b""),
                 (".hoodie/timeline/history/.DS_Store", b""),
                 (".hoodie/hoodie.properties", b"x"),
@@ -322,16 +364,30 @@ mod tests {
             "hoodie.table.version=9",
         )
         .await;
-        let tl = TimelineLoader { store: &store, config: &cfg, table: "t" }.load().await.unwrap();
+        let tl = TimelineLoader {
+            store: &store,
+            config: &cfg,
+            table: "t",
+        }
+        .load()
+        .await
+        .unwrap();
         assert_eq!(tl.completed.len(), 2);
         assert_eq!(tl.completed[0].requested_time, "20260101000000001");
         assert_eq!(tl.completed[0].window_time(), "20260101000000009");
-        let order: Vec<_> = tl.in_window_order().iter().map(|i| i.requested_time.clone()).collect();
+        let order: Vec<_> = tl
+            .in_window_order()
+            .iter()
+            .map(|i| i.requested_time.clone())
+            .collect();
         assert_eq!(order, vec!["20260101000000002", "20260101000000001"]);
         assert_eq!(tl.pending.len(), 1);
         assert_eq!(tl.pending[0].action, Action::Clustering);
         assert_eq!(tl.pending[0].state, InstantState::Inflight);
-        assert!(!tl.archive_present, "macOS debris does not count as archived instants");
+        assert!(
+            !tl.archive_present,
+            "macOS debris does not count as archived instants"
+        );
         assert!(tl.completed_by_requested("20260101000000002").is_some());
         assert!(tl.completed_by_requested("20260101000000003").is_none());
     }
@@ -350,7 +406,11 @@ mod tests {
             "hoodie.table.version=6",
         )
         .await;
-        let loader = TimelineLoader { store: &store, config: &cfg, table: "t" };
+        let loader = TimelineLoader {
+            store: &store,
+            config: &cfg,
+            table: "t",
+        };
         let tl = loader.load().await.unwrap();
         assert_eq!(tl.completed.len(), 1);
         assert_eq!(tl.pending.len(), 2);
@@ -360,7 +420,10 @@ mod tests {
         assert!(loader.pending_adds_rows(&tl.pending[1]).await.unwrap());
         assert!(tl.archive_present, "v6 archive files are dot-files");
         assert_eq!(tl.oldest_requested_time(), Some("20240101000000001"));
-        let bad = Instant { size: MAX_INSTANT_FILE_BYTES + 1, ..tl.completed[0].clone() };
+        let bad = Instant {
+            size: MAX_INSTANT_FILE_BYTES + 1,
+            ..tl.completed[0].clone()
+        };
         assert!(matches!(
             loader.commit_metadata(&bad).await,
             Err(HudiError::MalformedCommitMetadata { .. })
@@ -374,7 +437,14 @@ mod tests {
             "hoodie.table.version=6",
         )
         .await;
-        let tl = TimelineLoader { store: &store, config: &cfg, table: "t" }.load().await.unwrap();
+        let tl = TimelineLoader {
+            store: &store,
+            config: &cfg,
+            table: "t",
+        }
+        .load()
+        .await
+        .unwrap();
         assert!(tl.archive_present);
         assert!(tl.completed.is_empty());
     }

@@ -46,7 +46,8 @@ impl ObjectStore for Counting {
     }
     async fn get_range(&self, path: &str, range: Range<u64>) -> StorageResult<Bytes> {
         let b = self.inner.get_range(path, range).await?;
-        self.range_bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+        self.range_bytes
+            .fetch_add(b.len() as u64, Ordering::Relaxed);
         Ok(b)
     }
     async fn put(&self, path: &str, data: Bytes) -> StorageResult<()> {
@@ -74,7 +75,11 @@ impl Table {
     }
 
     fn timeline_dir(&self) -> std::path::PathBuf {
-        if self.version >= 8 { self.dir.path().join(".hoodie/timeline") } else { self.dir.path().join(".hoodie") }
+        if self.version >= 8 {
+            self.dir.path().join(".hoodie/timeline")
+        } else {
+            self.dir.path().join(".hoodie")
+        }
     }
 
     fn store(&self) -> DynStore {
@@ -86,9 +91,19 @@ impl Table {
     }
 
     /// Write a base file; `rows` = (commit time, key) per row group.
-    fn base_file(&self, partition: &str, file_id: &str, instant: &str, row_groups: &[&[(&str, &str)]]) -> String {
+    fn base_file(
+        &self,
+        partition: &str,
+        file_id: &str,
+        instant: &str,
+        row_groups: &[&[(&str, &str)]],
+    ) -> String {
         let name = format!("{file_id}_0-1-0_{instant}.parquet");
-        let rel = if partition.is_empty() { name.clone() } else { format!("{partition}/{name}") };
+        let rel = if partition.is_empty() {
+            name.clone()
+        } else {
+            format!("{partition}/{name}")
+        };
         let path = self.dir.path().join(&rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let schema = Arc::new(Schema::new(vec![
@@ -107,7 +122,10 @@ impl Table {
                 WriterProperties::builder()
                     .set_max_row_group_row_count(Some(1 << 20))
                     // plain-encoded commit times, so that skipping a row group's chunk shows
-                    .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from("_hoodie_commit_time"), false)
+                    .set_column_dictionary_enabled(
+                        parquet::schema::types::ColumnPath::from("_hoodie_commit_time"),
+                        false,
+                    )
                     .build(),
             ),
         )
@@ -125,7 +143,8 @@ impl Table {
                 col(&|r| r.1.to_string()),
                 Arc::new(Int64Array::from((0..rg.len() as i64).collect::<Vec<_>>())) as ArrayRef,
             ];
-            w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap()).unwrap();
+            w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+                .unwrap();
             w.flush().unwrap();
         }
         w.close().unwrap();
@@ -133,17 +152,29 @@ impl Table {
     }
 
     /// A completed write instant with JSON metadata (`stats` = (partition, file id, path)).
-    fn commit(&self, action: &str, requested: &str, completed: Option<&str>, op: &str, stats: &[(&str, &str, &str)], replaced: &[(&str, &str)]) {
+    fn commit(
+        &self,
+        action: &str,
+        requested: &str,
+        completed: Option<&str>,
+        op: &str,
+        stats: &[(&str, &str, &str)],
+        replaced: &[(&str, &str)],
+    ) {
         let mut p2s = serde_json::Map::new();
         for (partition, file_id, path) in stats {
-            let e = p2s.entry(partition.to_string()).or_insert_with(|| json!([]));
+            let e = p2s
+                .entry(partition.to_string())
+                .or_insert_with(|| json!([]));
             e.as_array_mut().unwrap().push(json!({
                 "fileId": file_id, "path": path, "prevCommit": "null", "partitionPath": partition, "numWrites": 1
             }));
         }
         let mut p2r = serde_json::Map::new();
         for (partition, file_id) in replaced {
-            let e = p2r.entry(partition.to_string()).or_insert_with(|| json!([]));
+            let e = p2r
+                .entry(partition.to_string())
+                .or_insert_with(|| json!([]));
             e.as_array_mut().unwrap().push(json!(file_id));
         }
         let meta = json!({
@@ -154,7 +185,12 @@ impl Table {
             Some(c) => format!("{requested}_{c}.{action}"),
             None => format!("{requested}.{action}"),
         };
-        std::fs::write(self.timeline_dir().join(format!("{requested}.{action}.requested")), b"").unwrap();
+        std::fs::write(
+            self.timeline_dir()
+                .join(format!("{requested}.{action}.requested")),
+            b"",
+        )
+        .unwrap();
         std::fs::write(self.timeline_dir().join(name), meta.to_string()).unwrap();
     }
 
@@ -166,11 +202,27 @@ impl Table {
 }
 
 async fn keys(t: &HudiTable, plan: &IncrementalPlan) -> Vec<String> {
-    let batches: Vec<RecordBatch> = t.read_changes(plan, &ReadOptions::default()).try_collect().await.unwrap();
+    let batches: Vec<RecordBatch> = t
+        .read_changes(plan, &ReadOptions::default())
+        .try_collect()
+        .await
+        .unwrap();
     let mut out = Vec::new();
     for b in batches {
-        let ct = b.column_by_name("_hoodie_commit_time").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
-        let k = b.column_by_name("_hoodie_record_key").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+        let ct = b
+            .column_by_name("_hoodie_commit_time")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone();
+        let k = b
+            .column_by_name("_hoodie_record_key")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone();
         for i in 0..b.num_rows() {
             out.push(format!("{}/{}", ct.value(i), k.value(i)));
         }
@@ -196,21 +248,45 @@ async fn v9_windows_use_completion_time_and_rows_use_requested_time() {
     let table = t.open().await;
 
     let p = table.plan(None, Some(T3)).await.unwrap();
-    assert_eq!(p.instants.iter().map(|i| i.requested_time.as_str()).collect::<Vec<_>>(), vec![T2]);
+    assert_eq!(
+        p.instants
+            .iter()
+            .map(|i| i.requested_time.as_str())
+            .collect::<Vec<_>>(),
+        vec![T2]
+    );
     assert_eq!(keys(&table, &p).await, vec![format!("{T2}/k3")]);
     let end = p.end.clone().unwrap();
-    assert_eq!((end.requested_time.as_str(), end.completion_time.as_deref()), (T2, Some(T3)));
+    assert_eq!(
+        (end.requested_time.as_str(), end.completion_time.as_deref()),
+        (T2, Some(T3))
+    );
 
     // the next window starts at B's completion and still sees A (requested earlier!)
     let p = table.plan(Some(end.window_key()), None).await.unwrap();
-    assert_eq!(p.instants.iter().map(|i| i.requested_time.as_str()).collect::<Vec<_>>(), vec![T1]);
-    assert_eq!(keys(&table, &p).await, vec![format!("{T1}/k1"), format!("{T1}/k2")]);
+    assert_eq!(
+        p.instants
+            .iter()
+            .map(|i| i.requested_time.as_str())
+            .collect::<Vec<_>>(),
+        vec![T1]
+    );
+    assert_eq!(
+        keys(&table, &p).await,
+        vec![format!("{T1}/k1"), format!("{T1}/k2")]
+    );
     assert_eq!(p.end.unwrap().completion_time.as_deref(), Some(T5));
 
     // the start is exclusive, the end inclusive
     assert!(table.plan(Some(T5), None).await.unwrap().is_empty());
-    assert_eq!(table.plan(Some(T4), Some(T5)).await.unwrap().instants.len(), 1);
-    assert!(table.plan(None, Some(T2)).await.unwrap().is_empty(), "B completed after T2");
+    assert_eq!(
+        table.plan(Some(T4), Some(T5)).await.unwrap().instants.len(),
+        1
+    );
+    assert!(
+        table.plan(None, Some(T2)).await.unwrap().is_empty(),
+        "B completed after T2"
+    );
 }
 
 #[tokio::test]
@@ -230,7 +306,10 @@ async fn v6_hollow_commit_guard_caps_below_the_pending_writer() {
     assert_eq!(p.instants.len(), 1);
     assert_eq!(p.capped_by_pending.as_deref(), Some(T2));
     assert_eq!(p.end.unwrap().requested_time, T1);
-    assert_eq!(keys(&table, &table.plan(None, None).await.unwrap()).await, vec![format!("{T1}/k1")]);
+    assert_eq!(
+        keys(&table, &table.plan(None, None).await.unwrap()).await,
+        vec![format!("{T1}/k1")]
+    );
     // nothing to cut when the window ends before the pending writer
     let p = table.plan(None, Some(T1)).await.unwrap();
     assert_eq!(p.capped_by_pending, None);
@@ -242,7 +321,10 @@ async fn v6_hollow_commit_guard_caps_below_the_pending_writer() {
     let p = table.plan(Some(T1), None).await.unwrap();
     assert_eq!(p.instants.len(), 2);
     assert_eq!(p.capped_by_pending, None);
-    assert_eq!(keys(&table, &p).await, vec![format!("{T2}/k2"), format!("{T3}/k3")]);
+    assert_eq!(
+        keys(&table, &p).await,
+        vec![format!("{T2}/k2"), format!("{T3}/k3")]
+    );
 }
 
 #[tokio::test]
@@ -252,15 +334,28 @@ async fn v6_pending_replacecommit_blocks_unless_it_is_clustering() {
     let c = t.base_file("", "c-0", T3, &[&[(T3, "k3")]]);
     t.commit("commit", T1, None, "INSERT", &[("", "a-0", &a)], &[]);
     t.commit("commit", T3, None, "INSERT", &[("", "c-0", &c)], &[]);
-    t.file(&format!("{T2}.replacecommit.requested"), br#"{"operationType": null, "clusteringPlan": {"inputGroups": []}}"#);
+    t.file(
+        &format!("{T2}.replacecommit.requested"),
+        br#"{"operationType": null, "clusteringPlan": {"inputGroups": []}}"#,
+    );
     let table = t.open().await;
-    assert_eq!(table.plan(None, None).await.unwrap().instants.len(), 2, "pending clustering adds no rows");
-    t.file(&format!("{T2}.replacecommit.requested"), br#"{"operationType": "INSERT_OVERWRITE", "clusteringPlan": null}"#);
+    assert_eq!(
+        table.plan(None, None).await.unwrap().instants.len(),
+        2,
+        "pending clustering adds no rows"
+    );
+    t.file(
+        &format!("{T2}.replacecommit.requested"),
+        br#"{"operationType": "INSERT_OVERWRITE", "clusteringPlan": null}"#,
+    );
     let p = table.plan(None, None).await.unwrap();
     assert_eq!(p.instants.len(), 1);
     assert_eq!(p.capped_by_pending.as_deref(), Some(T2));
     t.file(&format!("{T2}.replacecommit.requested"), b"not metadata");
-    assert!(matches!(table.plan(None, None).await, Err(HudiError::MalformedCommitMetadata { .. })));
+    assert!(matches!(
+        table.plan(None, None).await,
+        Err(HudiError::MalformedCommitMetadata { .. })
+    ));
 }
 
 #[tokio::test]
@@ -291,7 +386,12 @@ async fn a_cleaned_file_is_history_not_retained_never_skipped() {
     // as of T2 the file group's slice is the cleaned one
     let e = table.plan(None, Some(T2)).await.unwrap_err();
     match &e {
-        HudiError::HistoryNotRetained { file, instant, hint, .. } => {
+        HudiError::HistoryNotRetained {
+            file,
+            instant,
+            hint,
+            ..
+        } => {
             assert_eq!(file, &a);
             assert_eq!(instant, T1);
             assert!(hint.contains("resync"));
@@ -300,10 +400,17 @@ async fn a_cleaned_file_is_history_not_retained_never_skipped() {
     }
     // the latest slice is still there
     let p = table.plan(None, None).await.unwrap();
-    assert_eq!(keys(&table, &p).await, vec![format!("{T1}/k1"), format!("{T3}/k2")]);
+    assert_eq!(
+        keys(&table, &p).await,
+        vec![format!("{T1}/k1"), format!("{T3}/k2")]
+    );
     // a file deleted between planning and reading is reported the same way
     std::fs::remove_file(t.dir.path().join(&a2)).unwrap();
-    let e = table.read_changes(&p, &ReadOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    let e = table
+        .read_changes(&p, &ReadOptions::default())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert!(matches!(e, HudiError::HistoryNotRetained { .. }), "{e}");
 }
 
@@ -313,11 +420,17 @@ async fn rollback_of_an_applied_instant_needs_a_resync() {
     let a = t.base_file("", "a-0", T1, &[&[(T1, "k1")]]);
     t.commit("commit", T1, Some(T2), "INSERT", &[("", "a-0", &a)], &[]);
     // a rollback completed at T5 removed the instant requested at T3 (completed at T4, then rolled back)
-    t.file(&format!("{T4}_{T5}.rollback"), format!(r#"{{"commitsRollback": ["{T3}"], "instantsRollback": []}}"#).as_bytes());
+    t.file(
+        &format!("{T4}_{T5}.rollback"),
+        format!(r#"{{"commitsRollback": ["{T3}"], "instantsRollback": []}}"#).as_bytes(),
+    );
     let table = t.open().await;
     // a consumer whose bookmark is T4 (it applied T3) must resync
     let e = table.plan(Some(T4), None).await.unwrap_err();
-    assert!(matches!(&e, HudiError::RewrittenHistory { rolled_back, .. } if rolled_back == &vec![T3.to_string()]), "{e}");
+    assert!(
+        matches!(&e, HudiError::RewrittenHistory { rolled_back, .. } if rolled_back == &vec![T3.to_string()]),
+        "{e}"
+    );
     assert!(e.needs_resync());
     // one whose bookmark is before the rolled-back instant never saw it
     assert!(table.plan(Some(T2), None).await.unwrap().is_empty());
@@ -329,28 +442,42 @@ async fn rollback_of_an_applied_instant_needs_a_resync() {
 async fn row_groups_are_pruned_by_commit_time_statistics() {
     let t = Table::new(9, "");
     // big enough that the footer prefetch (512 KB) does not cover the whole file
-    let old_keys: Vec<String> = (0..60_000).map(|i| format!("old-key-{i:08}-{:x}", i * 7919)).collect();
+    let old_keys: Vec<String> = (0..60_000)
+        .map(|i| format!("old-key-{i:08}-{:x}", i * 7919))
+        .collect();
     let old: Vec<(&str, &str)> = old_keys.iter().map(|k| (T1, k.as_str())).collect();
     let f = t.base_file("", "a-0", T3, &[&old, &[(T3, "new1"), (T3, "new2")]]);
     let a0 = t.base_file("", "a-0", T1, &[&old]);
     t.commit("commit", T1, Some(T2), "INSERT", &[("", "a-0", &a0)], &[]);
     t.commit("commit", T3, Some(T4), "UPSERT", &[("", "a-0", &f)], &[]);
-    let counting = Arc::new(Counting { inner: LocalStore::new(t.dir.path()), range_bytes: AtomicU64::new(0) });
+    let counting = Arc::new(Counting {
+        inner: LocalStore::new(t.dir.path()),
+        range_bytes: AtomicU64::new(0),
+    });
     let table = HudiTable::open(counting.clone()).await.unwrap();
     let p = table.plan(Some(T2), None).await.unwrap();
     assert_eq!(p.slices.len(), 1);
     let size = p.slices[0].base_file.as_ref().unwrap().size;
     let before = counting.range_bytes.load(Ordering::Relaxed);
-    assert_eq!(keys(&table, &p).await, vec![format!("{T3}/new1"), format!("{T3}/new2")]);
+    assert_eq!(
+        keys(&table, &p).await,
+        vec![format!("{T3}/new1"), format!("{T3}/new2")]
+    );
     let fetched = counting.range_bytes.load(Ordering::Relaxed) - before;
     // the 5000-row group of T1 is never fetched: footer + the small group only
     let md = parquet::file::reader::FileReader::metadata(
-        &parquet::file::serialized_reader::SerializedFileReader::new(std::fs::File::open(t.dir.path().join(&f)).unwrap()).unwrap(),
+        &parquet::file::serialized_reader::SerializedFileReader::new(
+            std::fs::File::open(t.dir.path().join(&f)).unwrap(),
+        )
+        .unwrap(),
     )
     .clone();
     // not even the filter column of the pruned group is fetched
     let ct_chunk = md.row_group(0).column(0).compressed_size() as u64;
-    assert!(ct_chunk > 512 * 1024, "the pruned group's commit-time chunk is {ct_chunk} bytes");
+    assert!(
+        ct_chunk > 512 * 1024,
+        "the pruned group's commit-time chunk is {ct_chunk} bytes"
+    );
     let small_group = md.row_group(1).compressed_size() as u64;
     let footer_prefetch = 512 * 1024;
     assert!(
@@ -366,19 +493,42 @@ async fn projection_and_change_schema() {
     t.commit("commit", T1, Some(T2), "INSERT", &[("", "a-0", &a)], &[]);
     let table = t.open().await;
     let p = table.plan(None, None).await.unwrap();
-    let opts = ReadOptions { columns: Some(vec!["n".into(), "_hoodie_record_key".into()]), batch_size: 1 };
-    let batches: Vec<RecordBatch> = table.read_slice(&p, 0, &opts).unwrap().try_collect().await.unwrap();
+    let opts = ReadOptions {
+        columns: Some(vec!["n".into(), "_hoodie_record_key".into()]),
+        batch_size: 1,
+    };
+    let batches: Vec<RecordBatch> = table
+        .read_slice(&p, 0, &opts)
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     let schema = batches[0].schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, vec!["_hoodie_record_key", "n", "_op"]);
     assert!(schema.field(0).is_nullable());
     assert!(!schema.field(2).is_nullable());
-    let op = batches[0].column(2).as_any().downcast_ref::<StringArray>().unwrap();
+    let op = batches[0]
+        .column(2)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
     assert_eq!(op.value(0), "upsert");
-    let bad = ReadOptions { columns: Some(vec!["nope".into()]), batch_size: 10 };
-    let e = table.read_slice(&p, 0, &bad).unwrap().try_collect::<Vec<_>>().await.unwrap_err();
+    let bad = ReadOptions {
+        columns: Some(vec!["nope".into()]),
+        batch_size: 10,
+    };
+    let e = table
+        .read_slice(&p, 0, &bad)
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert!(matches!(e, HudiError::UnknownColumn { .. }), "{e}");
-    assert!(matches!(table.read_slice(&p, 1, &opts), Err(HudiError::SliceOutOfRange { .. })));
+    assert!(matches!(
+        table.read_slice(&p, 1, &opts),
+        Err(HudiError::SliceOutOfRange { .. })
+    ));
 }
 
 #[tokio::test]
@@ -393,18 +543,46 @@ async fn truncated_and_garbage_parquet_are_typed_errors() {
         ("cut in half", full[..full.len() / 2].to_vec()),
         ("footer only", full[full.len() - 8..].to_vec()),
         ("empty", Vec::new()),
-        ("wrong magic", { let mut b = full.clone(); let n = b.len(); b[n - 1] = b'X'; b }),
-        ("huge footer length", { let mut b = full.clone(); let n = b.len(); b[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes()); b }),
-        ("garbage footer", { let mut b = full.clone(); let n = b.len(); let l = u32::from_le_bytes(b[n - 8..n - 4].try_into().unwrap()) as usize; for x in &mut b[n - 8 - l..n - 8] { *x = 0xAB; } b }),
+        ("wrong magic", {
+            let mut b = full.clone();
+            let n = b.len();
+            b[n - 1] = b'X';
+            b
+        }),
+        ("huge footer length", {
+            let mut b = full.clone();
+            let n = b.len();
+            b[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+            b
+        }),
+        ("garbage footer", {
+            let mut b = full.clone();
+            let n = b.len();
+            let l = u32::from_le_bytes(b[n - 8..n - 4].try_into().unwrap()) as usize;
+            for x in &mut b[n - 8 - l..n - 8] {
+                *x = 0xAB;
+            }
+            b
+        }),
     ] {
         std::fs::write(&path, &bytes).unwrap();
         let p = table.plan(None, None).await.unwrap();
-        let e = table.read_changes(&p, &ReadOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+        let e = table
+            .read_changes(&p, &ReadOptions::default())
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
         assert!(
-            matches!(e, HudiError::TruncatedFile { .. } | HudiError::ReadFailed { .. }),
+            matches!(
+                e,
+                HudiError::TruncatedFile { .. } | HudiError::ReadFailed { .. }
+            ),
             "{what}: {e}"
         );
-        assert!(e.to_string().contains(&a), "{what}: error names the file: {e}");
+        assert!(
+            e.to_string().contains(&a),
+            "{what}: error names the file: {e}"
+        );
     }
 }
 
@@ -412,17 +590,34 @@ async fn truncated_and_garbage_parquet_are_typed_errors() {
 async fn mor_log_files_are_not_yet_supported() {
     let t = Table::new(9, "hoodie.table.type=MERGE_ON_READ\n");
     let a = t.base_file("", "a-0", T1, &[&[(T1, "k1")]]);
-    t.commit("deltacommit", T1, Some(T2), "INSERT", &[("", "a-0", &a)], &[]);
+    t.commit(
+        "deltacommit",
+        T1,
+        Some(T2),
+        "INSERT",
+        &[("", "a-0", &a)],
+        &[],
+    );
     let log = format!(".a-0_{T3}.log.1_0-1-0");
     std::fs::write(t.dir.path().join(&log), b"#HUDI#").unwrap();
-    t.commit("deltacommit", T3, Some(T4), "UPSERT", &[("", "a-0", &log)], &[]);
+    t.commit(
+        "deltacommit",
+        T3,
+        Some(T4),
+        "UPSERT",
+        &[("", "a-0", &log)],
+        &[],
+    );
     let table = t.open().await;
     // base-file-only window: fine
     let p = table.plan(None, Some(T2)).await.unwrap();
     assert_eq!(keys(&table, &p).await, vec![format!("{T1}/k1")]);
     // the log write: a clear refusal
     let e = table.plan(Some(T2), None).await.unwrap_err();
-    assert!(matches!(&e, HudiError::NotYetSupported { what, .. } if what.contains(&log)), "{e}");
+    assert!(
+        matches!(&e, HudiError::NotYetSupported { what, .. } if what.contains(&log)),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -431,12 +626,26 @@ async fn insert_overwrite_reports_replaced_groups() {
     let a = t.base_file("p", "a-0", T1, &[&[(T1, "k1")]]);
     t.commit("commit", T1, Some(T2), "INSERT", &[("p", "a-0", &a)], &[]);
     let b = t.base_file("p", "b-0", T3, &[&[(T3, "k9")]]);
-    t.commit("replacecommit", T3, Some(T4), "INSERT_OVERWRITE", &[("p", "b-0", &b)], &[("p", "a-0")]);
+    t.commit(
+        "replacecommit",
+        T3,
+        Some(T4),
+        "INSERT_OVERWRITE",
+        &[("p", "b-0", &b)],
+        &[("p", "a-0")],
+    );
     let table = t.open().await;
     let p = table.plan(Some(T2), None).await.unwrap();
     assert_eq!(p.replaced.len(), 1);
     let r = &p.replaced[0];
-    assert_eq!((r.partition_path.as_str(), r.file_id.as_str(), r.replaced_by.as_str()), ("p", "a-0", T3));
+    assert_eq!(
+        (
+            r.partition_path.as_str(),
+            r.file_id.as_str(),
+            r.replaced_by.as_str()
+        ),
+        ("p", "a-0", T3)
+    );
     assert_eq!(r.operation_type, "INSERT_OVERWRITE");
     assert_eq!(r.last_base_file.as_ref().unwrap().path, a);
     assert_eq!(keys(&table, &p).await, vec![format!("{T3}/k9")]);
@@ -449,16 +658,35 @@ async fn insert_overwrite_reports_replaced_groups() {
 #[tokio::test]
 async fn table_level_refusals_and_bad_windows() {
     let dir = tempfile::tempdir().unwrap();
-    let e = HudiTable::open(Arc::new(LocalStore::new(dir.path()))).await.unwrap_err();
+    let e = HudiTable::open(Arc::new(LocalStore::new(dir.path())))
+        .await
+        .unwrap_err();
     assert!(matches!(e, HudiError::NotAHudiTable { .. }), "{e}");
     // the backup is read when the main file is missing (mid-upgrade)
     std::fs::create_dir_all(dir.path().join(".hoodie")).unwrap();
-    std::fs::write(dir.path().join(".hoodie/hoodie.properties.backup"), "hoodie.table.version=6\n").unwrap();
-    assert_eq!(HudiTable::open(Arc::new(LocalStore::new(dir.path()))).await.unwrap().config().table_version, 6);
+    std::fs::write(
+        dir.path().join(".hoodie/hoodie.properties.backup"),
+        "hoodie.table.version=6\n",
+    )
+    .unwrap();
+    assert_eq!(
+        HudiTable::open(Arc::new(LocalStore::new(dir.path())))
+            .await
+            .unwrap()
+            .config()
+            .table_version,
+        6
+    );
 
     for (props, check) in [
-        ("hoodie.table.base.file.format=ORC\n", "UnsupportedBaseFormat"),
-        ("hoodie.populate.meta.fields=false\n", "IncrementalUnsupported"),
+        (
+            "hoodie.table.base.file.format=ORC\n",
+            "UnsupportedBaseFormat",
+        ),
+        (
+            "hoodie.populate.meta.fields=false\n",
+            "IncrementalUnsupported",
+        ),
         ("hoodie.bootstrap.base.path=/x\n", "NotYetSupported"),
     ] {
         let t = Table::new(9, props);
@@ -467,16 +695,36 @@ async fn table_level_refusals_and_bad_windows() {
     }
     let t = Table::new(9, "");
     let table = t.open().await;
-    for (a, u) in [(Some(T2), Some(T1)), (Some("yesterday"), None), (None, Some("2025")), (Some(""), None)] {
-        assert!(matches!(table.plan(a, u).await, Err(HudiError::InvalidWindow { .. })), "{a:?} {u:?}");
+    for (a, u) in [
+        (Some(T2), Some(T1)),
+        (Some("yesterday"), None),
+        (None, Some("2025")),
+        (Some(""), None),
+    ] {
+        assert!(
+            matches!(table.plan(a, u).await, Err(HudiError::InvalidWindow { .. })),
+            "{a:?} {u:?}"
+        );
     }
     // an all-zero `after` means the beginning; an all-zero `until` an empty window
     assert!(table.plan(Some("0"), None).await.unwrap().is_empty());
-    assert!(table.plan(None, Some("00000000000000000")).await.unwrap().is_empty());
+    assert!(
+        table
+            .plan(None, Some("00000000000000000"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // malformed commit metadata names the instant and file
-    t.file(&format!("{T1}_{T2}.commit"), b"{\"partitionToWriteStats\": [");
+    t.file(
+        &format!("{T1}_{T2}.commit"),
+        b"{\"partitionToWriteStats\": [",
+    );
     let e = table.plan(None, None).await.unwrap_err();
-    assert!(matches!(&e, HudiError::MalformedCommitMetadata { instant, .. } if instant == T1), "{e}");
+    assert!(
+        matches!(&e, HudiError::MalformedCommitMetadata { instant, .. } if instant == T1),
+        "{e}"
+    );
 }
 
 #[tokio::test]

@@ -33,31 +33,85 @@ pub struct Summary {
 
 /// Every fixture zip the suites know, with the expected class.
 pub const FIXTURES: &[(&str, Expect)] = &[
-    ("quickstart_trips_table/mor/avro/v6_trips_8i1u.zip", Expect::MorPartial),
-    ("quickstart_trips_table/mor/avro/v6_trips_8i3d.zip", Expect::MorPartial),
-    ("quickstart_trips_table/mor/avro/v8_trips_8i3u1d.zip", Expect::MorPartial),
-    ("sample_table/cow/v6_complexkeygen_hivestyle.zip", Expect::Match),
+    (
+        "quickstart_trips_table/mor/avro/v6_trips_8i1u.zip",
+        Expect::MorPartial,
+    ),
+    (
+        "quickstart_trips_table/mor/avro/v6_trips_8i3d.zip",
+        Expect::MorPartial,
+    ),
+    (
+        "quickstart_trips_table/mor/avro/v8_trips_8i3u1d.zip",
+        Expect::MorPartial,
+    ),
+    (
+        "sample_table/cow/v6_complexkeygen_hivestyle.zip",
+        Expect::Match,
+    ),
     ("sample_table/cow/v6_empty.zip", Expect::Match),
     ("sample_table/cow/v6_nonpartitioned.zip", Expect::Match),
-    ("sample_table/cow/v6_simplekeygen_hivestyle_no_metafields.zip", Expect::NoMetaFields),
-    ("sample_table/cow/v6_simplekeygen_nonhivestyle.zip", Expect::Match),
-    ("sample_table/cow/v6_simplekeygen_nonhivestyle_overwritetable.zip", Expect::Match),
+    (
+        "sample_table/cow/v6_simplekeygen_hivestyle_no_metafields.zip",
+        Expect::NoMetaFields,
+    ),
+    (
+        "sample_table/cow/v6_simplekeygen_nonhivestyle.zip",
+        Expect::Match,
+    ),
+    (
+        "sample_table/cow/v6_simplekeygen_nonhivestyle_overwritetable.zip",
+        Expect::Match,
+    ),
     ("sample_table/cow/v8_empty.zip", Expect::Match),
     ("sample_table/cow/v8_nonpartitioned.zip", Expect::Match),
-    ("sample_table/cow/v8_simplekeygen_nonhivestyle.zip", Expect::Match),
-    ("sample_table/cow/v9_lance_nonpartitioned.zip", Expect::Lance),
-    ("sample_table/cow/v9_timebasedkeygen_nonhivestyle.zip", Expect::Match),
+    (
+        "sample_table/cow/v8_simplekeygen_nonhivestyle.zip",
+        Expect::Match,
+    ),
+    (
+        "sample_table/cow/v9_lance_nonpartitioned.zip",
+        Expect::Lance,
+    ),
+    (
+        "sample_table/cow/v9_timebasedkeygen_nonhivestyle.zip",
+        Expect::Match,
+    ),
     ("sample_table/cow/v9_txns_nonpart_nometa.zip", Expect::Match),
     ("sample_table/cow/v9_txns_simple_meta.zip", Expect::Match),
-    ("sample_table/cow/v9_txns_simple_overwrite.zip", Expect::Match),
-    ("sample_table/mor/avro/v9_nonpartitioned_rollback.zip", Expect::Match),
-    ("sample_table/mor/avro/v9_txns_nonpart_nometa.zip", Expect::MorPartial),
-    ("sample_table/mor/avro/v9_txns_simple_meta.zip", Expect::MorPartial),
-    ("sample_table/mor/avro/v9_txns_simple_overwrite.zip", Expect::Match),
+    (
+        "sample_table/cow/v9_txns_simple_overwrite.zip",
+        Expect::Match,
+    ),
+    (
+        "sample_table/mor/avro/v9_nonpartitioned_rollback.zip",
+        Expect::Match,
+    ),
+    (
+        "sample_table/mor/avro/v9_txns_nonpart_nometa.zip",
+        Expect::MorPartial,
+    ),
+    (
+        "sample_table/mor/avro/v9_txns_simple_meta.zip",
+        Expect::MorPartial,
+    ),
+    (
+        "sample_table/mor/avro/v9_txns_simple_overwrite.zip",
+        Expect::Match,
+    ),
     ("sample_table/mor/parquet/v6_empty.zip", Expect::Match),
-    ("sample_table/mor/parquet/v6_nonpartitioned.zip", Expect::MorPartial),
-    ("sample_table/mor/parquet/v6_nonpartitioned_rollback.zip", Expect::MorPartial),
-    ("sample_table/mor/parquet/v6_simplekeygen_nonhivestyle.zip", Expect::MorPartial),
+    (
+        "sample_table/mor/parquet/v6_nonpartitioned.zip",
+        Expect::MorPartial,
+    ),
+    (
+        "sample_table/mor/parquet/v6_nonpartitioned_rollback.zip",
+        Expect::MorPartial,
+    ),
+    (
+        "sample_table/mor/parquet/v6_simplekeygen_nonhivestyle.zip",
+        Expect::MorPartial,
+    ),
 ];
 
 /// The expected outcome class of a fixture.
@@ -78,7 +132,11 @@ pub enum Expect {
 /// over the window keys of all completed instants.
 pub async fn windows(table: &HudiTable) -> Vec<(Option<String>, Option<String>)> {
     let tl = table.timeline().await.expect("timeline");
-    let mut keys: Vec<String> = tl.in_window_order().iter().map(|i| i.window_time().to_string()).collect();
+    let mut keys: Vec<String> = tl
+        .in_window_order()
+        .iter()
+        .map(|i| i.window_time().to_string())
+        .collect();
     keys.dedup();
     let mut w = Vec::new();
     let mut prev: Option<String> = None;
@@ -94,18 +152,46 @@ pub async fn windows(table: &HudiTable) -> Vec<(Option<String>, Option<String>)>
 }
 
 fn window_arg((a, u): &(Option<String>, Option<String>)) -> String {
-    format!("{}:{}", a.as_deref().unwrap_or(""), u.as_deref().unwrap_or(""))
+    format!(
+        "{}:{}",
+        a.as_deref().unwrap_or(""),
+        u.as_deref().unwrap_or("")
+    )
 }
 
-async fn ours(table: &HudiTable, after: Option<&str>, until: Option<&str>) -> Result<(Vec<String>, Vec<Value>), HudiError> {
+async fn ours(
+    table: &HudiTable,
+    after: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Vec<String>, Vec<Value>), HudiError> {
     let plan = table.plan(after, until).await?;
-    let mut stream = table.read_changes(&plan, &ReadOptions { columns: None, batch_size: 3 });
+    let mut stream = table.read_changes(
+        &plan,
+        &ReadOptions {
+            columns: None,
+            batch_size: 3,
+        },
+    );
     let mut rows = Vec::new();
     let mut columns: Option<Vec<String>> = None;
     while let Some(b) = stream.try_next().await? {
-        let names: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
-        assert_eq!(names.last().map(String::as_str), Some("_op"), "change batches end with _op");
-        assert!(b.schema().fields().iter().all(|f| f.is_nullable() || f.name() == "_op"));
+        let names: Vec<String> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(
+            names.last().map(String::as_str),
+            Some("_op"),
+            "change batches end with _op"
+        );
+        assert!(
+            b.schema()
+                .fields()
+                .iter()
+                .all(|f| f.is_nullable() || f.name() == "_op")
+        );
         if let Some(c) = &columns {
             assert_eq!(c, &names, "one schema per table in the fixtures");
         }
@@ -133,7 +219,9 @@ fn close(a: &Value, b: &Value) -> bool {
                 _ => x == y,
             }
         }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| close(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| close(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
         }
@@ -143,22 +231,40 @@ fn close(a: &Value, b: &Value) -> bool {
 
 fn sort_key(v: &Value) -> (String, String, String, String) {
     let s = |k: &str| v.get(k).map(|x| x.to_string()).unwrap_or_default();
-    (s("_hoodie_commit_time"), s("_hoodie_record_key"), s("_hoodie_partition_path"), s("_hoodie_file_name"))
+    (
+        s("_hoodie_commit_time"),
+        s("_hoodie_record_key"),
+        s("_hoodie_partition_path"),
+        s("_hoodie_file_name"),
+    )
 }
 
 fn sorted(mut rows: Vec<Value>) -> Vec<Value> {
-    rows.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)).then_with(|| a.to_string().cmp(&b.to_string())));
+    rows.sort_by(|a, b| {
+        sort_key(a)
+            .cmp(&sort_key(b))
+            .then_with(|| a.to_string().cmp(&b.to_string()))
+    });
     rows
 }
 
 fn describe(rows: &[Value]) -> Vec<String> {
-    rows.iter().map(|r| format!("{}/{}", sort_key(r).0, sort_key(r).1)).collect()
+    rows.iter()
+        .map(|r| format!("{}/{}", sort_key(r).0, sort_key(r).1))
+        .collect()
 }
 
 /// Check one fixture. `table_dir` is the local copy the oracle reads; `store` is where
 /// hps-hudi reads the same table (a LocalStore or an S3Store).
-pub async fn check_fixture(name: &str, expect: Expect, table_dir: &Path, store: DynStore) -> Summary {
-    let table = HudiTable::open(store).await.unwrap_or_else(|e| panic!("{name}: open: {e}"));
+pub async fn check_fixture(
+    name: &str,
+    expect: Expect,
+    table_dir: &Path,
+    store: DynStore,
+) -> Summary {
+    let table = HudiTable::open(store)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: open: {e}"));
     let windows = windows(&table).await;
     let args: Vec<String> = windows.iter().map(window_arg).collect();
     let dir = table_dir.to_string_lossy().into_owned();
@@ -170,7 +276,11 @@ pub async fn check_fixture(name: &str, expect: Expect, table_dir: &Path, store: 
 
     let mut summary = Summary::default();
     for (w, o) in windows.iter().zip(oracle) {
-        let label = format!("{name} window ({}, {}]", w.0.as_deref().unwrap_or("beginning"), w.1.as_deref().unwrap_or("latest"));
+        let label = format!(
+            "{name} window ({}, {}]",
+            w.0.as_deref().unwrap_or("beginning"),
+            w.1.as_deref().unwrap_or("latest")
+        );
         let got = ours(&table, w.0.as_deref(), w.1.as_deref()).await;
         match (expect, got) {
             (Expect::Lance, Err(HudiError::UnsupportedBaseFormat { format, .. })) => {
@@ -178,13 +288,17 @@ pub async fn check_fixture(name: &str, expect: Expect, table_dir: &Path, store: 
                 summary.refused += 1;
             }
             (Expect::NoMetaFields, Err(HudiError::IncrementalUnsupported { reason, .. })) => {
-                assert!(reason.contains("hoodie.populate.meta.fields=false"), "{label}: {reason}");
+                assert!(
+                    reason.contains("hoodie.populate.meta.fields=false"),
+                    "{label}: {reason}"
+                );
                 // hudi-rs returns rows here (it skips the commit-time filter): that is the
                 // behaviour we refuse on purpose. Show that it would have handed out rows whose
                 // commit time is unknown.
                 if let Some(rows) = o.get("rows").and_then(Value::as_array) {
                     assert!(
-                        rows.iter().all(|r| r.get("_hoodie_commit_time").is_none_or(Value::is_null)),
+                        rows.iter()
+                            .all(|r| r.get("_hoodie_commit_time").is_none_or(Value::is_null)),
                         "{label}: oracle rows carry no commit time"
                     );
                 }
@@ -196,11 +310,17 @@ pub async fn check_fixture(name: &str, expect: Expect, table_dir: &Path, store: 
             }
             (Expect::Match | Expect::MorPartial, Ok((columns, rows))) => {
                 if let Some(err) = o.get("error") {
-                    panic!("{label}: we returned {} rows, the oracle failed: {err}", rows.len());
+                    panic!(
+                        "{label}: we returned {} rows, the oracle failed: {err}",
+                        rows.len()
+                    );
                 }
                 let o_rows = o["rows"].as_array().cloned().unwrap_or_default();
                 if let Some(o_cols) = o.get("columns").and_then(Value::as_array) {
-                    let o_cols: Vec<String> = o_cols.iter().filter_map(|c| c.as_str().map(str::to_string)).collect();
+                    let o_cols: Vec<String> = o_cols
+                        .iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect();
                     if !rows.is_empty() {
                         assert_eq!(columns, o_cols, "{label}: columns");
                     }
@@ -213,18 +333,30 @@ pub async fn check_fixture(name: &str, expect: Expect, table_dir: &Path, store: 
                     "{label}: row sets differ (commit time/record key)"
                 );
                 for (a, b) in mine.iter().zip(&theirs) {
-                    assert!(close(a, b), "{label}: row differs\n ours:   {a}\n oracle: {b}");
+                    assert!(
+                        close(a, b),
+                        "{label}: row differs\n ours:   {a}\n oracle: {b}"
+                    );
                 }
                 summary.compared += 1;
                 summary.compared_rows += mine.len();
             }
-            (e, Ok((_, rows))) => panic!("{label}: expected {e:?} refusal, got {} rows", rows.len()),
+            (e, Ok((_, rows))) => {
+                panic!("{label}: expected {e:?} refusal, got {} rows", rows.len())
+            }
             (_, Err(e)) => panic!("{label}: unexpected error: {e}"),
         }
     }
     match expect {
-        Expect::Match => assert_eq!(summary.compared, windows.len(), "{name}: every window compared"),
-        Expect::MorPartial => assert!(summary.not_yet_supported > 0, "{name}: some window must need log files"),
+        Expect::Match => assert_eq!(
+            summary.compared,
+            windows.len(),
+            "{name}: every window compared"
+        ),
+        Expect::MorPartial => assert!(
+            summary.not_yet_supported > 0,
+            "{name}: some window must need log files"
+        ),
         Expect::Lance | Expect::NoMetaFields => assert_eq!(summary.refused, windows.len()),
     }
     eprintln!("{name}: {summary:?}");
