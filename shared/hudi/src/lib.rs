@@ -88,7 +88,9 @@ pub use config::{BaseFileFormat, KeyGenerator, TableConfig, TableType};
 pub use error::{HudiError, Result};
 pub use instant::{Action, InstantFile, InstantState, parse_instant_file_name};
 pub use metadata::{CommitMetadata, WriteStat};
-pub use planner::{BaseFile, FileSlice, IncrementalPlan, LogFile, PlannedInstant, ReplacedFileGroup};
+pub use planner::{
+    BaseFile, FileSlice, IncrementalPlan, LogFile, PlannedInstant, ReplacedFileGroup,
+};
 pub use reader::{META_COLUMNS, OP_COLUMN, OP_DELETE, OP_UPSERT, ReadOptions, change_schema};
 pub use timeline::{Instant, InstantPosition, PendingInstant, Timeline};
 
@@ -117,7 +119,9 @@ pub struct Changes {
 
 impl std::fmt::Debug for Changes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Changes").field("plan", &self.plan).finish_non_exhaustive()
+        f.debug_struct("Changes")
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
     }
 }
 
@@ -137,7 +141,11 @@ impl HudiTable {
         };
         let config = TableConfig::parse(&uri, &bytes)?;
         debug!(table = %uri, version = config.table_version, kind = config.table_type.as_str(), "opened");
-        Ok(HudiTable { store, config: Arc::new(config), uri })
+        Ok(HudiTable {
+            store,
+            config: Arc::new(config),
+            uri,
+        })
     }
 
     /// The table configuration.
@@ -156,7 +164,11 @@ impl HudiTable {
     }
 
     fn loader(&self) -> timeline::TimelineLoader<'_> {
-        timeline::TimelineLoader { store: &self.store, config: &self.config, table: &self.uri }
+        timeline::TimelineLoader {
+            store: &self.store,
+            config: &self.config,
+            table: &self.uri,
+        }
     }
 
     /// The active timeline: completed instants and pending ones.
@@ -190,9 +202,14 @@ impl HudiTable {
         after: Option<&str>,
         until: Option<&str>,
     ) -> Result<IncrementalPlan> {
-        let plan = planner::Planner { store: &self.store, config: &self.config, table: &self.uri, timeline }
-            .plan(after, until)
-            .await?;
+        let plan = planner::Planner {
+            store: &self.store,
+            config: &self.config,
+            table: &self.uri,
+            timeline,
+        }
+        .plan(after, until)
+        .await?;
         if let Some(s) = plan.slices.iter().find(|s| !s.log_files.is_empty()) {
             return Err(HudiError::NotYetSupported {
                 table: self.uri.clone(),
@@ -210,18 +227,38 @@ impl HudiTable {
     }
 
     /// Stream the change rows of slice `slice_index` of `plan`.
-    pub fn read_slice(&self, plan: &IncrementalPlan, slice_index: usize, options: &ReadOptions) -> Result<BatchStream> {
-        let slice = plan.slices.get(slice_index).ok_or_else(|| HudiError::SliceOutOfRange {
-            table: self.uri.clone(),
-            index: slice_index,
-            len: plan.slices.len(),
-        })?;
+    pub fn read_slice(
+        &self,
+        plan: &IncrementalPlan,
+        slice_index: usize,
+        options: &ReadOptions,
+    ) -> Result<BatchStream> {
+        let slice = plan
+            .slices
+            .get(slice_index)
+            .ok_or_else(|| HudiError::SliceOutOfRange {
+                table: self.uri.clone(),
+                index: slice_index,
+                len: plan.slices.len(),
+            })?;
         let times: HashSet<String> = plan.commit_times().into_iter().collect();
         Ok(self.slice_stream(slice.clone(), Arc::new(times), options.clone()))
     }
 
-    fn slice_stream(&self, slice: FileSlice, times: Arc<HashSet<String>>, options: ReadOptions) -> BatchStream {
-        reader::SliceRead { store: self.store.clone(), table: self.uri.clone(), slice, commit_times: times, options }.stream()
+    fn slice_stream(
+        &self,
+        slice: FileSlice,
+        times: Arc<HashSet<String>>,
+        options: ReadOptions,
+    ) -> BatchStream {
+        reader::SliceRead {
+            store: self.store.clone(),
+            table: self.uri.clone(),
+            slice,
+            commit_times: times,
+            options,
+        }
+        .stream()
     }
 
     /// Stream the change rows of every slice of `plan`, in plan order.
@@ -235,7 +272,12 @@ impl HudiTable {
     }
 
     /// Plan `(after, until]` and stream all its change rows.
-    pub async fn changes_since(&self, after: Option<&str>, until: Option<&str>, options: &ReadOptions) -> Result<Changes> {
+    pub async fn changes_since(
+        &self,
+        after: Option<&str>,
+        until: Option<&str>,
+        options: &ReadOptions,
+    ) -> Result<Changes> {
         let plan = self.plan(after, until).await?;
         let batches = self.read_changes(&plan, options);
         Ok(Changes { plan, batches })
@@ -246,8 +288,15 @@ impl HudiTable {
 ///
 /// `after` is the bookmark's window key ([`InstantPosition::window_key`]) or `None` for
 /// everything. Consume `batches` fully, then persist `plan.end` (if `Some`).
-pub async fn changes_since(store: DynStore, after: Option<&str>, options: &ReadOptions) -> Result<Changes> {
-    HudiTable::open(store).await?.changes_since(after, None, options).await
+pub async fn changes_since(
+    store: DynStore,
+    after: Option<&str>,
+    options: &ReadOptions,
+) -> Result<Changes> {
+    HudiTable::open(store)
+        .await?
+        .changes_since(after, None, options)
+        .await
 }
 
 #[cfg(test)]
