@@ -31,14 +31,14 @@ pub use bookmark::{
     SliceCursor, WriteMode,
 };
 pub use embedded::FileBookmarkStore;
-pub use lease::{Acquire, Lease, LeaseError, LeaseResult, LeaseStore};
-pub use queue::{Queue, QueueError, SentMessage, SyncMessage, SyncReason};
 pub use error::{SyncError, SyncResult};
 pub use failpoint::FailPoints;
 pub use fence::{Fence, FenceStatus, FenceTable};
+pub use lease::{Acquire, Lease, LeaseError, LeaseResult, LeaseStore};
 pub use ops::TableStatus;
 pub use pipeline::{
-    BusyReason, PassMode, PassOutcome, PassReport, ProgressEvent, ProgressSink, ResyncMode, SyncOptions,
-    SyncPipeline, TableSource,
+    BusyReason, PassMode, PassOutcome, PassReport, ProgressEvent, ProgressSink, ResyncMode,
+    SyncOptions, SyncPipeline, TableSource,
 };
+pub use queue::{Queue, QueueError, SentMessage, SyncMessage, SyncReason};
 pub use target::{TargetOverrides, derive_target};

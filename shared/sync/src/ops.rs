@@ -80,25 +80,27 @@ impl SyncPipeline {
         }
     }
 
-    /// Run `f` with the table's lease, a connection and the loaded fence/bookmark.
-    async fn with_run<'p, T>(
+    /// Take the lease and a connection, and load the fence and bookmark, for an operation.
+    async fn begin_op<'p>(
         &'p self,
         src: &'p TableSource,
         operation: &'static str,
-        f: impl AsyncFnOnce(&mut Run<'p>, &mut Applier) -> SyncResult<T>,
-    ) -> SyncResult<T> {
+    ) -> SyncResult<(Run<'p>, Applier)> {
         let resolved = self.resolve(src).await?;
         let lease = self.lease_for(&src.id, operation).await?;
         let mut run = Run::new(self, resolved, None, PassMode::ToLatest, lease);
         let mut applier = self.take_applier();
-        let out = async {
-            run.load(&mut applier).await?;
-            f(&mut run, &mut applier).await
+        if let Err(e) = run.load(&mut applier).await {
+            self.end_op(run, applier).await;
+            return Err(e);
         }
-        .await;
+        Ok((run, applier))
+    }
+
+    /// Give back the connection and the lease.
+    async fn end_op(&self, mut run: Run<'_>, applier: Applier) {
         self.put_applier(applier);
         run.release().await;
-        out
     }
 
     /// The table's state: bookmark, fence, lease, and how far behind the table it is.
@@ -185,39 +187,12 @@ impl SyncPipeline {
     /// ahead of the current position (that would skip changes) or during a resync.
     pub async fn rewind(&self, src: &TableSource, to: Option<&str>) -> SyncResult<Fence> {
         let span = info_span!("rewind", pipeline = %self.name, table = %src.id, to = ?to);
-        self.with_run(src, "rewind", async |run, applier| {
-            let id = run.t.src.id.clone();
-            let refuse = |reason: String| SyncError::Refused { table: id.clone(), operation: "rewind", reason };
-            let target = match to {
-                None => None,
-                Some(t) => {
-                    let tl = run.t.hudi.timeline().await.map_err(|e| SyncError::hudi(&id, e))?;
-                    let i = tl.completed_by_requested(t).filter(|i| i.action.is_write()).ok_or_else(|| {
-                        refuse(format!("{t} is not a completed commit/deltacommit/replacecommit on the active timeline"))
-                    })?;
-                    Some(Position { requested_time: i.requested_time.clone(), completion_time: i.completion_time.clone() })
-                }
-            };
-            let fence = run.fence.clone().ok_or_else(|| refuse("no fence".into()))?;
-            if let FenceStatus::Resyncing { .. } = fence.status {
-                return Err(refuse("a resync is in progress; let it finish (or reset the table)".into()));
-            }
-            if cmp_progress((target.as_ref(), None), (fence.position.as_ref(), fence.cursor.as_ref())).is_gt() {
-                return Err(refuse(format!(
-                    "{} is ahead of the current position {}; moving forward would skip changes",
-                    target.as_ref().map_or("(beginning)".to_string(), |p| p.to_string()),
-                    fence.position.as_ref().map_or("(beginning)".to_string(), |p| p.to_string()),
-                )));
-            }
-            let mut new = fence.clone();
-            new.position = target;
-            new.cursor = None;
-            new.load_id = None;
-            run.commit_fence_only(applier, new).await?;
-            run.reconcile().await?;
-            info!(position = ?run.fence.as_ref().and_then(|f| f.position.clone()), "rewound");
-            run.fence.clone().ok_or_else(|| refuse("no fence".into()))
-        })
+        async {
+            let (mut run, mut applier) = self.begin_op(src, "rewind").await?;
+            let out = rewind_locked(&mut run, &mut applier, to).await;
+            self.end_op(run, applier).await;
+            out
+        }
         .instrument(span)
         .await
     }
@@ -227,51 +202,12 @@ impl SyncPipeline {
     /// (if the history is no longer complete it reports that a resync is needed).
     pub async fn reset(&self, src: &TableSource) -> SyncResult<Fence> {
         let span = info_span!("reset", pipeline = %self.name, table = %src.id);
-        self.with_run(src, "reset", async |run, applier| {
-            let id = run.t.src.id.clone();
-            let fence = run.fence.clone().ok_or_else(|| SyncError::Internal {
-                table: id.clone(),
-                reason: "no fence".into(),
-            })?;
-            let mut new = fence.clone();
-            new.position = None;
-            new.cursor = None;
-            new.rows_applied = 0;
-            new.status = FenceStatus::Active;
-            new.load_id = None;
-            let client = applier
-                .connection()
-                .client()
-                .await
-                .map_err(|e| SyncError::pg(&id, e))?;
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| SyncError::pg(&id, PgError::db("begin reset", e)))?;
-            run.t
-                .fence_t
-                .truncate_target(&tx, &run.t.spec)
-                .await
-                .map_err(|e| SyncError::pg(&id, e))?;
-            run.t
-                .fence_t
-                .clear_resync_keys(&tx, &run.pipe.name, &id)
-                .await
-                .map_err(|e| SyncError::pg(&id, e))?;
-            let f = run
-                .t
-                .fence_t
-                .write(&tx, &new, fence.version)
-                .await
-                .map_err(|e| fence_err(&id, run, e))?;
-            tx.commit()
-                .await
-                .map_err(|e| SyncError::pg(&id, PgError::db("commit reset", e)))?;
-            run.fence = Some(f.clone());
-            run.reconcile().await?;
-            info!("reset: staging emptied, position cleared");
-            Ok(f)
-        })
+        async {
+            let (mut run, mut applier) = self.begin_op(src, "reset").await?;
+            let out = reset_locked(&mut run, &mut applier).await;
+            self.end_op(run, applier).await;
+            out
+        }
         .instrument(span)
         .await
     }
@@ -438,4 +374,114 @@ async fn start_resync(
     info!(resync_id, ?mode, previous = ?fence.position, "resync started");
     run.fence = Some(f);
     run.reconcile().await
+}
+
+/// Rewind under the lease (see [`SyncPipeline::rewind`]).
+async fn rewind_locked(
+    run: &mut Run<'_>,
+    applier: &mut Applier,
+    to: Option<&str>,
+) -> SyncResult<Fence> {
+    let id = run.t.src.id.clone();
+    let refuse = |reason: String| SyncError::Refused {
+        table: id.clone(),
+        operation: "rewind",
+        reason,
+    };
+    let target = match to {
+        None => None,
+        Some(t) => {
+            let tl = run
+                .t
+                .hudi
+                .timeline()
+                .await
+                .map_err(|e| SyncError::hudi(&id, e))?;
+            let i = tl.completed_by_requested(t).filter(|i| i.action.is_write()).ok_or_else(|| {
+                refuse(format!("{t} is not a completed commit/deltacommit/replacecommit on the active timeline"))
+            })?;
+            Some(Position {
+                requested_time: i.requested_time.clone(),
+                completion_time: i.completion_time.clone(),
+            })
+        }
+    };
+    let fence = run.fence.clone().ok_or_else(|| refuse("no fence".into()))?;
+    if let FenceStatus::Resyncing { .. } = fence.status {
+        return Err(refuse(
+            "a resync is in progress; let it finish (or reset the table)".into(),
+        ));
+    }
+    if cmp_progress(
+        (target.as_ref(), None),
+        (fence.position.as_ref(), fence.cursor.as_ref()),
+    )
+    .is_gt()
+    {
+        return Err(refuse(format!(
+            "{} is ahead of the current position {}; moving forward would skip changes",
+            target
+                .as_ref()
+                .map_or("(beginning)".to_string(), |p| p.to_string()),
+            fence
+                .position
+                .as_ref()
+                .map_or("(beginning)".to_string(), |p| p.to_string()),
+        )));
+    }
+    let mut new = fence.clone();
+    new.position = target;
+    new.cursor = None;
+    new.load_id = None;
+    run.commit_fence_only(applier, new).await?;
+    run.reconcile().await?;
+    info!(position = ?run.fence.as_ref().and_then(|f| f.position.clone()), "rewound");
+    run.fence.clone().ok_or_else(|| refuse("no fence".into()))
+}
+
+/// Reset under the lease (see [`SyncPipeline::reset`]).
+async fn reset_locked(run: &mut Run<'_>, applier: &mut Applier) -> SyncResult<Fence> {
+    let id = run.t.src.id.clone();
+    let fence = run.fence.clone().ok_or_else(|| SyncError::Internal {
+        table: id.clone(),
+        reason: "no fence".into(),
+    })?;
+    let mut new = fence.clone();
+    new.position = None;
+    new.cursor = None;
+    new.rows_applied = 0;
+    new.status = FenceStatus::Active;
+    new.load_id = None;
+    let client = applier
+        .connection()
+        .client()
+        .await
+        .map_err(|e| SyncError::pg(&id, e))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| SyncError::pg(&id, PgError::db("begin reset", e)))?;
+    run.t
+        .fence_t
+        .truncate_target(&tx, &run.t.spec)
+        .await
+        .map_err(|e| SyncError::pg(&id, e))?;
+    run.t
+        .fence_t
+        .clear_resync_keys(&tx, &run.pipe.name, &id)
+        .await
+        .map_err(|e| SyncError::pg(&id, e))?;
+    let f = run
+        .t
+        .fence_t
+        .write(&tx, &new, fence.version)
+        .await
+        .map_err(|e| fence_err(&id, run, e))?;
+    tx.commit()
+        .await
+        .map_err(|e| SyncError::pg(&id, PgError::db("commit reset", e)))?;
+    run.fence = Some(f.clone());
+    run.reconcile().await?;
+    info!("reset: staging emptied, position cleared");
+    Ok(f)
 }

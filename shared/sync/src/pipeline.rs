@@ -192,7 +192,7 @@ impl Default for SyncOptions {
                 max_backoff: Duration::from_secs(5),
             },
             progress: None,
-            failpoints: FailPoints::default(),
+            failpoints: FailPoints::new(),
         }
     }
 }
@@ -424,6 +424,34 @@ impl SyncPipeline {
     pub(crate) fn progress(&self, event: ProgressEvent) {
         if let Some(p) = &self.options.progress {
             p.event(&event);
+        }
+    }
+}
+
+/// Compile-time check: every public operation's future is `Send` in the higher-ranked way
+/// `async_trait` (and `tokio::spawn`) require.
+#[cfg(test)]
+#[allow(dead_code)]
+mod send_check {
+    use super::*;
+
+    #[async_trait::async_trait]
+    trait Caller {
+        async fn call(&self, p: &SyncPipeline, s: &TableSource);
+    }
+
+    struct X;
+
+    #[async_trait::async_trait]
+    impl Caller for X {
+        async fn call(&self, p: &SyncPipeline, s: &TableSource) {
+            let _ = p.run_pass(s, None, PassMode::Step).await;
+            let _ = p.resync(s, ResyncMode::Merge, None).await;
+            let _ = p.status(s).await;
+            let _ = p.rewind(s, None).await;
+            let _ = p.reset(s).await;
+            let _ = p.pause(&s.id, None).await;
+            let _ = p.resume(&s.id).await;
         }
     }
 }
