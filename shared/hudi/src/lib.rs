@@ -27,8 +27,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Or in one call: [`changes_since`] / [`HudiTable::changes_since`] return the plan together
-//! with one stream over all its slices.
+//! Or in one call: [`ChangeFeed`] (open once, then `feed.since(bookmark)`), [`changes_since`]
+//! or [`HudiTable::changes_since`] return the plan together with one stream over all its
+//! slices; persist [`Changes::next_bookmark`] after applying them.
 //!
 //! ## Windows (`after`, `until`]
 //!
@@ -66,6 +67,7 @@
 
 pub mod config;
 pub mod error;
+mod feed;
 pub mod files;
 pub mod instant;
 pub mod log;
@@ -86,6 +88,7 @@ use tracing::debug;
 
 pub use config::{BaseFileFormat, KeyGenerator, TableConfig, TableType};
 pub use error::{HudiError, Result};
+pub use feed::ChangeFeed;
 pub use instant::{Action, InstantFile, InstantState, parse_instant_file_name};
 pub use metadata::{CommitMetadata, WriteStat};
 pub use planner::{
@@ -314,5 +317,7 @@ mod send_tests {
         assert_send(&t.changes_since(None, None, &ReadOptions::default()));
         assert_send(&t.read_changes(p, &ReadOptions::default()));
         assert_send(&HudiTable::open(t.store().clone()));
+        let feed = ChangeFeed::new(t.clone());
+        assert_send(&feed.since(None));
     }
 }

@@ -737,3 +737,29 @@ async fn zero_row_base_file_reads_as_nothing() {
     assert_eq!(p.slices.len(), 1);
     assert!(keys(&table, &p).await.is_empty());
 }
+
+#[tokio::test]
+async fn change_feed_walks_bookmarks_forward() {
+    let t = Table::new(9, "");
+    let a = t.base_file("", "a-0", T1, &[&[(T1, "k1")]]);
+    t.commit("commit", T1, Some(T2), "INSERT", &[("", "a-0", &a)], &[]);
+    let feed = hps_hudi::ChangeFeed::open(t.store()).await.unwrap();
+    let (plan, batches) = feed.since(None).await.unwrap().collect().await.unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let bm = plan.end.clone().unwrap();
+    assert_eq!(bm.completion_time.as_deref(), Some(T2));
+    // nothing new: no bookmark to store
+    let c = feed.since(Some(&bm)).await.unwrap();
+    assert!(c.next_bookmark().is_none());
+    // a new commit
+    let a2 = t.base_file("", "a-0", T3, &[&[(T1, "k1"), (T3, "k2")]]);
+    t.commit("commit", T3, Some(T4), "UPSERT", &[("", "a-0", &a2)], &[]);
+    let c = feed.since(Some(&bm)).await.unwrap();
+    assert_eq!(c.next_bookmark().unwrap().requested_time, T3);
+    let (_, batches) = c.collect().await.unwrap();
+    assert_eq!(
+        batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+        1,
+        "only k2 changed"
+    );
+}
