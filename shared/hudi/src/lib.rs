@@ -321,3 +321,63 @@ mod send_tests {
         assert_send(&feed.since(None));
     }
 }
+
+#[cfg(test)]
+mod hostile_input_tests {
+    use super::*;
+
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    /// Random and mutated inputs never panic any parser (errors are fine).
+    #[test]
+    fn parsers_never_panic() {
+        let seeds: [&[u8]; 5] = [
+            b"hoodie.table.version=9\nhoodie.table.create.schema={\"a\"\\:1}\nk=\\u0041\\\n x",
+            b"20260307162434124_20260307162438653.commit",
+            b"c7bbe63e-fa43-40ba-94a9-03158165edc6-0_0-52-126_20260307162440672.parquet",
+            b".b2f1-0_20250126040826878.log.3_0-64-70.cdc",
+            br#"{"partitionToWriteStats":{"p":[{"fileId":"f","path":"p/f_1-2-3_20250101000000000.parquet","prevCommit":"null","numWrites":1,"logFiles":null}]},"operationType":"UPSERT","partitionToReplaceFileIds":{"p":["g"]}}"#,
+        ];
+        let mut rng = 0x1234_5678_9abc_def1u64;
+        for _ in 0..4000 {
+            let seed = seeds[(xorshift(&mut rng) % seeds.len() as u64) as usize];
+            let mut b = seed.to_vec();
+            for _ in 0..(xorshift(&mut rng) % 4 + 1) {
+                match xorshift(&mut rng) % 4 {
+                    0 if !b.is_empty() => {
+                        let i = (xorshift(&mut rng) % b.len() as u64) as usize;
+                        b[i] = xorshift(&mut rng) as u8;
+                    }
+                    1 if !b.is_empty() => {
+                        let n = (xorshift(&mut rng) % b.len() as u64) as usize;
+                        b.truncate(n);
+                    }
+                    2 => {
+                        let i = (xorshift(&mut rng) % (b.len() as u64 + 1)) as usize;
+                        b.insert(
+                            i,
+                            [b'\\', b'_', b'.', b'u', b'{', b'"', 0xff]
+                                [(xorshift(&mut rng) % 7) as usize],
+                        );
+                    }
+                    _ => b.extend_from_slice(&b.clone()),
+                }
+            }
+            let s = String::from_utf8_lossy(&b);
+            let _ = properties::parse_properties(&s);
+            let _ = TableConfig::parse("t", &b);
+            let _ = parse_instant_file_name(&s);
+            let _ = files::BaseFileName::parse(&s);
+            let _ = files::LogFileName::parse(&s);
+            let _ = CommitMetadata::decode(&b);
+            let _ = metadata::RollbackMetadata::decode(&b);
+            let _ = metadata::RestoreMetadata::decode(&b);
+            let _ = metadata::RequestedReplaceMetadata::decode(&b);
+        }
+    }
+}
