@@ -16,6 +16,100 @@ use crate::error::{GenError, GenResult};
 /// Hudi 1.1's `HoodieCommitMetadata` writer schema.
 pub const COMMIT_METADATA_SCHEMA: &str = include_str!("../schemas/HoodieCommitMetadata.avsc");
 
+/// Hudi 1.1's `HoodieCompactionPlan` writer schema.
+pub const COMPACTION_PLAN_SCHEMA: &str = include_str!("../schemas/HoodieCompactionPlan.avsc");
+
+/// An Avro object container file with one record (`datum`, already encoded in `schema`),
+/// codec null. Like Java's `DataFileWriter`, the header carries only `avro.schema`.
+pub fn object_container(schema: &str, datum: &[u8], sync_marker: [u8; 16]) -> Vec<u8> {
+    let schema = schema.trim_end();
+    let mut out = Vec::with_capacity(datum.len() + schema.len() + 64);
+    out.extend_from_slice(b"Obj\x01");
+    put_long(&mut out, 1);
+    put_str(&mut out, "avro.schema");
+    put_str(&mut out, schema);
+    put_long(&mut out, 0);
+    out.extend_from_slice(&sync_marker);
+    put_long(&mut out, 1);
+    put_long(&mut out, datum.len() as i64);
+    out.extend_from_slice(datum);
+    out.extend_from_slice(&sync_marker);
+    out
+}
+
+/// One `HoodieCompactionOperation` of a compaction plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactionOperation {
+    /// Base instant of the compacted slice.
+    pub base_instant: String,
+    /// Log file names of the slice.
+    pub delta_files: Vec<String>,
+    /// Base file name of the slice.
+    pub data_file: String,
+    /// File group id.
+    pub file_id: String,
+    /// Partition path.
+    pub partition_path: String,
+    /// Bytes of the log files (`TOTAL_LOG_FILES_SIZE` metric).
+    pub log_bytes: u64,
+}
+
+/// The `<t>.compaction.requested` content: a `HoodieCompactionPlan` OCF (plan version 2).
+pub fn compaction_plan_ocf(ops: &[CompactionOperation], sync_marker: [u8; 16]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(256 * ops.len() + 64);
+    // operations: ["null", array<HoodieCompactionOperation>]
+    put_long(&mut b, 1);
+    if !ops.is_empty() {
+        put_long(&mut b, ops.len() as i64);
+        for op in ops {
+            opt_str(&mut b, Some(&op.base_instant));
+            put_long(&mut b, 1);
+            if !op.delta_files.is_empty() {
+                put_long(&mut b, op.delta_files.len() as i64);
+                for f in &op.delta_files {
+                    put_str(&mut b, f);
+                }
+            }
+            put_long(&mut b, 0);
+            opt_str(&mut b, Some(&op.data_file));
+            opt_str(&mut b, Some(&op.file_id));
+            opt_str(&mut b, Some(&op.partition_path));
+            // metrics: ["null", map<double>]
+            let metrics = [
+                ("TOTAL_LOG_FILES", op.delta_files.len() as f64),
+                ("TOTAL_IO_MB", 0.0),
+                ("TOTAL_IO_READ_MB", 0.0),
+                ("TOTAL_LOG_FILES_SIZE", op.log_bytes as f64),
+                ("TOTAL_IO_WRITE_MB", 0.0),
+            ];
+            put_long(&mut b, 1);
+            put_long(&mut b, metrics.len() as i64);
+            for (k, v) in metrics {
+                put_str(&mut b, k);
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            put_long(&mut b, 0);
+            opt_str(&mut b, None); // bootstrapFilePath
+        }
+    }
+    put_long(&mut b, 0);
+    // extraMetadata: ["null", map<string>] = {}
+    put_long(&mut b, 1);
+    put_long(&mut b, 0);
+    // version: ["int", "null"] = 2
+    put_long(&mut b, 0);
+    put_long(&mut b, 2);
+    // strategy: null
+    put_long(&mut b, 0);
+    // preserveHoodieMetadata: ["boolean", "null"] = false
+    put_long(&mut b, 0);
+    b.push(0);
+    // missingSchedulePartitions: ["null", array<string>] = []
+    put_long(&mut b, 1);
+    put_long(&mut b, 0);
+    object_container(COMPACTION_PLAN_SCHEMA, &b, sync_marker)
+}
+
 /// `HoodieRuntimeStats`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,20 +218,7 @@ impl CommitMetadata {
     pub fn to_avro_ocf(&self, sync_marker: [u8; 16]) -> Vec<u8> {
         let mut datum = Vec::with_capacity(1024);
         self.encode_datum(&mut datum);
-        let mut out = Vec::with_capacity(datum.len() + COMMIT_METADATA_SCHEMA.len() + 64);
-        out.extend_from_slice(b"Obj\x01");
-        // file metadata: map<bytes> with one entry (Java writes no avro.codec for null)
-        put_long(&mut out, 1);
-        put_str(&mut out, "avro.schema");
-        put_str(&mut out, COMMIT_METADATA_SCHEMA.trim_end());
-        put_long(&mut out, 0);
-        out.extend_from_slice(&sync_marker);
-        // one block: count, size, data, marker
-        put_long(&mut out, 1);
-        put_long(&mut out, datum.len() as i64);
-        out.extend_from_slice(&datum);
-        out.extend_from_slice(&sync_marker);
-        out
+        object_container(COMMIT_METADATA_SCHEMA, &datum, sync_marker)
     }
 
     fn encode_datum(&self, b: &mut Vec<u8>) {
@@ -369,6 +450,37 @@ mod tests {
             panic!()
         };
         assert_eq!(extra["schema"], Value::String("{}".into()));
+    }
+
+    #[test]
+    fn compaction_plan_reads_back_with_apache_avro() {
+        let op = CompactionOperation {
+            base_instant: "20250101000000000".into(),
+            delta_files: vec![".f-0_20250101000100000.log.1_0-1-2".into()],
+            data_file: "f-0_0-1-1_20250101000000000.parquet".into(),
+            file_id: "f-0".into(),
+            partition_path: "region=us".into(),
+            log_bytes: 2048,
+        };
+        let bytes = compaction_plan_ocf(&[op], [3; 16]);
+        let reader = apache_avro::Reader::new(&bytes[..]).unwrap();
+        let records: Vec<Value> = reader.map(|r| r.unwrap()).collect();
+        let r = &records[0];
+        assert_eq!(field(r, "version"), &Value::Int(2));
+        assert_eq!(field(r, "preserveHoodieMetadata"), &Value::Boolean(false));
+        let Value::Array(ops) = field(r, "operations") else {
+            panic!()
+        };
+        assert_eq!(field(&ops[0], "fileId"), &Value::String("f-0".into()));
+        assert_eq!(
+            field(&ops[0], "baseInstantTime"),
+            &Value::String("20250101000000000".into())
+        );
+        let Value::Map(metrics) = field(&ops[0], "metrics") else {
+            panic!()
+        };
+        assert_eq!(metrics["TOTAL_LOG_FILES_SIZE"], Value::Double(2048.0));
+        assert_eq!(metrics["TOTAL_LOG_FILES"], Value::Double(1.0));
     }
 
     #[test]

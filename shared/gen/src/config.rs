@@ -152,6 +152,22 @@ pub struct GenConfig {
     pub commit_interval_ms: u64,
     /// Files encoded concurrently (memory ≈ this × one base file).
     pub threads: usize,
+    /// MOR only: after every this many upsert deltacommits, compact every file group that
+    /// has log files (a `compaction` instant completing as a `COMPACT` commit). 0 = never.
+    #[serde(default)]
+    pub compact_every: u32,
+}
+
+/// What one instant of the generated timeline does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstantKind {
+    /// The first commit: inserts [`GenConfig::rows`] rows.
+    Insert,
+    /// Updates, inserts and deletes.
+    Upsert,
+    /// MOR compaction of all file groups with log files.
+    Compaction,
 }
 
 impl Default for GenConfig {
@@ -179,11 +195,12 @@ impl Default for GenConfig {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            compact_every: 0,
         }
     }
 }
 
-/// Largest number of commits (first + later): versions are stored per key as `u16`.
+/// Largest number of instants (commits and compactions): versions are stored per key as `u16`.
 pub const MAX_COMMITS: u32 = 60_000;
 
 impl GenConfig {
@@ -208,11 +225,14 @@ impl GenConfig {
                 self.partitions
             ));
         }
-        if self.commits >= MAX_COMMITS {
+        if self.instant_kinds().len() as u64 >= u64::from(MAX_COMMITS) {
             return bad(format!(
-                "commits = {} must be < {MAX_COMMITS}",
+                "commits = {} (plus compactions) must be < {MAX_COMMITS}",
                 self.commits
             ));
+        }
+        if self.compact_every > 0 && self.table_type != TableType::MergeOnRead {
+            return bad("compaction (compact_every > 0) applies to MOR tables only".into());
         }
         for (name, f) in [
             ("update", self.update_fraction),
@@ -252,6 +272,23 @@ impl GenConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The instants of the timeline in order: the insert, the upserts, and (MOR with
+    /// [`GenConfig::compact_every`]) a compaction after every `compact_every`-th upsert.
+    /// The index of an instant is its *version*.
+    pub fn instant_kinds(&self) -> Vec<InstantKind> {
+        let mut kinds = vec![InstantKind::Insert];
+        for i in 1..=u64::from(self.commits) {
+            kinds.push(InstantKind::Upsert);
+            if self.compact_every > 0 && i % u64::from(self.compact_every) == 0 {
+                kinds.push(InstantKind::Compaction);
+            }
+            if kinds.len() > MAX_COMMITS as usize {
+                break;
+            }
+        }
+        kinds
     }
 
     /// Upper bound of keys ever written (initial rows plus every commit's inserts).
@@ -305,6 +342,25 @@ mod tests {
             ..GenConfig::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn compactions_follow_every_kth_upsert() {
+        use InstantKind::*;
+        let c = GenConfig {
+            table_type: TableType::MergeOnRead,
+            commits: 5,
+            compact_every: 2,
+            ..GenConfig::default()
+        };
+        c.validate().unwrap();
+        assert_eq!(
+            c.instant_kinds(),
+            vec![
+                Insert, Upsert, Upsert, Compaction, Upsert, Upsert, Compaction, Upsert
+            ]
+        );
+        assert_eq!(GenConfig::default().instant_kinds().len(), 6);
     }
 
     #[test]

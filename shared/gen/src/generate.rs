@@ -11,15 +11,15 @@ use futures::{StreamExt, TryStreamExt};
 use hps_storage::{DynStore, LocalStore};
 use tracing::{Instrument, info, info_span};
 
-use crate::commit_meta::{CommitMetadata, WriteStat};
-use crate::config::{GenConfig, TableVersion};
+use crate::commit_meta::{CommitMetadata, CompactionOperation, WriteStat, compaction_plan_ocf};
+use crate::config::{GenConfig, InstantKind, TableVersion};
 use crate::encode::EncodeCtx;
 use crate::error::{GenError, GenResult};
 use crate::jobs::encode_job;
 use crate::manifest::{
     CommitRecord, MANIFEST_FORMAT, MANIFEST_PATH, Manifest, SampleRow, id_ranges, table_info,
 };
-use crate::naming::{Schedule, instant_files};
+use crate::naming::{Schedule, compaction_files, instant_files};
 use crate::plan::{CommitChanges, FileJob, TableState};
 use crate::properties::{partition_metadata, table_properties};
 use crate::rng::{SplitMix64, hash_words};
@@ -109,26 +109,42 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     let mut partitions_written: BTreeSet<u32> = BTreeSet::new();
     let mut last_changes = CommitChanges::default();
 
-    for v in 0..=cfg.commits {
+    for (v, kind) in cfg.instant_kinds().into_iter().enumerate() {
         let version = u16::try_from(v)
-            .map_err(|_| GenError::Config(format!("commit {v} exceeds the supported count")))?;
+            .map_err(|_| GenError::Config(format!("instant {v} exceeds the supported count")))?;
         let instant = &instants[usize::from(version)];
-        let span = info_span!("commit", version, instant = instant.as_str());
-        let (record, changes) = write_commit(
-            &store,
+        let span = info_span!("instant", version, instant = instant.as_str(), kind = ?kind);
+        let io = CommitIo {
+            store: &store,
             cfg,
-            &ctx,
-            &mut state,
-            version,
-            &schedule,
-            &completions,
-            &mut partitions_written,
-            &mut stats,
-        )
-        .instrument(span)
-        .await?;
-        commits.push(record);
-        last_changes = changes;
+            ctx: &ctx,
+            schedule: &schedule,
+            completions: &completions,
+        };
+        match kind {
+            InstantKind::Insert | InstantKind::Upsert => {
+                let (record, changes) = write_commit(
+                    &io,
+                    &mut state,
+                    version,
+                    kind == InstantKind::Insert,
+                    &mut partitions_written,
+                    &mut stats,
+                )
+                .instrument(span)
+                .await?;
+                commits.push(record);
+                last_changes = changes;
+            }
+            InstantKind::Compaction => {
+                if let Some(record) = write_compaction(&io, &mut state, version, &mut stats)
+                    .instrument(span)
+                    .await?
+                {
+                    commits.push(record);
+                }
+            }
+        }
     }
 
     let samples = choose_samples(
@@ -169,27 +185,69 @@ async fn put(store: &DynStore, path: &str, data: Vec<u8>) -> GenResult<()> {
         .map_err(|e| GenError::storage(path, e))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every instant writer needs.
+struct CommitIo<'a> {
+    store: &'a DynStore,
+    cfg: &'a GenConfig,
+    ctx: &'a Arc<EncodeCtx>,
+    schedule: &'a Schedule,
+    completions: &'a [String],
+}
+
+/// One written file: (group, path, write stat, rows, bytes), in job order.
+type Written = (u32, String, WriteStat, u64, u64);
+
+/// Encode and store `jobs`, `threads` at a time; results in job order.
+async fn run_jobs(io: &CommitIo<'_>, jobs: Vec<FileJob>, version: u16) -> GenResult<Vec<Written>> {
+    let table_version = io.cfg.table_version;
+    let mut written: Vec<(usize, Written)> = futures::stream::iter(jobs.into_iter().enumerate())
+        .map(|(i, job)| {
+            let ctx = Arc::clone(io.ctx);
+            let store = Arc::clone(io.store);
+            async move {
+                let group = job.group();
+                let encoded = tokio::task::spawn_blocking(move || {
+                    encode_job(&ctx, &job, version, table_version)
+                })
+                .await
+                .map_err(|e| GenError::Task {
+                    path: format!("instant {version} file {i}"),
+                    message: e.to_string(),
+                })??;
+                let size = encoded.bytes.len() as u64;
+                store
+                    .put(&encoded.path, Bytes::from(encoded.bytes))
+                    .await
+                    .map_err(|e| GenError::storage(&encoded.path, e))?;
+                Ok::<_, GenError>((i, (group, encoded.path, encoded.stat, encoded.rows, size)))
+            }
+        })
+        .buffer_unordered(io.cfg.threads)
+        .try_collect()
+        .await?;
+    written.sort_by_key(|w| w.0);
+    Ok(written.into_iter().map(|(_, w)| w).collect())
+}
+
 async fn write_commit(
-    store: &DynStore,
-    cfg: &GenConfig,
-    ctx: &Arc<EncodeCtx>,
+    io: &CommitIo<'_>,
     state: &mut TableState,
     version: u16,
-    schedule: &Schedule,
-    completions: &[String],
+    initial: bool,
     partitions_written: &mut BTreeSet<u32>,
     stats: &mut GenStats,
 ) -> GenResult<(CommitRecord, CommitChanges)> {
+    let (store, cfg, ctx, schedule) = (io.store, io.cfg, io.ctx, io.schedule);
     let commit_started = Instant::now();
     let instant = ctx.instant(version).to_string();
-    let completion = completions
+    let completion = io
+        .completions
         .get(usize::from(version))
         .cloned()
         .unwrap_or_default();
-    let changes = state.choose_changes(cfg, version);
+    let changes = state.choose_changes(cfg, initial);
     let jobs = state.apply(&ctx.rows, &changes, version);
-    let operation = if version == 0 { "INSERT" } else { "UPSERT" };
+    let operation = if initial { "INSERT" } else { "UPSERT" };
     let [requested_path, inflight_path, completed_path] =
         instant_files(cfg.table_version, cfg.table_type, &instant, &completion);
     let marker = |salt: u64| {
@@ -224,35 +282,14 @@ async fn write_commit(
         }
     }
 
-    // data files, `threads` at a time
-    let table_version = cfg.table_version;
-    let written: Vec<(usize, String, WriteStat, u64, u64)> =
-        futures::stream::iter(jobs.into_iter().enumerate())
-            .map(|(i, job)| {
-                let ctx = Arc::clone(ctx);
-                let store = Arc::clone(store);
-                async move {
-                    let encoded = tokio::task::spawn_blocking(move || {
-                        encode_job(&ctx, &job, version, table_version)
-                    })
-                    .await
-                    .map_err(|e| GenError::Task {
-                        path: format!("commit {version} file {i}"),
-                        message: e.to_string(),
-                    })??;
-                    let size = encoded.bytes.len() as u64;
-                    store
-                        .put(&encoded.path, Bytes::from(encoded.bytes))
-                        .await
-                        .map_err(|e| GenError::storage(&encoded.path, e))?;
-                    Ok::<_, GenError>((i, encoded.path, encoded.stat, encoded.rows, size))
-                }
-            })
-            .buffer_unordered(cfg.threads)
-            .try_collect()
-            .await?;
-    let mut written = written;
-    written.sort_by_key(|w| w.0);
+    // data files
+    let log_groups: Vec<Option<u32>> = jobs.iter().map(|j| j.is_log().then(|| j.group())).collect();
+    let written = run_jobs(io, jobs, version).await?;
+    for (w, log_group) in written.iter().zip(log_groups) {
+        if let Some(g) = log_group {
+            state.add_log_bytes(g, w.4);
+        }
+    }
 
     let mut metadata = CommitMetadata {
         operation_type: operation.to_string(),
@@ -314,6 +351,117 @@ async fn write_commit(
     Ok((record, changes))
 }
 
+/// A compaction: plan (`compaction.requested`), empty `compaction.inflight`, new base files,
+/// then the completed `commit` (`compacted: true`, `operationType: COMPACT`). Returns `None`
+/// when no file group has log files (nothing to schedule).
+async fn write_compaction(
+    io: &CommitIo<'_>,
+    state: &mut TableState,
+    version: u16,
+    stats: &mut GenStats,
+) -> GenResult<Option<CommitRecord>> {
+    let (store, cfg, ctx) = (io.store, io.cfg, io.ctx);
+    let started = Instant::now();
+    let instant = ctx.instant(version).to_string();
+    let completion = io
+        .completions
+        .get(usize::from(version))
+        .cloned()
+        .unwrap_or_default();
+    let jobs = state.compact(version);
+    if jobs.is_empty() {
+        info!("compaction {instant} skipped: no log files");
+        return Ok(None);
+    }
+    let marker = |salt: u64| {
+        SplitMix64::new(hash_words(&[
+            cfg.seed,
+            SALT_MARKER,
+            u64::from(version),
+            salt,
+        ]))
+        .bytes16()
+    };
+    let ops: Vec<CompactionOperation> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            FileJob::Compact {
+                partition,
+                file_id,
+                prev_version,
+                prev_base_file,
+                log_files,
+                slice,
+                ..
+            } => Some(CompactionOperation {
+                base_instant: ctx.instant(*prev_version).to_string(),
+                delta_files: log_files.clone(),
+                data_file: prev_base_file.clone(),
+                file_id: file_id.clone(),
+                partition_path: ctx.partition_paths[*partition as usize].clone(),
+                log_bytes: slice.bytes,
+            }),
+            _ => None,
+        })
+        .collect();
+    let [requested_path, inflight_path, completed_path] =
+        compaction_files(cfg.table_version, &instant, &completion);
+    put(store, &requested_path, compaction_plan_ocf(&ops, marker(1))).await?;
+    put(store, &inflight_path, Vec::new()).await?;
+
+    let written = run_jobs(io, jobs, version).await?;
+    let mut metadata = CommitMetadata {
+        compacted: true,
+        operation_type: "COMPACT".to_string(),
+        extra_metadata: BTreeMap::from([(
+            "schema".to_string(),
+            ctx.schema.commit_schema().to_string(),
+        )]),
+        ..Default::default()
+    };
+    let mut files = Vec::with_capacity(written.len());
+    let mut bytes = 0u64;
+    for (_, path, stat, rows, size) in written {
+        let partition = stat.partition_path.clone().unwrap_or_default();
+        metadata
+            .partition_to_write_stats
+            .entry(partition)
+            .or_default()
+            .push(stat);
+        files.push(path);
+        bytes += size;
+        stats.rows_written += rows;
+        stats.data_files += 1;
+    }
+    stats.data_bytes += bytes;
+    // completed last: only now do the new base files become the current slices
+    put(
+        store,
+        &completed_path,
+        encode_metadata(&metadata, cfg.table_version, marker(2))?,
+    )
+    .await?;
+    info!(
+        files = files.len(),
+        bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "compaction {instant} written"
+    );
+    Ok(Some(CommitRecord {
+        version,
+        instant,
+        completion: cfg.table_version.is_layout2().then_some(completion),
+        action: "commit".to_string(),
+        operation: "COMPACT".to_string(),
+        inserted: Vec::new(),
+        updated: Vec::new(),
+        deleted: Vec::new(),
+        live_rows: state.live(),
+        files,
+        bytes,
+    }))
+}
+
 fn encode_metadata(
     m: &CommitMetadata,
     version: TableVersion,
@@ -357,6 +505,7 @@ fn workload_profile(ctx: &EncodeCtx, jobs: &[FileJob], operation: &str) -> Commi
                     ));
                 }
             }
+            FileJob::Compact { .. } => {}
             FileJob::Log {
                 partition,
                 file_id,

@@ -79,6 +79,51 @@ pub fn encode_job(
                 rows: file.rows,
             })
         }
+        FileJob::Compact {
+            partition,
+            file_id,
+            file_name,
+            keys,
+            versions,
+            prev_version,
+            prev_base_file,
+            log_files,
+            slice,
+            ..
+        } => {
+            let path = join(&partition_path, file_name);
+            let file = encode_base_file(ctx, &path, file_name, *partition, keys, versions)?;
+            let size = file.bytes.len() as i64;
+            let log_records = (slice.updates + slice.deletes) as i64;
+            let stat = WriteStat {
+                file_id: file_id.clone(),
+                path: Some(path.clone()),
+                prev_commit: ctx.instant(*prev_version).to_string(),
+                num_writes: file.rows as i64,
+                num_deletes: slice.deletes as i64,
+                num_update_writes: slice.updates as i64,
+                total_write_bytes: size,
+                file_size_in_bytes: size,
+                partition_path: Some(partition_path),
+                total_log_records: log_records,
+                total_updated_records_compacted: log_records,
+                total_log_blocks: slice.blocks as i64,
+                total_log_files_compacted: log_files.len() as i64,
+                total_log_size_compacted: slice.bytes as i64,
+                runtime_stats: Some(RuntimeStats::default()),
+                prev_base_file: match table_version {
+                    TableVersion::V6 => None,
+                    TableVersion::V9 => Some(prev_base_file.clone()),
+                },
+                ..Default::default()
+            };
+            Ok(EncodedJob {
+                path,
+                bytes: file.bytes,
+                stat,
+                rows: file.rows,
+            })
+        }
         FileJob::Log {
             partition,
             file_id,

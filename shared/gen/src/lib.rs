@@ -11,6 +11,8 @@
 //!   [`GenConfig::rows_per_file_group`] rows, then go to new groups.
 //! - **MOR**: inserts go to new file groups (base files); updates and deletes go to one log
 //!   file per touched group and deltacommit (an AVRO_DATA block and a DELETE block).
+//! - **MOR compaction** ([`GenConfig::compact_every`]): a `compaction` instant rewrites every
+//!   group with log files into a new base file; rows keep their commit times.
 //! - **Table version 6**: timeline in `.hoodie/`, JSON commit metadata, v6 log naming (base
 //!   instant + increasing log version). **Version 9**: `.hoodie/timeline/`,
 //!   `<requested>_<completion>.<action>` files, Avro commit metadata, one log file per
@@ -43,7 +45,7 @@ pub mod rng;
 pub mod rows;
 pub mod schema;
 
-pub use config::{Codec, GenConfig, TableType, TableVersion};
+pub use config::{Codec, GenConfig, InstantKind, TableType, TableVersion};
 pub use error::{GenError, GenResult};
 pub use generate::{GenReport, GenStats, generate, generate_local};
 pub use manifest::{CommitRecord, MANIFEST_PATH, Manifest, SampleRow, TableInfo};

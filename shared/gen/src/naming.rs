@@ -25,7 +25,7 @@ impl Schedule {
     /// Commit `v` is requested at `start + v·interval` and completes 75 % of the interval
     /// later at most (2–3 s for the default one-minute interval), before the next request.
     pub fn new(cfg: &GenConfig) -> Self {
-        let n = cfg.commits as usize + 1;
+        let n = cfg.instant_kinds().len();
         let mut rng = SplitMix64::new(hash_words(&[cfg.seed, SALT_SCHEDULE]));
         let interval = cfg.commit_interval_ms as i64;
         let mut requested = Vec::with_capacity(n);
@@ -99,6 +99,21 @@ pub fn timeline_dir(version: TableVersion) -> &'static str {
         TableVersion::V6 => ".hoodie",
         TableVersion::V9 => ".hoodie/timeline",
     }
+}
+
+/// Names of the three instant files of a compaction: `compaction.requested`,
+/// `compaction.inflight`, and the completed `commit`.
+pub fn compaction_files(version: TableVersion, instant: &str, completion: &str) -> [String; 3] {
+    let dir = timeline_dir(version);
+    let completed = match version {
+        TableVersion::V6 => format!("{dir}/{instant}.commit"),
+        TableVersion::V9 => format!("{dir}/{instant}_{completion}.commit"),
+    };
+    [
+        format!("{dir}/{instant}.compaction.requested"),
+        format!("{dir}/{instant}.compaction.inflight"),
+        completed,
+    ]
 }
 
 /// Names of the three instant files of one commit: requested, inflight, completed.

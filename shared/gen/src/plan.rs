@@ -30,6 +30,21 @@ pub struct FileGroup {
     pub base_file: String,
     /// MOR: log files of the current file slice, oldest first.
     pub log_files: Vec<String>,
+    /// MOR: what the current slice's log files hold (compaction statistics).
+    pub slice: SliceStats,
+}
+
+/// Contents of a MOR file slice's log files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SliceStats {
+    /// Updated records in data blocks.
+    pub updates: u64,
+    /// Keys in delete blocks.
+    pub deletes: u64,
+    /// Blocks.
+    pub blocks: u64,
+    /// Bytes of the log files.
+    pub bytes: u64,
 }
 
 /// A file to write in one commit.
@@ -83,13 +98,52 @@ pub enum FileJob {
         /// v6: all log files of the slice including this one.
         slice_log_files: Vec<String>,
     },
+    /// MOR compaction of one file group: a new base file merging the slice's logs.
+    Compact {
+        /// Group index.
+        group: u32,
+        /// Partition index.
+        partition: u32,
+        /// File group id.
+        file_id: String,
+        /// New base file name (compaction instant).
+        file_name: String,
+        /// Live keys ascending, with their versions (rows keep their commit times).
+        keys: Vec<u32>,
+        /// Versions, parallel to `keys`.
+        versions: Vec<u16>,
+        /// Base instant version of the compacted slice (`prevCommit`).
+        prev_version: u16,
+        /// Base file of the compacted slice.
+        prev_base_file: String,
+        /// Log files merged.
+        log_files: Vec<String>,
+        /// What those logs held.
+        slice: SliceStats,
+    },
 }
 
 impl FileJob {
+    /// Group index.
+    pub fn group(&self) -> u32 {
+        match self {
+            FileJob::Base { group, .. }
+            | FileJob::Log { group, .. }
+            | FileJob::Compact { group, .. } => *group,
+        }
+    }
+
+    /// Whether this job writes a log file.
+    pub fn is_log(&self) -> bool {
+        matches!(self, FileJob::Log { .. })
+    }
+
     /// Partition index.
     pub fn partition(&self) -> u32 {
         match self {
-            FileJob::Base { partition, .. } | FileJob::Log { partition, .. } => *partition,
+            FileJob::Base { partition, .. }
+            | FileJob::Log { partition, .. }
+            | FileJob::Compact { partition, .. } => *partition,
         }
     }
 }
@@ -177,11 +231,11 @@ impl TableState {
             .map(|(k, _)| k as u32)
     }
 
-    /// Choose the changes of commit `version`: `rows` inserts for the first commit, fractions
-    /// of the live rows for later ones.
-    pub fn choose_changes(&mut self, cfg: &GenConfig, version: u16) -> CommitChanges {
+    /// Choose the changes of a commit: `rows` inserts for the first commit (`initial`),
+    /// fractions of the live rows for later ones.
+    pub fn choose_changes(&mut self, cfg: &GenConfig, initial: bool) -> CommitChanges {
         let next = self.next_key();
-        if version == 0 {
+        if initial {
             let n = u32::try_from(cfg.rows).unwrap_or(u32::MAX - 1);
             return CommitChanges {
                 inserted: next..next + n,
@@ -245,6 +299,7 @@ impl TableState {
             base_version: version,
             base_file: String::new(),
             log_files: Vec::new(),
+            slice: SliceStats::default(),
         });
         (self.groups.len() - 1) as u32
     }
@@ -363,6 +418,7 @@ impl TableState {
         group.base_version = version;
         group.base_file = file_name.clone();
         group.log_files.clear();
+        group.slice = SliceStats::default();
         FileJob::Base {
             group: g,
             partition: group.partition,
@@ -415,6 +471,9 @@ impl TableState {
             TableVersion::V9 => 1,
         };
         group.log_files.push(file_name.clone());
+        group.slice.updates += updates.len() as u64;
+        group.slice.deletes += deletes.len() as u64;
+        group.slice.blocks += u64::from(!updates.is_empty()) + u64::from(!deletes.is_empty());
         FileJob::Log {
             group: g,
             partition: group.partition,
@@ -427,6 +486,59 @@ impl TableState {
             base_file: group.base_file.clone(),
             slice_log_files: group.log_files.clone(),
         }
+    }
+}
+
+impl TableState {
+    /// Record the size of a log file written into group `g` (compaction statistics).
+    pub fn add_log_bytes(&mut self, g: u32, bytes: u64) {
+        if let Some(group) = self.groups.get_mut(g as usize) {
+            group.slice.bytes += bytes;
+        }
+    }
+
+    /// Plan compaction `version`: every group with log files gets a new base file holding its
+    /// live rows at their current versions; its slice starts over.
+    pub fn compact(&mut self, version: u16) -> Vec<FileJob> {
+        let instant = self
+            .instants
+            .get(usize::from(version))
+            .cloned()
+            .unwrap_or_default();
+        let stage = 10 + 3 * u64::from(version);
+        let mut order: Vec<(u32, u32)> = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| !g.log_files.is_empty())
+            .map(|(i, g)| (g.partition, i as u32))
+            .collect();
+        order.sort_unstable();
+        let mut jobs = Vec::with_capacity(order.len());
+        for (task, (_, g)) in order.into_iter().enumerate() {
+            self.attempt += 1;
+            let token = write_token(task, stage, self.attempt);
+            let versions = &self.versions;
+            let group = &mut self.groups[g as usize];
+            group.members.retain(|&k| versions[k as usize] != DEAD);
+            let keys = group.members.clone();
+            let row_versions: Vec<u16> = keys.iter().map(|&k| versions[k as usize]).collect();
+            let file_name = base_file_name(&group.file_id, &token, &instant);
+            jobs.push(FileJob::Compact {
+                group: g,
+                partition: group.partition,
+                file_id: group.file_id.clone(),
+                file_name: file_name.clone(),
+                keys,
+                versions: row_versions,
+                prev_version: group.base_version,
+                prev_base_file: std::mem::replace(&mut group.base_file, file_name),
+                log_files: std::mem::take(&mut group.log_files),
+                slice: std::mem::take(&mut group.slice),
+            });
+            group.base_version = version;
+        }
+        jobs
     }
 }
 
@@ -454,7 +566,7 @@ mod tests {
     #[test]
     fn first_commit_fills_groups_per_partition() {
         let (cfg, mut st, rows) = setup(TableType::CopyOnWrite, 450);
-        let ch = st.choose_changes(&cfg, 0);
+        let ch = st.choose_changes(&cfg, true);
         assert_eq!(ch.inserted, 0..450);
         let jobs = st.apply(&rows, &ch, 0);
         assert_eq!(st.live(), 450);
@@ -486,9 +598,9 @@ mod tests {
     #[test]
     fn cow_update_rewrites_groups_and_packs_inserts() {
         let (cfg, mut st, rows) = setup(TableType::CopyOnWrite, 450);
-        let ch0 = st.choose_changes(&cfg, 0);
+        let ch0 = st.choose_changes(&cfg, true);
         st.apply(&rows, &ch0, 0);
-        let ch = st.choose_changes(&cfg, 1);
+        let ch = st.choose_changes(&cfg, false);
         assert_eq!(ch.updated.len(), 45);
         assert_eq!(ch.deleted.len(), 9);
         assert_eq!(ch.inserted.len(), 23);
@@ -526,10 +638,10 @@ mod tests {
     #[test]
     fn mor_updates_go_to_logs_and_inserts_to_new_groups() {
         let (cfg, mut st, rows) = setup(TableType::MergeOnRead, 300);
-        let ch0 = st.choose_changes(&cfg, 0);
+        let ch0 = st.choose_changes(&cfg, true);
         st.apply(&rows, &ch0, 0);
         let groups_before = st.groups().len();
-        let ch = st.choose_changes(&cfg, 1);
+        let ch = st.choose_changes(&cfg, false);
         let jobs = st.apply(&rows, &ch, 1);
         let mut logs = 0;
         for j in &jobs {
@@ -560,15 +672,48 @@ mod tests {
                     assert_eq!(*prev_version, None);
                     assert!(!keys.is_empty());
                 }
+                FileJob::Compact { .. } => panic!("no compaction in a deltacommit"),
             }
         }
         assert_eq!(logs, ch.updated.len() + ch.deleted.len());
+
+        // compaction: every group with logs gets a new base file, rows keep their versions
+        let with_logs = st
+            .groups()
+            .iter()
+            .filter(|g| !g.log_files.is_empty())
+            .count();
+        let compacted = st.compact(2);
+        assert_eq!(compacted.len(), with_logs);
+        for j in &compacted {
+            let FileJob::Compact {
+                keys,
+                versions,
+                prev_version,
+                log_files,
+                slice,
+                file_name,
+                ..
+            } = j
+            else {
+                panic!()
+            };
+            assert_eq!(*prev_version, 0);
+            assert!(!log_files.is_empty());
+            assert!(slice.blocks as usize >= log_files.len());
+            assert!(file_name.ends_with("_20250101000200000.parquet"));
+            for (k, v) in keys.iter().zip(versions) {
+                assert_eq!(st.version_of(*k), Some(*v));
+            }
+        }
+        assert!(st.groups().iter().all(|g| g.log_files.is_empty()));
+        assert!(st.compact(3).is_empty(), "nothing left to compact");
     }
 
     #[test]
     fn sampling_is_distinct_and_live_in_both_regimes() {
         let (cfg, mut st, rows) = setup(TableType::CopyOnWrite, 1000);
-        let ch0 = st.choose_changes(&cfg, 0);
+        let ch0 = st.choose_changes(&cfg, true);
         st.apply(&rows, &ch0, 0);
         for n in [10u64, 900] {
             let s = st.sample_live(n);

@@ -25,6 +25,11 @@ fn cfg(table_type: TableType, table_version: TableVersion) -> GenConfig {
         row_group_rows: 500,
         seed: 11,
         threads: 2,
+        compact_every: if table_type == TableType::MergeOnRead {
+            2
+        } else {
+            0
+        },
         ..GenConfig::default()
     }
 }
@@ -90,8 +95,17 @@ fn check_layout(table_type: TableType, table_version: TableVersion) {
     assert!(props.contains(&format!("\nhoodie.table.type={}\n", table_type.as_hudi())));
 
     let mut prev_completion = String::new();
+    let mut compactions = 0;
     for commit in &m.commits {
         let t = &commit.instant;
+        if commit.operation == "COMPACT" {
+            compactions += 1;
+            check_compaction(&files, tl, table_version, commit);
+            if let Some(c) = &commit.completion {
+                prev_completion = c.clone();
+            }
+            continue;
+        }
         // requested (empty), inflight, completed
         assert_eq!(files[&format!("{tl}/{t}.{action}.requested")].len(), 0);
         let inflight = match table_type {
@@ -195,11 +209,70 @@ fn check_layout(table_type: TableType, table_version: TableVersion) {
         listed.sort();
         assert_eq!(paths, listed);
     }
+    // commits = 3 upserts: one compaction after the 2nd (MOR)
+    let expected = if table_type == TableType::MergeOnRead {
+        1
+    } else {
+        0
+    };
+    assert_eq!(compactions, expected);
     for p in &m.table.partition_paths {
         let meta =
             String::from_utf8(files[&format!("{p}/.hoodie_partition_metadata")].clone()).unwrap();
         assert!(meta.contains("\npartitionDepth=1\n") && meta.contains("\ncommitTime="));
     }
+}
+
+/// `compaction.requested` (Avro plan), empty `compaction.inflight`, completed `commit` with
+/// `compacted: true`; each new base file replaces a slice's base file and logs.
+fn check_compaction(
+    files: &BTreeMap<String, Vec<u8>>,
+    tl: &str,
+    table_version: TableVersion,
+    commit: &hps_gen::CommitRecord,
+) {
+    let t = &commit.instant;
+    assert_eq!(commit.action, "commit");
+    assert!(commit.inserted.is_empty() && commit.updated.is_empty() && commit.deleted.is_empty());
+    let plan = metadata_json(&files[&format!("{tl}/{t}.compaction.requested")]);
+    let ops = plan["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), commit.files.len());
+    assert!(files[&format!("{tl}/{t}.compaction.inflight")].is_empty());
+    let completed = match table_version {
+        TableVersion::V6 => format!("{tl}/{t}.commit"),
+        TableVersion::V9 => format!("{tl}/{t}_{}.commit", commit.completion.as_ref().unwrap()),
+    };
+    let md = metadata_json(&files[&completed]);
+    assert_eq!(md["operationType"], "COMPACT");
+    assert_eq!(md["compacted"], true);
+    let mut n = 0;
+    for (partition, stats) in md["partitionToWriteStats"].as_object().unwrap() {
+        for s in stats.as_array().unwrap() {
+            n += 1;
+            let path = s["path"].as_str().unwrap();
+            assert!(path.ends_with(&format!("_{t}.parquet")), "{path}");
+            assert!(files.contains_key(path));
+            let op = ops
+                .iter()
+                .find(|o| o["fileId"] == s["fileId"])
+                .expect("planned");
+            assert_eq!(op["partitionPath"], partition.as_str());
+            assert_eq!(s["prevCommit"], op["baseInstantTime"]);
+            let logs = op["deltaFilePaths"].as_array().unwrap();
+            assert!(!logs.is_empty());
+            assert_eq!(num(&s["totalLogFilesCompacted"]), logs.len() as i64);
+            let log_bytes: usize = logs
+                .iter()
+                .map(|l| files[&format!("{partition}/{}", l.as_str().unwrap())].len())
+                .sum();
+            assert_eq!(num(&s["totalLogSizeCompacted"]), log_bytes as i64);
+            assert!(files.contains_key(&format!(
+                "{partition}/{}",
+                op["dataFilePath"].as_str().unwrap()
+            )));
+        }
+    }
+    assert_eq!(n, commit.files.len());
 }
 
 #[test]

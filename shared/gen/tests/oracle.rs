@@ -22,6 +22,12 @@ fn small(table_type: TableType, table_version: TableVersion, name: &str) -> GenC
         row_group_rows: 256,
         seed: 7,
         threads: 2,
+        // MOR: compactions after the 2nd and 4th upsert; later logs start new file slices
+        compact_every: if table_type == TableType::MergeOnRead {
+            2
+        } else {
+            0
+        },
         ..GenConfig::default()
     }
 }
@@ -34,11 +40,24 @@ fn check(table_type: TableType, table_version: TableVersion, name: &str) {
         .block_on(generate_local(dir.path(), &cfg))
         .unwrap();
     let m = &report.manifest;
-    assert_eq!(m.commits.len(), 5);
+    let compactions = m
+        .commits
+        .iter()
+        .filter(|c| c.operation == "COMPACT")
+        .count();
+    assert_eq!(
+        compactions,
+        if table_type == TableType::MergeOnRead {
+            2
+        } else {
+            0
+        }
+    );
+    assert_eq!(m.commits.len(), 5 + compactions);
     assert!(
         m.commits
             .iter()
-            .skip(1)
+            .filter(|c| c.operation == "UPSERT")
             .all(|c| !c.updated.is_empty() && !c.deleted.is_empty())
     );
 
@@ -104,7 +123,10 @@ fn mor_v9_reads_back() {
 #[test]
 fn oracle_detects_disagreement() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = small(TableType::MergeOnRead, TableVersion::V9, "gen_tamper");
+    let cfg = GenConfig {
+        compact_every: 0,
+        ..small(TableType::MergeOnRead, TableVersion::V9, "gen_tamper")
+    };
     let report = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(generate_local(dir.path(), &cfg))

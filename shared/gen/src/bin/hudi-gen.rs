@@ -4,6 +4,7 @@
 //! ```text
 //! hudi-gen --out /tmp/t --table-version 9 --type cow --rows 1000000 --commits 5 \
 //!          --update 0.01 --insert 0.005 --delete 0.001 --partitions 4 --seed 42
+//! hudi-gen --out /tmp/m --type mor --commits 6 --compact-every 3
 //! ```
 
 use std::path::PathBuf;
@@ -68,6 +69,9 @@ struct Args {
     /// Files encoded concurrently (default: CPU count).
     #[arg(long)]
     threads: Option<usize>,
+    /// MOR only: compact every file group with log files after every N upserts (0 = never).
+    #[arg(long, default_value_t = 0)]
+    compact_every: u32,
     /// Also write the manifest JSON here (it is always stored in the table at
     /// `.hoodie/.aux/hudi-gen/manifest.json`).
     #[arg(long)]
@@ -109,6 +113,7 @@ fn config(a: &Args) -> Result<GenConfig, String> {
         },
         commit_interval_ms: a.commit_interval_ms,
         threads: a.threads.unwrap_or(d.threads),
+        compact_every: a.compact_every,
     })
 }
 
