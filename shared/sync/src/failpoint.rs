@@ -5,8 +5,9 @@
 //! `Ok(())`: the points compile to nothing. With the feature, a point still does nothing
 //! unless a test armed it on the pipeline's own [`FailPoints`] (so tests running in parallel
 //! in one process do not see each other's points), choosing what a firing point does:
-//! return an error ([`FailAction::Error`], a failed step) or panic ([`FailAction::Panic`], a
-//! crash: nothing after it runs, not even the lease release).
+//! return an error ([`FailAction::Error`], a failed step), panic ([`FailAction::Panic`], a
+//! crash: nothing after it runs, not even the lease release), or stop until the test lets it
+//! go on ([`FailAction::Wait`], to interleave two loaders deterministically).
 
 /// After the window was planned, before anything is read or written.
 pub const AFTER_PLAN: &str = "after_plan";
@@ -37,6 +38,8 @@ mod imp {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, PoisonError};
 
+    use tokio::sync::{Semaphore, watch};
+
     use crate::error::SyncError;
 
     /// What an armed point does when it fires.
@@ -46,6 +49,24 @@ mod imp {
         Error,
         /// Panic (a crash of the process as far as the pass can tell).
         Panic,
+        /// Stop until [`FailPoints::resume`] (see [`FailPoints::wait_reached`]).
+        Wait,
+    }
+
+    /// The rendezvous of a [`FailAction::Wait`] point.
+    #[derive(Debug)]
+    struct Gate {
+        reached: watch::Sender<u64>,
+        resume: Semaphore,
+    }
+
+    impl Default for Gate {
+        fn default() -> Self {
+            Gate {
+                reached: watch::channel(0).0,
+                resume: Semaphore::new(0),
+            }
+        }
     }
 
     #[derive(Debug, Clone)]
@@ -62,6 +83,7 @@ mod imp {
         armed: HashMap<String, Armed>,
         hits: HashMap<String, u64>,
         fired: HashMap<String, u64>,
+        gates: HashMap<String, Arc<Gate>>,
     }
 
     /// The fault-injection points of one pipeline (cheap to clone; clones share state).
@@ -122,8 +144,23 @@ mod imp {
             self.with(|s| s.fired.get(name).copied().unwrap_or(0))
         }
 
+        fn gate(&self, name: &str) -> Arc<Gate> {
+            self.with(|s| s.gates.entry(name.to_string()).or_default().clone())
+        }
+
+        /// Wait until a [`FailAction::Wait`] point `name` was reached (and is waiting).
+        pub async fn wait_reached(&self, name: &str) {
+            let mut rx = self.gate(name).reached.subscribe();
+            let _ = rx.wait_for(|n| *n > 0).await;
+        }
+
+        /// Let one waiting (or the next) [`FailAction::Wait`] firing of `name` go on.
+        pub fn resume(&self, name: &str) {
+            self.gate(name).resume.add_permits(1);
+        }
+
         /// Count a hit of `name` and fire it if armed.
-        pub fn eval(&self, name: &str) -> Result<(), SyncError> {
+        pub async fn eval(&self, name: &str) -> Result<(), SyncError> {
             let action = self.with(|s| {
                 *s.hits.entry(name.to_string()).or_default() += 1;
                 let a = s.armed.get_mut(name)?;
@@ -151,6 +188,15 @@ mod imp {
                     tracing::warn!(point = name, "fault injected: panic");
                     panic!("fault injected at {name}");
                 }
+                Some(FailAction::Wait) => {
+                    tracing::warn!(point = name, "fault injected: waiting to be resumed");
+                    let gate = self.gate(name);
+                    gate.reached.send_modify(|n| *n += 1);
+                    if let Ok(permit) = gate.resume.acquire().await {
+                        permit.forget();
+                    }
+                    Ok(())
+                }
             }
         }
     }
@@ -172,7 +218,7 @@ mod imp {
 
         /// Always `Ok(())`.
         #[inline(always)]
-        pub fn eval(&self, _name: &str) -> Result<(), SyncError> {
+        pub async fn eval(&self, _name: &str) -> Result<(), SyncError> {
             Ok(())
         }
     }

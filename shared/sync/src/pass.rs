@@ -328,8 +328,8 @@ impl<'p> Run<'p> {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    fn fp(&self, name: &str) -> SyncResult<()> {
-        self.pipe.options.failpoints.eval(name)
+    async fn fp(&self, name: &str) -> SyncResult<()> {
+        self.pipe.options.failpoints.eval(name).await
     }
 
     fn pg(&self, e: PgError) -> SyncError {
@@ -708,7 +708,7 @@ impl<'p> Run<'p> {
                     blocked_by_pending: plan.capped_by_pending,
                 });
             };
-            self.fp(failpoint::AFTER_PLAN)?;
+            self.fp(failpoint::AFTER_PLAN).await?;
             let pid = plan_id(&plan);
             let start = match &fence.cursor {
                 Some(c) if c.plan_id == pid => usize::try_from(c.next_slice)
@@ -1085,9 +1085,9 @@ impl<'p> Run<'p> {
         .instrument(span)
         .await
         .map(|f| self.after_commit(f, txp, w))?;
-        self.fp(failpoint::AFTER_COMMIT_BEFORE_BOOKMARK)?;
+        self.fp(failpoint::AFTER_COMMIT_BEFORE_BOOKMARK).await?;
         self.advance_bookmark().await;
-        self.fp(failpoint::AFTER_BOOKMARK)?;
+        self.fp(failpoint::AFTER_BOOKMARK).await?;
         Ok(())
     }
 
@@ -1190,7 +1190,7 @@ impl<'p> Run<'p> {
             .write(tx, &new, fence.version)
             .await
             .map_err(|e| fence_err(id, &self.t.fence_t, e))?;
-        self.fp(failpoint::AFTER_UPSERT_BEFORE_COMMIT)?;
+        self.fp(failpoint::AFTER_UPSERT_BEFORE_COMMIT).await?;
         Ok((f, removed))
     }
 }
@@ -1292,11 +1292,10 @@ impl<'r, 'f> BatchStream<'r, 'f> {
         Some(Err(StreamStopped(msg)))
     }
 
-    fn end(&mut self) -> Option<Result<RecordBatch, StreamStopped>> {
+    async fn end(&mut self) -> Option<Result<RecordBatch, StreamStopped>> {
         self.done = true;
-        if lock(self.txp).batches > 0
-            && let Err(e) = self.run.fp(failpoint::AFTER_COPY)
-        {
+        let sent = lock(self.txp).batches > 0;
+        if sent && let Err(e) = self.run.fp(failpoint::AFTER_COPY).await {
             return self.fail(e);
         }
         None
@@ -1316,7 +1315,7 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                         .unwrap_or_else(|| "the slice feed ended inside a slice".into());
                     return self.fail(SyncError::Internal { table: id, reason });
                 }
-                return self.end();
+                return self.end().await;
             };
             match peeked {
                 Peeked::Start {
@@ -1327,12 +1326,12 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                     let differs = schema
                         .as_ref()
                         .is_some_and(|s| !same_fields(s, &self.schema));
-                    {
+                    let full = {
                         let p = lock(self.txp);
-                        if p.slices() > 0 && (differs || self.run.tx_full(&p, size)) {
-                            drop(p);
-                            return self.end();
-                        }
+                        p.slices() > 0 && (differs || self.run.tx_full(&p, size))
+                    };
+                    if full {
+                        return self.end().await;
                     }
                     self.feed.take().await;
                     let mut p = lock(self.txp);
@@ -1343,9 +1342,8 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                     let Some(Msg::Batch(b)) = self.feed.take().await else {
                         continue;
                     };
-                    if lock(self.txp).batches > 0
-                        && let Err(e) = self.run.fp(failpoint::MID_COPY)
-                    {
+                    let sent = lock(self.txp).batches > 0;
+                    if sent && let Err(e) = self.run.fp(failpoint::MID_COPY).await {
                         return self.fail(e);
                     }
                     let mut p = lock(self.txp);
