@@ -698,3 +698,125 @@ async fn apply_batches(
 ) -> Result<ApplyStats, PgError> {
     a.apply(spec, "LX", &schema(), stream(batches), None).await
 }
+
+fn composite_batch(
+    rows: &[(&str, &str, &str, i64, &str)],
+) -> (arrow_schema::SchemaRef, arrow_array::RecordBatch) {
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let mut fields: Vec<Field> = [
+        "_hoodie_commit_time",
+        "_hoodie_commit_seqno",
+        "_hoodie_record_key",
+        "_hoodie_partition_path",
+        "_hoodie_file_name",
+    ]
+    .iter()
+    .map(|c| Field::new(*c, DataType::Utf8, true))
+    .collect();
+    fields.push(Field::new("region", DataType::Utf8, true));
+    fields.push(Field::new("id", DataType::Int64, true));
+    fields.push(Field::new("val", DataType::Utf8, true));
+    fields.push(Field::new("_op", DataType::Utf8, false));
+    let schema = Arc::new(Schema::new(fields));
+    let s = |f: &dyn Fn(&(&str, &str, &str, i64, &str)) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let cols: Vec<ArrayRef> = vec![
+        s(&|r| Some(r.1.to_string())),
+        s(&|r| (r.0 == "upsert").then(|| format!("{}_0_{}", r.1, r.3))),
+        s(&|r| Some(format!("region:{},id:{}", r.2, r.3))),
+        s(&|r| Some(format!("region={}", r.2))),
+        s(&|_| None),
+        s(&|r| Some(r.2.to_string())),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        )),
+        s(&|r| (r.0 == "upsert").then(|| r.4.to_string())),
+        s(&|r| Some(r.0.to_string())),
+    ];
+    (
+        schema.clone(),
+        arrow_array::RecordBatch::try_new(schema, cols).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn composite_record_keys() {
+    let pg = PgCluster::start();
+    let mut a = applier(&pg);
+    for (name, keys, policy) in [
+        ("comp_data", vec!["region", "id"], DeletePolicy::Hard),
+        (
+            "comp_meta",
+            vec!["_hoodie_partition_path", "_hoodie_record_key"],
+            DeletePolicy::Hard,
+        ),
+        (
+            "comp_meta_soft",
+            vec!["_hoodie_partition_path", "_hoodie_record_key"],
+            DeletePolicy::Soft,
+        ),
+    ] {
+        let spec = TargetTable::for_hudi_table(name, keys.iter().map(|k| k.to_string()).collect())
+            .with_delete_policy(policy);
+        let (schema, b) = composite_batch(&[
+            ("upsert", "20240101000000000", "eu", 1, "eu1"),
+            ("upsert", "20240101000000000", "us", 1, "us1"),
+            ("upsert", "20240101000000000", "eu", 2, "eu2"),
+        ]);
+        let s = a
+            .apply(&spec, "L1", &schema, stream(vec![b]), None)
+            .await
+            .unwrap();
+        assert_eq!((s.keys, s.inserted), (3, 3), "{name}");
+        let (schema, b) = composite_batch(&[
+            ("upsert", "20240102000000000", "eu", 1, "eu1-v2"),
+            ("delete", "20240102000000000", "us", 1, ""),
+            ("upsert", "20231231000000000", "eu", 2, "eu2-old"),
+        ]);
+        let s = a
+            .apply(&spec, "L2", &schema, stream(vec![b]), None)
+            .await
+            .unwrap();
+        assert_eq!((s.updated, s.deleted, s.stale), (1, 1, 1), "{name}: {s:?}");
+        let rows = a.read_staging(&spec).await.unwrap();
+        let live: Vec<(String, String)> = rows
+            .iter()
+            .filter(|r| {
+                r.get("_hps_deleted")
+                    .map(|d| d.as_deref() == Some("false"))
+                    .unwrap_or(true)
+            })
+            .map(|r| {
+                (
+                    r["_hoodie_record_key"].clone().unwrap(),
+                    r["val"].clone().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            live,
+            vec![
+                ("region:eu,id:1".to_string(), "eu1-v2".to_string()),
+                ("region:eu,id:2".to_string(), "eu2".to_string())
+            ],
+            "{name}"
+        );
+        // the staging primary key is the configured composite key
+        let client = a.connection().client().await.unwrap();
+        let pk: Vec<String> = client
+            .query(
+                "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                &[&format!("hudi.{name}")],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(pk, keys, "{name}");
+    }
+}

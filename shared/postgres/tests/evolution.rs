@@ -224,7 +224,7 @@ async fn evolution_between_batches() {
                 ),
                 (
                     f("dec", DataType::Decimal128(12, 4)),
-                    dec(vec![12_345_678_9012], 12, 4),
+                    dec(vec![123_456_789_012], 12, 4),
                 ),
                 (
                     f("name", DataType::Utf8),

@@ -236,7 +236,8 @@ fn cases() -> Vec<Case> {
         2,
     );
     let mut mb = MapBuilder::new(None, StringBuilder::new(), Int32Builder::new());
-    let maps: Vec<Option<Vec<(&str, Option<i32>)>>> = vec![
+    type Entries = Vec<(&'static str, Option<i32>)>;
+    let maps: Vec<Option<Entries>> = vec![
         Some(vec![("k2", Some(2)), ("k1", Some(1))]),
         Some(vec![]),
         None,
