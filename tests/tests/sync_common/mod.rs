@@ -506,3 +506,21 @@ impl LeaseStore for NoLease {
         Ok(None)
     }
 }
+
+/// Run passes until one reports `UpToDate` (sleeping briefly after `Busy`).
+pub async fn run_until_up_to_date(pipe: &SyncPipeline, src: &TableSource, mode: PassMode) -> Vec<PassOutcome> {
+    let mut outs = Vec::new();
+    for _ in 0..2000 {
+        let o = pipe.run_pass(src, None, mode).await.expect("pass");
+        let busy = matches!(o, PassOutcome::Busy(_));
+        let done = matches!(o, PassOutcome::UpToDate { .. });
+        outs.push(o);
+        if done {
+            return outs;
+        }
+        if busy {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    panic!("the table never got up to date: {:?}", outs.last());
+}
