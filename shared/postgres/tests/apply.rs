@@ -699,9 +699,10 @@ async fn apply_batches(
     a.apply(spec, "LX", &schema(), stream(batches), None).await
 }
 
-fn composite_batch(
-    rows: &[(&str, &str, &str, i64, &str)],
-) -> (arrow_schema::SchemaRef, arrow_array::RecordBatch) {
+/// (op, commit, region, id, val)
+type CRow<'a> = (&'a str, &'a str, &'a str, i64, &'a str);
+
+fn composite_batch(rows: &[CRow]) -> (arrow_schema::SchemaRef, arrow_array::RecordBatch) {
     use arrow_array::{ArrayRef, Int64Array, StringArray};
     use arrow_schema::{DataType, Field, Schema};
     use std::sync::Arc;
@@ -720,7 +721,7 @@ fn composite_batch(
     fields.push(Field::new("val", DataType::Utf8, true));
     fields.push(Field::new("_op", DataType::Utf8, false));
     let schema = Arc::new(Schema::new(fields));
-    let s = |f: &dyn Fn(&(&str, &str, &str, i64, &str)) -> Option<String>| -> ArrayRef {
+    let s = |f: &dyn Fn(&CRow) -> Option<String>| -> ArrayRef {
         Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
     };
     let cols: Vec<ArrayRef> = vec![
