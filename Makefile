@@ -28,6 +28,16 @@ test: build-tests
 fmt:
 	$(CARGO) fmt --all
 
+# The embedded default (scripts/run-demo.sh): a throwaway PostgreSQL under target/run (or
+# $$HPS_STATE_DIR), a Hudi table synced commit by commit, staging and status shown. Needs only
+# cargo and the PostgreSQL server binaries (no venv, no AWS, no internet).
+run:
+	@CARGO="$(CARGO)" bash scripts/run-demo.sh run
+
+# stop the demo PostgreSQL and remove its state directory
+clean-state:
+	@bash scripts/run-demo.sh clean
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

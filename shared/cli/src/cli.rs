@@ -48,6 +48,20 @@ pub enum Command {
         #[arg(long, default_value_t = hps_hudi::reader::DEFAULT_BATCH_SIZE)]
         batch_size: usize,
     },
+    /// Sync a table into PostgreSQL until it is up to date (--watch: keep following it).
+    Run(crate::run::RunArgs),
+    /// Per table: bookmark, fence, latest instant, instants behind, lag.
+    Status(crate::status::StatusArgs),
+    /// Move a table back so that the next run applies the instants after --to again.
+    Rewind(crate::ops::RewindArgs),
+    /// Empty a table's staging and start it over from its first instant.
+    Reset(crate::ops::ResetArgs),
+    /// Reload a table from a snapshot (after its incremental history was lost or rewritten).
+    Resync(crate::ops::ResyncArgs),
+    /// Make sync passes (CLI and Lambda) skip a table.
+    Pause(crate::ops::PauseArgs),
+    /// Undo pause.
+    Resume(crate::ops::ResumeArgs),
 }
 
 /// Run a parsed command.
@@ -115,6 +129,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Run(a) => crate::run::run(a).await,
+        Command::Status(a) => crate::status::status(a).await,
+        Command::Rewind(a) => crate::ops::rewind(a).await,
+        Command::Reset(a) => crate::ops::reset(a).await,
+        Command::Resync(a) => crate::ops::resync(a).await,
+        Command::Pause(a) => crate::ops::pause(a).await,
+        Command::Resume(a) => crate::ops::resume(a).await,
     }
 }
 

@@ -10,12 +10,30 @@
 //!   `_hoodie_*` meta columns and `_op`, values as described in [`json`]. The plan summary and
 //!   the bookmark to store next go to stderr.
 //!
+//!
+//! The sync commands (PostgreSQL `--postgres <url>`, bookmarks `--bookmarks <dir | dynamodb://table>`,
+//! see [`setup`]) run the same pipeline core as the Lambda functions (`hps_sync::SyncPipeline`):
+//!
+//! - `hudi-pg-sync run --table <uri> [--step] [--watch]`: sync passes until the table is up to
+//!   date (or, with `--watch`, keep polling); progress bar and closing summary ([`run`]).
+//! - `hudi-pg-sync status [--table <uri>]... [--format text|json]`: per table bookmark,
+//!   fence, latest instant, instants behind, lag ([`status`]).
+//! - `hudi-pg-sync rewind --table <uri> --to <instant|beginning>`, `reset --table <uri> --yes`,
+//!   `resync`, `pause`, `resume` ([`ops`]).
+//!
 //! Exit codes: 0 success, 1 error, 2 usage error, 3 the table needs a resync (history gone
-//! or rewritten), 4 not supported for this table (format, meta fields, MOR log files).
+//! or rewritten), 4 not supported for this table (format, meta fields, MOR log files),
+//! 5 the table is busy (another process holds its lease), 130 interrupted.
 
 pub mod cli;
 pub mod commands;
 pub mod json;
+pub mod lag;
+pub mod ops;
+pub mod progress;
+pub mod run;
+pub mod setup;
+pub mod status;
 pub mod store;
 
 /// Errors of CLI commands.
@@ -37,6 +55,49 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("output: {0}")]
     Io(#[from] std::io::Error),
+    /// A sync pass or operation failed.
+    #[error(transparent)]
+    Sync(#[from] hps_sync::SyncError),
+    /// Bad arguments or settings (PostgreSQL URL, bookmark location, table location).
+    #[error("{0}")]
+    Usage(String),
+    /// The bookmark store failed.
+    #[error("bookmarks: {0}")]
+    Bookmarks(#[from] hps_sync::BookmarkError),
+    /// PostgreSQL failed outside a sync pass.
+    #[error("postgres: {0}")]
+    Postgres(#[from] hps_postgres::PgError),
+    /// Another process holds the table's lease.
+    #[error(
+        "{table} is busy: another sync holds its lease ({owner}, until {expires_at}); try again later or pass --wait"
+    )]
+    Busy {
+        /// Table id.
+        table: String,
+        /// Lease holder.
+        owner: String,
+        /// When the lease expires unless renewed.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The table's incremental history is gone or rewritten.
+    #[error("{table} needs a resync: {reason} (run `hudi-pg-sync resync --table {table}`)")]
+    NeedsResync {
+        /// Table id.
+        table: String,
+        /// Why.
+        reason: String,
+    },
+    /// Some tables of a multi-table command failed (each was reported already).
+    #[error("{failed} of {total} table(s) failed")]
+    Tables {
+        /// Tables that failed.
+        failed: usize,
+        /// Tables in the command.
+        total: usize,
+    },
+    /// Interrupted (Ctrl-C) before the work was done.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl CliError {
@@ -52,6 +113,22 @@ impl CliError {
                 | H::UnsupportedTableVersion { .. },
             ) => 4,
             CliError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+            CliError::Sync(e) if e.needs_resync() => 3,
+            CliError::Sync(hps_sync::SyncError::Hudi { source, .. })
+                if matches!(
+                    **source,
+                    H::IncrementalUnsupported { .. }
+                        | H::UnsupportedBaseFormat { .. }
+                        | H::NotYetSupported { .. }
+                        | H::UnsupportedTableVersion { .. }
+                ) =>
+            {
+                4
+            }
+            CliError::NeedsResync { .. } => 3,
+            CliError::Usage(_) => 2,
+            CliError::Busy { .. } | CliError::Sync(hps_sync::SyncError::Busy { .. }) => 5,
+            CliError::Interrupted => 130,
             _ => 1,
         }
     }
