@@ -156,7 +156,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // Few blocking threads: encoders run there, and every thread that allocates file buffers
+    // gets its own malloc arena, which keeps freed buffers resident.
+    let blocking = args.threads.unwrap_or_else(|| GenConfig::default().threads) + 2;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(blocking)
         .enable_all()
         .build()
     {
