@@ -53,14 +53,6 @@ pub enum GenError {
     /// A background encoding task panicked or was cancelled.
     #[error("encoding task for {path} failed: {message}")]
     Task { path: String, message: String },
-
-    /// Local I/O outside the object store (manifest file).
-    #[error("I/O error on {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl GenError {
