@@ -72,6 +72,7 @@ pub mod files;
 pub mod instant;
 pub mod log;
 pub mod metadata;
+mod mor;
 pub mod planner;
 pub mod properties;
 pub mod reader;
@@ -92,7 +93,7 @@ pub use feed::ChangeFeed;
 pub use instant::{Action, InstantFile, InstantState, parse_instant_file_name};
 pub use metadata::{CommitMetadata, WriteStat};
 pub use planner::{
-    BaseFile, FileSlice, IncrementalPlan, LogFile, PlannedInstant, ReplacedFileGroup,
+    BaseFile, FileSlice, IncrementalPlan, LogFile, LogVisibility, PlannedInstant, ReplacedFileGroup,
 };
 pub use reader::{META_COLUMNS, OP_COLUMN, OP_DELETE, OP_UPSERT, ReadOptions, change_schema};
 pub use timeline::{Instant, InstantPosition, PendingInstant, Timeline};
@@ -191,8 +192,6 @@ impl HudiTable {
     }
 
     /// Plan the window `(after, until]` (see the crate docs for the domain of the bounds).
-    ///
-    /// Fails with [`HudiError::NotYetSupported`] when a slice to read has MOR log files.
     pub async fn plan(&self, after: Option<&str>, until: Option<&str>) -> Result<IncrementalPlan> {
         let timeline = self.timeline().await?;
         self.plan_with_timeline(&timeline, after, until).await
@@ -213,19 +212,6 @@ impl HudiTable {
         }
         .plan(after, until)
         .await?;
-        if let Some(s) = plan.slices.iter().find(|s| !s.log_files.is_empty()) {
-            return Err(HudiError::NotYetSupported {
-                table: self.uri.clone(),
-                what: format!(
-                    "merge-on-read log files: file group {} (partition {:?}) has {} log file(s) in this window, e.g. {}; \
-                     only base-file-only MOR windows can be read so far",
-                    s.file_id,
-                    s.partition_path,
-                    s.log_files.len(),
-                    s.log_files[0].path
-                ),
-            });
-        }
         Ok(plan)
     }
 
@@ -245,13 +231,29 @@ impl HudiTable {
                 len: plan.slices.len(),
             })?;
         let times: HashSet<String> = plan.commit_times().into_iter().collect();
-        Ok(self.slice_stream(slice.clone(), Arc::new(times), options.clone()))
+        Ok(self.slice_stream(
+            slice.clone(),
+            Arc::new(times),
+            self.mor_context(plan),
+            options.clone(),
+        ))
+    }
+
+    /// What merging MOR log files needs (`None` on COW tables).
+    fn mor_context(&self, plan: &IncrementalPlan) -> Option<Arc<mor::MorContext>> {
+        self.config.is_mor().then(|| {
+            Arc::new(mor::MorContext {
+                config: self.config.clone(),
+                visibility: plan.log_visibility.clone(),
+            })
+        })
     }
 
     fn slice_stream(
         &self,
         slice: FileSlice,
         times: Arc<HashSet<String>>,
+        mor: Option<Arc<mor::MorContext>>,
         options: ReadOptions,
     ) -> BatchStream {
         reader::SliceRead {
@@ -260,6 +262,7 @@ impl HudiTable {
             slice,
             commit_times: times,
             options,
+            mor,
         }
         .stream()
     }
@@ -267,10 +270,13 @@ impl HudiTable {
     /// Stream the change rows of every slice of `plan`, in plan order.
     pub fn read_changes(&self, plan: &IncrementalPlan, options: &ReadOptions) -> BatchStream {
         let times: Arc<HashSet<String>> = Arc::new(plan.commit_times().into_iter().collect());
+        let mor = self.mor_context(plan);
         let me = self.clone();
         let options = options.clone();
         futures::stream::iter(plan.slices.clone())
-            .flat_map(move |slice| me.slice_stream(slice, times.clone(), options.clone()))
+            .flat_map(move |slice| {
+                me.slice_stream(slice, times.clone(), mor.clone(), options.clone())
+            })
             .boxed()
     }
 

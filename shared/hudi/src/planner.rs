@@ -78,8 +78,13 @@ pub struct FileSlice {
     pub file_id: String,
     /// The base file (absent only for log-only MOR slices).
     pub base_file: Option<BaseFile>,
-    /// Log files of the slice in order (MOR only; reading them is not supported yet).
+    /// Log files of the slice in order (MOR only), as of the window end.
     pub log_files: Vec<LogFile>,
+    /// MOR only: log files written by admitted instants that are not part of this slice: they
+    /// belong to an older slice of the group compacted within the window, or the whole group
+    /// was replaced by the window end (then `base_file` is `None` and `log_files` empty). Their
+    /// DELETE blocks are deletes of the window that the current slice no longer shows.
+    pub window_log_files: Vec<LogFile>,
     /// The last admitted instant (requested time) that wrote this file group.
     pub last_written_by: String,
 }
@@ -132,6 +137,31 @@ pub struct IncrementalPlan {
     /// v6 only: the pending instant (requested time) that capped the window (hollow-commit
     /// guard). Completed instants at or after it are left for a later pass.
     pub capped_by_pending: Option<String>,
+    /// MOR only: which instants' log blocks are part of the table as of the window end.
+    pub log_visibility: LogVisibility,
+}
+
+/// Which log blocks count as of a window's end (hudi-format.md 6.5): blocks written by a
+/// completed write instant visible at the end, or by an archived (hence completed) one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogVisibility {
+    /// Requested times of the completed `commit`/`deltacommit`/`replacecommit` instants
+    /// visible at the window end (below the v6 hollow-commit cap).
+    pub visible: BTreeSet<String>,
+    /// The oldest requested time on the active timeline: older instants were archived, and
+    /// only completed instants are archived.
+    pub oldest_active: Option<String>,
+}
+
+impl LogVisibility {
+    /// Whether blocks written by `instant` (requested time) count.
+    pub fn is_visible(&self, instant: &str) -> bool {
+        self.visible.contains(instant)
+            || self
+                .oldest_active
+                .as_deref()
+                .is_some_and(|o| compare_instant_times(instant, o).is_lt())
+    }
 }
 
 impl IncrementalPlan {
@@ -185,6 +215,8 @@ struct Touch {
     /// path of the last admitted write stat that named a base file, with its instant
     expected_base: Option<(String, String)>,
     last_written_by: String,
+    /// MOR: log files written by admitted instants
+    window_logs: BTreeSet<String>,
 }
 
 impl Planner<'_> {
@@ -395,8 +427,16 @@ impl Planner<'_> {
                 let t = touched.entry(key).or_insert_with(|| Touch {
                     expected_base: None,
                     last_written_by: i.requested_time.clone(),
+                    window_logs: BTreeSet::new(),
                 });
                 t.last_written_by = i.requested_time.clone();
+                if self.config.is_mor()
+                    && let Some(path) = stat.path.as_deref()
+                    && LogFileName::parse(path).is_some_and(|l| !l.is_cdc)
+                {
+                    t.window_logs
+                        .insert(path.trim_start_matches('/').to_string());
+                }
                 if let Some(path) = stat.path.as_deref()
                     && let Some(b) = BaseFileName::parse(path)
                 {
@@ -415,10 +455,20 @@ impl Planner<'_> {
                 }
             }
         }
-        touched.retain(|k, _| !replaced_all.contains(k));
+        // MOR groups replaced by the window end keep the deletes their log files recorded in
+        // the window (tombstone-only slices)
+        let mut tombstones: BTreeMap<(String, String), Touch> = BTreeMap::new();
+        for k in replaced_all.iter() {
+            if let Some(t) = touched.remove(k)
+                && !t.window_logs.is_empty()
+            {
+                tombstones.insert(k.clone(), t);
+            }
+        }
 
         // list each partition that matters once
         let mut partitions: BTreeSet<String> = touched.keys().map(|(p, _)| p.clone()).collect();
+        partitions.extend(tombstones.keys().map(|(p, _)| p.clone()));
         partitions.extend(replaced_report.iter().map(|r| r.0.clone()));
         let lists: Vec<BoxFuture<'_, Result<(String, PartitionFiles)>>> = partitions
             .into_iter()
@@ -487,6 +537,7 @@ impl Planner<'_> {
             } else {
                 Vec::new()
             };
+            let window_log_files = window_log_files(table, &files, file_id, touch, &log_files)?;
             if chosen.is_none() && log_files.is_empty() {
                 return Err(HudiError::HistoryNotRetained {
                     table: table.to_string(),
@@ -500,6 +551,18 @@ impl Planner<'_> {
                 file_id: file_id.clone(),
                 base_file: chosen,
                 log_files,
+                window_log_files,
+                last_written_by: touch.last_written_by.clone(),
+            });
+        }
+        for ((partition, file_id), touch) in &tombstones {
+            let files = listings.get(partition).cloned().unwrap_or_default();
+            slices.push(FileSlice {
+                partition_path: partition.clone(),
+                file_id: file_id.clone(),
+                base_file: None,
+                log_files: Vec::new(),
+                window_log_files: window_log_files(table, &files, file_id, touch, &[])?,
                 last_written_by: touch.last_written_by.clone(),
             });
         }
@@ -538,6 +601,18 @@ impl Planner<'_> {
             .collect();
 
         let end = admitted.last().map(|i| i.position());
+        let log_visibility = if self.config.is_mor() {
+            LogVisibility {
+                visible: ordered
+                    .iter()
+                    .filter(|i| i.action.is_write() && visible(i))
+                    .map(|i| i.requested_time.clone())
+                    .collect(),
+                oldest_active: oldest_active.clone(),
+            }
+        } else {
+            LogVisibility::default()
+        };
         debug!(
             table,
             admitted = instants.len(),
@@ -554,6 +629,7 @@ impl Planner<'_> {
             replaced,
             end,
             capped_by_pending,
+            log_visibility,
         })
     }
 
@@ -737,6 +813,44 @@ impl Planner<'_> {
         });
         out
     }
+}
+
+/// The log files of `touch.window_logs` that are not in `current` (the slice's own logs), from
+/// the partition listing; a missing one was cleaned, and the window's deletes with it.
+fn window_log_files(
+    table: &str,
+    files: &PartitionFiles,
+    file_id: &str,
+    touch: &Touch,
+    current: &[LogFile],
+) -> Result<Vec<LogFile>> {
+    let mut out = Vec::new();
+    for path in &touch.window_logs {
+        if current.iter().any(|l| &l.path == path) {
+            continue;
+        }
+        match files
+            .logs
+            .get(file_id)
+            .and_then(|logs| logs.iter().find(|l| &l.path == path))
+        {
+            Some(l) => out.push(l.clone()),
+            None => {
+                return Err(HudiError::HistoryNotRetained {
+                    table: table.to_string(),
+                    file: path.clone(),
+                    instant: touch.last_written_by.clone(),
+                    hint: RESYNC_HINT_CLEANED.to_string(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        compare_instant_times(&a.instant_time, &b.instant_time)
+            .then(a.version.cmp(&b.version))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    Ok(out)
 }
 
 /// What is visible as of the window end (for assigning log files to slices).

@@ -86,6 +86,8 @@ pub(crate) struct SliceRead {
     pub slice: FileSlice,
     pub commit_times: Arc<HashSet<String>>,
     pub options: ReadOptions,
+    /// MOR tables: what merging log files needs.
+    pub mor: Option<Arc<crate::mor::MorContext>>,
 }
 
 impl SliceRead {
@@ -99,17 +101,26 @@ impl SliceRead {
 
     async fn open(self) -> Result<BoxStream<'static, Result<RecordBatch>>> {
         let table = self.table.clone();
-        if !self.slice.log_files.is_empty() {
-            return Err(HudiError::NotYetSupported {
+        if crate::mor::needs_merge(&self.slice) {
+            let Some(mor) = self.mor.clone() else {
+                return Err(HudiError::NotYetSupported {
+                    table,
+                    what: format!(
+                        "log files in file group {} of a table that is not merge-on-read",
+                        self.slice.file_id
+                    ),
+                });
+            };
+            return crate::mor::open_slice(
+                self.store,
                 table,
-                what: format!(
-                    "merge-on-read log files ({} in file group {} of partition {:?}, e.g. {})",
-                    self.slice.log_files.len(),
-                    self.slice.file_id,
-                    self.slice.partition_path,
-                    self.slice.log_files[0].path
-                ),
-            });
+                self.slice,
+                self.commit_times,
+                self.options.columns,
+                self.options.batch_size,
+                mor,
+            )
+            .await;
         }
         let Some(base) = self.slice.base_file.clone() else {
             return Ok(futures::stream::empty().boxed());
@@ -246,13 +257,13 @@ fn commit_time_mask(
     }
 }
 
-struct ErrCtx {
-    table: String,
-    base: BaseFile,
+pub(crate) struct ErrCtx {
+    pub table: String,
+    pub base: BaseFile,
 }
 
 impl ErrCtx {
-    fn map(&self, e: ParquetError) -> HudiError {
+    pub(crate) fn map(&self, e: ParquetError) -> HudiError {
         let table = self.table.clone();
         let file = self.base.path.clone();
         let instant = self.base.instant_time.clone();

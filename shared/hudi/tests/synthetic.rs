@@ -587,7 +587,7 @@ async fn truncated_and_garbage_parquet_are_typed_errors() {
 }
 
 #[tokio::test]
-async fn mor_log_files_are_not_yet_supported() {
+async fn mor_torn_log_block_is_skipped() {
     let t = Table::new(9, "hoodie.table.type=MERGE_ON_READ\n");
     let a = t.base_file("", "a-0", T1, &[&[(T1, "k1")]]);
     t.commit(
@@ -612,12 +612,14 @@ async fn mor_log_files_are_not_yet_supported() {
     // base-file-only window: fine
     let p = table.plan(None, Some(T2)).await.unwrap();
     assert_eq!(keys(&table, &p).await, vec![format!("{T1}/k1")]);
-    // the log write: a clear refusal
-    let e = table.plan(Some(T2), None).await.unwrap_err();
-    assert!(
-        matches!(&e, HudiError::NotYetSupported { what, .. } if what.contains(&log)),
-        "{e}"
-    );
+    // the log write: its only block is torn (a writer died mid-block), which Hudi skips
+    let p = table.plan(Some(T2), None).await.unwrap();
+    assert_eq!(p.slices.len(), 1);
+    assert_eq!(p.slices[0].log_files.len(), 1);
+    assert_eq!(p.slices[0].log_files[0].path, log);
+    assert!(p.slices[0].window_log_files.is_empty());
+    assert!(p.log_visibility.is_visible(T3));
+    assert!(keys(&table, &p).await.is_empty());
 }
 
 #[tokio::test]

@@ -185,6 +185,9 @@ pub struct FileGroupMerger {
     log_batches: Vec<RecordBatch>,
     deletes: Vec<DeleteEntry>,
     keys: HashMap<String, KeyEntry>,
+    /// Deletes of earlier slices of the group (see [`FileGroupMerger::add_prior_deletes`])
+    /// not yet known to be superseded.
+    prior: HashMap<String, DeleteChange>,
     base_started: bool,
     stats: MergeStats,
 }
@@ -226,6 +229,7 @@ impl FileGroupMerger {
             log_batches: Vec::new(),
             deletes: Vec::new(),
             keys: HashMap::new(),
+            prior: HashMap::new(),
             base_started: false,
             stats: MergeStats::default(),
         })
@@ -408,6 +412,32 @@ impl FileGroupMerger {
         }
     }
 
+    /// Deletes that earlier slices of the same file group recorded within the read (a slice
+    /// compacted inside the window: the compacted base no longer holds the deleted keys, and
+    /// the DELETE blocks are not part of this slice). Each is reported by [`Self::finish`]
+    /// unless this slice still (or again) holds its key, or reports its own delete of it.
+    /// A later entry for the same key replaces an earlier one. Call before the base is merged.
+    pub fn add_prior_deletes(&mut self, deletes: Vec<DeleteChange>) -> LogResult<()> {
+        self.check_log_phase()?;
+        for d in deletes {
+            self.prior.insert(d.record_key.clone(), d);
+        }
+        Ok(())
+    }
+
+    /// Whether `key` has versions in the log or a prior delete: base rows with such keys must
+    /// be merged even when they were not written by an admitted instant (they may win over
+    /// the log by ordering value, or show that a prior delete was superseded). Base rows of
+    /// other keys matter only when written by an admitted instant.
+    pub fn needs_base_row(&self, key: &str) -> bool {
+        self.keys.contains_key(key) || self.prior.contains_key(key)
+    }
+
+    /// Every key [`Self::needs_base_row`] is true for.
+    pub fn keys_needing_base_rows(&self) -> HashSet<String> {
+        self.keys.keys().chain(self.prior.keys()).cloned().collect()
+    }
+
     fn fold<'a>(&'a self, start: State<'a>, ops: &'a [Op]) -> State<'a> {
         let mode = self.config.mode;
         let newer_wins = |new: Option<&OrderingValue>, old: Option<&OrderingValue>| {
@@ -553,6 +583,9 @@ impl FileGroupMerger {
                     }
                 }
             };
+            if matches!(latest, Final::Base | Final::Row { .. }) && !self.prior.is_empty() {
+                self.prior.remove(key);
+            }
             keep.push(latest == Final::Base && admitted);
         }
         self.stats.base_rows_overlaid += overlaid;
@@ -572,11 +605,16 @@ impl FileGroupMerger {
     pub fn finish(mut self) -> LogResult<MergeOutput> {
         let mut rows: Vec<(usize, usize)> = Vec::new();
         let mut delete_indexes: Vec<u32> = Vec::new();
-        for entry in self.keys.values() {
+        let mut superseded_prior: Vec<&str> = Vec::new();
+        for (key, entry) in &self.keys {
             let f = match entry.resolved {
                 Some(f) => f,
                 None => Self::finalize(self.fold(State::Absent, &entry.ops)),
             };
+            if self.prior.contains_key(key) && f != Final::Absent {
+                // this slice holds the key, or deletes it itself
+                superseded_prior.push(key);
+            }
             match f {
                 Final::Row { batch, row } => {
                     let b = &self.log_batches[batch as usize];
@@ -609,7 +647,16 @@ impl FileGroupMerger {
         }
         self.stats.upserts += rows.len() as u64;
         self.stats.deletes += delete_indexes.len() as u64;
-        let mut deletes = Vec::with_capacity(delete_indexes.len());
+        let superseded_prior: Vec<String> =
+            superseded_prior.into_iter().map(str::to_string).collect();
+        for k in superseded_prior {
+            self.prior.remove(&k);
+        }
+        let mut prior: Vec<DeleteChange> = self.prior.drain().map(|(_, d)| d).collect();
+        prior.sort_by(|a, b| a.record_key.cmp(&b.record_key));
+        self.stats.deletes += prior.len() as u64;
+        let mut deletes = Vec::with_capacity(delete_indexes.len() + prior.len());
+        deletes.extend(prior);
         for i in delete_indexes {
             let e = &self.deletes[i as usize];
             deletes.push(DeleteChange {

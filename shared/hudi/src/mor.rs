@@ -1,0 +1,587 @@
+//! Merge-on-read file slices: the change rows of one file slice whose log files must be merged
+//! with its base file (hudi-format.md 6.5–6.7, 9.2, 9.4).
+//!
+//! For a slice as of the window end:
+//! 1. the valid blocks of its log files are chosen from their headers
+//!    ([`crate::log::scan_slice`]: blocks of instants visible at the window end, minus rolled-back
+//!    and log-compacted ones), then decoded into one file group's in-memory log side;
+//! 2. deletes recorded within the window by log files that are not part of the slice any more
+//!    ([`FileSlice::window_log_files`]: an older slice compacted within the window, or a group
+//!    replaced by the window end) are folded separately and reported unless the slice still
+//!    holds their key;
+//! 3. the base file is streamed (only rows written by an admitted instant, or whose key occurs
+//!    in the log, are decoded) and merged key by key by the table's merge rule;
+//! 4. the rows whose latest version was written by an admitted instant are upserts; keys whose
+//!    latest version is a delete written by an admitted instant are delete rows
+//!    ([`crate::log::delete_change_batch`]: meta columns, record-key columns parsed from the key,
+//!    the ordering field when the delete carries one).
+//!
+//! A delete and a later upsert of the same key in one window yield the upsert only; an insert
+//! and a later delete within one window yield a delete row (a sink ignores deletes of keys it
+//! does not hold). Compaction adds no rows of its own: compacted rows keep their commit times.
+//!
+//! Memory: one file group's valid log rows and one entry per log key (see
+//! [`crate::log::merge`]), plus one base-file row group at a time.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use hps_storage::{DynStore, ParquetObjectReader};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
+};
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use tracing::debug;
+
+use crate::config::{KeyGenerator, TableConfig};
+use crate::error::{HudiError, Result};
+use crate::log::{
+    BlockType, DataBlockOptions, DataBlockReader, DeleteRowSpec, FileGroupMerger,
+    InstantVisibility, KeyEncoding, LogBlock, LogError, LogFileRef, LogReaderOptions, MergeConfig,
+    MergeMode, avro_schema_to_arrow, delete_change_batch, scan_slice,
+};
+use crate::planner::{FileSlice, LogFile, LogVisibility};
+use crate::reader::{
+    COMMIT_TIME_COLUMN, DEFAULT_BATCH_SIZE, ErrCtx, META_COLUMNS, OP_COLUMN, OP_UPSERT,
+    change_schema,
+};
+
+const RECORD_KEY_COLUMN: &str = "_hoodie_record_key";
+const PARTITION_PATH_COLUMN: &str = "_hoodie_partition_path";
+
+/// What a MOR slice read needs besides the slice: the table configuration and which instants'
+/// log blocks count as of the window end.
+#[derive(Debug)]
+pub(crate) struct MorContext {
+    pub config: Arc<TableConfig>,
+    pub visibility: LogVisibility,
+}
+
+impl InstantVisibility for LogVisibility {
+    fn is_visible(&self, instant: &str) -> bool {
+        LogVisibility::is_visible(self, instant)
+    }
+}
+
+/// Whether `slice` needs the MOR path (it has log files to merge or window deletes to report).
+pub(crate) fn needs_merge(slice: &FileSlice) -> bool {
+    !slice.log_files.is_empty() || !slice.window_log_files.is_empty()
+}
+
+/// The merge rule of a table (hudi-format.md 6.7).
+pub fn merge_mode(config: &TableConfig, table: &str) -> Result<MergeMode> {
+    let refuse = |what: String| HudiError::NotYetSupported {
+        table: table.to_string(),
+        what,
+    };
+    if let Some(mode) = &config.record_merge_mode {
+        return match mode.trim().to_ascii_uppercase().as_str() {
+            "EVENT_TIME_ORDERING" => Ok(MergeMode::EventTimeOrdering),
+            "COMMIT_TIME_ORDERING" => Ok(MergeMode::CommitTimeOrdering),
+            other => Err(refuse(format!(
+                "merging merge-on-read log files with hoodie.record.merge.mode={other} \
+                 (only EVENT_TIME_ORDERING and COMMIT_TIME_ORDERING are implemented)"
+            ))),
+        };
+    }
+    let payload = config
+        .payload_class
+        .as_deref()
+        .map(|p| p.rsplit('.').next().unwrap_or(p).trim());
+    let v6 = config.table_version < 8;
+    match payload {
+        None | Some("OverwriteWithLatestAvroPayload") if v6 => {
+            Ok(MergeMode::OverwriteWithLatestPayload)
+        }
+        // Hudi 1.x infers the merge mode of tables without one from the payload
+        None if !config.ordering_fields.is_empty() => Ok(MergeMode::EventTimeOrdering),
+        None | Some("OverwriteWithLatestAvroPayload") => Ok(MergeMode::CommitTimeOrdering),
+        Some("DefaultHoodieRecordPayload" | "EventTimeAvroPayload") => Ok(if v6 {
+            MergeMode::DefaultPayload
+        } else {
+            MergeMode::EventTimeOrdering
+        }),
+        Some(other) => Err(refuse(format!(
+            "merging merge-on-read log files with payload class {other} \
+             (only OverwriteWithLatestAvroPayload, DefaultHoodieRecordPayload and \
+             EventTimeAvroPayload are implemented)"
+        ))),
+    }
+}
+
+/// How delete rows fill the record-key columns (the contract: SIMPLE `v`, COMPLEX `f1:v1,f2:v2`).
+pub fn delete_row_spec(config: &TableConfig) -> DeleteRowSpec {
+    let encoding =
+        if config.key_generator == KeyGenerator::Complex || config.record_key_fields.len() > 1 {
+            KeyEncoding::Complex
+        } else {
+            KeyEncoding::Simple
+        };
+    DeleteRowSpec {
+        record_key_fields: config.record_key_fields.clone(),
+        encoding,
+        ordering_fields: config.ordering_fields.clone(),
+    }
+}
+
+/// Where a MOR slice read stands.
+struct Ctx {
+    store: DynStore,
+    table: String,
+    slice: FileSlice,
+    admitted: Arc<HashSet<String>>,
+    batch_size: usize,
+}
+
+impl Ctx {
+    fn group(&self) -> String {
+        if self.slice.partition_path.is_empty() {
+            self.slice.file_id.clone()
+        } else {
+            format!("{}/{}", self.slice.partition_path, self.slice.file_id)
+        }
+    }
+
+    /// A log-layer error with the table's context.
+    fn log_err(&self, e: LogError) -> HudiError {
+        let table = self.table.clone();
+        if e.is_not_found() {
+            return HudiError::HistoryNotRetained {
+                table,
+                file: format!("a log file of file group {}", self.group()),
+                instant: self.slice.last_written_by.clone(),
+                hint: format!(
+                    "{e}; the log file disappeared before it was read (cleaned or rolled back): \
+                     resync the table (full snapshot)"
+                ),
+            };
+        }
+        match e {
+            LogError::Storage { source, .. } => HudiError::Storage { table, source },
+            LogError::Unsupported { .. }
+            | LogError::UnsupportedBlockType { .. }
+            | LogError::UnsupportedFormatVersion { .. }
+            | LogError::UnsupportedContentVersion { .. } => HudiError::NotYetSupported {
+                table,
+                what: e.to_string(),
+            },
+            other => HudiError::ReadFailed {
+                table,
+                file: format!("log files of file group {}", self.group()),
+                transient: other.is_transient(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+fn refs(files: &[LogFile]) -> Vec<LogFileRef> {
+    files
+        .iter()
+        .map(|l| LogFileRef {
+            path: l.path.clone(),
+            size: l.size,
+        })
+        .collect()
+}
+
+/// The row schema of a slice without a base file: from the first block's `SCHEMA` header, or
+/// the first parquet data block, or (deletes only, no schema anywhere) the meta columns.
+async fn log_only_schema(
+    store: &DynStore,
+    blocks: &[&LogBlock],
+    opts: &DataBlockOptions,
+) -> std::result::Result<Schema, LogError> {
+    for b in blocks {
+        if let Some(s) = b.header.schema()
+            && let Ok(schema) = avro_schema_to_arrow(s)
+        {
+            return Ok(schema);
+        }
+    }
+    if let Some(b) = blocks
+        .iter()
+        .find(|b| b.block_type == BlockType::ParquetData)
+    {
+        let r = DataBlockReader::open(store, b, None, opts).await?;
+        return Ok(r.schema().as_ref().clone());
+    }
+    Ok(Schema::new(
+        META_COLUMNS
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// `schema` restricted to `keep` (file order).
+fn project_schema(schema: &Schema, keep: &dyn Fn(&str) -> bool) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| keep(f.name()))
+            .cloned()
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Select the output columns of a merged batch and append `_op = "upsert"`.
+fn to_output(out: &SchemaRef, batch: &RecordBatch) -> std::result::Result<RecordBatch, String> {
+    let n = batch.num_rows();
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(out.fields().len());
+    for f in out.fields().iter().take(out.fields().len() - 1) {
+        let c = batch
+            .column_by_name(f.name())
+            .ok_or_else(|| format!("merged rows lack column {}", f.name()))?;
+        cols.push(c.clone());
+    }
+    cols.push(Arc::new(StringArray::from_iter_values(
+        std::iter::repeat_n(OP_UPSERT, n),
+    )));
+    RecordBatch::try_new(out.clone(), cols).map_err(|e| e.to_string())
+}
+
+fn str_at(col: &ArrayRef, row: usize) -> Option<&str> {
+    use arrow_array::cast::AsArray;
+    if col.is_null(row) {
+        return None;
+    }
+    match col.data_type() {
+        DataType::Utf8 => Some(col.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Some(col.as_string::<i64>().value(row)),
+        DataType::Utf8View => Some(col.as_string_view().value(row)),
+        _ => None,
+    }
+}
+
+/// Open the change-row stream of a MOR slice.
+pub(crate) async fn open_slice(
+    store: DynStore,
+    table: String,
+    slice: FileSlice,
+    admitted: Arc<HashSet<String>>,
+    columns: Option<Vec<String>>,
+    batch_size: usize,
+    mor: Arc<MorContext>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let batch_size = if batch_size == 0 {
+        DEFAULT_BATCH_SIZE
+    } else {
+        batch_size
+    };
+    let ctx = Ctx {
+        store,
+        table,
+        slice,
+        admitted,
+        batch_size,
+    };
+    let config = &mor.config;
+    let mode = merge_mode(config, &ctx.table)?;
+    let spec = delete_row_spec(config);
+    let block_opts = DataBlockOptions {
+        batch_size,
+        ..DataBlockOptions::default()
+    };
+    let log_opts = LogReaderOptions::default();
+
+    // 1. the slice's valid log blocks, headers only
+    let scan = scan_slice(
+        &ctx.store,
+        &refs(&ctx.slice.log_files),
+        &mor.visibility,
+        &log_opts,
+    )
+    .await
+    .map_err(|e| ctx.log_err(e))?;
+    // 2. blocks of the window's log files outside the slice (admitted instants only)
+    let window_blocks: Vec<LogBlock> = if ctx.slice.window_log_files.is_empty() {
+        Vec::new()
+    } else {
+        scan_slice(
+            &ctx.store,
+            &refs(&ctx.slice.window_log_files),
+            &mor.visibility,
+            &log_opts,
+        )
+        .await
+        .map_err(|e| ctx.log_err(e))?
+        .blocks
+        .into_iter()
+        .filter(|b| b.instant_time().is_some_and(|t| ctx.admitted.contains(t)))
+        .collect()
+    };
+    let window_deletes = window_blocks
+        .iter()
+        .any(|b| b.block_type == BlockType::Delete);
+
+    // the row schema: the base file's, else the logs'
+    let base_meta = match &ctx.slice.base_file {
+        Some(base) => {
+            let err = ErrCtx {
+                table: ctx.table.clone(),
+                base: base.clone(),
+            };
+            let mut reader =
+                ParquetObjectReader::new(ctx.store.clone(), base.path.clone(), base.size);
+            let md = reader.load_metadata().await.map_err(|e| err.map(e))?;
+            let arm = ArrowReaderMetadata::try_new(
+                md,
+                ArrowReaderOptions::new().with_skip_arrow_metadata(true),
+            )
+            .map_err(|e| err.map(e))?;
+            Some((reader, arm, err))
+        }
+        None => None,
+    };
+    let file_schema: Schema = match &base_meta {
+        Some((_, arm, _)) => arm.schema().as_ref().clone(),
+        None => {
+            let all: Vec<&LogBlock> = scan.blocks.iter().chain(window_blocks.iter()).collect();
+            log_only_schema(&ctx.store, &all, &block_opts)
+                .await
+                .map_err(|e| ctx.log_err(e))?
+        }
+    };
+    let file_schema = Schema::new(file_schema.fields().clone());
+    if let Some(cols) = &columns {
+        for c in cols {
+            if c != OP_COLUMN && file_schema.field_with_name(c).is_err() {
+                return Err(HudiError::UnknownColumn {
+                    table: ctx.table.clone(),
+                    column: c.clone(),
+                    file: ctx
+                        .slice
+                        .base_file
+                        .as_ref()
+                        .map(|b| b.path.clone())
+                        .unwrap_or_else(|| format!("log files of file group {}", ctx.group())),
+                });
+            }
+        }
+    }
+    let wanted = |name: &str| {
+        columns
+            .as_ref()
+            .is_none_or(|cols| cols.iter().any(|c| c == name))
+    };
+    let out_schema = change_schema(&project_schema(&file_schema, &wanted));
+    // the merge needs the key, commit time and ordering columns whatever the projection
+    let merge_schema = project_schema(&file_schema, &|name: &str| {
+        wanted(name)
+            || [RECORD_KEY_COLUMN, COMMIT_TIME_COLUMN, PARTITION_PATH_COLUMN].contains(&name)
+            || config.ordering_fields.iter().any(|f| f == name)
+    });
+    let ordering_fields: Vec<String> = config
+        .ordering_fields
+        .iter()
+        .filter(|f| merge_schema.field_with_name(f).is_ok())
+        .cloned()
+        .collect();
+    let merge_config = MergeConfig {
+        mode,
+        ordering_fields,
+        admitted: ctx.admitted.clone(),
+        file_group: ctx.group(),
+        batch_size,
+    };
+
+    // 3. the log side
+    let mut merger = FileGroupMerger::new(merge_config.clone(), merge_schema.clone())
+        .map_err(|e| ctx.log_err(e))?;
+    for block in &scan.blocks {
+        merger
+            .push_block(&ctx.store, block, &block_opts)
+            .await
+            .map_err(|e| ctx.log_err(e))?;
+    }
+    if window_deletes {
+        // fold the window's writes of the older slices from "absent": keys whose last
+        // version there is a delete
+        let mut prior =
+            FileGroupMerger::new(merge_config, merge_schema.clone()).map_err(|e| ctx.log_err(e))?;
+        for block in &window_blocks {
+            prior
+                .push_block(&ctx.store, block, &block_opts)
+                .await
+                .map_err(|e| ctx.log_err(e))?;
+        }
+        let out = prior.finish().map_err(|e| ctx.log_err(e))?;
+        merger
+            .add_prior_deletes(out.deletes)
+            .map_err(|e| ctx.log_err(e))?;
+    }
+    debug!(
+        group = %ctx.group(),
+        blocks = scan.blocks.len(),
+        window_blocks = window_blocks.len(),
+        stats = ?merger.stats(),
+        "log side of the file slice loaded"
+    );
+
+    // 4. the base file, streamed through the merger
+    let base_stream: BoxStream<'static, Result<RecordBatch>> = match base_meta {
+        None => futures::stream::empty().boxed(),
+        Some((reader, arm, err)) => {
+            let schema_descr = arm.metadata().file_metadata().schema_descr_ptr();
+            let leaf = |name: &str| {
+                (0..schema_descr.num_columns())
+                    .find(|i| schema_descr.column(*i).path().string() == name)
+            };
+            let (Some(ct_leaf), Some(key_leaf)) =
+                (leaf(COMMIT_TIME_COLUMN), leaf(RECORD_KEY_COLUMN))
+            else {
+                return Err(HudiError::IncrementalUnsupported {
+                    table: ctx.table.clone(),
+                    reason: format!(
+                        "{} lacks {COMMIT_TIME_COLUMN} or {RECORD_KEY_COLUMN} (written without meta fields?)",
+                        err.base.path
+                    ),
+                });
+            };
+            let arrow_schema = arm.schema().clone();
+            let roots: Vec<usize> = merge_schema
+                .fields()
+                .iter()
+                .filter_map(|f| arrow_schema.index_of(f.name()).ok())
+                .collect();
+            let projection = ProjectionMask::roots(&schema_descr, roots);
+            let keys = Arc::new(merger.keys_needing_base_rows());
+            let times = ctx.admitted.clone();
+            let md = arm.metadata().clone();
+            // without log keys, row groups whose commit-time range misses every admitted
+            // time hold no change
+            let row_groups: Vec<usize> = (0..md.num_row_groups())
+                .filter(|rg| {
+                    if !keys.is_empty() {
+                        return true;
+                    }
+                    match md
+                        .row_group(*rg)
+                        .column(ct_leaf)
+                        .statistics()
+                        .map(|s| (s.min_bytes_opt(), s.max_bytes_opt()))
+                    {
+                        Some((Some(min), Some(max))) => times
+                            .iter()
+                            .any(|t| t.as_bytes() >= min && t.as_bytes() <= max),
+                        _ => true,
+                    }
+                })
+                .collect();
+            let predicate = ArrowPredicateFn::new(
+                ProjectionMask::leaves(&schema_descr, [ct_leaf, key_leaf]),
+                move |batch: RecordBatch| {
+                    let (Some(ct), Some(key)) = (
+                        batch.column_by_name(COMMIT_TIME_COLUMN),
+                        batch.column_by_name(RECORD_KEY_COLUMN),
+                    ) else {
+                        return Err(arrow_schema::ArrowError::SchemaError(
+                            "meta columns missing from the filter batch".into(),
+                        ));
+                    };
+                    Ok((0..batch.num_rows())
+                        .map(|i| {
+                            Some(
+                                str_at(ct, i).is_some_and(|t| times.contains(t))
+                                    || str_at(key, i).is_some_and(|k| keys.contains(k)),
+                            )
+                        })
+                        .collect::<BooleanArray>())
+                },
+            );
+            let err = Arc::new(err);
+            let e2 = err.clone();
+            ParquetRecordBatchStreamBuilder::new_with_metadata(reader, arm)
+                .with_row_groups(row_groups)
+                .with_projection(projection)
+                .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+                .with_batch_size(batch_size)
+                .build()
+                .map_err(|e| err.map(e))?
+                .map_err(move |e| e2.map(e))
+                .boxed()
+        }
+    };
+
+    Ok(merged_stream(ctx, merger, base_stream, out_schema, spec))
+}
+
+enum Phase {
+    Base(BoxStream<'static, Result<RecordBatch>>),
+    Done,
+}
+
+/// Base batches through the merger, then the log rows and the deletes.
+fn merged_stream(
+    ctx: Ctx,
+    merger: FileGroupMerger,
+    base: BoxStream<'static, Result<RecordBatch>>,
+    out_schema: SchemaRef,
+    spec: DeleteRowSpec,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let state = (Phase::Base(base), Some(merger));
+    futures::stream::try_unfold(state, move |(phase, mut merger)| {
+        let out_schema = out_schema.clone();
+        let spec = spec.clone();
+        let ctx_table = ctx.table.clone();
+        let ctx_err = (
+            ctx.table.clone(),
+            ctx.group(),
+            ctx.slice.last_written_by.clone(),
+        );
+        let ctx_batch = ctx.batch_size;
+        async move {
+            let read_err = |reason: String| HudiError::ReadFailed {
+                table: ctx_table.clone(),
+                file: format!("file group {}", ctx_err.1),
+                reason,
+                transient: false,
+            };
+            let merge_err = |e: LogError| HudiError::ReadFailed {
+                table: ctx_err.0.clone(),
+                file: format!("file group {}", ctx_err.1),
+                reason: e.to_string(),
+                transient: false,
+            };
+            match phase {
+                Phase::Base(mut base) => {
+                    let Some(m) = merger.as_mut() else {
+                        return Ok(None);
+                    };
+                    while let Some(batch) = base.try_next().await? {
+                        let changed = m.merge_base_batch(&batch).map_err(merge_err)?;
+                        if changed.num_rows() > 0 {
+                            let out = to_output(&out_schema, &changed).map_err(read_err)?;
+                            return Ok(Some((vec![out], (Phase::Base(base), merger))));
+                        }
+                    }
+                    let Some(m) = merger.take() else {
+                        return Ok(None);
+                    };
+                    let out = m.finish().map_err(merge_err)?;
+                    let mut batches = Vec::with_capacity(out.upserts.len() + 1);
+                    for b in &out.upserts {
+                        batches.push(to_output(&out_schema, b).map_err(read_err)?);
+                    }
+                    for chunk in out.deletes.chunks(ctx_batch.max(1)) {
+                        batches.push(
+                            delete_change_batch(&out_schema, chunk, &spec).map_err(read_err)?,
+                        );
+                    }
+                    debug!(group = %ctx_err.1, stats = ?out.stats, "file slice merged");
+                    Ok(Some((batches, (Phase::Done, None))))
+                }
+                Phase::Done => Ok(None),
+            }
+        }
+    })
+    .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+    .try_flatten()
+    .boxed()
+}
