@@ -102,8 +102,8 @@ pub struct ConnectOptions {
     pub password_env: Option<String>,
     /// `sslmode`; `None` = `verify-full` for non-loopback hosts, `prefer` on loopback.
     pub sslmode: Option<SslMode>,
-    /// CA bundle (PEM, may hold many certificates, e.g. the RDS global bundle); without it
-    /// the Mozilla roots (webpki-roots) are used for verification.
+    /// CA bundle (PEM, may hold many certificates, e.g. the RDS global bundle); without it,
+    /// or with the libpq value `system`, the Mozilla roots (webpki-roots) are used.
     pub sslrootcert: Option<PathBuf>,
     /// `application_name` (default `hudi-pg-sync`).
     pub application_name: Option<String>,

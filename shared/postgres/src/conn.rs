@@ -97,7 +97,12 @@ impl Connector {
     /// Validate the options and build the TLS configuration (reads the CA bundle).
     pub fn new(options: ConnectOptions) -> Result<Self, PgError> {
         let mode = options.effective_sslmode();
-        let tls = make_tls(mode, options.sslrootcert.as_deref())?;
+        // libpq's `sslrootcert=system`: the public roots
+        let ca = options
+            .sslrootcert
+            .as_deref()
+            .filter(|p| *p != std::path::Path::new("system"));
+        let tls = make_tls(mode, ca)?;
         Ok(Connector { options, tls })
     }
 
