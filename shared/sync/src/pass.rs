@@ -188,6 +188,26 @@ fn same_state(a: &Bookmark, b: &Bookmark) -> bool {
 
 /// Identifies a plan: a hash of its instants, then a hash of its slices (16 hex digits each).
 pub(crate) fn plan_id(plan: &IncrementalPlan) -> String {
+    plan_id_of(
+        plan.instants
+            .iter()
+            .map(|i| (i.requested_time.as_str(), i.completion_time.as_deref())),
+        plan.slices.iter().map(|s| {
+            let mut parts = vec![
+                s.partition_path.as_str(),
+                s.file_id.as_str(),
+                s.base_file.as_ref().map_or("", |b| b.path.as_str()),
+            ];
+            parts.extend(s.log_files.iter().map(|l| l.path.as_str()));
+            parts
+        }),
+    )
+}
+
+fn plan_id_of<'a>(
+    instants: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+    slices: impl Iterator<Item = Vec<&'a str>>,
+) -> String {
     fn fnv(h: &mut u64, s: &str) {
         for b in s.as_bytes().iter().chain(std::iter::once(&0u8)) {
             *h ^= u64::from(*b);
@@ -195,21 +215,16 @@ pub(crate) fn plan_id(plan: &IncrementalPlan) -> String {
         }
     }
     let mut hi = 0xcbf2_9ce4_8422_2325u64;
-    for i in &plan.instants {
-        fnv(&mut hi, &i.requested_time);
-        fnv(&mut hi, i.completion_time.as_deref().unwrap_or(""));
+    for (requested, completion) in instants {
+        fnv(&mut hi, requested);
+        fnv(&mut hi, completion.unwrap_or(""));
     }
     let mut hs = 0xcbf2_9ce4_8422_2325u64;
-    for s in &plan.slices {
-        fnv(&mut hs, &s.partition_path);
-        fnv(&mut hs, &s.file_id);
-        fnv(
-            &mut hs,
-            s.base_file.as_ref().map_or("", |b| b.path.as_str()),
-        );
-        for l in &s.log_files {
-            fnv(&mut hs, &l.path);
+    for parts in slices {
+        for p in parts {
+            fnv(&mut hs, p);
         }
+        fnv(&mut hs, "\u{1}");
     }
     format!("{hi:016x}{hs:016x}")
 }
@@ -1414,5 +1429,169 @@ fn collect_keys(b: &RecordBatch, p: &mut TxProgress) {
                     .unwrap_or_default(),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(r: &str, c: &str) -> Position {
+        Position::completed(r, c)
+    }
+
+    fn cursor(end: Position, next: u64) -> SliceCursor {
+        SliceCursor {
+            window_end: end,
+            plan_id: "x".into(),
+            next_slice: next,
+            next_slice_id: None,
+            total_slices: None,
+        }
+    }
+
+    fn fence(
+        position: Option<Position>,
+        cursor: Option<SliceCursor>,
+        status: FenceStatus,
+    ) -> Fence {
+        Fence {
+            pipeline: "p".into(),
+            table: "t".into(),
+            version: 7,
+            position,
+            table_version: 9,
+            cursor,
+            rows_applied: 42,
+            status,
+            load_id: None,
+            staging: None,
+            applied_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn progress_order_of_positions_and_cursors() {
+        let (a, b) = (pos("001", "002"), pos("003", "004"));
+        let ca = cursor(b.clone(), 3);
+        let ca2 = cursor(b.clone(), 5);
+        assert_eq!(cmp_progress((None, None), (None, None)), Ordering::Equal);
+        assert_eq!(cmp_progress((None, None), (Some(&a), None)), Ordering::Less);
+        assert_eq!(
+            cmp_progress((Some(&a), None), (Some(&b), None)),
+            Ordering::Less
+        );
+        // a cursor inside the window after `a` is beyond `a`, but before `b`
+        assert_eq!(
+            cmp_progress((Some(&a), Some(&ca)), (Some(&a), None)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            cmp_progress((Some(&a), Some(&ca)), (Some(&b), None)),
+            Ordering::Less
+        );
+        assert_eq!(
+            cmp_progress((Some(&a), Some(&ca)), (Some(&a), Some(&ca2))),
+            Ordering::Less
+        );
+        assert_eq!(
+            cmp_progress((None, Some(&ca)), (None, Some(&ca))),
+            Ordering::Equal
+        );
+    }
+
+    #[test]
+    fn mirror_copies_the_fence_and_keeps_a_pause() {
+        let f = fence(
+            Some(pos("001", "002")),
+            Some(cursor(pos("003", "004"), 2)),
+            FenceStatus::Active,
+        );
+        let mut b = Bookmark::new("p", "t");
+        b.properties.insert("other".into(), "kept".into());
+        let m = mirror(&b, &f);
+        assert_eq!(m.position, f.position);
+        assert_eq!(m.cursor, f.cursor);
+        assert_eq!(m.rows_applied, 42);
+        assert_eq!(m.table_version, 9);
+        assert_eq!(m.state, BookmarkState::Active);
+        assert_eq!(
+            m.properties.get(PROP_FENCE_VERSION).map(String::as_str),
+            Some("7")
+        );
+        assert_eq!(m.properties.get("other").map(String::as_str), Some("kept"));
+        assert!(same_state(&m, &mirror(&m, &f)));
+
+        b.state = BookmarkState::Paused {
+            reason: Some("ops".into()),
+        };
+        let f2 = fence(
+            None,
+            None,
+            FenceStatus::NeedsResync {
+                reason: "gone".into(),
+            },
+        );
+        assert_eq!(mirror(&b, &f2).state, b.state, "a pause survives");
+        b.state = BookmarkState::Active;
+        assert_eq!(
+            mirror(&b, &f2).state,
+            BookmarkState::NeedsResync {
+                reason: "gone".into()
+            }
+        );
+        let f3 = fence(
+            None,
+            None,
+            FenceStatus::Resyncing {
+                resync_id: "r".into(),
+            },
+        );
+        let r = mirror(&b, &f3);
+        assert!(matches!(r.state, BookmarkState::Resyncing { .. }));
+        assert_eq!(
+            mirror(&r, &f3).state,
+            r.state,
+            "the resync start time is kept"
+        );
+        assert_eq!(mirror(&r, &f).state, BookmarkState::Active);
+    }
+
+    #[test]
+    fn plan_id_separates_instants_and_slices() {
+        let instants = [("001", Some("0019")), ("002", Some("0029"))];
+        let slices = [
+            vec!["p", "a", "p/a_1.parquet"],
+            vec!["p", "b", "p/b_1.parquet"],
+        ];
+        let id = plan_id_of(instants.iter().copied(), slices.iter().cloned());
+        assert_eq!(id.len(), 32);
+        assert_eq!(
+            id,
+            plan_id_of(instants.iter().copied(), slices.iter().cloned())
+        );
+        let other = [
+            vec!["p", "a", "p/a_1.parquet"],
+            vec!["p", "b", "p/b_2.parquet"],
+        ];
+        let id2 = plan_id_of(instants.iter().copied(), other.iter().cloned());
+        assert_eq!(id[..16], id2[..16], "same instants");
+        assert_ne!(id[16..], id2[16..], "different slices");
+        let id3 = plan_id_of(instants[..1].iter().copied(), slices.iter().cloned());
+        assert_ne!(id[..16], id3[..16]);
+        // field and slice boundaries are unambiguous
+        let shifted = [
+            vec!["pa", "", "p/a_1.parquet"],
+            vec!["p", "b", "p/b_1.parquet"],
+        ];
+        assert_ne!(
+            id,
+            plan_id_of(instants.iter().copied(), shifted.iter().cloned())
+        );
+        let merged = [vec!["p", "a", "p/a_1.parquet", "p", "b", "p/b_1.parquet"]];
+        assert_ne!(
+            id,
+            plan_id_of(instants.iter().copied(), merged.iter().cloned())
+        );
     }
 }
