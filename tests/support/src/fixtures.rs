@@ -7,7 +7,9 @@ use crate::shared_dir;
 /// Every fixture zip (relative name like `sample_table/cow/v6_nonpartitioned.zip`, full path),
 /// sorted. Empty when `../shared` is absent (callers should call [`crate::skip`]).
 pub fn all_fixture_zips() -> Vec<(String, PathBuf)> {
-    let Some(shared) = shared_dir() else { return Vec::new() };
+    let Some(shared) = shared_dir() else {
+        return Vec::new();
+    };
     let root = shared.join("hudi-fixtures");
     let mut out = Vec::new();
     walk(&root, &root, &mut out);
@@ -16,13 +18,19 @@ pub fn all_fixture_zips() -> Vec<(String, PathBuf)> {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
             walk(root, &p, out);
         } else if p.extension().is_some_and(|x| x == "zip") {
-            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
             out.push((rel, p));
         }
     }
@@ -53,15 +61,22 @@ pub fn unpack(rel_name: &str) -> Option<FixtureTable> {
         .expect("python3 -m zipfile");
     assert!(status.success(), "unzip {} failed", zip.display());
     let _ = std::fs::remove_dir_all(dir.path().join("__MACOSX"));
-    let stem = zip.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = zip
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut path = dir.path().join(&stem);
     if !path.is_dir() {
         // fall back to the single top-level directory
-        if let Ok(rd) = std::fs::read_dir(dir.path()) {
-            if let Some(d) = rd.flatten().map(|e| e.path()).find(|p| p.is_dir()) {
-                path = d;
-            }
+        if let Ok(rd) = std::fs::read_dir(dir.path())
+            && let Some(d) = rd.flatten().map(|e| e.path()).find(|p| p.is_dir())
+        {
+            path = d;
         }
     }
-    Some(FixtureTable { _dir: dir, path, name: rel_name.to_string() })
+    Some(FixtureTable {
+        _dir: dir,
+        path,
+        name: rel_name.to_string(),
+    })
 }

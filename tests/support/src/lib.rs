@@ -20,7 +20,10 @@ use std::path::PathBuf;
 pub fn workspace_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     // tests/support -> tests -> root
-    here.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or(here)
+    here.parent()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or(here)
 }
 
 /// The team's handbook and data (`../shared` next to the project), or `HPS_SHARED_DIR`.

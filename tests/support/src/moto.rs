@@ -22,8 +22,14 @@ impl MotoServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn moto_server (run `make venv`)");
-        let me = MotoServer { child: Some(child), port };
-        assert!(wait_for_port(port, Duration::from_secs(30)), "moto_server did not start on {port}");
+        let me = MotoServer {
+            child: Some(child),
+            port,
+        };
+        assert!(
+            wait_for_port(port, Duration::from_secs(30)),
+            "moto_server did not start on {port}"
+        );
         me
     }
 

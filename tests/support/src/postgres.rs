@@ -38,7 +38,11 @@ pub struct PgCluster {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 /// Directory of initdb/postgres: `HPS_PG_BINDIR`, else `pg_config --bindir` if it has initdb,
@@ -54,10 +58,17 @@ pub fn pg_bindir() -> PathBuf {
         }
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| rd.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path().join("bin"))
+                .filter(|p| p.join("initdb").exists())
+                .collect()
+        })
         .unwrap_or_default();
     versions.sort();
-    versions.pop().expect("no PostgreSQL server binaries found (apt-get install postgresql)")
+    versions
+        .pop()
+        .expect("no PostgreSQL server binaries found (apt-get install postgresql)")
 }
 
 fn as_pg_user(bin: &Path) -> Command {
@@ -72,21 +83,50 @@ fn as_pg_user(bin: &Path) -> Command {
 
 fn chown_to_postgres(path: &Path) {
     if is_root() {
-        let st = Command::new("chown").args(["-R", "postgres:postgres"]).arg(path).status().expect("chown");
+        let st = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .expect("chown");
         assert!(st.success(), "chown {}", path.display());
     }
 }
 
 fn openssl(args: &[&str], cwd: &Path) {
-    let out = Command::new("openssl").args(args).current_dir(cwd).output().expect("openssl");
-    assert!(out.status.success(), "openssl {:?}: {}", args, String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {:?}: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn make_ca(dir: &Path, name: &str) {
     openssl(
-        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &format!("/CN={name}"),
-          "-keyout", &format!("{name}.key"), "-out", &format!("{name}.crt"),
-          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
         dir,
     );
 }
@@ -94,18 +134,50 @@ fn make_ca(dir: &Path, name: &str) {
 fn make_tls(dir: &Path) -> TlsFiles {
     make_ca(dir, "ca");
     make_ca(dir, "otherca");
-    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"], dir);
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+        dir,
+    );
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
     )
     .expect("write server.ext");
     openssl(
-        &["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-          "-days", "2", "-out", "server.crt", "-extfile", "server.ext"],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "server.crt",
+            "-extfile",
+            "server.ext",
+        ],
         dir,
     );
-    TlsFiles { ca_cert: dir.join("ca.crt"), other_ca_cert: dir.join("otherca.crt") }
+    TlsFiles {
+        ca_cert: dir.join("ca.crt"),
+        other_ca_cert: dir.join("otherca.crt"),
+    }
 }
 
 impl PgCluster {
@@ -117,7 +189,10 @@ impl PgCluster {
     /// Start a cluster with options.
     pub fn start_with(opts: PgOptions) -> Self {
         let bindir = pg_bindir();
-        let dir = tempfile::Builder::new().prefix("hps-pg-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("hps-pg-")
+            .tempdir()
+            .expect("tempdir");
         // the postgres user must be able to traverse into the temp dir
         let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
         let data = dir.path().join("data");
@@ -125,11 +200,23 @@ impl PgCluster {
         std::fs::create_dir_all(&sock).expect("mkdir sock");
         chown_to_postgres(dir.path());
         let out = as_pg_user(&bindir.join("initdb"))
-            .args(["-D"]).arg(&data)
-            .args(["-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "-N"])
+            .args(["-D"])
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "-N",
+            ])
             .output()
             .expect("initdb");
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         let tls = if opts.tls {
             let certs = dir.path().join("certs");
@@ -138,7 +225,10 @@ impl PgCluster {
             std::fs::copy(certs.join("server.crt"), data.join("server.crt")).expect("copy crt");
             std::fs::copy(certs.join("server.key"), data.join("server.key")).expect("copy key");
             chown_to_postgres(&data);
-            let _ = Command::new("chmod").arg("600").arg(data.join("server.key")).status();
+            let _ = Command::new("chmod")
+                .arg("600")
+                .arg(data.join("server.key"))
+                .status();
             // hostssl only: a non-TLS connection is refused
             std::fs::write(
                 data.join("pg_hba.conf"),
@@ -153,10 +243,19 @@ impl PgCluster {
 
         let port = free_port();
         let mut cmd = as_pg_user(&bindir.join("postgres"));
-        cmd.arg("-D").arg(&data)
+        cmd.arg("-D")
+            .arg(&data)
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-            .arg("-c").arg(format!("unix_socket_directories={}", sock.display()))
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", sock.display()))
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
             .args(["-c", "max_connections=100", "-c", "shared_buffers=128MB"]);
         if opts.tls {
             cmd.args(["-c", "ssl=on"]);
@@ -167,7 +266,13 @@ impl PgCluster {
         let log = std::fs::File::create(dir.path().join("postgres.log")).expect("log file");
         cmd.stdout(Stdio::null()).stderr(log);
         let child = cmd.spawn().expect("spawn postgres");
-        let me = PgCluster { dir, child: Some(child), port, tls, bindir };
+        let me = PgCluster {
+            dir,
+            child: Some(child),
+            port,
+            tls,
+            bindir,
+        };
         if !wait_for_port(port, Duration::from_secs(30)) {
             panic!("postgres did not start on port {port}: {}", me.log());
         }
@@ -214,11 +319,32 @@ impl PgCluster {
     /// Like [`Self::psql`] in database `db`.
     pub fn psql_db(&self, db: &str, sql: &str) -> String {
         let out = Command::new(self.bindir.join("psql"))
-            .args(["-h", &self.dir.path().join("sock").to_string_lossy(), "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-c", sql])
+            .args([
+                "-h",
+                &self.dir.path().join("sock").to_string_lossy(),
+                "-p",
+                &self.port.to_string(),
+            ])
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-A",
+                "-t",
+                "-c",
+                sql,
+            ])
             .output()
             .expect("psql");
-        assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -235,7 +361,10 @@ impl PgCluster {
     /// Connect with tokio-postgres (no TLS) as superuser to `postgres`.
     pub async fn connect(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::connect(
-            &format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port),
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                self.port
+            ),
             tokio_postgres::NoTls,
         )
         .await
@@ -250,7 +379,9 @@ impl PgCluster {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SIGINT = fast shutdown; runuser forwards signals to its child
-            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
             for _ in 0..100 {
                 if let Ok(Some(_)) = child.try_wait() {
                     return;
@@ -260,10 +391,11 @@ impl PgCluster {
             let _ = child.kill();
             let _ = child.wait();
             // runuser may have left postgres itself: kill by postmaster.pid
-            if let Ok(pidfile) = std::fs::read_to_string(self.dir.path().join("data").join("postmaster.pid")) {
-                if let Some(pid) = pidfile.lines().next() {
-                    let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
-                }
+            if let Ok(pidfile) =
+                std::fs::read_to_string(self.dir.path().join("data").join("postmaster.pid"))
+                && let Some(pid) = pidfile.lines().next()
+            {
+                let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
             }
         }
     }

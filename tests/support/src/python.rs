@@ -11,13 +11,20 @@ pub fn venv_python() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = workspace_root().join(".venv").join("bin").join("python");
-    assert!(p.exists(), "{} is missing: run `make venv` (make test does it)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `make venv` (make test does it)",
+        p.display()
+    );
     p
 }
 
 /// A binary installed in the venv (`moto_server`, `cargo-lambda`, `cfn-lint`, ...).
 pub fn venv_bin(name: &str) -> PathBuf {
-    venv_python().parent().map(|d| d.join(name)).unwrap_or_else(|| PathBuf::from(name))
+    venv_python()
+        .parent()
+        .map(|d| d.join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// Run a Python script from `tests/oracle/` with arguments; returns stdout parsed as JSON.
@@ -36,6 +43,10 @@ pub fn run_oracle(script: &str, args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("oracle {} printed no JSON ({e}): {}", path.display(), String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "oracle {} printed no JSON ({e}): {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }

@@ -11,7 +11,10 @@ async fn postgres_cluster_starts_answers_and_stops() {
 
 #[test]
 fn tls_cluster_starts() {
-    let pg = PgCluster::start_with(PgOptions { tls: true, ..Default::default() });
+    let pg = PgCluster::start_with(PgOptions {
+        tls: true,
+        ..Default::default()
+    });
     let tls = pg.tls.as_ref().unwrap();
     assert!(tls.ca_cert.exists());
     assert_eq!(pg.psql("show ssl").trim(), "on");
