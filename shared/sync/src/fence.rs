@@ -268,9 +268,13 @@ impl FenceTable {
         table: &str,
         staging: &str,
     ) -> Result<Fence, PgError> {
+        if let Some(f) = self.read(c, pipeline, table).await? {
+            return Ok(f);
+        }
         c.execute(
             &format!(
-                "INSERT INTO {} (pipeline, table_id, staging) VALUES ($1, $2, $3) ON CONFLICT (pipeline, table_id) DO NOTHING",
+                "INSERT INTO {} (pipeline, table_id, staging) VALUES ($1, $2, $3) \
+                 ON CONFLICT (pipeline, table_id) DO NOTHING",
                 self.fence_q
             ),
             &[&pipeline, &table, &staging],
