@@ -342,3 +342,38 @@ async fn row_bounded_transactions() {
     assert_staging_matches(&url, &src, &t.path).await;
     let _ = Position::requested("0");
 }
+
+/// v6 hollow commits: a pending write holds back the instants completed after it, and the
+/// pass says so instead of skipping it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v6_pending_writer_holds_back_later_instants() {
+    init_tracing();
+    let pg = pg();
+    let url = fresh_db(&pg);
+    let t = gen_table(&gen_cfg("hollow", TableVersion::V6)).await;
+    let commits = &t.manifest.commits;
+    // a writer that requested an instant between the second and the third commit and has not
+    // completed yet
+    let pending = format!("{}5", &commits[1].instant[..16]);
+    assert!(pending > commits[1].instant && pending < commits[2].instant);
+    let hoodie = t.path.join(".hoodie");
+    std::fs::write(hoodie.join(format!("{pending}.commit.requested")), b"").unwrap();
+    std::fs::write(hoodie.join(format!("{pending}.inflight")), b"").unwrap();
+
+    let stores = Stores::new(StoreKind::File).await;
+    let pipe = pipeline("p1", &stores, &url, test_options());
+    let src = source("hollow", &t.path, "hollow");
+    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap() else { panic!() };
+    assert_eq!(r.position, Some(commit_position(&commits[1])), "capped below the pending writer");
+    let o = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
+    assert_eq!(
+        o,
+        PassOutcome::UpToDate { position: Some(commit_position(&commits[1])), blocked_by_pending: Some(pending.clone()) }
+    );
+    // the writer goes away (rolled back): the held-back instant is applied
+    std::fs::remove_file(hoodie.join(format!("{pending}.commit.requested"))).unwrap();
+    std::fs::remove_file(hoodie.join(format!("{pending}.inflight"))).unwrap();
+    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap() else { panic!() };
+    assert_eq!(r.instants, commits[2..].iter().map(commit_position).collect::<Vec<_>>());
+    assert_staging_matches(&url, &src, &t.path).await;
+}
