@@ -632,25 +632,63 @@ async fn usage_errors_exit_2() {
     assert!(!stderr(&o).contains("s3cret"), "{}", stderr(&o));
 }
 
+/// Upload a local table to `s3://bucket/prefix` (data files first, the timeline last).
+async fn upload(client: &aws_sdk_s3::Client, table: &Path, bucket: &str, prefix: &str) {
+    let mut files = vec![];
+    let mut stack = vec![table.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort_by_key(|p| p.starts_with(table.join(".hoodie")));
+    for p in files {
+        let key = format!(
+            "{prefix}/{}",
+            p.strip_prefix(table).unwrap().to_string_lossy()
+        );
+        let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(&p).unwrap());
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// What an operator does from a laptop against a deployed pipeline: the table on S3, the
+/// bookmarks in DynamoDB (both on moto), the Lambda's table id (`s3://bucket/prefix`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_bookmarks_status_and_rewind() {
+async fn s3_table_with_dynamodb_bookmarks_status_and_rewind() {
+    use hps_sync::BookmarkStore;
     let moto = MotoServer::start();
     let mut w = World::new();
     let name = unique("bookmarks").replace('_', "-");
     let cfg = hps_aws::local_aws_config(&moto.endpoint()).await;
     let store = hps_aws::DynamoBookmarkStore::from_config(&cfg, name.clone());
     store.create_table_if_missing().await.unwrap();
+    let s3 = hps_aws::s3_client(&cfg);
+    s3.create_bucket().bucket("lake").send().await.unwrap();
+    let t = gen_table(w.dir.path(), "ddb", 2).await;
+    upload(&s3, &t.path, "lake", "warehouse/ddb").await;
     w.env = moto.env();
     w.bookmarks = format!("dynamodb://{name}");
-    let t = gen_table(w.dir.path(), "ddb", 2).await;
+    let id = "s3://lake/warehouse/ddb";
     let n = t.manifest.commits.len();
-    let out = w.ok(&["run", "--table", t.path(), "--step"]);
+    let out = w.ok(&["run", "--table", "s3://lake/warehouse/ddb/", "--step"]);
     assert!(out.contains(&format!("applied {n} instants")), "{out}");
     assert_eq!(w.staging("hudi.ddb"), t.expected());
-    // the bookmark is in DynamoDB (and only there)
-    use hps_sync::BookmarkStore;
+    // the bookmark is in DynamoDB under the table's URI (and nothing was written locally)
     let b = store
-        .get("default", &canonical(&t.path))
+        .get("default", id)
         .await
         .unwrap()
         .expect("bookmark in DynamoDB");
@@ -660,24 +698,23 @@ async fn dynamodb_bookmarks_status_and_rewind() {
     let s = w.status_json(&[]);
     assert_eq!(s["bookmarks"], format!("dynamodb://{name}"));
     let st = &s["tables"][0];
+    assert_eq!(st["table"], id);
     assert_eq!(st["state"], "up_to_date");
     assert_eq!(st["bookmark"]["version"], b.version);
     assert_eq!(st["bookmark_in_sync"], true);
-    let text = w.ok(&["status"]);
+    let text = w.ok(&["status", "--table", id]);
+    assert!(text.starts_with(id), "{text}");
     assert!(text.contains("mirrors the fence"), "{text}");
 
-    w.ok(&["rewind", "--table", t.path(), "--to", "beginning"]);
-    let b2 = store
-        .get("default", &canonical(&t.path))
-        .await
-        .unwrap()
-        .unwrap();
+    let out = w.ok(&["rewind", "--table", id, "--to", "beginning"]);
+    assert!(out.contains("-> (beginning)"), "{out}");
+    let b2 = store.get("default", id).await.unwrap().unwrap();
     assert_eq!(b2.position, None);
     assert!(b2.version > b.version);
     let st = &w.status_json(&[])["tables"][0];
     assert_eq!(st["instants_behind"], n);
     assert_eq!(st["state"], "behind");
-    let out = w.ok(&["run", "--table", t.path()]);
+    let out = w.ok(&["run", "--table", id]);
     assert!(out.contains(&format!("[{n}/{n}] {n} instants")), "{out}");
     assert_eq!(w.staging("hudi.ddb"), t.expected());
     let st = &w.status_json(&[])["tables"][0];
