@@ -173,3 +173,29 @@ async fn resync_reload_mode() {
     pipe.resume("reload").await.unwrap();
     assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::UpToDate { .. }));
 }
+
+/// Under the soft delete policy a resync marks rows absent from the snapshot as deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_soft_policy_marks_absent_rows_deleted() {
+    init_tracing();
+    let pg = pg();
+    let url = fresh_db(&pg);
+    let t = gen_table(&table_cfg("soft", TableVersion::V9)).await;
+    let stores = Stores::new(StoreKind::File).await;
+    let pipe = pipeline("p", &stores, &url, test_options());
+    let mut src = source("soft", &t.path, "soft");
+    src.target.delete_policy = Some(hps_postgres::DeletePolicy::Soft);
+    assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::Applied(_)));
+    insert_stray_row(&url, "soft", "soft").await;
+    let PassOutcome::Applied(r) = pipe.resync(&src, ResyncMode::Merge, None).await.unwrap() else { panic!() };
+    assert_eq!(r.resync_removed, 1);
+    let c = client(&url).await;
+    let row = c
+        .query_one("SELECT _hps_deleted, _hps_deleted_at IS NOT NULL FROM soft.soft WHERE id = 987654321", &[])
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0) && row.get::<_, bool>(1), "the stray row is kept, marked deleted");
+    let live: i64 = c.query_one("SELECT count(*) FROM soft.soft WHERE NOT _hps_deleted", &[]).await.unwrap().get(0);
+    assert_eq!(live as u64, t.manifest.final_live_rows);
+    assert_staging_matches(&url, &src, &t.path).await;
+}
