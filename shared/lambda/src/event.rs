@@ -222,6 +222,11 @@ pub fn parse_detector_event(v: &Value) -> Result<DetectorEvent, EventError> {
             _ => Err(EventError::Unrecognised(truncate(v))),
         };
     }
+    // S3 sends `{"Service": "Amazon S3", "Event": "s3:TestEvent", ...}` when a notification
+    // configuration is saved: nothing to do
+    if v.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(DetectorEvent::Objects(Vec::new()));
+    }
     let mut out = Vec::new();
     records_of(v, &mut out)?;
     Ok(DetectorEvent::Objects(out))
@@ -341,6 +346,12 @@ mod tests {
                 scope: SweepScope::All,
                 id: None
             }
+        );
+        let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-03-07T22:24:38.653Z",
+            "Bucket": "lake", "RequestId": "x", "HostId": "y"});
+        assert_eq!(
+            parse_detector_event(&test_event).unwrap(),
+            DetectorEvent::Objects(Vec::new())
         );
         assert!(parse_detector_event(&json!({"sweep": 1})).is_err());
         assert!(parse_detector_event(&json!({"hello": 1})).is_err());

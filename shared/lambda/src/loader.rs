@@ -100,6 +100,9 @@ pub struct LoaderTiming {
     pub min_pass_time: Duration,
 }
 
+/// Deadlines below this many milliseconds (2001-09-09 as epoch time) are durations.
+const RELATIVE_DEADLINE_BELOW_MS: u64 = 1_000_000_000_000;
+
 impl LoaderTiming {
     /// From the Lambda deadline (milliseconds since the epoch) and the configured margin.
     pub fn from_deadline_ms(deadline_ms: u64, margin: Duration) -> Self {
@@ -107,9 +110,12 @@ impl LoaderTiming {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        // no deadline (0, as in some local runners): assume the 15 minute Lambda maximum
         let left = if deadline_ms == 0 {
+            // no deadline: assume the 15 minute Lambda maximum
             Duration::from_secs(900)
+        } else if deadline_ms < RELATIVE_DEADLINE_BELOW_MS {
+            // not an epoch time: local emulators (cargo lambda watch) send the timeout itself
+            Duration::from_millis(deadline_ms)
         } else {
             Duration::from_millis(deadline_ms.saturating_sub(now_ms))
         };
@@ -124,6 +130,11 @@ impl LoaderTiming {
             hard_margin: (margin / 4).min(Duration::from_secs(5)),
             min_pass_time: Duration::from_secs(2).min(margin),
         }
+    }
+
+    /// Time until the deadline.
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 
     fn soft_deadline(&self) -> Instant {
@@ -227,13 +238,14 @@ pub async fn handle_batch(
         response.add_failure(id.clone());
     }
     let mut outcomes = Vec::new();
+    let mut started_any = false;
     for (table_id, message_ids) in &grouped.tables {
         let Some(spec) = tables.get(table_id) else {
             continue;
         };
         let span =
             info_span!("table", table = %table_id, uri = %spec.uri(), messages = message_ids.len());
-        let outcome = run_table(spec, syncer, queue, request_id, timing)
+        let outcome = run_table(spec, syncer, queue, request_id, timing, &mut started_any)
             .instrument(span)
             .await;
         if let TableOutcome::Failed(_) = &outcome {
@@ -252,15 +264,28 @@ async fn run_table(
     queue: &dyn Queue,
     request_id: &str,
     timing: LoaderTiming,
+    started_any: &mut bool,
 ) -> TableOutcome {
     let soft = timing.soft_deadline();
     if soft.saturating_duration_since(Instant::now()) < timing.min_pass_time {
+        if !*started_any {
+            // not even the first table fits: deferring would loop forever without progress
+            let msg = format!(
+                "the invocation had {} ms left, too little for a pass with a {} s deadline margin: \
+                 raise the function timeout or lower HPS_DEADLINE_MARGIN_SECS",
+                timing.time_left().as_millis(),
+                timing.margin.as_secs()
+            );
+            error!(error = %msg, "pass not started");
+            return TableOutcome::Failed(msg);
+        }
         info!("no time left in this invocation; deferring to a continuation");
         return match continue_later(spec, queue, request_id).await {
             Ok(()) => TableOutcome::Deferred,
             Err(e) => TableOutcome::Failed(e),
         };
     }
+    *started_any = true;
     let pass = syncer.sync_table(
         spec,
         PassBudget {
@@ -621,6 +646,28 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn an_invocation_too_short_for_any_pass_fails_instead_of_looping() {
+        let script = Script::default();
+        let queue = Sent::default();
+        let records = vec![rec("m1", &inst("a", "1")), rec("m2", &inst("b", "1"))];
+        // 1 s left, 20 s margin: nothing can run
+        let t = LoaderTiming::new(
+            Instant::now() + Duration::from_secs(1),
+            Duration::from_secs(20),
+        );
+        let (resp, outcomes) = handle_batch(&tables(), &script, &queue, &records, "r", t).await;
+        assert_eq!(failures(&resp), ["m1", "m2"]);
+        assert!(
+            matches!(&outcomes[0].1, TableOutcome::Failed(m) if m.contains("HPS_DEADLINE_MARGIN_SECS"))
+        );
+        assert!(script.calls.lock().unwrap().is_empty());
+        assert!(
+            queue.msgs.lock().unwrap().is_empty(),
+            "no continuation without progress"
+        );
+    }
+
     #[test]
     fn timing_from_lambda_deadline() {
         let now_ms = std::time::SystemTime::now()
@@ -634,6 +681,13 @@ mod tests {
             "{left:?}"
         );
         assert_eq!(t.hard_margin, Duration::from_secs(5));
+        // cargo lambda watch sends the timeout (600000 ms) instead of an epoch time
+        let t = LoaderTiming::from_deadline_ms(600_000, Duration::from_secs(20));
+        let left = t.deadline.saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(590) && left <= Duration::from_secs(600),
+            "{left:?}"
+        );
         let t = LoaderTiming::from_deadline_ms(0, Duration::from_secs(20));
         assert!(t.deadline.saturating_duration_since(Instant::now()) > Duration::from_secs(800));
     }

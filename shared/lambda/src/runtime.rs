@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use hps_sync::{BookmarkStore, Queue};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, debug, error, info, info_span};
 
 use crate::config::{DetectorConfig, LoaderConfig, LogConfig, PasswordSource, ProcessEnv};
 use crate::detector::{BookmarkPeek, DetectorOutcome, RetryPolicy, handle_event};
@@ -178,6 +178,11 @@ pub async fn loader_invocation(
     let span = info_span!("invocation", request_id = %ctx.request_id, messages = event.payload.records.len());
     async {
         let timing = LoaderTiming::from_deadline_ms(ctx.deadline, state.config.deadline_margin);
+        debug!(
+            time_left_ms = timing.time_left().as_millis() as u64,
+            deadline_ms = ctx.deadline,
+            "invocation start"
+        );
         let (response, outcomes) = handle_batch(
             &state.config.tables,
             state.syncer.as_ref(),

@@ -1,0 +1,1046 @@
+//! End to end on this machine with the real parts: a moto server (S3, SQS, DynamoDB), a real
+//! PostgreSQL, the two Lambda binaries served by `cargo lambda watch --only-lambda-apis` and
+//! invoked with `cargo lambda invoke`.
+//!
+//! Fixture tables from `../shared/hudi-fixtures` are uploaded to the moto bucket instant by
+//! instant (data files, then the instant's timeline files, completed file last). The bucket
+//! notifies a plain SQS queue of timeline keys (same suffix filters as the SAM template); those
+//! S3 events are fed to the detector; the FIFO queue is then drained into the loader the way
+//! the Lambda event source mapping does it (batches of up to ten, delete what did not fail).
+//! After each instant the staging table is compared with the table's snapshot as the `hudi`
+//! PyPI reader sees it. Also covered: reordered and duplicate events, a lost event recovered by
+//! the scheduled sweep, a poison table that ends in the dead-letter queue without holding up
+//! the other tables, and keys the detector must ignore.
+//!
+//! Needs the function binaries: `make test` builds them (`cargo build --workspace --bins`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use hps_sync::SyncMessage;
+use hps_sync::queue::group_id_for_table;
+use hps_testkit::fixtures::{FixtureTable, unpack};
+use hps_testkit::moto::MotoServer;
+use hps_testkit::net::{free_port, wait_for_port};
+use hps_testkit::postgres::PgCluster;
+use hps_testkit::python::{run_oracle, venv_bin};
+use hps_testkit::{skip, workspace_root};
+use serde_json::{Value, json};
+
+const BUCKET: &str = "hudi-lake";
+const PIPELINE: &str = "e2e";
+const MAX_RECEIVE: i32 = 3;
+
+/// `target/debug` of this build (the test executable lives in `target/debug/deps`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("target dir")
+}
+
+fn function_binary(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the functions first (`make test` does: cargo build --workspace --tests --bins)",
+        p.display()
+    );
+    let built = p.metadata().and_then(|m| m.modified());
+    let test_built = std::env::current_exe().and_then(|e| e.metadata()?.modified());
+    if let (Ok(b), Ok(t)) = (built, test_built)
+        && b + Duration::from_secs(600) < t
+    {
+        eprintln!(
+            "warning: {} is older than this test binary; rebuild with `cargo build --bins`",
+            p.display()
+        );
+    }
+    p
+}
+
+/// A child process killed (by pid) on drop; its output goes to a log file.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_logged(mut cmd: Command, log: PathBuf) -> Proc {
+    let out = std::fs::File::create(&log).expect("log file");
+    let err = out.try_clone().expect("log file");
+    let child = cmd
+        .stdout(out)
+        .stderr(err)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    Proc { child, log }
+}
+
+/// One configured table of the scenario and its local files.
+struct Table {
+    id: &'static str,
+    prefix: &'static str,
+    key: &'static str,
+    fixture: FixtureTable,
+    /// The table's files as uploaded so far (what the `hudi` oracle reads).
+    mirror: PathBuf,
+}
+
+impl Table {
+    fn uri(&self) -> String {
+        format!("s3://{BUCKET}/{}", self.prefix)
+    }
+
+    fn staging(&self) -> String {
+        let props = std::fs::read_to_string(self.fixture.path.join(".hoodie/hoodie.properties"))
+            .expect("props");
+        let name = props
+            .lines()
+            .find_map(|l| l.strip_prefix("hoodie.table.name="))
+            .expect("hoodie.table.name")
+            .trim()
+            .to_string();
+        hps_postgres::sanitize_table_name(&name)
+    }
+}
+
+/// Files of a fixture grouped for upload: the ones needed first, then per instant (in
+/// completion order) its data files followed by its timeline files, completed file last.
+struct UploadPlan {
+    initial: Vec<String>,
+    instants: Vec<(String, Vec<String>)>,
+}
+
+fn instant_prefix(name: &str) -> Option<&str> {
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    (14..=17).contains(&digits).then(|| &name[..digits])
+}
+
+fn plan_upload(root: &Path) -> UploadPlan {
+    let mut files = Vec::new();
+    walk(root, root, &mut files);
+    let mut initial = Vec::new();
+    let mut timeline: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut data: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut completion: BTreeMap<String, String> = BTreeMap::new();
+    for rel in files {
+        let name = rel.rsplit('/').next().unwrap_or(&rel).to_string();
+        if let Some(rest) = rel.strip_prefix(".hoodie/") {
+            let timeline_dir = rest.strip_prefix("timeline/").unwrap_or(rest);
+            if timeline_dir.contains('/') {
+                continue; // metadata table, archive, markers, .aux, .schema
+            }
+            if let Some(t) = instant_prefix(&name) {
+                if let Some((_, c)) = name.split('.').next().and_then(|s| s.split_once('_')) {
+                    completion.insert(t.to_string(), c.to_string());
+                }
+                timeline.entry(t.to_string()).or_default().push(rel.clone());
+            } else if name == "hoodie.properties" {
+                initial.push(rel);
+            }
+            continue;
+        }
+        // base file `<fileId>_<token>_<instant>.parquet`; log file `.<fileId>_<instant>.log.N_<token>`
+        let t = name
+            .strip_suffix(".parquet")
+            .and_then(|s| s.rsplit('_').next())
+            .or_else(|| {
+                name.split(".log.")
+                    .next()
+                    .and_then(|s| s.rsplit('_').next())
+            })
+            .filter(|t| instant_prefix(t) == Some(t));
+        match t {
+            Some(t) => data.entry(t.to_string()).or_default().push(rel),
+            None => initial.push(rel),
+        }
+    }
+    let mut order: Vec<String> = timeline.keys().cloned().collect();
+    order.sort_by_key(|t| completion.get(t).cloned().unwrap_or_else(|| t.clone()));
+    let instants = order
+        .into_iter()
+        .map(|t| {
+            let mut files = data.remove(&t).unwrap_or_default();
+            let mut tl = timeline.remove(&t).unwrap_or_default();
+            // requested, then inflight, then the completed file
+            tl.sort_by_key(|f| {
+                if f.ends_with(".requested") {
+                    0
+                } else if f.ends_with(".inflight") {
+                    1
+                } else {
+                    2
+                }
+            });
+            files.extend(tl);
+            (t, files)
+        })
+        .collect();
+    // data files of instants that are not on the timeline (failed writes) go first
+    initial.extend(data.into_values().flatten());
+    UploadPlan { initial, instants }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else if name != ".DS_Store" {
+            out.push(
+                p.strip_prefix(root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+}
+
+struct Harness {
+    tmp: tempfile::TempDir,
+    moto: MotoServer,
+    pg: PgCluster,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    dlq_url: String,
+    events_url: String,
+    invoke_port: u16,
+    // dropped in declaration order: functions before the emulator
+    detector: Option<Proc>,
+    loader: Option<Proc>,
+    watch: Option<Proc>,
+    invocations: u32,
+}
+
+/// What one drain of the FIFO queue into the loader did.
+#[derive(Debug, Default)]
+struct Drain {
+    invocations: u32,
+    /// table URI of every message reported as a batch item failure
+    failed_tables: Vec<String>,
+    /// tables seen in batches that also held messages of other tables
+    mixed_batches: u32,
+}
+
+impl Harness {
+    async fn start(tables: &str) -> Harness {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let moto = MotoServer::start();
+        let pg = PgCluster::start();
+        let conf = hps_aws::local_aws_config(&moto.endpoint()).await;
+        let s3 = hps_aws::s3_client(&conf);
+        let sqs = aws_sdk_sqs::Client::new(&conf);
+
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("create bucket");
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name("commits-dlq.fifo")
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .send()
+            .await
+            .expect("dlq")
+            .queue_url
+            .expect("dlq url");
+        let dlq_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("dlq attrs")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("dlq arn");
+        let redrive =
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE}).to_string();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name("commits.fifo")
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
+            .attributes(QueueAttributeName::VisibilityTimeout, "1")
+            .attributes(QueueAttributeName::RedrivePolicy, redrive)
+            .send()
+            .await
+            .expect("queue")
+            .queue_url
+            .expect("queue url");
+        // S3 -> plain queue of notifications (what S3 would send to the detector), filtered
+        // on the same suffixes as the SAM template
+        let events_url = sqs
+            .create_queue()
+            .queue_name("s3-events")
+            .send()
+            .await
+            .expect("events queue")
+            .queue_url
+            .expect("events url");
+        let events_arn = "arn:aws:sqs:us-east-1:123456789012:s3-events".to_string();
+        let mut nc = aws_sdk_s3::types::NotificationConfiguration::builder();
+        for suffix in [".commit", ".deltacommit", ".replacecommit"] {
+            let rules = aws_sdk_s3::types::S3KeyFilter::builder()
+                .filter_rules(
+                    aws_sdk_s3::types::FilterRule::builder()
+                        .name("prefix".into())
+                        .value("warehouse/")
+                        .build(),
+                )
+                .filter_rules(
+                    aws_sdk_s3::types::FilterRule::builder()
+                        .name("suffix".into())
+                        .value(suffix)
+                        .build(),
+                )
+                .build();
+            nc = nc.queue_configurations(
+                aws_sdk_s3::types::QueueConfiguration::builder()
+                    .queue_arn(&events_arn)
+                    .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+                    .filter(
+                        aws_sdk_s3::types::NotificationConfigurationFilter::builder()
+                            .key(rules)
+                            .build(),
+                    )
+                    .build()
+                    .expect("queue config"),
+            );
+        }
+        s3.put_bucket_notification_configuration()
+            .bucket(BUCKET)
+            .notification_configuration(nc.build())
+            .send()
+            .await
+            .expect("bucket notifications");
+        let bookmarks = hps_aws::DynamoBookmarkStore::from_config(&conf, "hps-bookmarks");
+        bookmarks
+            .create_table_if_missing()
+            .await
+            .expect("bookmark table");
+
+        // the Lambda emulator, then the two functions talking to it
+        let invoke_port = free_port();
+        let mut watch = Command::new(venv_bin("cargo-lambda"));
+        watch
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
+            .arg(invoke_port.to_string())
+            .current_dir(workspace_root());
+        let watch = spawn_logged(watch, tmp.path().join("watch.log"));
+        assert!(
+            wait_for_port(invoke_port, Duration::from_secs(30)),
+            "cargo lambda watch did not listen"
+        );
+
+        let mut common: Vec<(String, String)> = moto.env();
+        common.extend(
+            [
+                ("HPS_TABLES", tables.to_string()),
+                ("HPS_QUEUE_URL", queue_url.clone()),
+                ("HPS_BOOKMARK_TABLE", "hps-bookmarks".to_string()),
+                ("HPS_PIPELINE", PIPELINE.to_string()),
+                ("HPS_LOG", "info".to_string()),
+                ("HPS_LOG_FORMAT", "json".to_string()),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        let function = |name: &str, memory: &str, extra: &[(&str, String)]| {
+            let mut cmd = Command::new(function_binary(name));
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .envs(common.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+                .env("AWS_LAMBDA_FUNCTION_NAME", name)
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{invoke_port}/.rt/{name}"),
+                );
+            spawn_logged(cmd, tmp.path().join(format!("{name}.log")))
+        };
+        let detector = function("commit-detector", "256", &[]);
+        let loader = function(
+            "incremental-loader",
+            "1024",
+            &[
+                ("HPS_PG_HOST", "127.0.0.1".to_string()),
+                ("HPS_PG_PORT", pg.port.to_string()),
+                ("HPS_PG_DATABASE", "app".to_string()),
+                ("HPS_PG_USER", "app".to_string()),
+                // the test cluster trusts loopback; the loader still needs a password source
+                ("HPS_PG_PASSWORD", "pw-e2e-7f3a9c".to_string()),
+                ("HPS_PG_SSLMODE", "disable".to_string()),
+                ("HPS_DEADLINE_MARGIN_SECS", "5".to_string()),
+            ],
+        );
+        Harness {
+            tmp,
+            moto,
+            pg,
+            s3,
+            sqs,
+            queue_url,
+            dlq_url,
+            events_url,
+            invoke_port,
+            detector: Some(detector),
+            loader: Some(loader),
+            watch: Some(watch),
+            invocations: 0,
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut s = String::new();
+        for (name, p) in [
+            ("watch", &self.watch),
+            ("commit-detector", &self.detector),
+            ("incremental-loader", &self.loader),
+        ] {
+            if let Some(p) = p {
+                let text = p.log_text();
+                // errors and warnings first, else the last lines
+                let mut tail: Vec<&str> = text
+                    .lines()
+                    .filter(|l| {
+                        l.contains("\"level\":\"ERROR\"") || l.contains("\"level\":\"WARN\"")
+                    })
+                    .rev()
+                    .take(20)
+                    .collect();
+                if tail.is_empty() {
+                    tail = text.lines().rev().take(20).collect();
+                }
+                s.push_str(&format!("\n--- {name} (last lines) ---\n"));
+                for l in tail.into_iter().rev() {
+                    s.push_str(l);
+                    s.push('\n');
+                }
+            }
+        }
+        s
+    }
+
+    /// `cargo lambda invoke <function> --data-file <payload>`, bounded by `timeout`.
+    fn invoke(&mut self, function: &str, payload: &Value) -> Result<Value, String> {
+        self.invocations += 1;
+        let file = self
+            .tmp
+            .path()
+            .join(format!("event-{}.json", self.invocations));
+        let mut f = std::fs::File::create(&file).expect("event file");
+        f.write_all(payload.to_string().as_bytes())
+            .expect("write event");
+        let out = Command::new("timeout")
+            .arg("120")
+            .arg(venv_bin("cargo-lambda"))
+            .args([
+                "lambda",
+                "invoke",
+                function,
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
+            .arg(self.invoke_port.to_string())
+            .arg("--data-file")
+            .arg(&file)
+            .args(["--output-format", "json"])
+            .current_dir(workspace_root())
+            .output()
+            .expect("run cargo lambda invoke");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            return Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)));
+        }
+        serde_json::from_str(&stdout)
+            .map_err(|e| format!("invoke output is not JSON ({e}): {stdout}"))
+    }
+
+    fn invoke_ok(&mut self, function: &str, payload: &Value) -> Value {
+        match self.invoke(function, payload) {
+            Ok(v) => v,
+            Err(e) => panic!("invoking {function} failed: {e}{}", self.logs()),
+        }
+    }
+
+    /// Upload files of a table (and mirror them locally for the oracle).
+    async fn upload(&self, table: &Table, rels: &[String]) {
+        for rel in rels {
+            let src = table.fixture.path.join(rel);
+            let body = std::fs::read(&src).expect("read fixture file");
+            let key = format!("{}/{rel}", table.prefix);
+            self.s3
+                .put_object()
+                .bucket(BUCKET)
+                .key(&key)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+            let dst = table.mirror.join(rel);
+            std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir mirror");
+            std::fs::copy(&src, &dst).expect("mirror copy");
+        }
+    }
+
+    /// The S3 notifications the uploads produced so far (each an S3 event document).
+    async fn take_s3_events(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let r = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.events_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive s3 events");
+            let msgs = r.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("S3 event JSON"));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.events_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete s3 event");
+            }
+        }
+    }
+
+    async fn queue_counts(&self, url: &str) -> (i64, i64) {
+        let a = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default();
+        let n = |k: QueueAttributeName| a.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (
+            n(QueueAttributeName::ApproximateNumberOfMessages),
+            n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    /// Look at the FIFO queue's messages without consuming them: (group id, dedup id, body).
+    async fn peek(&self) -> Vec<(String, String, SyncMessage)> {
+        let r = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("peek");
+        r.messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let attrs = m.attributes.clone().unwrap_or_default();
+                let get =
+                    |k: MessageSystemAttributeName| attrs.get(&k).cloned().unwrap_or_default();
+                (
+                    get(MessageSystemAttributeName::MessageGroupId),
+                    get(MessageSystemAttributeName::MessageDeduplicationId),
+                    SyncMessage::from_json(m.body().unwrap_or("")).expect("sync message"),
+                )
+            })
+            .collect()
+    }
+
+    /// Deliver the FIFO queue to the loader like the event source mapping: batches of up to
+    /// ten, delete the messages not reported as failures, until nothing is visible or in
+    /// flight (failed messages come back after the visibility timeout and move to the DLQ
+    /// after `MAX_RECEIVE` receives).
+    async fn drain(&mut self) -> Drain {
+        let mut d = Drain::default();
+        let started = Instant::now();
+        loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "queue did not drain{}",
+                self.logs()
+            );
+            let r = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive");
+            let msgs = r.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                let (visible, in_flight) = self.queue_counts(&self.queue_url).await;
+                if visible == 0 && in_flight == 0 {
+                    return d;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            let records: Vec<Value> = msgs
+                .iter()
+                .map(|m| {
+                    let attrs: BTreeMap<String, String> = m
+                        .attributes
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k.as_str().to_string(), v))
+                        .collect();
+                    json!({
+                        "messageId": m.message_id(),
+                        "receiptHandle": m.receipt_handle(),
+                        "body": m.body(),
+                        "attributes": attrs,
+                        "messageAttributes": {},
+                        "md5OfBody": m.md5_of_body(),
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:commits.fifo",
+                        "awsRegion": "us-east-1",
+                    })
+                })
+                .collect();
+            let tables: BTreeSet<String> = msgs
+                .iter()
+                .filter_map(|m| SyncMessage::from_json(m.body().unwrap_or("")).ok())
+                .map(|m| m.table)
+                .collect();
+            if tables.len() > 1 {
+                d.mixed_batches += 1;
+            }
+            let resp = self.invoke_ok("incremental-loader", &json!({ "Records": records }));
+            d.invocations += 1;
+            let failed: BTreeSet<String> = resp["batchItemFailures"]
+                .as_array()
+                .unwrap_or_else(|| panic!("loader response without batchItemFailures: {resp}"))
+                .iter()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(String::from))
+                .collect();
+            for m in &msgs {
+                let id = m.message_id().unwrap_or_default();
+                if failed.contains(id) {
+                    let t = SyncMessage::from_json(m.body().unwrap_or(""))
+                        .map(|s| s.table)
+                        .unwrap_or_default();
+                    d.failed_tables.push(t);
+                } else {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(m.receipt_handle().unwrap_or_default())
+                        .send()
+                        .await
+                        .expect("delete");
+                }
+            }
+        }
+    }
+
+    /// Staging rows: key -> (commit time, commit seqno); empty when staging does not exist yet.
+    async fn staging(&self, table: &Table) -> BTreeMap<String, [String; 2]> {
+        let client = connect(&self.pg).await;
+        let sql = format!(
+            "SELECT {}::text, _hoodie_commit_time, _hoodie_commit_seqno FROM hudi.{}",
+            hps_postgres::quote_ident(table.key),
+            hps_postgres::quote_ident(&table.staging())
+        );
+        match client.query(&sql, &[]).await {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| (r.get(0), [r.get(1), r.get(2)]))
+                .collect(),
+            Err(e)
+                if e.code()
+                    .is_some_and(|c| c.code() == "42P01" || c.code() == "3F000") =>
+            {
+                BTreeMap::new()
+            }
+            Err(e) => panic!("reading staging {}: {e}", table.staging()),
+        }
+    }
+}
+
+async fn connect(pg: &PgCluster) -> hps_postgres::tokio_postgres::Client {
+    let (client, conn) = hps_postgres::tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=app dbname=app", pg.port),
+        hps_postgres::tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+/// The `hudi` reader's snapshot of the mirrored (uploaded so far) table.
+fn oracle(table: &Table) -> BTreeMap<String, [String; 2]> {
+    if !table.mirror.join(".hoodie/hoodie.properties").exists() {
+        return BTreeMap::new();
+    }
+    let v = run_oracle(
+        "snapshot_versions.py",
+        &[&table.mirror.to_string_lossy(), table.key],
+    );
+    assert!(
+        v.get("error").is_none(),
+        "oracle failed on {}: {v}",
+        table.id
+    );
+    serde_json::from_value(v).expect("oracle map")
+}
+
+fn s3_event_key(ev: &Value) -> String {
+    let raw = ev["Records"][0]["s3"]["object"]["key"]
+        .as_str()
+        .unwrap_or_default();
+    hps_lambda::event::decode_s3_key(raw).expect("decodable key")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_end_to_end() {
+    let (Some(v6), Some(v9)) = (
+        unpack("sample_table/cow/v6_nonpartitioned.zip"),
+        unpack("sample_table/cow/v9_txns_nonpart_nometa.zip"),
+    ) else {
+        skip(
+            "../shared/hudi-fixtures not found: the Lambda end-to-end test needs the fixture tables",
+        );
+        return;
+    };
+    let mirror = tempfile::tempdir().expect("mirror");
+    // a base path with `=` (URL-encoded in S3 events) and a plain one
+    let v6 = Table {
+        id: "v6_nonpartitioned",
+        prefix: "warehouse/db=sales/v6_nonpartitioned",
+        key: "id",
+        mirror: mirror.path().join("v6"),
+        fixture: v6,
+    };
+    let v9 = Table {
+        id: "v9_txns",
+        prefix: "warehouse/v9_txns_nonpart_nometa",
+        key: "txn_id",
+        mirror: mirror.path().join("v9"),
+        fixture: v9,
+    };
+    let garbage_uri = format!("s3://{BUCKET}/warehouse/garbage");
+    let tables = format!(
+        "{}={},{}={},garbage={garbage_uri}",
+        v6.id,
+        v6.uri(),
+        v9.id,
+        v9.uri()
+    );
+    let mut h = Harness::start(&tables).await;
+
+    // --- a poison table: a completed-commit key with garbage and no hoodie.properties ---
+    let poison_key =
+        "warehouse/garbage/.hoodie/timeline/20260101000000000_20260101000001000.commit";
+    h.s3.put_object()
+        .bucket(BUCKET)
+        .key(poison_key)
+        .body(ByteStream::from_static(b"not avro"))
+        .send()
+        .await
+        .expect("put");
+
+    // --- v6: both commits uploaded, their events delivered reordered and duplicated ---
+    let plan6 = plan_upload(&v6.fixture.path);
+    assert_eq!(plan6.instants.len(), 2, "v6_nonpartitioned has two commits");
+    h.upload(&v6, &plan6.initial).await;
+    for (_, files) in &plan6.instants {
+        h.upload(&v6, files).await;
+    }
+    let mut events = h.take_s3_events().await;
+    // S3 announces a new notification configuration with a test event: tolerated, ignored
+    let test_events: Vec<Value> = events
+        .iter()
+        .filter(|e| e["Event"] == "s3:TestEvent")
+        .cloned()
+        .collect();
+    assert_eq!(test_events.len(), 1, "{events:?}");
+    let r = h.invoke_ok("commit-detector", &test_events[0]);
+    assert_eq!(r["enqueued"], 0, "{r}");
+    events.retain(|e| e["Event"] != "s3:TestEvent");
+    let keys: Vec<String> = events.iter().map(s3_event_key).collect();
+    assert_eq!(
+        keys.len(),
+        3,
+        "S3 notified the poison key and the two v6 commits only: {keys:?}"
+    );
+    let (t1, t2) = (plan6.instants[0].0.clone(), plan6.instants[1].0.clone());
+    let ev_for = |t: &str| {
+        events
+            .iter()
+            .find(|e| s3_event_key(e).contains(t))
+            .cloned()
+            .expect("event")
+    };
+    let poison_ev = events
+        .iter()
+        .find(|e| s3_event_key(e) == poison_key)
+        .cloned()
+        .expect("poison event");
+    for ev in [ev_for(&t2), ev_for(&t1), ev_for(&t2), poison_ev] {
+        let r = h.invoke_ok("commit-detector", &ev);
+        assert_eq!(r["enqueued"], 1, "{r}");
+    }
+    // one message per (table, instant), grouped by table, deduplicated by table + instant
+    let peeked = h.peek().await;
+    let v6_msgs: Vec<_> = peeked
+        .iter()
+        .filter(|(_, _, m)| m.table == v6.uri())
+        .collect();
+    assert_eq!(
+        v6_msgs.len(),
+        2,
+        "duplicate S3 event deduplicated: {peeked:?}"
+    );
+    for (group, dedup, m) in &v6_msgs {
+        assert_eq!(*group, group_id_for_table(&v6.uri()));
+        assert_eq!(
+            *dedup,
+            SyncMessage::event(v6.uri(), m.instant.clone()).dedup_id()
+        );
+    }
+    let mut instants: Vec<String> = v6_msgs
+        .iter()
+        .filter_map(|(_, _, m)| m.instant.clone())
+        .collect();
+    instants.sort();
+    assert_eq!(instants, vec![t1.clone(), t2.clone()]);
+
+    let d = h.drain().await;
+    assert!(
+        d.failed_tables.iter().all(|t| *t == garbage_uri),
+        "only the poison table fails: {d:?}"
+    );
+    assert_eq!(
+        d.failed_tables.len(),
+        MAX_RECEIVE as usize - 1,
+        "poison deliveries after the peek: {d:?}"
+    );
+    assert!(
+        d.mixed_batches >= 1,
+        "a batch held the poison and v6 messages: {d:?}"
+    );
+    let expected6 = oracle(&v6);
+    assert!(!expected6.is_empty());
+    assert_eq!(
+        h.staging(&v6).await,
+        expected6,
+        "v6 staging after both commits"
+    );
+    let (dlq_visible, _) = h.queue_counts(&h.dlq_url).await;
+    assert_eq!(
+        dlq_visible, 1,
+        "the poison message reached the dead-letter queue"
+    );
+
+    // --- v9: instant by instant, staging compared with the snapshot after each one; the
+    // last instant's S3 event is lost ---
+    let plan9 = plan_upload(&v9.fixture.path);
+    h.upload(&v9, &plan9.initial).await;
+    let n = plan9.instants.len();
+    assert!(n >= 10, "v9_txns_nonpart_nometa has 11 instants, found {n}");
+    let mut before_last = BTreeMap::new();
+    let mut shrank = false;
+    for (i, (t, files)) in plan9.instants.iter().enumerate() {
+        h.upload(&v9, files).await;
+        let events = h.take_s3_events().await;
+        assert_eq!(
+            events.len(),
+            1,
+            "one completed-instant notification for {t}"
+        );
+        let lost = i + 1 == n;
+        if !lost {
+            let r = h.invoke_ok("commit-detector", &events[0]);
+            assert_eq!(r["enqueued"], 1, "{r}");
+        }
+        let d = h.drain().await;
+        assert!(d.failed_tables.is_empty(), "instant {t}: {d:?}");
+        let staging = h.staging(&v9).await;
+        if lost {
+            assert_eq!(
+                staging, before_last,
+                "without its event the last instant is not applied yet"
+            );
+            assert_ne!(staging, oracle(&v9), "the last instant changes the table");
+        } else {
+            let expected = oracle(&v9);
+            assert_eq!(
+                staging,
+                expected,
+                "v9 staging after instant {t} ({}/{n})",
+                i + 1
+            );
+            shrank |= !before_last.is_empty() && expected.len() < before_last.len();
+            before_last = expected;
+        }
+    }
+
+    assert!(
+        shrank,
+        "some v9 instant deleted rows (the fixture has DELETE commits)"
+    );
+    assert!(!before_last.is_empty());
+
+    // --- the scheduled safety-net sweep recovers the lost event ---
+    let sweep: Value = serde_json::from_slice(
+        &std::fs::read(workspace_root().join("infra/events/scheduled-sweep.json"))
+            .expect("sweep event"),
+    )
+    .expect("sweep JSON");
+    let r = h.invoke_ok("commit-detector", &sweep);
+    assert_eq!(
+        r["enqueued"], 3,
+        "one sweep message per configured table: {r}"
+    );
+    let d = h.drain().await;
+    assert!(d.failed_tables.iter().all(|t| *t == garbage_uri), "{d:?}");
+    assert_eq!(
+        h.staging(&v9).await,
+        oracle(&v9),
+        "v9 staging after the sweep"
+    );
+    assert_eq!(
+        h.staging(&v6).await,
+        oracle(&v6),
+        "v6 staging unchanged by the sweep"
+    );
+
+    // --- keys the detector must ignore (sample event: states, other actions, metadata
+    // table, data files, archives, foreign tables, deletions) ---
+    let ignored: Value = serde_json::from_slice(
+        &std::fs::read(workspace_root().join("infra/events/s3-put-ignored.json"))
+            .expect("ignored event"),
+    )
+    .expect("ignored JSON");
+    let r = h.invoke_ok("commit-detector", &ignored);
+    assert_eq!(
+        (r["enqueued"].as_u64(), r["ignored"].as_u64()),
+        (Some(0), Some(18)),
+        "{r}"
+    );
+    assert_eq!(
+        h.queue_counts(&h.queue_url).await,
+        (0, 0),
+        "nothing enqueued for ignored keys"
+    );
+
+    // --- the poison table ended in the DLQ twice (S3 event, sweep); nothing else did ---
+    let dlq = h
+        .sqs
+        .receive_message()
+        .queue_url(&h.dlq_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive dlq")
+        .messages
+        .unwrap_or_default();
+    let dlq_tables: Vec<String> = dlq
+        .iter()
+        .map(|m| {
+            SyncMessage::from_json(m.body().unwrap_or(""))
+                .expect("dlq body")
+                .table
+        })
+        .collect();
+    assert_eq!(
+        dlq_tables,
+        vec![garbage_uri.clone(), garbage_uri.clone()],
+        "dead-letter queue"
+    );
+
+    // bookmarks advanced to the tables' last instants
+    let store = hps_aws::DynamoBookmarkStore::from_config(
+        &hps_aws::local_aws_config(&h.moto.endpoint()).await,
+        "hps-bookmarks",
+    );
+    use hps_sync::BookmarkStore;
+    let b9 = store
+        .get(PIPELINE, &v9.uri())
+        .await
+        .expect("bookmark")
+        .expect("v9 bookmark");
+    assert_eq!(
+        b9.position.map(|p| p.requested_time),
+        plan9.instants.last().map(|(t, _)| t.clone())
+    );
+    let b6 = store
+        .get(PIPELINE, &v6.uri())
+        .await
+        .expect("bookmark")
+        .expect("v6 bookmark");
+    assert_eq!(b6.position.map(|p| p.requested_time), Some(t2));
+    // the loader logs JSON lines with a table span and never the password
+    let loader_log = h.loader.as_ref().map(Proc::log_text).unwrap_or_default();
+    assert!(
+        loader_log
+            .lines()
+            .any(|l| l.contains("\"table\"") && l.starts_with('{')),
+        "JSON logs with table spans"
+    );
+    assert!(
+        !loader_log.contains("pw-e2e-7f3a9c"),
+        "the password appears in the loader's logs"
+    );
+}
