@@ -165,7 +165,7 @@ pub fn encode_job(
             }
             if !deletes.is_empty() {
                 // the delete carries the deleting write's ordering value (ts = commit time)
-                let ordering = ctx.rows.row(deletes[0], version).ts;
+                let ordering = ctx.rows.ts_of(version);
                 let records: Vec<DeleteRecord> = deletes
                     .iter()
                     .map(|&k| DeleteRecord {

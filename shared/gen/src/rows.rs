@@ -241,6 +241,14 @@ impl RowGen {
             as u32
     }
 
+    /// The ordering value (`ts`) of every row written by commit `version`.
+    pub fn ts_of(&self, version: u16) -> i64 {
+        self.version_epoch_ms
+            .get(usize::from(version))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The row of `key` as written by commit `version`.
     pub fn row(&self, key: u32, version: u16) -> Row {
         let mut r = Row::default();
@@ -258,11 +266,7 @@ impl RowGen {
             u64::from(key),
             u64::from(version),
         ]));
-        let epoch_ms = self
-            .version_epoch_ms
-            .get(usize::from(version))
-            .copied()
-            .unwrap_or(0);
+        let epoch_ms = self.ts_of(version);
 
         out.id = Self::id_of(key);
         out.ts = epoch_ms;
