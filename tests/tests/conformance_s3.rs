@@ -1,5 +1,5 @@
-//! The conformance suite with an S3 source: every copy-on-write fixture (plus a MOR one with
-//! base-file-only windows) is uploaded to a bucket on a local moto server and read by hps-hudi
+//! The conformance suite with an S3 source: every copy-on-write fixture and every
+//! merge-on-read fixture with log files is uploaded to a bucket on a local moto server and read by hps-hudi
 //! through `hps_aws::S3Store` (paginated LIST, ranged GETs); the rows must equal what the
 //! `hudi` PyPI oracle reads from the same table on local disk. See `hudi_conformance/mod.rs`.
 
@@ -43,11 +43,11 @@ async fn upload(store: &S3Store, table_dir: &Path) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cow_fixtures_from_s3_match_the_oracle() {
+async fn fixtures_from_s3_match_the_oracle() {
     let selected: Vec<(&str, Expect)> = FIXTURES
         .iter()
         .copied()
-        .filter(|(n, _)| n.contains("/cow/") || n.ends_with("mor/avro/v9_txns_simple_meta.zip"))
+        .filter(|(n, e)| n.contains("/cow/") || *e == Expect::Mor)
         .collect();
     if hps_testkit::fixtures::all_fixture_zips().is_empty() {
         hps_testkit::skip("../shared/hudi-fixtures is absent");
@@ -59,6 +59,7 @@ async fn cow_fixtures_from_s3_match_the_oracle() {
     client.create_bucket().bucket("lake").send().await.unwrap();
 
     let mut compared = 0;
+    let mut merged = 0;
     for (i, (name, expect)) in selected.iter().enumerate() {
         let fx = hps_testkit::fixtures::unpack(name).expect("fixture");
         let prefix = format!("warehouse/t{i}");
@@ -73,6 +74,8 @@ async fn cow_fixtures_from_s3_match_the_oracle() {
         );
         let s = check_fixture(name, *expect, &fx.path, dyn_store).await;
         compared += s.compared;
+        merged += s.merged_windows;
     }
-    assert!(compared > 50, "compared {compared} windows over S3");
+    assert!(compared > 100, "compared {compared} windows over S3");
+    assert!(merged > 20, "merged log files in {merged} windows over S3");
 }

@@ -10,8 +10,10 @@
 //!   refuses with `IncrementalUnsupported` because the rows an instant changed cannot be told
 //!   apart, and Apache Hudi (Java) refuses such queries too.
 //! - Lance base files: hps-hudi refuses with `UnsupportedBaseFormat`.
-//! - MOR windows whose slices have log files: hps-hudi refuses with `NotYetSupported` until the
-//!   log reader is wired in; base-file-only MOR windows are compared like COW ones.
+//!
+//! Delete change rows (`_op = "delete"`) are not in the oracle's output (hudi-rs returns the
+//! latest state only): they are collected per window in [`Summary::windows`] for the callers
+//! to assert against the deletes the fixtures are known to hold (`conformance_mor.rs`).
 
 #![allow(dead_code)]
 
@@ -29,21 +31,54 @@ pub struct Summary {
     pub compared_rows: usize,
     pub not_yet_supported: usize,
     pub refused: usize,
+    /// Windows whose plan had log files to merge.
+    pub merged_windows: usize,
+    /// Every window read successfully, in order, with its delete rows.
+    pub windows: Vec<WindowOutcome>,
+}
+
+/// One window read successfully.
+#[derive(Debug, Clone)]
+pub struct WindowOutcome {
+    pub after: Option<String>,
+    pub until: Option<String>,
+    /// Upsert rows compared with the oracle.
+    pub upserts: usize,
+    /// Delete change rows (without `_op`), in stream order.
+    pub deletes: Vec<serde_json::Map<String, Value>>,
+}
+
+impl WindowOutcome {
+    /// `_hoodie_record_key` of every delete row, sorted.
+    pub fn delete_keys(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .deletes
+            .iter()
+            .map(|d| {
+                d.get("_hoodie_record_key")
+                    .and_then(Value::as_str)
+                    .unwrap_or("<null>")
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    }
 }
 
 /// Every fixture zip the suites know, with the expected class.
 pub const FIXTURES: &[(&str, Expect)] = &[
     (
         "quickstart_trips_table/mor/avro/v6_trips_8i1u.zip",
-        Expect::MorPartial,
+        Expect::Mor,
     ),
     (
         "quickstart_trips_table/mor/avro/v6_trips_8i3d.zip",
-        Expect::MorPartial,
+        Expect::Mor,
     ),
     (
         "quickstart_trips_table/mor/avro/v8_trips_8i3u1d.zip",
-        Expect::MorPartial,
+        Expect::Mor,
     ),
     (
         "sample_table/cow/v6_complexkeygen_hivestyle.zip",
@@ -89,12 +124,9 @@ pub const FIXTURES: &[(&str, Expect)] = &[
     ),
     (
         "sample_table/mor/avro/v9_txns_nonpart_nometa.zip",
-        Expect::MorPartial,
+        Expect::Mor,
     ),
-    (
-        "sample_table/mor/avro/v9_txns_simple_meta.zip",
-        Expect::MorPartial,
-    ),
+    ("sample_table/mor/avro/v9_txns_simple_meta.zip", Expect::Mor),
     (
         "sample_table/mor/avro/v9_txns_simple_overwrite.zip",
         Expect::Match,
@@ -102,15 +134,15 @@ pub const FIXTURES: &[(&str, Expect)] = &[
     ("sample_table/mor/parquet/v6_empty.zip", Expect::Match),
     (
         "sample_table/mor/parquet/v6_nonpartitioned.zip",
-        Expect::MorPartial,
+        Expect::Mor,
     ),
     (
         "sample_table/mor/parquet/v6_nonpartitioned_rollback.zip",
-        Expect::MorPartial,
+        Expect::Mor,
     ),
     (
         "sample_table/mor/parquet/v6_simplekeygen_nonhivestyle.zip",
-        Expect::MorPartial,
+        Expect::Mor,
     ),
 ];
 
@@ -119,9 +151,9 @@ pub const FIXTURES: &[(&str, Expect)] = &[
 pub enum Expect {
     /// Every window readable and equal to the oracle.
     Match,
-    /// MOR with log files: windows touching logs give NotYetSupported (at least one must),
-    /// the others must match the oracle.
-    MorPartial,
+    /// MOR with log files: every window readable and equal to the oracle, and at least one
+    /// window merges log files.
+    Mor,
     /// Meta fields off: every window IncrementalUnsupported.
     NoMetaFields,
     /// Lance base files: every window UnsupportedBaseFormat.
@@ -159,12 +191,21 @@ fn window_arg((a, u): &(Option<String>, Option<String>)) -> String {
     )
 }
 
+/// Columns, upsert rows and delete rows of a window, and whether its plan merged log files.
+type Ours = (
+    Vec<String>,
+    Vec<Value>,
+    Vec<serde_json::Map<String, Value>>,
+    bool,
+);
+
 async fn ours(
     table: &HudiTable,
     after: Option<&str>,
     until: Option<&str>,
-) -> Result<(Vec<String>, Vec<Value>), HudiError> {
+) -> Result<Ours, HudiError> {
     let plan = table.plan(after, until).await?;
+    let merged = plan.has_log_files();
     let mut stream = table.read_changes(
         &plan,
         &ReadOptions {
@@ -173,6 +214,7 @@ async fn ours(
         },
     );
     let mut rows = Vec::new();
+    let mut deletes = Vec::new();
     let mut columns: Option<Vec<String>> = None;
     while let Some(b) = stream.try_next().await? {
         let names: Vec<String> = b
@@ -198,13 +240,16 @@ async fn ours(
         columns = Some(names);
         for row in hudi_pg_sync::json::batch_to_rows(&b).expect("json") {
             let mut row = row;
-            assert_eq!(row.remove("_op"), Some(Value::String("upsert".into())));
-            rows.push(Value::Object(row));
+            match row.remove("_op") {
+                Some(Value::String(op)) if op == "upsert" => rows.push(Value::Object(row)),
+                Some(Value::String(op)) if op == "delete" => deletes.push(row),
+                other => panic!("_op must be upsert or delete, got {other:?}"),
+            }
         }
     }
     let mut columns = columns.unwrap_or_default();
     columns.pop();
-    Ok((columns, rows))
+    Ok((columns, rows, deletes, merged))
 }
 
 /// Numbers compare with a relative tolerance (floats cross f32/f64 and text on the way).
@@ -304,11 +349,7 @@ pub async fn check_fixture(
                 }
                 summary.refused += 1;
             }
-            (Expect::MorPartial, Err(HudiError::NotYetSupported { what, .. })) => {
-                assert!(what.contains("log file"), "{label}: {what}");
-                summary.not_yet_supported += 1;
-            }
-            (Expect::Match | Expect::MorPartial, Ok((columns, rows))) => {
+            (Expect::Match | Expect::Mor, Ok((columns, rows, deletes, merged))) => {
                 if let Some(err) = o.get("error") {
                     panic!(
                         "{label}: we returned {} rows, the oracle failed: {err}",
@@ -340,8 +381,15 @@ pub async fn check_fixture(
                 }
                 summary.compared += 1;
                 summary.compared_rows += mine.len();
+                summary.merged_windows += usize::from(merged);
+                summary.windows.push(WindowOutcome {
+                    after: w.0.clone(),
+                    until: w.1.clone(),
+                    upserts: mine.len(),
+                    deletes,
+                });
             }
-            (e, Ok((_, rows))) => {
+            (e, Ok((_, rows, _, _))) => {
                 panic!("{label}: expected {e:?} refusal, got {} rows", rows.len())
             }
             (_, Err(e)) => panic!("{label}: unexpected error: {e}"),
@@ -353,10 +401,17 @@ pub async fn check_fixture(
             windows.len(),
             "{name}: every window compared"
         ),
-        Expect::MorPartial => assert!(
-            summary.not_yet_supported > 0,
-            "{name}: some window must need log files"
-        ),
+        Expect::Mor => {
+            assert_eq!(
+                summary.compared,
+                windows.len(),
+                "{name}: every window compared"
+            );
+            assert!(
+                summary.merged_windows > 0,
+                "{name}: some window must merge log files"
+            );
+        }
         Expect::Lance | Expect::NoMetaFields => assert_eq!(summary.refused, windows.len()),
     }
     eprintln!("{name}: {summary:?}");
