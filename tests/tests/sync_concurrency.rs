@@ -47,18 +47,37 @@ async fn lease_makes_the_second_loader_wait(kind: StoreKind) {
     let stores = Stores::new(kind).await;
     let rec = RecordingStore::new(stores.bookmarks.clone());
     let src = source("leased", &t.path, "leased");
-    let mk = || Arc::new(SyncPipeline::new("conc", rec.clone(), stores.leases.clone(), connector(&url), options()).unwrap());
+    let mk = || {
+        Arc::new(
+            SyncPipeline::new(
+                "conc",
+                rec.clone(),
+                stores.leases.clone(),
+                connector(&url),
+                options(),
+            )
+            .unwrap(),
+        )
+    };
     let (a, b) = (mk(), mk());
 
     // A stops right after its first commit; B tries while A holds the lease
-    a.failpoints().arm(failpoint::AFTER_BOOKMARK, FailAction::Wait, 0);
+    a.failpoints()
+        .arm(failpoint::AFTER_BOOKMARK, FailAction::Wait, 0);
     let (a2, s2) = (a.clone(), src.clone());
     let ta = tokio::spawn(async move { a2.run_pass(&s2, None, PassMode::ToLatest).await });
     a.failpoints().wait_reached(failpoint::AFTER_BOOKMARK).await;
     let ob = b.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
-    let PassOutcome::Busy(BusyReason::Lease { owner, .. }) = &ob else { panic!("expected Busy(Lease), got {ob:?}") };
+    let PassOutcome::Busy(BusyReason::Lease { owner, .. }) = &ob else {
+        panic!("expected Busy(Lease), got {ob:?}")
+    };
     assert_eq!(owner, &a.options().owner);
-    let lease = stores.leases.current("conc", "leased").await.unwrap().unwrap();
+    let lease = stores
+        .leases
+        .current("conc", "leased")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(lease.owner, a.options().owner);
     a.failpoints().resume(failpoint::AFTER_BOOKMARK);
     let oa = ta.await.unwrap().unwrap();
@@ -69,10 +88,20 @@ async fn lease_makes_the_second_loader_wait(kind: StoreKind) {
     let ja = tokio::spawn(async move { run_until_up_to_date(&a3, &s3, PassMode::Step).await });
     let jb = tokio::spawn(async move { run_until_up_to_date(&b3, &s4, PassMode::Step).await });
     let (ra, rb) = (ja.await.unwrap(), jb.await.unwrap());
-    assert!(matches!(ra.last(), Some(PassOutcome::UpToDate { .. })), "{ra:?}");
-    assert!(matches!(rb.last(), Some(PassOutcome::UpToDate { .. })), "{rb:?}");
+    assert!(
+        matches!(ra.last(), Some(PassOutcome::UpToDate { .. })),
+        "{ra:?}"
+    );
+    assert!(
+        matches!(rb.last(), Some(PassOutcome::UpToDate { .. })),
+        "{rb:?}"
+    );
     assert_staging_matches(&url, &src, &t.path).await;
-    assert!(landing_duplicates(&url, &target_of(&src).await).await.is_empty());
+    assert!(
+        landing_duplicates(&url, &target_of(&src).await)
+            .await
+            .is_empty()
+    );
     rec.check_monotonic();
     assert!(rec.writes.lock().unwrap().len() > 3);
 }
@@ -99,10 +128,22 @@ async fn without_lease_the_fence_rejects_the_stale_loader() {
     let rec = RecordingStore::new(stores.bookmarks.clone());
     let src = source("fenced", &t.path, "fenced");
     let nolease: Arc<dyn LeaseStore> = Arc::new(NoLease);
-    let mk = || Arc::new(SyncPipeline::new("conc", rec.clone(), nolease.clone(), connector(&url), options()).unwrap());
+    let mk = || {
+        Arc::new(
+            SyncPipeline::new(
+                "conc",
+                rec.clone(),
+                nolease.clone(),
+                connector(&url),
+                options(),
+            )
+            .unwrap(),
+        )
+    };
     let (a, b) = (mk(), mk());
 
-    a.failpoints().arm(failpoint::AFTER_PLAN, FailAction::Wait, 0);
+    a.failpoints()
+        .arm(failpoint::AFTER_PLAN, FailAction::Wait, 0);
     let (a2, s2) = (a.clone(), src.clone());
     let ta = tokio::spawn(async move { a2.run_pass(&s2, None, PassMode::ToLatest).await });
     a.failpoints().wait_reached(failpoint::AFTER_PLAN).await;
@@ -110,13 +151,18 @@ async fn without_lease_the_fence_rejects_the_stale_loader() {
     assert!(matches!(ob, PassOutcome::Applied(_)), "{ob:?}");
     a.failpoints().resume(failpoint::AFTER_PLAN);
     let oa = ta.await.unwrap().unwrap();
-    let PassOutcome::Busy(BusyReason::FenceMoved { expected, found }) = oa else { panic!("expected FenceMoved, got {oa:?}") };
+    let PassOutcome::Busy(BusyReason::FenceMoved { expected, found }) = oa else {
+        panic!("expected FenceMoved, got {oa:?}")
+    };
     assert_eq!(expected, 0);
     assert!(found.unwrap() > expected);
     // nothing of A's transaction landed
     let spec = target_of(&src).await;
     assert!(landing_duplicates(&url, &spec).await.is_empty());
-    assert!(matches!(a.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::UpToDate { .. }));
+    assert!(matches!(
+        a.run_pass(&src, None, PassMode::ToLatest).await.unwrap(),
+        PassOutcome::UpToDate { .. }
+    ));
     assert_staging_matches(&url, &src, &t.path).await;
     rec.check_monotonic();
 }
@@ -136,12 +182,25 @@ async fn free_running_loaders_without_lease() {
     for i in 0..3 {
         let mut o = options();
         o.max_rows_per_txn = 40 + 30 * i;
-        let p = Arc::new(SyncPipeline::new("conc", rec.clone(), nolease.clone(), connector(&url), o).unwrap());
+        let p = Arc::new(
+            SyncPipeline::new("conc", rec.clone(), nolease.clone(), connector(&url), o).unwrap(),
+        );
         let s = src.clone();
         handles.push(tokio::spawn(async move {
             let mut outcomes = Vec::new();
             for _ in 0..500 {
-                let o = p.run_pass(&s, None, if i == 0 { PassMode::Step } else { PassMode::ToLatest }).await.unwrap();
+                let o = p
+                    .run_pass(
+                        &s,
+                        None,
+                        if i == 0 {
+                            PassMode::Step
+                        } else {
+                            PassMode::ToLatest
+                        },
+                    )
+                    .await
+                    .unwrap();
                 let done = matches!(o, PassOutcome::UpToDate { .. });
                 outcomes.push(o);
                 if done {
@@ -162,10 +221,18 @@ async fn free_running_loaders_without_lease() {
     }
     eprintln!("fence conflicts between the loaders: {conflicts}");
     assert_staging_matches(&url, &src, &t.path).await;
-    assert!(landing_duplicates(&url, &target_of(&src).await).await.is_empty(), "a change row landed twice");
+    assert!(
+        landing_duplicates(&url, &target_of(&src).await)
+            .await
+            .is_empty(),
+        "a change row landed twice"
+    );
     rec.check_monotonic();
     let f = hps_sync::FenceTable::new("racing").unwrap();
     let c = client(&url).await;
     let fence = f.read(&c, "conc", "racing").await.unwrap().unwrap();
-    assert_eq!(fence.position, Some(commit_position(t.manifest.commits.last().unwrap())));
+    assert_eq!(
+        fence.position,
+        Some(commit_position(t.manifest.commits.last().unwrap()))
+    );
 }

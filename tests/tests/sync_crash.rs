@@ -57,25 +57,53 @@ fn skip_for(point: &str) -> u64 {
 async fn reference(url: &str, stores: &Stores, table: &GenTable) -> i64 {
     let pipe = pipeline("ref", stores, url, options(Duration::from_secs(30)));
     let src = source("ref", &table.path, "reference");
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::Step).await.unwrap(), PassOutcome::Applied(_)));
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::Applied(_)));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::Step).await.unwrap(),
+        PassOutcome::Applied(_)
+    ));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(),
+        PassOutcome::Applied(_)
+    ));
     assert_staging_matches(url, &src, &table.path).await;
     landing_rows(url, &target_of(&src).await).await
 }
 
-async fn crash_case(url: &str, kind: StoreKind, table: &GenTable, point: &str, action: FailAction, reference_rows: i64) {
+async fn crash_case(
+    url: &str,
+    kind: StoreKind,
+    table: &GenTable,
+    point: &str,
+    action: FailAction,
+    reference_rows: i64,
+) {
     let case = format!("{kind:?}/{point}/{action:?}");
     let stores = Stores::new(kind).await;
     let rec = RecordingStore::new(stores.bookmarks.clone());
     let schema = unique("c").to_lowercase();
     let src = source("crash", &table.path, &schema);
     let mk = |ttl| {
-        Arc::new(SyncPipeline::new("crashes", rec.clone(), stores.leases.clone(), connector(url), options(ttl)).unwrap())
+        Arc::new(
+            SyncPipeline::new(
+                "crashes",
+                rec.clone(),
+                stores.leases.clone(),
+                connector(url),
+                options(ttl),
+            )
+            .unwrap(),
+        )
     };
 
     // the first commit, cleanly
     let first = mk(Duration::from_secs(1));
-    assert!(matches!(first.run_pass(&src, None, PassMode::Step).await.unwrap(), PassOutcome::Applied(_)), "{case}");
+    assert!(
+        matches!(
+            first.run_pass(&src, None, PassMode::Step).await.unwrap(),
+            PassOutcome::Applied(_)
+        ),
+        "{case}"
+    );
 
     // the failing pass over the rest
     let victim = mk(Duration::from_secs(1));
@@ -83,9 +111,16 @@ async fn crash_case(url: &str, kind: StoreKind, table: &GenTable, point: &str, a
     let v = victim.clone();
     let s = src.clone();
     let joined = tokio::spawn(async move { v.run_pass(&s, None, PassMode::ToLatest).await }).await;
-    assert_eq!(victim.failpoints().fired(point), 1, "{case}: the point did not fire");
+    assert_eq!(
+        victim.failpoints().fired(point),
+        1,
+        "{case}: the point did not fire"
+    );
     match action {
-        FailAction::Panic => assert!(joined.as_ref().is_err_and(|e| e.is_panic()), "{case}: expected a crash, got {joined:?}"),
+        FailAction::Panic => assert!(
+            joined.as_ref().is_err_and(|e| e.is_panic()),
+            "{case}: expected a crash, got {joined:?}"
+        ),
         FailAction::Error => assert!(
             matches!(&joined, Ok(Err(hps_sync::SyncError::Injected { .. }))),
             "{case}: expected the injected error, got {joined:?}"
@@ -94,7 +129,10 @@ async fn crash_case(url: &str, kind: StoreKind, table: &GenTable, point: &str, a
     }
     let st = victim.status(&src).await.unwrap();
     if point == failpoint::AFTER_COMMIT_BEFORE_BOOKMARK {
-        assert!(!st.bookmark_in_sync, "{case}: the fence should be ahead of the bookmark: {st:?}");
+        assert!(
+            !st.bookmark_in_sync,
+            "{case}: the fence should be ahead of the bookmark: {st:?}"
+        );
     }
     drop(victim);
 
@@ -102,24 +140,47 @@ async fn crash_case(url: &str, kind: StoreKind, table: &GenTable, point: &str, a
     let rerun = mk(Duration::from_secs(5));
     let outs = run_until_settled(&rerun, &src, PassMode::ToLatest, || None).await;
     assert!(
-        matches!(outs.last(), Some(PassOutcome::Applied(_) | PassOutcome::UpToDate { .. })),
+        matches!(
+            outs.last(),
+            Some(PassOutcome::Applied(_) | PassOutcome::UpToDate { .. })
+        ),
         "{case}: {outs:?}"
     );
     assert!(
-        matches!(rerun.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::UpToDate { .. }),
+        matches!(
+            rerun
+                .run_pass(&src, None, PassMode::ToLatest)
+                .await
+                .unwrap(),
+            PassOutcome::UpToDate { .. }
+        ),
         "{case}"
     );
     assert_staging_matches(url, &src, &table.path).await;
     let spec = target_of(&src).await;
     let dups = landing_duplicates(url, &spec).await;
-    assert!(dups.is_empty(), "{case}: change rows landed twice: {dups:?}");
-    assert_eq!(landing_rows(url, &spec).await, reference_rows, "{case}: landing history differs from an uninterrupted run");
+    assert!(
+        dups.is_empty(),
+        "{case}: change rows landed twice: {dups:?}"
+    );
+    assert_eq!(
+        landing_rows(url, &spec).await,
+        reference_rows,
+        "{case}: landing history differs from an uninterrupted run"
+    );
     let st = rerun.status(&src).await.unwrap();
     assert!(st.bookmark_in_sync, "{case}: {st:?}");
     assert_eq!(st.state(), "up_to_date", "{case}");
     let b = st.bookmark.unwrap();
-    assert_eq!(b.position, Some(commit_position(table.manifest.commits.last().unwrap())), "{case}");
-    assert!(b.cursor.is_none() && b.last_error.is_none(), "{case}: {b:?}");
+    assert_eq!(
+        b.position,
+        Some(commit_position(table.manifest.commits.last().unwrap())),
+        "{case}"
+    );
+    assert!(
+        b.cursor.is_none() && b.last_error.is_none(),
+        "{case}: {b:?}"
+    );
     rec.check_monotonic();
 }
 

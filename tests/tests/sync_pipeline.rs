@@ -40,14 +40,22 @@ async fn to_latest_then_up_to_date_v9_and_v6() {
         let stores = Stores::new(StoreKind::File).await;
         let pipe = pipeline("p1", &stores, &url, test_options());
         let src = source(&format!("file://{}", t.path.display()), &t.path, name);
-        let o = pipe.run_pass(&src, None, PassMode::ToLatest).await.expect("pass");
-        let PassOutcome::Applied(r) = &o else { panic!("{name}: expected Applied, got {o:?}") };
+        let o = pipe
+            .run_pass(&src, None, PassMode::ToLatest)
+            .await
+            .expect("pass");
+        let PassOutcome::Applied(r) = &o else {
+            panic!("{name}: expected Applied, got {o:?}")
+        };
         let last = t.manifest.commits.last().unwrap();
         assert_eq!(r.position, Some(commit_position(last)), "{name}");
         assert_eq!(r.instants.len(), t.manifest.commits.len(), "{name}");
         assert!(r.cursor.is_none());
         assert_staging_matches(&url, &src, &t.path).await;
-        let o = pipe.run_pass(&src, None, PassMode::ToLatest).await.expect("pass");
+        let o = pipe
+            .run_pass(&src, None, PassMode::ToLatest)
+            .await
+            .expect("pass");
         assert!(matches!(o, PassOutcome::UpToDate { .. }), "{name}: {o:?}");
         // the bookmark mirrors the fence
         let st = pipe.status(&src).await.expect("status");
@@ -73,21 +81,37 @@ async fn step_mode_applies_one_instant_per_pass() {
     let pipe = pipeline("p1", &stores, &url, test_options());
     let src = source("steps", &t.path, "steps");
     for (i, c) in t.manifest.commits.iter().enumerate() {
-        let o = pipe.run_pass(&src, None, PassMode::Step).await.expect("pass");
-        let PassOutcome::Applied(r) = &o else { panic!("step {i}: {o:?}") };
+        let o = pipe
+            .run_pass(&src, None, PassMode::Step)
+            .await
+            .expect("pass");
+        let PassOutcome::Applied(r) = &o else {
+            panic!("step {i}: {o:?}")
+        };
         assert_eq!(r.instants, vec![commit_position(c)], "step {i}");
         assert_eq!(r.position, Some(commit_position(c)));
         assert_eq!(r.remaining_instants, t.manifest.commits.len() - i - 1);
         // every row the commit wrote is in staging with its commit time
         let c2 = client(&url).await;
         let n: i64 = c2
-            .query_one("SELECT count(*) FROM steps.steps WHERE _hoodie_commit_time = $1", &[&c.instant])
+            .query_one(
+                "SELECT count(*) FROM steps.steps WHERE _hoodie_commit_time = $1",
+                &[&c.instant],
+            )
             .await
             .unwrap()
             .get(0);
-        assert_eq!(n as usize, c.upserted_ids().len(), "step {i}: rows stamped {}", c.instant);
+        assert_eq!(
+            n as usize,
+            c.upserted_ids().len(),
+            "step {i}: rows stamped {}",
+            c.instant
+        );
     }
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::Step).await.unwrap(), PassOutcome::UpToDate { .. }));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::Step).await.unwrap(),
+        PassOutcome::UpToDate { .. }
+    ));
     assert_staging_matches(&url, &src, &t.path).await;
 }
 
@@ -116,7 +140,10 @@ async fn fixtures_match_the_snapshot() {
         let pipe = pipeline("fx", &stores, &url, test_options());
         let schema = format!("fx{i}");
         let src = source(f, &fx.path, &schema);
-        let o = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap_or_else(|e| panic!("{f}: {e}"));
+        let o = pipe
+            .run_pass(&src, None, PassMode::ToLatest)
+            .await
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(matches!(o, PassOutcome::Applied(_)), "{f}: {o:?}");
         assert_staging_matches(&url, &src, &fx.path).await;
         let o = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
@@ -134,13 +161,23 @@ async fn reconcile_fence_ahead_and_bookmark_ahead() {
     let stores = Stores::new(StoreKind::File).await;
     let rec = RecordingStore::new(stores.bookmarks.clone());
     let pipe = std::sync::Arc::new(
-        hps_sync::SyncPipeline::new("p1", rec.clone(), stores.leases.clone(), connector(&url), test_options()).unwrap(),
+        hps_sync::SyncPipeline::new(
+            "p1",
+            rec.clone(),
+            stores.leases.clone(),
+            connector(&url),
+            test_options(),
+        )
+        .unwrap(),
     );
     let src = source("rec", &t.path, "rec");
     let commits = &t.manifest.commits;
 
     // step to the first commit and keep a "backup" of staging and the fence
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::Step).await.unwrap(), PassOutcome::Applied(_)));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::Step).await.unwrap(),
+        PassOutcome::Applied(_)
+    ));
     let c = client(&url).await;
     c.batch_execute(
         "CREATE TABLE backup_staging AS SELECT * FROM rec.rec; \
@@ -152,11 +189,17 @@ async fn reconcile_fence_ahead_and_bookmark_ahead() {
     assert!(matches!(o, PassOutcome::Applied(_)), "{o:?}");
 
     // 1. fence ahead of the bookmark (a crash after COMMIT, before the bookmark write)
-    pipe.bookmarks().rewind("p1", "rec", Some(commit_position(&commits[0]))).await.unwrap();
+    pipe.bookmarks()
+        .rewind("p1", "rec", Some(commit_position(&commits[0])))
+        .await
+        .unwrap();
     let st = pipe.status(&src).await.unwrap();
     assert!(!st.bookmark_in_sync);
     let o = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
-    assert!(matches!(o, PassOutcome::UpToDate { .. }), "fast-forward, nothing re-applied: {o:?}");
+    assert!(
+        matches!(o, PassOutcome::UpToDate { .. }),
+        "fast-forward, nothing re-applied: {o:?}"
+    );
     let b = pipe.bookmarks().get("p1", "rec").await.unwrap().unwrap();
     assert_eq!(b.position, Some(commit_position(commits.last().unwrap())));
     let landed = landing_rows(&url, &target_of(&src).await).await;
@@ -170,10 +213,19 @@ async fn reconcile_fence_ahead_and_bookmark_ahead() {
     .unwrap();
     let st = pipe.status(&src).await.unwrap();
     assert!(!st.bookmark_in_sync);
-    assert_eq!(st.fence.as_ref().unwrap().position, Some(commit_position(&commits[0])));
+    assert_eq!(
+        st.fence.as_ref().unwrap().position,
+        Some(commit_position(&commits[0]))
+    );
     let o = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
-    let PassOutcome::Applied(r) = &o else { panic!("reload from the fence: {o:?}") };
-    assert_eq!(r.instants.len(), commits.len() - 1, "the instants after the restored fence are applied again");
+    let PassOutcome::Applied(r) = &o else {
+        panic!("reload from the fence: {o:?}")
+    };
+    assert_eq!(
+        r.instants.len(),
+        commits.len() - 1,
+        "the instants after the restored fence are applied again"
+    );
     assert_staging_matches(&url, &src, &t.path).await;
     assert!(landing_rows(&url, &target_of(&src).await).await > landed);
     let b = pipe.bookmarks().get("p1", "rec").await.unwrap().unwrap();
@@ -202,10 +254,18 @@ async fn operations_pause_rewind_reset_status() {
     // pause before the first pass
     pipe.pause("ops", Some("maintenance".into())).await.unwrap();
     let o = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
-    assert_eq!(o, PassOutcome::Paused { reason: Some("maintenance".into()) });
+    assert_eq!(
+        o,
+        PassOutcome::Paused {
+            reason: Some("maintenance".into())
+        }
+    );
     assert_eq!(pipe.status(&src).await.unwrap().state(), "paused");
     pipe.resume("ops").await.unwrap();
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::Applied(_)));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(),
+        PassOutcome::Applied(_)
+    ));
     let st = pipe.status(&src).await.unwrap();
     assert_eq!(st.state(), "up_to_date");
     assert_eq!(st.instants_behind, 0);
@@ -216,8 +276,14 @@ async fn operations_pause_rewind_reset_status() {
     let st = pipe.status(&src).await.unwrap();
     assert_eq!(st.instants_behind, commits.len() - 1);
     assert!(st.bookmark_in_sync);
-    assert_eq!(st.bookmark.as_ref().unwrap().position, Some(commit_position(&commits[0])));
-    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap() else { panic!() };
+    assert_eq!(
+        st.bookmark.as_ref().unwrap().position,
+        Some(commit_position(&commits[0]))
+    );
+    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(r.instants.len(), commits.len() - 1);
     assert_staging_matches(&url, &src, &t.path).await;
     // rewinding forward or to an unknown instant is refused
@@ -234,11 +300,21 @@ async fn operations_pause_rewind_reset_status() {
     assert_eq!(f.position, None);
     assert_eq!(f.rows_applied, 0);
     let c = client(&url).await;
-    let n: i64 = c.query_one("SELECT count(*) FROM ops.ops", &[]).await.unwrap().get(0);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM ops.ops", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0);
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::Applied(_)));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(),
+        PassOutcome::Applied(_)
+    ));
     assert_staging_matches(&url, &src, &t.path).await;
-    assert!(landing_duplicates(&url, &spec).await.len() > 0, "the reload landed rows a second time (expected)");
+    assert!(
+        !landing_duplicates(&url, &spec).await.is_empty(),
+        "the reload landed rows a second time (expected)"
+    );
     let st = pipe.status(&src).await.unwrap();
     assert!(st.bookmark_in_sync);
     assert_eq!(st.fence.as_ref().unwrap().status, FenceStatus::Active);
@@ -264,16 +340,28 @@ async fn deadline_resumptions_inside_a_large_commit() {
     let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let ev = events.clone();
     let mut opts = test_options();
-    opts.progress = Some(std::sync::Arc::new(move |e: &ProgressEvent| ev.lock().unwrap().push(e.clone())));
+    opts.progress = Some(std::sync::Arc::new(move |e: &ProgressEvent| {
+        ev.lock().unwrap().push(e.clone())
+    }));
     let pipe = pipeline("p1", &stores, &url, opts);
 
     // uninterrupted reference
     let whole = source("big", &t.path, "whole");
     let o = pipe.run_pass(&whole, None, PassMode::Step).await.unwrap();
-    let PassOutcome::Applied(first) = &o else { panic!("{o:?}") };
+    let PassOutcome::Applied(first) = &o else {
+        panic!("{o:?}")
+    };
     let slices_first_commit = first.slices;
-    assert!(slices_first_commit >= 30, "the first commit should have many file slices, got {slices_first_commit}");
-    assert!(matches!(pipe.run_pass(&whole, None, PassMode::ToLatest).await.unwrap(), PassOutcome::Applied(_)));
+    assert!(
+        slices_first_commit >= 30,
+        "the first commit should have many file slices, got {slices_first_commit}"
+    );
+    assert!(matches!(
+        pipe.run_pass(&whole, None, PassMode::ToLatest)
+            .await
+            .unwrap(),
+        PassOutcome::Applied(_)
+    ));
 
     // deadline already reached: each pass applies exactly one slice and reports more to do;
     // the same windows as the reference (the first commit alone, then the rest)
@@ -288,10 +376,21 @@ async fn deadline_resumptions_inside_a_large_commit() {
             break;
         }
     }
-    assert_eq!(outs.len() as u64, slices_first_commit, "one pass per slice of the first commit");
-    assert_eq!(outs.last().unwrap().report().unwrap().instants, vec![commit_position(&t.manifest.commits[0])]);
+    assert_eq!(
+        outs.len() as u64,
+        slices_first_commit,
+        "one pass per slice of the first commit"
+    );
+    assert_eq!(
+        outs.last().unwrap().report().unwrap().instants,
+        vec![commit_position(&t.manifest.commits[0])]
+    );
     outs.extend(run_until_settled(&pipe, &split, PassMode::ToLatest, now).await);
-    assert!(matches!(outs.last(), Some(PassOutcome::Applied(_))), "{:?}", outs.last());
+    assert!(
+        matches!(outs.last(), Some(PassOutcome::Applied(_))),
+        "{:?}",
+        outs.last()
+    );
     let mut cursors = Vec::new();
     for o in &outs {
         let r = o.report().unwrap();
@@ -310,15 +409,39 @@ async fn deadline_resumptions_inside_a_large_commit() {
     assert_staging_matches(&url, &split, &t.path).await;
     assert_staging_matches(&url, &whole, &t.path).await;
     let (ws, ss) = (target_of(&whole).await, target_of(&split).await);
-    assert!(landing_duplicates(&url, &ss).await.is_empty(), "a resumed window landed a change twice");
-    assert_eq!(landing_rows(&url, &ss).await, landing_rows(&url, &ws).await, "resumptions lost or repeated rows");
+    assert!(
+        landing_duplicates(&url, &ss).await.is_empty(),
+        "a resumed window landed a change twice"
+    );
+    assert_eq!(
+        landing_rows(&url, &ss).await,
+        landing_rows(&url, &ws).await,
+        "resumptions lost or repeated rows"
+    );
     // the bookmark recorded the cursor along the way and ends without one
-    let b = pipe.bookmarks().get("p1", "big-split").await.unwrap().unwrap();
+    let b = pipe
+        .bookmarks()
+        .get("p1", "big-split")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(b.cursor.is_none());
-    assert_eq!(b.position, Some(commit_position(t.manifest.commits.last().unwrap())));
+    assert_eq!(
+        b.position,
+        Some(commit_position(t.manifest.commits.last().unwrap()))
+    );
     let ev = events.lock().unwrap();
-    assert!(ev.iter().any(|e| matches!(e, ProgressEvent::Planned { first_slice, .. } if *first_slice > 0)));
-    assert!(ev.iter().any(|e| matches!(e, ProgressEvent::Committed { window_done: false, .. })));
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, ProgressEvent::Planned { first_slice, .. } if *first_slice > 0))
+    );
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        ProgressEvent::Committed {
+            window_done: false,
+            ..
+        }
+    )));
 }
 
 /// Transactions bounded by rows: many transactions per window, same result.
@@ -334,9 +457,15 @@ async fn row_bounded_transactions() {
     opts.lease_ttl = Duration::from_secs(5);
     let pipe = pipeline("p1", &stores, &url, opts);
     let src = source("rows", &t.path, "rows");
-    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap() else { panic!() };
+    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap()
+    else {
+        panic!()
+    };
     assert!(r.transactions >= 4, "{r:?}");
-    assert_eq!(r.position, Some(commit_position(t.manifest.commits.last().unwrap())));
+    assert_eq!(
+        r.position,
+        Some(commit_position(t.manifest.commits.last().unwrap()))
+    );
     let b = pipe.bookmarks().get("p1", "rows").await.unwrap().unwrap();
     assert_eq!(b.version, r.bookmark_version.unwrap());
     assert_staging_matches(&url, &src, &t.path).await;
@@ -363,17 +492,33 @@ async fn v6_pending_writer_holds_back_later_instants() {
     let stores = Stores::new(StoreKind::File).await;
     let pipe = pipeline("p1", &stores, &url, test_options());
     let src = source("hollow", &t.path, "hollow");
-    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap() else { panic!() };
-    assert_eq!(r.position, Some(commit_position(&commits[1])), "capped below the pending writer");
+    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        r.position,
+        Some(commit_position(&commits[1])),
+        "capped below the pending writer"
+    );
     let o = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
     assert_eq!(
         o,
-        PassOutcome::UpToDate { position: Some(commit_position(&commits[1])), blocked_by_pending: Some(pending.clone()) }
+        PassOutcome::UpToDate {
+            position: Some(commit_position(&commits[1])),
+            blocked_by_pending: Some(pending.clone())
+        }
     );
     // the writer goes away (rolled back): the held-back instant is applied
     std::fs::remove_file(hoodie.join(format!("{pending}.commit.requested"))).unwrap();
     std::fs::remove_file(hoodie.join(format!("{pending}.inflight"))).unwrap();
-    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap() else { panic!() };
-    assert_eq!(r.instants, commits[2..].iter().map(commit_position).collect::<Vec<_>>());
+    let PassOutcome::Applied(r) = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        r.instants,
+        commits[2..].iter().map(commit_position).collect::<Vec<_>>()
+    );
     assert_staging_matches(&url, &src, &t.path).await;
 }

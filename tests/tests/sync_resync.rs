@@ -31,7 +31,11 @@ fn table_cfg(name: &str, version: TableVersion) -> GenConfig {
 /// A row in staging whose key the table does not have.
 async fn insert_stray_row(url: &str, schema: &str, staging: &str) {
     let c = client(url).await;
-    let t = format!("{}.{}", hps_postgres::quote_ident(schema), hps_postgres::quote_ident(staging));
+    let t = format!(
+        "{}.{}",
+        hps_postgres::quote_ident(schema),
+        hps_postgres::quote_ident(staging)
+    );
     c.batch_execute(&format!(
         "INSERT INTO {t} SELECT (jsonb_populate_record(NULL::{t}, to_jsonb(s) || \
          '{{\"id\": 987654321, \"_hoodie_record_key\": \"987654321\"}}'::jsonb)).* FROM {t} s LIMIT 1"
@@ -42,8 +46,18 @@ async fn insert_stray_row(url: &str, schema: &str, staging: &str) {
 
 async fn stray_rows(url: &str, schema: &str, staging: &str) -> i64 {
     let c = client(url).await;
-    let t = format!("{}.{}", hps_postgres::quote_ident(schema), hps_postgres::quote_ident(staging));
-    c.query_one(&format!("SELECT count(*) FROM {t} WHERE id = 987654321"), &[]).await.unwrap().get(0)
+    let t = format!(
+        "{}.{}",
+        hps_postgres::quote_ident(schema),
+        hps_postgres::quote_ident(staging)
+    );
+    c.query_one(
+        &format!("SELECT count(*) FROM {t} WHERE id = 987654321"),
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
 }
 
 /// The file group id of a base file path (`<partition>/<fileId>_<token>_<instant>.parquet`).
@@ -67,7 +81,10 @@ async fn cleaned_history_needs_resync_then_resync_restores_equality() {
     let pipe = pipeline("p", &stores, &url, test_options());
     let src = source("cleaned", &path, "cleaned");
 
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::Step).await.unwrap(), PassOutcome::Applied(_)));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::Step).await.unwrap(),
+        PassOutcome::Applied(_)
+    ));
     // delete a base file the second commit wrote and the third rewrote (the cleaner's choice)
     let rewritten_later: Vec<&str> = commits[2].files.iter().map(|f| file_id(f)).collect();
     let victim = commits[1]
@@ -78,26 +95,45 @@ async fn cleaned_history_needs_resync_then_resync_restores_equality() {
     std::fs::remove_file(path.join(victim)).expect("delete base file");
 
     let o = pipe.run_pass(&src, None, PassMode::Step).await.unwrap();
-    let PassOutcome::NeedsResync { reason } = &o else { panic!("expected NeedsResync, got {o:?}") };
-    assert!(reason.contains("history no longer retained") && reason.contains(file_id(victim)), "{reason}");
+    let PassOutcome::NeedsResync { reason } = &o else {
+        panic!("expected NeedsResync, got {o:?}")
+    };
+    assert!(
+        reason.contains("history no longer retained") && reason.contains(file_id(victim)),
+        "{reason}"
+    );
     // recorded in the fence and the bookmark; later passes do not skip past it
     let st = pipe.status(&src).await.unwrap();
     assert_eq!(st.state(), "needs_resync");
-    assert!(matches!(&st.fence.as_ref().unwrap().status, FenceStatus::NeedsResync { .. }));
-    assert!(matches!(&st.bookmark.as_ref().unwrap().state, BookmarkState::NeedsResync { .. }));
-    assert_eq!(st.fence.as_ref().unwrap().position, Some(commit_position(&commits[0])));
+    assert!(matches!(
+        &st.fence.as_ref().unwrap().status,
+        FenceStatus::NeedsResync { .. }
+    ));
+    assert!(matches!(
+        &st.bookmark.as_ref().unwrap().state,
+        BookmarkState::NeedsResync { .. }
+    ));
+    assert_eq!(
+        st.fence.as_ref().unwrap().position,
+        Some(commit_position(&commits[0]))
+    );
     for mode in [PassMode::Step, PassMode::ToLatest] {
         let o = pipe.run_pass(&src, None, mode).await.unwrap();
         assert!(matches!(o, PassOutcome::NeedsResync { .. }), "{o:?}");
     }
-    assert_eq!(pipe.status(&src).await.unwrap().fence.unwrap().position, Some(commit_position(&commits[0])));
+    assert_eq!(
+        pipe.status(&src).await.unwrap().fence.unwrap().position,
+        Some(commit_position(&commits[0]))
+    );
 
     // a stray row the snapshot does not have is removed by the resync
     let spec = target_of(&src).await;
     insert_stray_row(&url, &spec.schema, &spec.staging).await;
     assert_eq!(stray_rows(&url, &spec.schema, &spec.staging).await, 1);
     let o = pipe.resync(&src, ResyncMode::Merge, None).await.unwrap();
-    let PassOutcome::Applied(r) = &o else { panic!("resync: {o:?}") };
+    let PassOutcome::Applied(r) = &o else {
+        panic!("resync: {o:?}")
+    };
     assert_eq!(r.position, Some(commit_position(commits.last().unwrap())));
     assert_eq!(r.resync_removed, 1);
     assert_eq!(stray_rows(&url, &spec.schema, &spec.staging).await, 0);
@@ -106,7 +142,10 @@ async fn cleaned_history_needs_resync_then_resync_restores_equality() {
     assert_eq!(st.state(), "up_to_date");
     assert!(st.bookmark_in_sync);
     assert_eq!(st.bookmark.unwrap().state, BookmarkState::Active);
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::UpToDate { .. }));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(),
+        PassOutcome::UpToDate { .. }
+    ));
 }
 
 /// A resync stopped by the deadline continues in later passes; staging stays readable
@@ -120,7 +159,10 @@ async fn resync_is_resumable_under_a_deadline() {
     let stores = Stores::new(StoreKind::File).await;
     let pipe = pipeline("p", &stores, &url, test_options());
     let src = source("resumable", &t.path, "resumable");
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::Applied(_)));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(),
+        PassOutcome::Applied(_)
+    ));
     let spec = target_of(&src).await;
     insert_stray_row(&url, &spec.schema, &spec.staging).await;
 
@@ -129,17 +171,36 @@ async fn resync_is_resumable_under_a_deadline() {
     assert!(o.more_to_do(), "{o:?}");
     let st = pipe.status(&src).await.unwrap();
     assert_eq!(st.state(), "resyncing");
-    assert!(matches!(st.bookmark.as_ref().unwrap().state, BookmarkState::Resyncing { .. }));
-    assert_eq!(stray_rows(&url, &spec.schema, &spec.staging).await, 1, "merge mode keeps staging until the end");
+    assert!(matches!(
+        st.bookmark.as_ref().unwrap().state,
+        BookmarkState::Resyncing { .. }
+    ));
+    assert_eq!(
+        stray_rows(&url, &spec.schema, &spec.staging).await,
+        1,
+        "merge mode keeps staging until the end"
+    );
     let outs = run_until_settled(&pipe, &src, PassMode::ToLatest, now).await;
     assert!(outs.len() > 2, "{outs:?}");
-    assert!(matches!(outs.last(), Some(PassOutcome::Applied(_))), "{:?}", outs.last());
-    assert_eq!(outs.iter().map(|o| o.report().unwrap().resync_removed).sum::<u64>(), 1);
+    assert!(
+        matches!(outs.last(), Some(PassOutcome::Applied(_))),
+        "{:?}",
+        outs.last()
+    );
+    assert_eq!(
+        outs.iter()
+            .map(|o| o.report().unwrap().resync_removed)
+            .sum::<u64>(),
+        1
+    );
     assert_eq!(stray_rows(&url, &spec.schema, &spec.staging).await, 0);
     assert_staging_matches(&url, &src, &t.path).await;
     let st = pipe.status(&src).await.unwrap();
     assert_eq!(st.state(), "up_to_date");
-    assert_eq!(st.fence.unwrap().position, Some(commit_position(t.manifest.commits.last().unwrap())));
+    assert_eq!(
+        st.fence.unwrap().position,
+        Some(commit_position(t.manifest.commits.last().unwrap()))
+    );
 }
 
 /// Reload mode empties staging first.
@@ -152,26 +213,37 @@ async fn resync_reload_mode() {
     let stores = Stores::new(StoreKind::File).await;
     let pipe = pipeline("p", &stores, &url, test_options());
     let src = source("reload", &t.path, "reload");
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::Step).await.unwrap(), PassOutcome::Applied(_)));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::Step).await.unwrap(),
+        PassOutcome::Applied(_)
+    ));
     let spec = target_of(&src).await;
     // a row version newer than anything in the table (as after a rollback of applied data)
     let c = client(&url).await;
-    c.batch_execute("UPDATE reload.reload SET _hoodie_commit_time = '29991231000000000', amount = 0")
-        .await
-        .unwrap();
+    c.batch_execute(
+        "UPDATE reload.reload SET _hoodie_commit_time = '29991231000000000', amount = 0",
+    )
+    .await
+    .unwrap();
     let o = pipe.resync(&src, ResyncMode::Reload, None).await.unwrap();
     assert!(matches!(o, PassOutcome::Applied(_)), "{o:?}");
     assert_staging_matches(&url, &src, &t.path).await;
     let _ = spec;
     // pause blocks passes and resyncs until resumed
     pipe.pause("reload", None).await.unwrap();
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::Paused { .. }));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(),
+        PassOutcome::Paused { .. }
+    ));
     assert!(matches!(
         pipe.resync(&src, ResyncMode::Merge, None).await,
         Err(hps_sync::SyncError::Refused { .. })
     ));
     pipe.resume("reload").await.unwrap();
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::UpToDate { .. }));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(),
+        PassOutcome::UpToDate { .. }
+    ));
 }
 
 /// Under the soft delete policy a resync marks rows absent from the snapshot as deleted.
@@ -185,17 +257,32 @@ async fn resync_soft_policy_marks_absent_rows_deleted() {
     let pipe = pipeline("p", &stores, &url, test_options());
     let mut src = source("soft", &t.path, "soft");
     src.target.delete_policy = Some(hps_postgres::DeletePolicy::Soft);
-    assert!(matches!(pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(), PassOutcome::Applied(_)));
+    assert!(matches!(
+        pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap(),
+        PassOutcome::Applied(_)
+    ));
     insert_stray_row(&url, "soft", "soft").await;
-    let PassOutcome::Applied(r) = pipe.resync(&src, ResyncMode::Merge, None).await.unwrap() else { panic!() };
+    let PassOutcome::Applied(r) = pipe.resync(&src, ResyncMode::Merge, None).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(r.resync_removed, 1);
     let c = client(&url).await;
     let row = c
-        .query_one("SELECT _hps_deleted, _hps_deleted_at IS NOT NULL FROM soft.soft WHERE id = 987654321", &[])
+        .query_one(
+            "SELECT _hps_deleted, _hps_deleted_at IS NOT NULL FROM soft.soft WHERE id = 987654321",
+            &[],
+        )
         .await
         .unwrap();
-    assert!(row.get::<_, bool>(0) && row.get::<_, bool>(1), "the stray row is kept, marked deleted");
-    let live: i64 = c.query_one("SELECT count(*) FROM soft.soft WHERE NOT _hps_deleted", &[]).await.unwrap().get(0);
+    assert!(
+        row.get::<_, bool>(0) && row.get::<_, bool>(1),
+        "the stray row is kept, marked deleted"
+    );
+    let live: i64 = c
+        .query_one("SELECT count(*) FROM soft.soft WHERE NOT _hps_deleted", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(live as u64, t.manifest.final_live_rows);
     assert_staging_matches(&url, &src, &t.path).await;
 }

@@ -16,7 +16,10 @@ use hps_postgres::{ConnectOptions, Connector, LandingRetention, TargetTable};
 use hps_storage::{DynStore, LocalStore};
 use hps_sync::bookmark::{Bookmark, BookmarkResult, BookmarkStore, Position, WriteMode};
 use hps_sync::lease::{Acquire, Lease, LeaseResult, LeaseStore};
-use hps_sync::{FileBookmarkStore, PassMode, PassOutcome, SyncOptions, SyncPipeline, TableSource, TargetOverrides};
+use hps_sync::{
+    FileBookmarkStore, PassMode, PassOutcome, SyncOptions, SyncPipeline, TableSource,
+    TargetOverrides,
+};
 use hps_testkit::moto::MotoServer;
 use hps_testkit::postgres::PgCluster;
 use serde_json::Value;
@@ -50,7 +53,11 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A unique lowercase name with a prefix.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// Log to the test output (RUST_LOG, default warn for the crates under test).
@@ -59,7 +66,10 @@ pub fn init_tracing() {
     ONCE.get_or_init(|| {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     });
 }
 
@@ -71,7 +81,8 @@ pub fn fresh_db(pg: &PgCluster) -> String {
 
 /// A connector for a database URL (plain TCP on loopback).
 pub fn connector(url: &str) -> Connector {
-    Connector::new(ConnectOptions::parse(&format!("{url}?sslmode=disable")).expect("settings")).expect("connector")
+    Connector::new(ConnectOptions::parse(&format!("{url}?sslmode=disable")).expect("settings"))
+        .expect("connector")
 }
 
 /// A plain client.
@@ -106,14 +117,29 @@ impl Stores {
             StoreKind::File => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let s = Arc::new(FileBookmarkStore::new(dir.path()));
-                Stores { bookmarks: s.clone(), leases: s, _dir: Some(dir), _moto: None }
+                Stores {
+                    bookmarks: s.clone(),
+                    leases: s,
+                    _dir: Some(dir),
+                    _moto: None,
+                }
             }
             StoreKind::Dynamo => {
                 let m = moto();
                 let cfg = hps_aws::local_aws_config(&m.endpoint()).await;
-                let s = Arc::new(hps_aws::DynamoBookmarkStore::from_config(&cfg, unique("bookmarks")));
-                s.create_table_if_missing().await.expect("create DynamoDB table");
-                Stores { bookmarks: s.clone(), leases: s, _dir: None, _moto: Some(m) }
+                let s = Arc::new(hps_aws::DynamoBookmarkStore::from_config(
+                    &cfg,
+                    unique("bookmarks"),
+                ));
+                s.create_table_if_missing()
+                    .await
+                    .expect("create DynamoDB table");
+                Stores {
+                    bookmarks: s.clone(),
+                    leases: s,
+                    _dir: None,
+                    _moto: Some(m),
+                }
             }
         }
     }
@@ -137,8 +163,14 @@ pub fn test_options() -> SyncOptions {
 /// A pipeline over the stores and database.
 pub fn pipeline(name: &str, stores: &Stores, url: &str, options: SyncOptions) -> Arc<SyncPipeline> {
     Arc::new(
-        SyncPipeline::new(name, stores.bookmarks.clone(), stores.leases.clone(), connector(url), options)
-            .expect("pipeline"),
+        SyncPipeline::new(
+            name,
+            stores.bookmarks.clone(),
+            stores.leases.clone(),
+            connector(url),
+            options,
+        )
+        .expect("pipeline"),
     )
 }
 
@@ -153,7 +185,11 @@ pub async fn gen_table(cfg: &hps_gen::GenConfig) -> GenTable {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join(&cfg.table_name);
     let report = hps_gen::generate_local(&path, cfg).await.expect("generate");
-    GenTable { dir, path, manifest: report.manifest }
+    GenTable {
+        dir,
+        path,
+        manifest: report.manifest,
+    }
 }
 
 /// A copy of a table directory (tests that delete files work on copies).
@@ -183,7 +219,9 @@ pub fn source(id: &str, path: &Path, schema: &str) -> TableSource {
 
 /// The target a source syncs into.
 pub async fn target_of(src: &TableSource) -> TargetTable {
-    let t = hps_hudi::HudiTable::open(src.store.clone()).await.expect("open table");
+    let t = hps_hudi::HudiTable::open(src.store.clone())
+        .await
+        .expect("open table");
     hps_sync::derive_target(&src.id, t.config(), &src.target).expect("target")
 }
 
@@ -192,11 +230,23 @@ static ORACLE_CACHE: Mutex<Option<HashMap<PathBuf, Arc<Value>>>> = Mutex::new(No
 /// The `hudi` PyPI reader's snapshot of the table (cached per path: tables are not modified
 /// after the oracle ran, except by tests that use fresh copies).
 pub fn oracle_snapshot(path: &Path) -> Arc<Value> {
-    if let Some(v) = ORACLE_CACHE.lock().unwrap().get_or_insert_with(HashMap::new).get(path) {
+    if let Some(v) = ORACLE_CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .get(path)
+    {
         return v.clone();
     }
-    let v = Arc::new(hps_testkit::python::run_oracle("snapshot.py", &[&path.to_string_lossy()]));
-    ORACLE_CACHE.lock().unwrap().get_or_insert_with(HashMap::new).insert(path.to_path_buf(), v.clone());
+    let v = Arc::new(hps_testkit::python::run_oracle(
+        "snapshot.py",
+        &[&path.to_string_lossy()],
+    ));
+    ORACLE_CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(path.to_path_buf(), v.clone());
     v
 }
 
@@ -210,7 +260,11 @@ pub async fn staging_rows(c: &Client, spec: &TargetTable) -> Vec<BTreeMap<String
         )
         .await
         .expect("columns");
-    assert!(!cols.is_empty(), "staging {} does not exist", spec.display_name());
+    assert!(
+        !cols.is_empty(),
+        "staging {} does not exist",
+        spec.display_name()
+    );
     let mut select = Vec::new();
     let mut names = Vec::new();
     let mut soft = false;
@@ -235,7 +289,11 @@ pub async fn staging_rows(c: &Client, spec: &TargetTable) -> Vec<BTreeMap<String
         select.push(expr);
         names.push(name);
     }
-    let filter = if soft { " WHERE NOT \"_hps_deleted\"" } else { "" };
+    let filter = if soft {
+        " WHERE NOT \"_hps_deleted\""
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT {} FROM {}.{}{filter}",
         select.join(", "),
@@ -244,7 +302,13 @@ pub async fn staging_rows(c: &Client, spec: &TargetTable) -> Vec<BTreeMap<String
     );
     let rows = c.query(&sql, &[]).await.expect("read staging");
     rows.iter()
-        .map(|r| names.iter().enumerate().map(|(i, n)| (n.clone(), r.get::<_, Option<String>>(i))).collect())
+        .map(|r| {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), r.get::<_, Option<String>>(i)))
+                .collect()
+        })
         .collect()
 }
 
@@ -253,9 +317,17 @@ fn norm_decimal(s: &str) -> String {
         Some(r) => (true, r),
         None => (false, s),
     };
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    };
     let s = s.trim_start_matches('0');
-    let s = if s.is_empty() || s.starts_with('.') { format!("0{s}") } else { s.to_string() };
+    let s = if s.is_empty() || s.starts_with('.') {
+        format!("0{s}")
+    } else {
+        s.to_string()
+    };
     if neg && s != "0" { format!("-{s}") } else { s }
 }
 
@@ -264,8 +336,12 @@ fn canon_oracle(ty: &str, v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
         Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) if ty == "float" => Some(format!("{:?}", n.as_f64().unwrap_or(f64::NAN) as f32)),
-        Value::Number(n) if ty == "double" || ty.starts_with("halffloat") => Some(format!("{:?}", n.as_f64().unwrap_or(f64::NAN))),
+        Value::Number(n) if ty == "float" => {
+            Some(format!("{:?}", n.as_f64().unwrap_or(f64::NAN) as f32))
+        }
+        Value::Number(n) if ty == "double" || ty.starts_with("halffloat") => {
+            Some(format!("{:?}", n.as_f64().unwrap_or(f64::NAN)))
+        }
         Value::Number(n) => Some(n.to_string()),
         Value::String(s) if ty.starts_with("decimal") => Some(norm_decimal(s)),
         Value::String(s) => Some(s.clone()),
@@ -292,20 +368,32 @@ fn canon_staging(ty: &str, v: &Option<String>) -> Option<String> {
 
 /// Compare staging with the oracle snapshot: same keys (record key + partition path), every
 /// compared column equal. Returns a description of the differences.
-pub fn diff_with_oracle(oracle: &Value, staging: &[BTreeMap<String, Option<String>>]) -> Vec<String> {
+pub fn diff_with_oracle(
+    oracle: &Value,
+    staging: &[BTreeMap<String, Option<String>>],
+) -> Vec<String> {
     let types: BTreeMap<String, String> = oracle["types"]
         .as_object()
         .expect("types")
         .iter()
         .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
         .collect();
-    let key = |rk: Option<String>, pp: Option<String>| format!("{}|{}", rk.unwrap_or_default(), pp.unwrap_or_default());
+    let key = |rk: Option<String>, pp: Option<String>| {
+        format!("{}|{}", rk.unwrap_or_default(), pp.unwrap_or_default())
+    };
     let mut expected: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
     let mut problems = Vec::new();
     for row in oracle["rows"].as_array().expect("rows") {
         let obj = row.as_object().expect("row");
-        let canon: BTreeMap<String, Option<String>> =
-            obj.iter().map(|(k, v)| (k.clone(), canon_oracle(types.get(k).map_or("", |s| s.as_str()), v))).collect();
+        let canon: BTreeMap<String, Option<String>> = obj
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    canon_oracle(types.get(k).map_or("", |s| s.as_str()), v),
+                )
+            })
+            .collect();
         let k = key(
             canon.get("_hoodie_record_key").cloned().flatten(),
             canon.get("_hoodie_partition_path").cloned().flatten(),
@@ -382,7 +470,12 @@ pub async fn landing_duplicates(url: &str, spec: &TargetTable) -> Vec<(String, S
         hps_postgres::quote_ident(&spec.schema),
         hps_postgres::quote_ident(&spec.landing)
     );
-    c.query(&q, &[]).await.expect("landing").iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+    c.query(&q, &[])
+        .await
+        .expect("landing")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
 }
 
 /// Rows in the landing history.
@@ -421,19 +514,28 @@ pub async fn run_until_settled(
 
 /// The position of a generated commit.
 pub fn commit_position(c: &hps_gen::CommitRecord) -> Position {
-    Position { requested_time: c.instant.clone(), completion_time: c.completion.clone() }
+    Position {
+        requested_time: c.instant.clone(),
+        completion_time: c.completion.clone(),
+    }
 }
+
+/// One recorded bookmark write: version, position, cursor's next slice, mode.
+pub type RecordedWrite = (u64, Option<Position>, Option<u64>, WriteMode);
 
 /// Records every successful bookmark write (version, position, cursor) of a store.
 #[derive(Debug)]
 pub struct RecordingStore {
     pub inner: Arc<dyn BookmarkStore>,
-    pub writes: Mutex<Vec<(u64, Option<Position>, Option<u64>, WriteMode)>>,
+    pub writes: Mutex<Vec<RecordedWrite>>,
 }
 
 impl RecordingStore {
     pub fn new(inner: Arc<dyn BookmarkStore>) -> Arc<Self> {
-        Arc::new(RecordingStore { inner, writes: Mutex::new(Vec::new()) })
+        Arc::new(RecordingStore {
+            inner,
+            writes: Mutex::new(Vec::new()),
+        })
     }
 
     /// Versions must strictly increase in write order; forward writes never move back.
@@ -441,7 +543,12 @@ impl RecordingStore {
         let w = self.writes.lock().unwrap();
         for pair in w.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
-            assert!(b.0 > a.0, "bookmark versions not strictly increasing: {:?} then {:?}", a, b);
+            assert!(
+                b.0 > a.0,
+                "bookmark versions not strictly increasing: {:?} then {:?}",
+                a,
+                b
+            );
             if b.3 == WriteMode::Forward {
                 assert!(
                     !Position::is_backwards(a.1.as_ref(), b.1.as_ref()),
@@ -462,11 +569,21 @@ impl BookmarkStore for RecordingStore {
     async fn list(&self, pipeline: &str) -> BookmarkResult<Vec<Bookmark>> {
         self.inner.list(pipeline).await
     }
-    async fn write(&self, bookmark: &Bookmark, expected_version: u64, mode: WriteMode) -> BookmarkResult<Bookmark> {
+    async fn write(
+        &self,
+        bookmark: &Bookmark,
+        expected_version: u64,
+        mode: WriteMode,
+    ) -> BookmarkResult<Bookmark> {
         // hold the log lock across the write so that the log order is the store's order
         let r = self.inner.write(bookmark, expected_version, mode).await;
         if let Ok(b) = &r {
-            self.writes.lock().unwrap().push((b.version, b.position.clone(), b.cursor.as_ref().map(|c| c.next_slice), mode));
+            self.writes.lock().unwrap().push((
+                b.version,
+                b.position.clone(),
+                b.cursor.as_ref().map(|c| c.next_slice),
+                mode,
+            ));
         }
         r
     }
@@ -482,7 +599,13 @@ pub struct NoLease;
 
 #[async_trait]
 impl LeaseStore for NoLease {
-    async fn acquire(&self, pipeline: &str, table: &str, owner: &str, ttl: Duration) -> LeaseResult<Acquire> {
+    async fn acquire(
+        &self,
+        pipeline: &str,
+        table: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> LeaseResult<Acquire> {
         let now = chrono::Utc::now();
         Ok(Acquire::Acquired(Lease {
             pipeline: pipeline.into(),
@@ -508,7 +631,11 @@ impl LeaseStore for NoLease {
 }
 
 /// Run passes until one reports `UpToDate` (sleeping briefly after `Busy`).
-pub async fn run_until_up_to_date(pipe: &SyncPipeline, src: &TableSource, mode: PassMode) -> Vec<PassOutcome> {
+pub async fn run_until_up_to_date(
+    pipe: &SyncPipeline,
+    src: &TableSource,
+    mode: PassMode,
+) -> Vec<PassOutcome> {
     let mut outs = Vec::new();
     for _ in 0..2000 {
         let o = pipe.run_pass(src, None, mode).await.expect("pass");
