@@ -23,10 +23,10 @@ use sync_common::{assert_staging_matches, client, init_tracing};
 ///
 /// The clone lives at a fixed path under `target/make-run/` (removed and cloned again each
 /// time): the same path keeps the clone's build artifacts in the shared target dir from
-/// piling up across runs.
+/// piling up across runs. State dirs live in a temp dir the `postgres` user can enter.
 struct Clone {
-    base: PathBuf,
     repo: PathBuf,
+    states: tempfile::TempDir,
     state: PathBuf,
 }
 
@@ -37,8 +37,6 @@ impl Clone {
         let repo = base.join("hudi-pg-sync");
         let _ = std::fs::remove_dir_all(&repo);
         std::fs::create_dir_all(&base).expect("mkdir target/make-run");
-        // as root the demo PostgreSQL runs as `postgres`, which must reach the state dir
-        let _ = Command::new("chmod").arg("755").arg(&base).status();
         let o = Command::new("git")
             .args(["clone", "--quiet", "--no-hardlinks"])
             .arg(&root)
@@ -50,14 +48,24 @@ impl Clone {
             "git clone: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        let state = base.join("state");
-        Clone { base, repo, state }
+        let states = tempfile::Builder::new()
+            .prefix("hps-make-run-")
+            .tempdir()
+            .expect("tempdir");
+        // as root the demo PostgreSQL runs as `postgres`, which must reach the state dir
+        let _ = Command::new("chmod").arg("755").arg(states.path()).status();
+        let state = states.path().join("state");
+        Clone {
+            repo,
+            states,
+            state,
+        }
     }
 
     /// A fresh state directory for the next scenario (the previous one stopped).
     fn fresh_state(&mut self, name: &str) {
         self.stop_leftover();
-        self.state = self.base.join(name);
+        self.state = self.states.path().join(name);
         let _ = std::fs::remove_dir_all(&self.state);
     }
 
@@ -68,10 +76,13 @@ impl Clone {
         c.args(["900", "make", "--no-print-directory", target])
             .current_dir(&self.repo)
             .env("HPS_STATE_DIR", &self.state)
-            .env("CARGO_TARGET_DIR", root.join("target"))
+            .env(
+                "CARGO_TARGET_DIR",
+                std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| root.join("target").into()),
+            )
             .env(
                 "HPS_SHARED_DIR",
-                shared.map_or_else(|| self.base.join("no-shared"), Path::to_path_buf),
+                shared.map_or_else(|| self.states.path().join("no-shared"), Path::to_path_buf),
             );
         for v in [
             "MAKEFLAGS",
