@@ -52,17 +52,47 @@ fn function_binary(name: &str) -> PathBuf {
         "{} is missing: build the functions first (`make test` does: cargo build --workspace --tests --bins)",
         p.display()
     );
-    let built = p.metadata().and_then(|m| m.modified());
-    let test_built = std::env::current_exe().and_then(|e| e.metadata()?.modified());
-    if let (Ok(b), Ok(t)) = (built, test_built)
-        && b + Duration::from_secs(600) < t
+    // a binary older than the sources it is built from would test yesterday's code
+    let built = p
+        .metadata()
+        .and_then(|m| m.modified())
+        .expect("binary mtime");
+    let root = workspace_root();
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for dir in ["storage", "hudi", "postgres", "sync", "aws", "lambda"]
+        .iter()
+        .map(|c| root.join("shared").join(c).join("src"))
+        .chain(
+            ["commit-detector", "incremental-loader"]
+                .iter()
+                .map(|f| root.join("functions").join(f).join("src")),
+        )
     {
-        eprintln!(
-            "warning: {} is older than this test binary; rebuild with `cargo build --bins`",
-            p.display()
+        newest_rs(&dir, &mut newest);
+    }
+    if let Some((t, src)) = newest {
+        assert!(
+            t <= built,
+            "{} is older than {}: rebuild the functions (`cargo build --workspace --bins`, part of `make test`)",
+            p.display(),
+            src.display()
         );
     }
     p
+}
+
+fn newest_rs(dir: &Path, newest: &mut Option<(std::time::SystemTime, PathBuf)>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            newest_rs(&p, newest);
+        } else if p.extension().is_some_and(|x| x == "rs")
+            && let Ok(t) = e.metadata().and_then(|m| m.modified())
+            && newest.as_ref().is_none_or(|(n, _)| t > *n)
+        {
+            *newest = Some((t, p));
+        }
+    }
 }
 
 /// A child process killed (by pid) on drop; its output goes to a log file.
@@ -899,6 +929,7 @@ async fn lambda_end_to_end() {
     h.upload(&v9, &plan9.initial).await;
     let n = plan9.instants.len();
     assert!(n >= 10, "v9_txns_nonpart_nometa has 11 instants, found {n}");
+    let mut first_event: Option<Value> = None;
     let mut before_last = BTreeMap::new();
     let mut shrank = false;
     for (i, (t, files)) in plan9.instants.iter().enumerate() {
@@ -909,6 +940,7 @@ async fn lambda_end_to_end() {
             1,
             "one completed-instant notification for {t}"
         );
+        first_event.get_or_insert_with(|| events[0].clone());
         let lost = i + 1 == n;
         if !lost {
             let r = h.invoke_ok("commit-detector", &events[0]);
@@ -941,6 +973,18 @@ async fn lambda_end_to_end() {
         "some v9 instant deleted rows (the fixture has DELETE commits)"
     );
     assert!(!before_last.is_empty());
+
+    // --- a late redelivery of an applied instant's event: the detector's bookmark check
+    // drops it ---
+    let r = h.invoke_ok(
+        "commit-detector",
+        first_event.as_ref().expect("first v9 event"),
+    );
+    assert_eq!(
+        (r["enqueued"].as_u64(), r["already_applied"].as_u64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
 
     // --- the scheduled safety-net sweep recovers the lost event ---
     let sweep: Value = serde_json::from_slice(
