@@ -140,7 +140,7 @@ impl ObjectStore for LocalStore {
         // write to a sibling temp file, then rename: readers never see a partial object
         let file_name = full.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = full.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-        tokio::fs::write(&tmp, &data).await.map_err(|e| self.io_err(path, e))?;
+        tokio::fs::write(&tmp, data).await.map_err(|e| self.io_err(path, e))?;
         tokio::fs::rename(&tmp, &full).await.map_err(|e| self.io_err(path, e))?;
         Ok(())
     }
