@@ -24,7 +24,7 @@ fn table_cfg(name: &str) -> GenConfig {
         commits: 4,
         update_fraction: 0.2,
         insert_fraction: 0.1,
-        delete_fraction: 0.0,
+        delete_fraction: 0.05,
         rows_per_file_group: 100,
         row_group_rows: 64,
         threads: 1,

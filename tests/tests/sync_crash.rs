@@ -7,7 +7,8 @@
 //! Crashes are panics inside the pass (nothing after the point runs, the lease is not
 //! released, the connection drops mid-transaction); failures are injected errors (the pass
 //! returns, releasing its lease). Both bookmark stores run the matrix: the local file store
-//! and DynamoDB (moto).
+//! (copy-on-write table) and DynamoDB on moto (merge-on-read table); both tables have updates,
+//! inserts and deletes.
 
 mod sync_common;
 
@@ -19,17 +20,17 @@ use hps_sync::failpoint::{self, FailAction};
 use hps_sync::{PassMode, PassOutcome, SyncPipeline};
 use sync_common::*;
 
-fn table_cfg() -> GenConfig {
+fn table_cfg(table_type: TableType) -> GenConfig {
     GenConfig {
         table_name: "crash".into(),
-        table_type: TableType::CopyOnWrite,
+        table_type,
         table_version: TableVersion::V9,
         partitions: 3,
         rows: 600,
         commits: 3,
         update_fraction: 0.2,
         insert_fraction: 0.1,
-        delete_fraction: 0.0,
+        delete_fraction: 0.05,
         rows_per_file_group: 100,
         row_group_rows: 64,
         threads: 1,
@@ -184,11 +185,11 @@ async fn crash_case(
     rec.check_monotonic();
 }
 
-async fn matrix(kind: StoreKind, actions: &[FailAction]) {
+async fn matrix(kind: StoreKind, table_type: TableType, actions: &[FailAction]) {
     init_tracing();
     let pg = pg();
     let url = fresh_db(&pg);
-    let table = gen_table(&table_cfg()).await;
+    let table = gen_table(&table_cfg(table_type)).await;
     let ref_stores = Stores::new(StoreKind::File).await;
     let reference_rows = reference(&url, &ref_stores, &table).await;
     for action in actions {
@@ -199,11 +200,21 @@ async fn matrix(kind: StoreKind, actions: &[FailAction]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_matrix_file_store() {
-    matrix(StoreKind::File, &[FailAction::Panic, FailAction::Error]).await;
+async fn crash_matrix_file_store_cow() {
+    matrix(
+        StoreKind::File,
+        TableType::CopyOnWrite,
+        &[FailAction::Panic, FailAction::Error],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_matrix_dynamodb() {
-    matrix(StoreKind::Dynamo, &[FailAction::Panic]).await;
+async fn crash_matrix_dynamodb_mor() {
+    matrix(
+        StoreKind::Dynamo,
+        TableType::MergeOnRead,
+        &[FailAction::Panic],
+    )
+    .await;
 }
