@@ -98,6 +98,9 @@ pub enum CliError {
     /// Interrupted (Ctrl-C) before the work was done.
     #[error("interrupted")]
     Interrupted,
+    /// The sync made no progress (e.g. other writers keep winning the fence).
+    #[error("{0}")]
+    Stalled(String),
 }
 
 impl CliError {

@@ -211,14 +211,14 @@ pub async fn resync(args: ResyncArgs) -> Result<(), CliError> {
             }
             PassOutcome::Busy(b) => {
                 progress.finish();
-                return Err(CliError::Usage(format!(
+                return Err(CliError::Stalled(format!(
                     "{}: resync interrupted by a concurrent writer ({b:?}); run it again",
                     src.id
                 )));
             }
             PassOutcome::Paused { reason } => {
                 progress.finish();
-                return Err(CliError::Usage(format!(
+                return Err(CliError::Stalled(format!(
                     "{} is paused{}; resume it first",
                     src.id,
                     reason.map(|r| format!(" ({r})")).unwrap_or_default()

@@ -397,7 +397,7 @@ async fn sync_loop(
             PassOutcome::MoreToDo(_) => {
                 empty_passes += 1;
                 if empty_passes > MAX_EMPTY_PASSES {
-                    return Err(CliError::Usage(format!(
+                    return Err(CliError::Stalled(format!(
                         "{}: {MAX_EMPTY_PASSES} passes in a row made no progress; see the log (RUST_LOG=info)",
                         src.id
                     )));
@@ -452,7 +452,7 @@ async fn sync_loop(
             PassOutcome::Busy(BusyReason::FenceMoved { expected, found }) => {
                 fence_races += 1;
                 if fence_races >= MAX_FENCE_RACES {
-                    return Err(CliError::Usage(format!(
+                    return Err(CliError::Stalled(format!(
                         "{}: another process keeps moving the fence (expected version {expected}, found {found:?}); \
                          is another sync running without a shared bookmark store?",
                         src.id
