@@ -373,7 +373,7 @@ async fn start_resync(
         .map_err(|e| SyncError::pg(&id, PgError::db("commit resync start", e)))?;
     info!(resync_id, ?mode, previous = ?fence.position, "resync started");
     run.fence = Some(f);
-    run.reconcile().await
+    run.reconcile(Some("resync")).await
 }
 
 /// Rewind under the lease (see [`SyncPipeline::rewind`]).
@@ -434,7 +434,7 @@ async fn rewind_locked(
     new.cursor = None;
     new.load_id = None;
     run.commit_fence_only(applier, new).await?;
-    run.reconcile().await?;
+    run.reconcile(Some("rewind")).await?;
     info!(position = ?run.fence.as_ref().and_then(|f| f.position.clone()), "rewound");
     run.fence.clone().ok_or_else(|| refuse("no fence".into()))
 }
@@ -481,7 +481,7 @@ async fn reset_locked(run: &mut Run<'_>, applier: &mut Applier) -> SyncResult<Fe
         .await
         .map_err(|e| SyncError::pg(&id, PgError::db("commit reset", e)))?;
     run.fence = Some(f.clone());
-    run.reconcile().await?;
+    run.reconcile(Some("reset")).await?;
     info!("reset: staging emptied, position cleared");
     Ok(f)
 }

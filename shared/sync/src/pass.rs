@@ -493,14 +493,17 @@ impl<'p> Run<'p> {
             .await
             .map_err(|e| SyncError::pg(&self.t.src.id, e))?;
         self.fence = Some(fence);
-        self.reconcile().await?;
+        self.reconcile(None).await?;
         Ok(())
     }
 
     /// Make the bookmark mirror the fence: fast-forward it when the fence is ahead (a crash
     /// after COMMIT), set it back when it is ahead of the fence (PostgreSQL restored from a
     /// backup; the fence wins), create it when missing.
-    pub async fn reconcile(&mut self) -> SyncResult<()> {
+    ///
+    /// `operation` names an operation that just moved the fence back on purpose (rewind,
+    /// reset, resync): the bookmark being ahead is then expected, not a warning.
+    pub async fn reconcile(&mut self, operation: Option<&str>) -> SyncResult<()> {
         let fence = self.fence()?.clone();
         for _ in 0..8 {
             let current = self
@@ -525,7 +528,9 @@ impl<'p> Run<'p> {
                         (fence.position.as_ref(), fence.cursor.as_ref()),
                         (b.position.as_ref(), b.cursor.as_ref()),
                     );
-                    if ord == Ordering::Less {
+                    if ord == Ordering::Less && operation.is_some() {
+                        info!(operation, fence = ?fence.position, bookmark = ?b.position, "moving the bookmark back to the fence");
+                    } else if ord == Ordering::Less {
                         warn!(
                             fence = ?fence.position, fence_cursor = ?fence.cursor.as_ref().map(|c| c.next_slice),
                             bookmark = ?b.position, bookmark_cursor = ?b.cursor.as_ref().map(|c| c.next_slice),

@@ -398,8 +398,21 @@ pub fn diff_with_oracle(
             canon.get("_hoodie_record_key").cloned().flatten(),
             canon.get("_hoodie_partition_path").cloned().flatten(),
         );
+        // the same key written twice by INSERT (no index lookup): the table holds both rows,
+        // staging (one row per key) the newer version
+        let version = |r: &BTreeMap<String, Option<String>>| {
+            (
+                r.get("_hoodie_commit_time").cloned().flatten(),
+                r.get("_hoodie_commit_seqno").cloned().flatten(),
+            )
+        };
+        if let Some(prev) = expected.get(&k)
+            && version(prev) >= version(&canon)
+        {
+            continue;
+        }
         if expected.insert(k.clone(), canon).is_some() {
-            problems.push(format!("oracle has key {k} twice"));
+            eprintln!("note: the table holds key {k} twice; staging must hold the newer version");
         }
     }
     let mut got: BTreeMap<String, &BTreeMap<String, Option<String>>> = BTreeMap::new();
