@@ -223,7 +223,9 @@ COLS=$(printf '%s\n' "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attn
     SELECT attname, attnum FROM pg_attribute WHERE attrelid = to_regclass(:'stg') AND attnum > 0
       AND NOT attisdropped AND attname NOT LIKE '\_hoodie\_%' AND attname NOT LIKE '\_hps\_%'
     ORDER BY attnum LIMIT 6) c;" | "${PSQL[@]}" -d "$DB" -At -v stg="$STAGING")
-say "$STAGING holds $("${PSQL[@]}" -d "$DB" -Atc "SELECT count(*) FROM $STAGING") rows; the first 10 by key:"
+COUNT=$("${PSQL[@]}" -d "$DB" -Atc "SELECT count(*) FROM $STAGING")
+if [ "$COUNT" -gt 10 ]; then say "$STAGING holds $COUNT rows; the first 10 by key:"
+else say "$STAGING holds $COUNT rows:"; fi
 "${PSQL[@]}" -d "$DB" -P pager=off -P footer=off \
   -c "SELECT _hoodie_commit_time, $COLS FROM $STAGING ORDER BY _hoodie_record_key LIMIT 10"
 
