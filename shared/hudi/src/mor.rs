@@ -585,3 +585,85 @@ fn merged_stream(
     .try_flatten()
     .boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(props: &str) -> TableConfig {
+        TableConfig::parse("t", props.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn merge_modes_from_table_config() {
+        for (props, mode) in [
+            (
+                "hoodie.table.version=9\nhoodie.record.merge.mode=EVENT_TIME_ORDERING\n",
+                Some(MergeMode::EventTimeOrdering),
+            ),
+            (
+                "hoodie.table.version=8\nhoodie.record.merge.mode=commit_time_ordering\n",
+                Some(MergeMode::CommitTimeOrdering),
+            ),
+            (
+                "hoodie.table.version=9\nhoodie.record.merge.mode=CUSTOM\n",
+                None,
+            ),
+            (
+                "hoodie.table.version=6\n",
+                Some(MergeMode::OverwriteWithLatestPayload),
+            ),
+            (
+                "hoodie.table.version=6\nhoodie.compaction.payload.class=org.apache.hudi.common.model.OverwriteWithLatestAvroPayload\n",
+                Some(MergeMode::OverwriteWithLatestPayload),
+            ),
+            (
+                "hoodie.table.version=6\nhoodie.compaction.payload.class=org.apache.hudi.common.model.DefaultHoodieRecordPayload\n",
+                Some(MergeMode::DefaultPayload),
+            ),
+            (
+                "hoodie.table.version=6\nhoodie.compaction.payload.class=org.apache.hudi.common.model.AWSDmsAvroPayload\n",
+                None,
+            ),
+            (
+                "hoodie.table.version=8\nhoodie.compaction.payload.class=org.apache.hudi.common.model.OverwriteWithLatestAvroPayload\n",
+                Some(MergeMode::CommitTimeOrdering),
+            ),
+            (
+                "hoodie.table.version=8\nhoodie.table.precombine.field=ts\n",
+                Some(MergeMode::EventTimeOrdering),
+            ),
+            (
+                "hoodie.table.version=9\n",
+                Some(MergeMode::CommitTimeOrdering),
+            ),
+        ] {
+            let got = merge_mode(&config(props), "t");
+            match mode {
+                Some(m) => assert_eq!(got.unwrap(), m, "{props}"),
+                None => assert!(
+                    matches!(got, Err(HudiError::NotYetSupported { .. })),
+                    "{props}: {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn delete_rows_parse_keys_per_key_generator() {
+        let simple = delete_row_spec(&config(
+            "hoodie.table.version=9\nhoodie.table.recordkey.fields=id\nhoodie.table.keygenerator.type=SIMPLE\n",
+        ));
+        assert_eq!(simple.encoding, KeyEncoding::Simple);
+        let complex = delete_row_spec(&config(
+            "hoodie.table.version=6\nhoodie.table.recordkey.fields=id,name\n\
+             hoodie.table.keygenerator.class=org.apache.hudi.keygen.NonpartitionedKeyGenerator\n",
+        ));
+        assert_eq!(complex.encoding, KeyEncoding::Complex);
+        let single_complex = delete_row_spec(&config(
+            "hoodie.table.version=6\nhoodie.table.recordkey.fields=id\n\
+             hoodie.table.keygenerator.class=org.apache.hudi.keygen.ComplexKeyGenerator\n",
+        ));
+        assert_eq!(single_complex.encoding, KeyEncoding::Complex);
+    }
+}

@@ -895,6 +895,43 @@ mod tests {
         assert_eq!(dels, pairs(&[("k3", "t2")]));
     }
 
+    fn prior(key: &str, instant: &str) -> DeleteChange {
+        DeleteChange {
+            record_key: key.into(),
+            partition_path: "p".into(),
+            instant: instant.into(),
+            ordering_value: None,
+        }
+    }
+
+    #[test]
+    fn prior_deletes_are_reported_unless_the_slice_holds_or_deletes_the_key() {
+        let mut m = merger(MergeMode::EventTimeOrdering, &["t1", "t2", "t3"]);
+        // the slice after a compaction: k7 re-inserted in its log, k6 deleted again
+        m.push_log_batch(&batch(&[("t3", "k7", Some(1), "back")]), "t3")
+            .unwrap();
+        m.push_log_deletes(vec![del("k6", None)], "t3").unwrap();
+        m.add_prior_deletes(vec![
+            prior("k1", "t1"), // the compacted base still holds k1 (the delete lost)
+            prior("k6", "t1"),
+            prior("k7", "t1"),
+            prior("k8", "t1"), // gone from the slice: reported
+            prior("k8", "t2"), // a later prior delete of the same key replaces the earlier
+        ])
+        .unwrap();
+        assert!(m.needs_base_row("k1") && m.needs_base_row("k7") && !m.needs_base_row("k2"));
+        let keys = m.keys_needing_base_rows();
+        assert_eq!(keys.len(), 4, "{keys:?}");
+        let (ups, dels) = run(m, BASE);
+        assert_eq!(ups, pairs(&[("k5", "base5"), ("k7", "back")]));
+        assert_eq!(dels, pairs(&[("k6", "t3"), ("k8", "t2")]));
+
+        // prior deletes must come before the base
+        let mut m = merger(MergeMode::EventTimeOrdering, &["t1"]);
+        m.merge_base_batch(&batch(BASE)).unwrap();
+        assert!(m.add_prior_deletes(vec![prior("k1", "t1")]).is_err());
+    }
+
     #[test]
     fn misuse_and_missing_keys_are_errors() {
         let mut m = merger(MergeMode::EventTimeOrdering, &["t1"]);
