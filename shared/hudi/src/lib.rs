@@ -1,7 +1,7 @@
 //! # hps-hudi: an incremental Apache Hudi reader
 //!
-//! Answers "what changed in this Hudi table after bookmark X, up to Y" for copy-on-write
-//! tables of table versions 6, 8 and 9 (Hudi 0.14-0.15, 1.0, 1.1-1.2), reading storage
+//! Answers "what changed in this Hudi table after bookmark X, up to Y" for copy-on-write and
+//! merge-on-read tables of table versions 6, 8 and 9 (Hudi 0.14-0.15, 1.0, 1.1-1.2), reading storage
 //! directly through [`hps_storage::ObjectStore`] with the `parquet`/`arrow` crates. It knows
 //! nothing about AWS or Postgres.
 //!
@@ -41,7 +41,14 @@
 //! instant. Per touched file group (minus groups replaced by a replacecommit visible at the
 //! window end) the slice current as of the window end is read. Compaction and clustering are
 //! admitted but add no rows. This matches Apache Hudi 0.x/1.1+ and hudi-rs 0.5.0: it is a
-//! *latest-state* feed (one row per key and window, no deletes yet).
+//! *latest-state* feed (one row per key and window), plus delete rows (see below).
+//!
+//! Merge-on-read slices merge the log blocks that count as of the window end over the base
+//! file by the table's merge rule; keys whose latest version is a delete written in the window
+//! (a DELETE log block) become delete rows, including deletes of slices compacted or groups
+//! replaced within the window (`FileSlice::window_log_files`). Compaction adds no rows; a
+//! compaction pending inside the window and rolled-back or failed deltacommits are handled
+//! (see the `mor` module and `README.md`).
 //!
 //! Safety rules (typed errors instead of silent gaps):
 //! - v6 hollow commits: the window is capped strictly below the earliest pending
@@ -50,20 +57,24 @@
 //!   was cleaned, and a rollback/restore (completed after the bookmark) of an instant at or
 //!   before the bookmark all fail with errors whose [`HudiError::needs_resync`] is true.
 //! - Tables without meta fields ([`HudiError::IncrementalUnsupported`]), non-parquet base
-//!   files ([`HudiError::UnsupportedBaseFormat`]) and MOR slices with log files
-//!   ([`HudiError::NotYetSupported`]) are refused.
+//!   files ([`HudiError::UnsupportedBaseFormat`]), log compaction, custom MOR merge modes and
+//!   payloads, and log blocks this reader cannot interpret ([`HudiError::NotYetSupported`])
+//!   are refused.
 //!
 //! ## Output: change rows
 //!
 //! Batches carry the file's columns (all five `_hoodie_*` meta columns included), each
-//! nullable, plus a trailing non-null Utf8 `_op` column (`"upsert"`). Batch schemas come from
+//! nullable, plus a trailing non-null Utf8 `_op` column (`"upsert"` or `"delete"`; delete
+//! rows carry the deleting instant as `_hoodie_commit_time`, the record key, partition path
+//! and key columns, nulls elsewhere). Batch schemas come from
 //! each file: under schema evolution different slices may carry different columns; match
 //! columns by name.
 //!
 //! ## Memory
 //!
 //! Bounded by one row group: see [`reader`] (footer + one row group's projected column chunks
-//! + `batch_size` decoded rows), never a whole file.
+//! + `batch_size` decoded rows), never a whole file. A merge-on-read slice also holds its
+//! valid log rows (one file group's log side) in memory.
 
 pub mod config;
 pub mod error;
