@@ -109,6 +109,7 @@ async fn cleaned_history_needs_resync_then_resync_restores_equality() {
         &st.fence.as_ref().unwrap().status,
         FenceStatus::NeedsResync { .. }
     ));
+    assert!(!st.fence.as_ref().unwrap().needs_reload);
     assert!(matches!(
         &st.bookmark.as_ref().unwrap().state,
         BookmarkState::NeedsResync { .. }
@@ -130,7 +131,7 @@ async fn cleaned_history_needs_resync_then_resync_restores_equality() {
     let spec = target_of(&src).await;
     insert_stray_row(&url, &spec.schema, &spec.staging).await;
     assert_eq!(stray_rows(&url, &spec.schema, &spec.staging).await, 1);
-    let o = pipe.resync(&src, ResyncMode::Merge, None).await.unwrap();
+    let o = pipe.resync(&src, ResyncMode::Auto, None).await.unwrap();
     let PassOutcome::Applied(r) = &o else {
         panic!("resync: {o:?}")
     };
@@ -340,9 +341,15 @@ async fn rollback_of_an_applied_instant_needs_a_reload() {
         reason.contains("20260403184242950") && reason.contains("rollback"),
         "{reason}"
     );
-    assert_eq!(pipe.status(&src).await.unwrap().state(), "needs_resync");
+    let st = pipe.status(&src).await.unwrap();
+    assert_eq!(st.state(), "needs_resync");
+    assert!(
+        st.fence.as_ref().is_some_and(|f| f.needs_reload),
+        "rewritten history calls for a reload: {st:?}"
+    );
 
-    let o = pipe.resync(&src, ResyncMode::Reload, None).await.unwrap();
+    // Auto picks the reload
+    let o = pipe.resync(&src, ResyncMode::Auto, None).await.unwrap();
     assert!(matches!(o, PassOutcome::Applied(_)), "{o:?}");
     assert_staging_matches(&url, &src, &fx.path).await;
     let st = pipe.status(&src).await.unwrap();

@@ -71,6 +71,10 @@ pub struct Fence {
     pub rows_applied: u64,
     /// Status.
     pub status: FenceStatus,
+    /// With [`FenceStatus::NeedsResync`]: the history was rewritten (a rollback or restore of
+    /// applied instants), so staging may hold row versions the table no longer has and the
+    /// resync must reload ([`crate::ResyncMode::Reload`]) rather than merge.
+    pub needs_reload: bool,
     /// Load id of the last transaction that wrote the fence.
     pub load_id: Option<String>,
     /// Qualified staging table the fence describes.
@@ -116,7 +120,8 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 const COLUMNS: &str = "pipeline, table_id, fence_version, requested_time, completion_time, table_version, \
-                       cursor::text, rows_applied, status, status_reason, resync_id, load_id, staging, applied_at";
+                       cursor::text, rows_applied, status, status_reason, resync_id, load_id, staging, applied_at, \
+                       resync_reload";
 
 /// The fence table of one PostgreSQL schema.
 #[derive(Debug, Clone)]
@@ -174,7 +179,7 @@ impl FenceTable {
                requested_time text,\n  completion_time text,\n  table_version integer NOT NULL DEFAULT 0,\n  \
                cursor jsonb,\n  rows_applied bigint NOT NULL DEFAULT 0,\n  \
                status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'needs_resync', 'resyncing')),\n  \
-               status_reason text,\n  resync_id text,\n  load_id text,\n  staging text,\n  \
+               status_reason text,\n  resync_reload boolean NOT NULL DEFAULT false,\n  resync_id text,\n  load_id text,\n  staging text,\n  \
                applied_at timestamp with time zone NOT NULL DEFAULT now(),\n  \
                PRIMARY KEY (pipeline, table_id)\n);\n\
              CREATE TABLE IF NOT EXISTS {keys} (\n  \
@@ -237,6 +242,7 @@ impl FenceTable {
             load_id: row.get(11),
             staging: row.get(12),
             applied_at: row.get(13),
+            needs_reload: row.get(14),
         })
     }
 
@@ -310,6 +316,7 @@ impl FenceTable {
                 reason: format!("cursor: {e}"),
             })?;
         let (status, reason, resync_id) = new.status.parts();
+        let reload = new.needs_reload && matches!(new.status, FenceStatus::NeedsResync { .. });
         let requested = new.position.as_ref().map(|p| p.requested_time.as_str());
         let completion = new
             .position
@@ -322,7 +329,7 @@ impl FenceTable {
                 &format!(
                     "UPDATE {} SET fence_version = fence_version + 1, requested_time = $3, completion_time = $4, \
                      table_version = $5, cursor = $6::text::jsonb, rows_applied = $7, status = $8, status_reason = $9, \
-                     resync_id = $10, load_id = $11, staging = $12, applied_at = now() \
+                     resync_id = $10, load_id = $11, staging = $12, resync_reload = $14, applied_at = now() \
                      WHERE pipeline = $1 AND table_id = $2 AND fence_version = $13 RETURNING {COLUMNS}",
                     self.fence_q
                 ),
@@ -340,6 +347,7 @@ impl FenceTable {
                     &new.load_id,
                     &new.staging,
                     &expected,
+                    &reload,
                 ],
             )
             .await

@@ -332,6 +332,11 @@ async fn start_resync(
         table: id.clone(),
         reason: "no fence".into(),
     })?;
+    let mode = match mode {
+        ResyncMode::Auto if fence.needs_reload => ResyncMode::Reload,
+        ResyncMode::Auto => ResyncMode::Merge,
+        m => m,
+    };
     let resync_id = uuid::Uuid::new_v4().simple().to_string();
     let mut new = fence.clone();
     new.position = None;

@@ -703,7 +703,8 @@ impl<'p> Run<'p> {
             {
                 Ok(p) => p,
                 Err(e) if e.needs_resync() => {
-                    return self.needs_resync(applier, e.to_string()).await;
+                    let reload = matches!(e, HudiError::RewrittenHistory { .. });
+                    return self.needs_resync(applier, e.to_string(), reload).await;
                 }
                 Err(e) => return Err(SyncError::hudi(self.id(), e)),
             };
@@ -716,6 +717,7 @@ impl<'p> Run<'p> {
                                 "the partially applied window ending at {until} admits no instant any more (rolled back?); \
                                  rows already applied from it may no longer exist in the table"
                             ),
+                            true,
                         )
                         .await;
                 }
@@ -743,6 +745,7 @@ impl<'p> Run<'p> {
                                  (rollback or restore?); rows already applied may no longer exist in the table",
                                 c.window_end
                             ),
+                            true,
                         )
                         .await;
                 }
@@ -773,7 +776,8 @@ impl<'p> Run<'p> {
             {
                 Ok(e) => e,
                 Err(e) if e.needs_resync() => {
-                    return self.needs_resync(applier, e.to_string()).await;
+                    let reload = matches!(&e, SyncError::Hudi { source, .. } if matches!(**source, HudiError::RewrittenHistory { .. }));
+                    return self.needs_resync(applier, e.to_string(), reload).await;
                 }
                 Err(e) => return Err(e),
             };
@@ -801,12 +805,14 @@ impl<'p> Run<'p> {
         &mut self,
         applier: &mut Applier,
         reason: String,
+        reload: bool,
     ) -> SyncResult<PassOutcome> {
-        warn!(%reason, "incremental sync impossible: the table needs a resync");
+        warn!(%reason, reload, "incremental sync impossible: the table needs a resync");
         let mut new = self.fence()?.clone();
         new.status = FenceStatus::NeedsResync {
             reason: reason.clone(),
         };
+        new.needs_reload = reload;
         self.commit_fence_only(applier, new).await?;
         self.advance_bookmark().await;
         Ok(PassOutcome::NeedsResync { reason })
@@ -1472,6 +1478,7 @@ mod tests {
             load_id: None,
             staging: None,
             applied_at: Utc::now(),
+            needs_reload: false,
         }
     }
 

@@ -60,14 +60,17 @@ pub enum PassMode {
 /// How a resync treats the existing staging rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ResyncMode {
+    /// [`ResyncMode::Reload`] when the fence recorded rewritten history (a rollback or restore
+    /// of applied instants), else [`ResyncMode::Merge`].
+    #[default]
+    Auto,
     /// Keep staging; apply the snapshot under the version guard, then remove the rows whose
     /// keys the snapshot did not deliver. Staging stays readable throughout. Right after lost
     /// history (cleaned files, archived instants).
-    #[default]
     Merge,
     /// Empty staging (and tombstones) first, then load the snapshot. Right after rewritten
-    /// history (a rollback or restore of applied instants), where staging may hold row
-    /// versions newer than anything the table still has, which the version guard would keep.
+    /// history, where staging may hold row versions newer than anything the table still has,
+    /// which the version guard would keep.
     Reload,
 }
 
