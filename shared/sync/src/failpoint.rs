@@ -5,9 +5,9 @@
 //! `Ok(())`: the points compile to nothing. With the feature, a point still does nothing
 //! unless a test armed it on the pipeline's own [`FailPoints`] (so tests running in parallel
 //! in one process do not see each other's points), choosing what a firing point does:
-//! return an error ([`FailAction::Error`], a failed step), panic ([`FailAction::Panic`], a
+//! return an error (`FailAction::Error`, a failed step), panic (`FailAction::Panic`, a
 //! crash: nothing after it runs, not even the lease release), or stop until the test lets it
-//! go on ([`FailAction::Wait`], to interleave two loaders deterministically).
+//! go on (`FailAction::Wait`, to interleave two loaders deterministically).
 
 /// After the window was planned, before anything is read or written.
 pub const AFTER_PLAN: &str = "after_plan";
