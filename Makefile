@@ -38,6 +38,21 @@ run:
 clean-state:
 	@bash scripts/run-demo.sh clean
 
+# `make bench` (bench/README.md): release builds in their own target dir, the peers' packages
+# in the venv, tables generated once under target/bench/tables, every measurement against a
+# throwaway local PostgreSQL; the markdown table is printed and written to target/bench/report.md.
+# BENCH_SCALE=large: 10M rows instead of 1M.
+BENCH_TARGET := target/bench-build
+
+$(VENV)/.bench-stamp: bench/requirements.txt $(VENV)/.stamp
+	$(VENV)/bin/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: venv $(VENV)/.bench-stamp
+	CARGO_TARGET_DIR=$(BENCH_TARGET) $(CARGO) build --release -p hps-bench -p incremental-loader -p commit-detector
+	BENCH_SCALE=$(or $(BENCH_SCALE),default) $(BENCH_TARGET)/release/hps-bench run \
+	  --out target/bench --bin-dir $(BENCH_TARGET)/release --python $(PY) --peers bench/peers
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

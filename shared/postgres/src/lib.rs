@@ -55,5 +55,14 @@ pub use spec::{
 };
 pub use types::{Compat, PgType, compat};
 
+/// The set-based dedup + version-guarded upsert statement that applies the rows landed in
+/// `landing_q` (a qualified, quoted table with the landing table's columns) to `layout`'s
+/// staging (and tombstone) table; `$1` is the load id. It returns one row: keys, inserted,
+/// updated, deleted, removed. The apply path builds the same statement for each load; this is
+/// for benchmarks (the PostgreSQL-bound floor runs it after a `psql` COPY) and diagnostics.
+pub fn merge_sql(layout: &TableLayout, landing_q: &str) -> String {
+    sql::merge_statement(layout, landing_q)
+}
+
 /// Re-exported driver types a [`TxnHook`] needs.
 pub use tokio_postgres;

@@ -1,0 +1,325 @@
+//! `hps-bench run`: every measurement, one after the other, on one PostgreSQL server.
+
+use std::path::PathBuf;
+
+use crate::error::{BenchError, Context, Result};
+use crate::floor::{self, STEPS, loader_cmd, parse_load};
+use crate::peers::{self, Peer};
+use crate::pg::Server;
+use crate::proc::run_measured;
+use crate::report::{Results, Timed};
+use crate::tables::{self, BenchTable, Specs};
+
+/// Arguments of a benchmark run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// `default` (1M rows) or `large` (10M rows).
+    #[arg(long, env = "BENCH_SCALE", default_value = "default")]
+    pub scale: String,
+    /// Rows of the full load (overrides the scale; for quick trials).
+    #[arg(long)]
+    pub rows: Option<u64>,
+    /// Output directory (tables cache, work files, logs, report.md).
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+    /// Directory of the release binaries (`incremental-loader`, `commit-detector`).
+    #[arg(long, default_value = "target/bench-build/release")]
+    pub bin_dir: PathBuf,
+    /// Python of the venv with the peers' packages.
+    #[arg(long, default_value = ".venv/bin/python")]
+    pub python: PathBuf,
+    /// Directory of the peer scripts.
+    #[arg(long, default_value = "bench/peers")]
+    pub peers: PathBuf,
+    /// Only these sections (comma-separated): loader, mor, floor, duckdb, python, rss, startup.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Minimum size of the base file of the RSS measurement.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub rss_bytes: u64,
+    /// Start-up measurements.
+    #[arg(long, default_value_t = 15)]
+    pub startup_runs: usize,
+}
+
+const SECTIONS: [&str; 7] = [
+    "loader", "mor", "floor", "duckdb", "python", "rss", "startup",
+];
+const LOADER: &str = "**loader** (hps-sync pass, release)";
+const FLOOR: &str = "floor: psql `\\copy` binary + upsert SQL";
+
+struct Ctx {
+    server: Server,
+    bench_bin: PathBuf,
+    work: PathBuf,
+    log: PathBuf,
+}
+
+/// Run the benchmark.
+pub async fn run(a: RunArgs) -> Result<()> {
+    for s in &a.only {
+        if !SECTIONS.contains(&s.as_str()) {
+            return Err(BenchError::step(format!(
+                "--only {s}: expected one of {}",
+                SECTIONS.join(", ")
+            )));
+        }
+    }
+    let on = |s: &str| a.only.is_empty() || a.only.iter().any(|x| x == s);
+    let rows = match (a.rows, a.scale.as_str()) {
+        (Some(r), _) => r,
+        (None, "default") => 1_000_000,
+        (None, "large") => 10_000_000,
+        (None, s) => {
+            return Err(BenchError::step(format!(
+                "BENCH_SCALE={s}: expected default or large"
+            )));
+        }
+    };
+    let out = std::path::absolute(&a.out).ctx(|| a.out.display().to_string())?;
+    let work = out.join(format!("work-{rows}"));
+    let logs = out.join("logs");
+    for d in [&work, &logs] {
+        std::fs::create_dir_all(d).map_err(BenchError::io(format!("creating {}", d.display())))?;
+    }
+    let log = logs.join(format!("run-{rows}.log"));
+    let _ = std::fs::remove_file(&log);
+    let bench_bin = std::env::current_exe().map_err(BenchError::io("locating hps-bench"))?;
+
+    let specs = Specs::new(rows, a.rss_bytes);
+    let tables_dir = out.join("tables");
+    let cow = tables::ensure(&tables_dir.join(format!("cow-{rows}")), &specs.cow).await?;
+    let mor = if on("mor") {
+        Some(tables::ensure(&tables_dir.join(format!("mor-{rows}")), &specs.mor).await?)
+    } else {
+        None
+    };
+    let big = if on("rss") {
+        let t = tables::ensure(&tables_dir.join("big"), &specs.big).await?;
+        let largest = t.largest_file();
+        if largest < a.rss_bytes {
+            return Err(BenchError::step(format!(
+                "the RSS table's base file has {largest} bytes, fewer than {}: raise BYTES_PER_ROW_ESTIMATE's margin",
+                a.rss_bytes
+            )));
+        }
+        Some(t)
+    } else {
+        None
+    };
+
+    eprintln!("== starting PostgreSQL");
+    let server = Server::start();
+    let ctx = Ctx {
+        server,
+        bench_bin,
+        work,
+        log,
+    };
+    let mut res = Results {
+        scale: a.scale.clone(),
+        rows,
+        loader: LOADER.into(),
+        floor: FLOOR.into(),
+        ..Default::default()
+    };
+    res.env.push(format!(
+        "PostgreSQL {} on loopback (fsync off, shared_buffers 512MB), {} CPUs, load average at start {}",
+        ctx.server.sql("postgres", "SHOW server_version")?,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    res.env.push(format!(
+        "tables by hudi-gen: {} rows, 4 partitions, 250k rows per file group, snappy; commit 2 updates 0.8 %, inserts 0.1 %, deletes 0.1 % (cached under {})",
+        rows,
+        tables_dir.display()
+    ));
+
+    if on("loader") {
+        let runs = loader_runs(&ctx, &cow, "bench_loader", LOADER)?;
+        let live = staging_count(&ctx, "bench_loader", &cow)?;
+        res.checks.push((
+            format!(
+                "loader staging after both steps: {live} rows = the generator's live rows {}",
+                cow.manifest.final_live_rows
+            ),
+            live == cow.manifest.final_live_rows,
+        ));
+        res.cow.extend(runs);
+    }
+    if let Some(mor) = &mor {
+        let runs = loader_runs(&ctx, mor, "bench_loader_mor", LOADER)?;
+        let live = staging_count(&ctx, "bench_loader_mor", mor)?;
+        res.checks.push((
+            format!(
+                "MOR loader staging: {live} rows = the generator's live rows {}",
+                mor.manifest.final_live_rows
+            ),
+            live == mor.manifest.final_live_rows,
+        ));
+        res.mor = runs;
+    }
+    let schema = cow.change_schema().await?;
+    if on("floor") {
+        eprintln!("== capturing the loader's landed rows for the floor");
+        let cap = floor::capture(&ctx.server, &ctx.bench_bin, &cow, &ctx.work, &ctx.log)?;
+        let target = floor::prepare_target(&ctx.server, "bench_floor", &cow, &schema).await?;
+        for (i, step) in STEPS.iter().enumerate() {
+            ctx.server.checkpoint()?;
+            eprintln!("== floor {step}");
+            let m = floor::floor_step(&ctx.server, &target, i, &cap.files[i], &ctx.work, &ctx.log)?;
+            res.cow.push(Timed {
+                who: FLOOR.into(),
+                step: step.to_string(),
+                rows: cap.rows[i],
+                secs: m.wall.as_secs_f64(),
+                wall_secs: m.wall.as_secs_f64(),
+                max_rss: None,
+            });
+        }
+        if on("loader") {
+            let a = fingerprint(&ctx, "bench_loader", &cow)?;
+            let b = fingerprint(&ctx, "bench_floor", &cow)?;
+            res.checks.push((
+                format!("floor staging = loader staging (count, key sum, version max): {b}"),
+                a == b,
+            ));
+        }
+    }
+    for peer in [Peer::DuckDb, Peer::Python] {
+        if !on(peer.name()) {
+            continue;
+        }
+        let db = format!("bench_{}", peer.name());
+        let target = floor::prepare_target(&ctx.server, &db, &cow, &schema).await?;
+        let dsn = ctx.server.dsn(&db);
+        res.peers.push(peer.label().to_string());
+        for (i, step) in STEPS.iter().enumerate() {
+            let job = peers::job(&cow, &target, &dsn, i, peer).await?;
+            ctx.server.checkpoint()?;
+            eprintln!("== {} {step}", peer.name());
+            let (m, r) = peers::run_peer(&a.python, &a.peers, peer, &job, &ctx.work, &ctx.log)?;
+            res.cow.push(Timed {
+                who: peer.label().into(),
+                step: step.to_string(),
+                rows: r.rows,
+                secs: r.elapsed_s,
+                wall_secs: m.wall.as_secs_f64(),
+                max_rss: Some(m.max_rss),
+            });
+        }
+        let upserts: u64 = cow
+            .manifest
+            .commits
+            .iter()
+            .map(|c| c.upserted_ids().len() as u64)
+            .sum::<u64>();
+        let live = staging_count(&ctx, &db, &cow)?;
+        let deleted: u64 = cow
+            .manifest
+            .commits
+            .iter()
+            .map(|c| c.deleted.len() as u64)
+            .sum();
+        res.checks.push((
+            format!(
+                "{} staging: {live} rows = live rows {} + {deleted} deleted keys (the peers apply upserts only; {upserts} upserted)",
+                peer.name(),
+                cow.manifest.final_live_rows
+            ),
+            live == cow.manifest.final_live_rows + deleted,
+        ));
+    }
+    if let Some(big) = &big {
+        eprintln!("== RSS: loading a {} byte base file", big.largest_file());
+        let url = ctx.server.database("bench_rss");
+        let bookmarks = ctx.work.join("bookmarks-rss");
+        let _ = std::fs::remove_dir_all(&bookmarks);
+        ctx.server.checkpoint()?;
+        let mut c = loader_cmd(&ctx.bench_bin, big, &url, &bookmarks);
+        let m = run_measured("loader on the big table", &mut c, &ctx.log)?;
+        let r = parse_load(&m)?;
+        res.rss = Some((big.largest_file(), r.rows, r.total_secs, m.max_rss));
+        ctx.server.sql("postgres", "DROP DATABASE bench_rss")?;
+    }
+    if on("startup") {
+        let bin = a.bin_dir.join("incremental-loader");
+        eprintln!("== start-up of {}", bin.display());
+        let times = crate::startup::measure(&bin, ctx.server.port(), a.startup_runs).await?;
+        res.startup_ms = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        for name in ["incremental-loader", "commit-detector"] {
+            let p = a.bin_dir.join(name);
+            if let Ok(m) = std::fs::metadata(&p) {
+                res.sizes.push((name.to_string(), m.len()));
+            }
+        }
+    }
+    res.notes.extend(notes());
+    let md = res.markdown();
+    println!("{md}");
+    let path = out.join("report.md");
+    std::fs::write(&path, &md).map_err(BenchError::io(format!("writing {}", path.display())))?;
+    eprintln!("== report written to {}", path.display());
+    Ok(())
+}
+
+fn notes() -> Vec<String> {
+    vec![
+        "time (s): the loader's from process start to the end of its pass (connect, lease, plan, read, COPY, upsert, fence, bookmark); a peer's from after its imports to COMMIT; the floor's is the `psql` process. wall (s) is spawn to exit for every one of them.".into(),
+        "all contenders write the same staging table DDL (created by hps-postgres, `fillfactor = 70`) and run the same dedup + version-guarded upsert statement; the floor and the peers land into a plain UNLOGGED table, the loader into its per-load UNLOGGED partition.".into(),
+        "the floor replays exactly the rows the loader landed (dumped from an untimed loader run that keeps its landing partitions).".into(),
+        "the peers read upserts only (neither hudi-rs' incremental query nor the parquet files show deletes); the loader also applies the window's deletes. The DuckDB peer is handed the window's changed base files and commit times (a user would take them from the commit metadata).".into(),
+        "one shared 2-core machine: PostgreSQL, the loader and the peers compete for the same cores, and other work on the machine adds noise; compare ratios, not absolutes.".into(),
+    ]
+}
+
+/// Full load then the incremental commit through the loader child, each timed.
+fn loader_runs(ctx: &Ctx, table: &BenchTable, db: &str, label: &str) -> Result<Vec<Timed>> {
+    let url = ctx.server.database(db);
+    let bookmarks = ctx.work.join(format!("bookmarks-{db}"));
+    let _ = std::fs::remove_dir_all(&bookmarks);
+    let mut out = Vec::new();
+    for step in STEPS {
+        ctx.server.checkpoint()?;
+        eprintln!("== loader {step} ({db})");
+        let mut c = loader_cmd(&ctx.bench_bin, table, &url, &bookmarks);
+        let m = run_measured(&format!("loader {step} ({db})"), &mut c, &ctx.log)?;
+        let r = parse_load(&m)?;
+        out.push(Timed {
+            who: label.into(),
+            step: step.to_string(),
+            rows: r.rows,
+            secs: r.total_secs,
+            wall_secs: m.wall.as_secs_f64(),
+            max_rss: Some(m.max_rss),
+        });
+    }
+    Ok(out)
+}
+
+fn staging_q(table: &BenchTable) -> Result<String> {
+    Ok(floor::names_of(table)?.staging_q())
+}
+
+fn staging_count(ctx: &Ctx, db: &str, table: &BenchTable) -> Result<u64> {
+    let q = staging_q(table)?;
+    ctx.server
+        .sql(db, &format!("SELECT count(*) FROM {q}"))?
+        .parse()
+        .ctx(|| format!("count of {q} in {db}"))
+}
+
+fn fingerprint(ctx: &Ctx, db: &str, table: &BenchTable) -> Result<String> {
+    let q = staging_q(table)?;
+    ctx.server.sql(
+        db,
+        &format!(
+            "SELECT count(*) || ' rows, sum(id) ' || sum(id) || ', max commit ' || max(_hoodie_commit_time) || ', sum(ts) ' || sum(ts) FROM {q}"
+        ),
+    )
+}
