@@ -218,6 +218,33 @@ async fn log_only_schema(
     ))
 }
 
+/// `schema` plus the columns only log blocks carry (added by schema evolution after the base
+/// file was written), from the blocks' `SCHEMA` headers, appended as nullable in block order.
+/// Columns the logs no longer carry stay (null in their rows).
+fn with_log_columns<'a>(schema: Schema, blocks: impl Iterator<Item = &'a LogBlock>) -> Schema {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut names: HashSet<String> = fields.iter().map(|f| f.name().clone()).collect();
+    let mut parsed: HashSet<&str> = HashSet::new();
+    for b in blocks {
+        let Some(json) = b.header.schema() else {
+            continue;
+        };
+        if !parsed.insert(json) {
+            continue;
+        }
+        // an unusable schema fails later, where the block is decoded
+        let Ok(log_schema) = avro_schema_to_arrow(json) else {
+            continue;
+        };
+        for f in log_schema.fields() {
+            if names.insert(f.name().clone()) {
+                fields.push(f.as_ref().clone().with_nullable(true));
+            }
+        }
+    }
+    Schema::new(fields)
+}
+
 /// `schema` restricted to `keep` (file order).
 fn project_schema(schema: &Schema, keep: &dyn Fn(&str) -> bool) -> SchemaRef {
     Arc::new(Schema::new(
@@ -348,7 +375,10 @@ pub(crate) async fn open_slice(
                 .map_err(|e| ctx.log_err(e))?
         }
     };
-    let file_schema = Schema::new(file_schema.fields().clone());
+    let file_schema = with_log_columns(
+        Schema::new(file_schema.fields().clone()),
+        scan.blocks.iter().chain(window_blocks.iter()),
+    );
     if let Some(cols) = &columns {
         for c in cols {
             if c != OP_COLUMN && file_schema.field_with_name(c).is_err() {
@@ -512,9 +542,61 @@ pub(crate) async fn open_slice(
     Ok(merged_stream(ctx, merger, base_stream, out_schema, spec))
 }
 
-enum Phase {
-    Base(BoxStream<'static, Result<RecordBatch>>),
-    Done,
+/// The state of a slice's merged stream: base batches through the merger, then the log rows
+/// and the deletes.
+struct MergedSlice {
+    merger: Option<FileGroupMerger>,
+    base: BoxStream<'static, Result<RecordBatch>>,
+    out_schema: SchemaRef,
+    spec: DeleteRowSpec,
+    table: String,
+    group: String,
+    batch_size: usize,
+}
+
+impl MergedSlice {
+    fn err(&self, reason: String) -> HudiError {
+        HudiError::ReadFailed {
+            table: self.table.clone(),
+            file: format!("file group {}", self.group),
+            reason,
+            transient: false,
+        }
+    }
+
+    /// The next output batches; `None` at the end.
+    async fn next(&mut self) -> Result<Option<Vec<RecordBatch>>> {
+        if self.merger.is_none() {
+            return Ok(None);
+        }
+        while let Some(batch) = self.base.try_next().await? {
+            let changed = match self.merger.as_mut() {
+                Some(m) => m.merge_base_batch(&batch),
+                None => return Ok(None),
+            };
+            let changed = changed.map_err(|e| self.err(e.to_string()))?;
+            if changed.num_rows() > 0 {
+                let out = to_output(&self.out_schema, &changed).map_err(|e| self.err(e))?;
+                return Ok(Some(vec![out]));
+            }
+        }
+        let Some(merger) = self.merger.take() else {
+            return Ok(None);
+        };
+        let out = merger.finish().map_err(|e| self.err(e.to_string()))?;
+        let mut batches = Vec::with_capacity(out.upserts.len() + 1);
+        for b in &out.upserts {
+            batches.push(to_output(&self.out_schema, b).map_err(|e| self.err(e))?);
+        }
+        for chunk in out.deletes.chunks(self.batch_size.max(1)) {
+            batches.push(
+                delete_change_batch(&self.out_schema, chunk, &self.spec)
+                    .map_err(|e| self.err(e))?,
+            );
+        }
+        debug!(group = %self.group, stats = ?out.stats, "file slice merged");
+        Ok(Some(batches))
+    }
 }
 
 /// Base batches through the merger, then the log rows and the deletes.
@@ -525,61 +607,17 @@ fn merged_stream(
     out_schema: SchemaRef,
     spec: DeleteRowSpec,
 ) -> BoxStream<'static, Result<RecordBatch>> {
-    let state = (Phase::Base(base), Some(merger));
-    futures::stream::try_unfold(state, move |(phase, mut merger)| {
-        let out_schema = out_schema.clone();
-        let spec = spec.clone();
-        let ctx_table = ctx.table.clone();
-        let ctx_err = (
-            ctx.table.clone(),
-            ctx.group(),
-            ctx.slice.last_written_by.clone(),
-        );
-        let ctx_batch = ctx.batch_size;
-        async move {
-            let read_err = |reason: String| HudiError::ReadFailed {
-                table: ctx_table.clone(),
-                file: format!("file group {}", ctx_err.1),
-                reason,
-                transient: false,
-            };
-            let merge_err = |e: LogError| HudiError::ReadFailed {
-                table: ctx_err.0.clone(),
-                file: format!("file group {}", ctx_err.1),
-                reason: e.to_string(),
-                transient: false,
-            };
-            match phase {
-                Phase::Base(mut base) => {
-                    let Some(m) = merger.as_mut() else {
-                        return Ok(None);
-                    };
-                    while let Some(batch) = base.try_next().await? {
-                        let changed = m.merge_base_batch(&batch).map_err(merge_err)?;
-                        if changed.num_rows() > 0 {
-                            let out = to_output(&out_schema, &changed).map_err(read_err)?;
-                            return Ok(Some((vec![out], (Phase::Base(base), merger))));
-                        }
-                    }
-                    let Some(m) = merger.take() else {
-                        return Ok(None);
-                    };
-                    let out = m.finish().map_err(merge_err)?;
-                    let mut batches = Vec::with_capacity(out.upserts.len() + 1);
-                    for b in &out.upserts {
-                        batches.push(to_output(&out_schema, b).map_err(read_err)?);
-                    }
-                    for chunk in out.deletes.chunks(ctx_batch.max(1)) {
-                        batches.push(
-                            delete_change_batch(&out_schema, chunk, &spec).map_err(read_err)?,
-                        );
-                    }
-                    debug!(group = %ctx_err.1, stats = ?out.stats, "file slice merged");
-                    Ok(Some((batches, (Phase::Done, None))))
-                }
-                Phase::Done => Ok(None),
-            }
-        }
+    let state = MergedSlice {
+        merger: Some(merger),
+        base,
+        out_schema,
+        spec,
+        group: ctx.group(),
+        table: ctx.table,
+        batch_size: ctx.batch_size,
+    };
+    futures::stream::try_unfold(state, |mut state| async move {
+        Ok(state.next().await?.map(|batches| (batches, state)))
     })
     .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
     .try_flatten()

@@ -575,6 +575,74 @@ async fn projection_and_event_time_ordering() {
     assert!(matches!(e, HudiError::UnknownColumn { .. }), "{e}");
 }
 
+/// A column added after the base file was written (schema evolution) is part of the change
+/// rows: filled from the log records, null for base rows.
+#[tokio::test]
+async fn columns_added_in_log_blocks() {
+    let t = Table::new(9, "");
+    let a = t.base("a-0", T1, &[(T1, "k1", 1, "k1.1")]);
+    t.complete("deltacommit", T1, T2, "INSERT", &[("a-0", &a)]);
+    let evolved = AVRO_SCHEMA.replace(
+        r#"{"name":"v","type":["null","string"],"default":null}]}"#,
+        r#"{"name":"v","type":["null","string"],"default":null},
+ {"name":"w","type":["null","long"],"default":null}]}"#,
+    );
+    assert_ne!(evolved, AVRO_SCHEMA);
+    let schema = AvroSchema::parse_str(&evolved).unwrap();
+    let s = |v: &str| Value::Union(1, Box::new(Value::String(v.into())));
+    let datum = apache_avro::to_avro_datum(
+        &schema,
+        Value::Record(vec![
+            ("_hoodie_commit_time".into(), s(T3)),
+            ("_hoodie_commit_seqno".into(), s("x")),
+            ("_hoodie_record_key".into(), s("k2")),
+            ("_hoodie_partition_path".into(), s("")),
+            ("_hoodie_file_name".into(), s("log")),
+            ("id".into(), s("k2")),
+            ("ts".into(), Value::Union(1, Box::new(Value::Long(1)))),
+            ("v".into(), s("k2.3")),
+            ("w".into(), Value::Union(1, Box::new(Value::Long(42)))),
+        ]),
+    )
+    .unwrap();
+    let mut content = 3i32.to_be_bytes().to_vec();
+    content.extend(1i32.to_be_bytes());
+    content.extend((datum.len() as i32).to_be_bytes());
+    content.extend(datum);
+    let log = t.log(
+        &format!(".a-0_{T3}.log.1_0-1-0"),
+        &[encode_block(3, &[(0, T3), (2, &evolved)], &content, &[])],
+    );
+    t.complete("deltacommit", T3, T4, "UPSERT", &[("a-0", &log)]);
+    let table = t.open().await;
+    let plan = table.plan(None, None).await.unwrap();
+    let batches: Vec<RecordBatch> = table
+        .read_changes(&plan, &ReadOptions::default())
+        .try_collect()
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for b in &batches {
+        assert_eq!(b.schema().field(b.num_columns() - 2).name(), "w");
+        let k = b
+            .column_by_name("_hoodie_record_key")
+            .unwrap()
+            .as_string::<i32>();
+        let w = b
+            .column_by_name("w")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>();
+        for i in 0..b.num_rows() {
+            got.push((k.value(i).to_string(), w.is_valid(i).then(|| w.value(i))));
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("k1".to_string(), None), ("k2".to_string(), Some(42))]
+    );
+}
+
 /// A file group that only has log files (inserts written to logs by index types that allow
 /// it), with a delete in the same window.
 #[tokio::test]
