@@ -158,7 +158,7 @@ impl PipelineSyncer {
         match out {
             PassOutcome::NeedsResync { reason } if self.auto_resync => {
                 warn!(reason = %reason, "incremental history unusable; resyncing (HPS_AUTO_RESYNC)");
-                p.resync(src, ResyncMode::Merge, Some(budget.soft_deadline))
+                p.resync(src, ResyncMode::Auto, Some(budget.soft_deadline))
                     .await
             }
             other => Ok(other),
