@@ -1,59 +1,66 @@
-//! Deletes a latest-state read cannot see (hudi-format.md 9.3, 9.4), derived exactly:
+//! Deletes a latest-state read cannot see (hudi-format.md 9.3, 9.4), derived exactly.
+//!
+//! A window `(after, until]` deletes the keys present in the table at `after` and absent at
+//! `until`. A latest-state read reports neither hard deletes of copy-on-write tables nor the
+//! rows of overwritten file groups, so this module derives them from the file groups' versions:
 //!
 //! - **Copy-on-write rewrites.** A COW write that removes keys from a file group writes a new
-//!   version of the group's base file without them. For each file group rewritten in the window
-//!   by a write that may have removed keys (its write stat's `numDeletes` is not `0`), the keys
-//!   of the group's base file *as of the window start* (named by the first in-window write
-//!   stat's `prevCommit` / `prevBaseFile`) are followed through the group's versions written in
-//!   the window; a key missing from a version was removed by the instant that wrote it.
-//! - **Replaced file groups.** A replacecommit with operation `INSERT_OVERWRITE`,
-//!   `INSERT_OVERWRITE_TABLE` or `DELETE_PARTITION` removes every key of the groups it
-//!   replaces (their state as of the window start, or as of the group's last in-window
-//!   version), unless the replacecommit itself writes the key again. `CLUSTER` moves rows into
-//!   new groups and removes nothing: keys alive when a group is clustered are not deletes,
-//!   and the clustering's output groups are followed instead (keys removed from them later in
-//!   the window are deletes).
-//! - **Moves.** A key removed from one group but present at the window end in a group that
-//!   received rows in the window (inserts, re-inserts by an overwrite, clustering output, a
-//!   key moved by a global index or a partition-path change) is an update, not a delete: such
-//!   candidates are struck by reading the record keys of those groups' end slices. Identity is
-//!   the record key alone (the default staging key), so a key moving between partitions is an
-//!   update.
+//!   version of the group's base file without them. Every file group rewritten in the window by
+//!   a write that may have removed keys (its write stat's `numDeletes` is not `0`; writers that
+//!   omit it are followed too) is *followed*: the keys of its base file as of the window start
+//!   (named by the first in-window write stat's `prevBaseFile`, v8/v9, or `prevCommit`, v6) are
+//!   walked through the group's versions written in the window; a key missing from a version
+//!   was removed by the instant that wrote it.
+//! - **Overwritten groups.** A replacecommit with operation `INSERT_OVERWRITE`,
+//!   `INSERT_OVERWRITE_TABLE` or `DELETE_PARTITION` removes every key of the groups it replaces
+//!   (their state as of the window start, or after their last in-window version) unless the
+//!   replacecommit writes the key again; such keys are versioned with the replacecommit.
+//! - **Clustering** (`CLUSTER`) moves rows into new groups and removes nothing. A clustering
+//!   output that loses keys later in the window is followed from its first version.
+//! - **Moves.** A key removed from one group but present at the window end in another (a
+//!   global index moving it to another partition, a re-insert by an overwrite, a clustering
+//!   output) is an update, not a delete: candidates are struck by reading the record keys of the
+//!   end slices that received rows in the window (and of every touched group in a partition
+//!   where keys were removed). Identity is the record key (the default staging key), so a key
+//!   moving between partitions is an update.
 //! - **Soft deletes.** Rows carrying `_hoodie_is_deleted = true` are delete change rows
 //!   ([`mark_soft_deletes`]).
 //!
-//! The derived deletes are read as one extra file slice at the end of the plan
-//! ([`FileSlice::deletes`](crate::FileSlice::deletes), file id [`DELETES_SLICE_ID`]), so a
-//! consumer that checkpoints per slice resumes correctly, and they follow the window's upserts
-//! in the stream (a key deleted and upserted in one window is never both: present keys are
-//! struck). Delete rows follow the change-row contract (`_op = "delete"`, commit time = the
-//! requested time of the instant that removed the key, record key, partition path, key
-//! columns parsed from the key; other columns null); COW rewrites carry no ordering value.
+//! **Versions.** A delete carries the instant after which the key was gone from the table: the
+//! last in-window version of its group that lacked it. A key that moved to another group in the
+//! window and was removed there is versioned with that later removal (keys arriving in a group
+//! in the window are tracked as *late* keys: their removal only re-dates the delete of a key
+//! that existed at the window start; late keys that did not exist then produce nothing). When a
+//! removing version was cleaned, its removals are found in — and dated by — the next retained
+//! version of the group (a later instant of the same window, still newer than every version a
+//! consumer holds); when no retained version follows it, the plan fails instead.
 //!
-//! **Versions.** A key is versioned with the instant whose rewrite first lacked it (the
-//! last such instant when a key is removed, re-added and removed again). When an intermediate
-//! version was cleaned, the removal is attributed to the next retained version of the group
-//! (a later instant of the same window, which is still newer than every version a consumer
-//! holds); keys removed from a clustering output are attributed by walking that output
-//! group's versions the same way; keys of an overwritten group are versioned with the
-//! replacecommit.
+//! **Where the deletes go.** They are one extra file slice at the end of the plan
+//! ([`FileSlice::deletes`](crate::FileSlice::deletes), file id [`DELETES_SLICE_ID`]), read after
+//! the upserts, so a consumer that checkpoints per slice resumes correctly. A deleted key is
+//! never upserted in the same window (present keys are struck). Delete rows follow the
+//! change-row contract (`_op = "delete"`, `_hoodie_commit_time` = the removing instant, record
+//! key, partition path the key had at the window start, key columns parsed from the key, other
+//! columns null; COW rewrites carry no ordering value) in the schema of the window's newest
+//! base file.
 //!
-//! **History.** The base file as of the window start must still be on storage: when the
-//! cleaner removed it the plan fails with [`HudiError::HistoryNotRetained`] (resync), never a
-//! silent miss.
+//! **History.** The files as of the window start must still be on storage: when the cleaner
+//! removed one the plan fails with [`HudiError::HistoryNotRetained`] (resync), never a silent
+//! miss. From the beginning of the timeline nothing is deleted and nothing old is read.
 //!
-//! **Cost and memory.** Nothing is read for windows without removals (only write stats with
-//! `numDeletes` ≠ 0, replaced groups and clustering outputs rewritten later in the window
-//! are followed; writers that omit `numDeletes` are followed too). Only the record-key column
-//! (`_hoodie_record_key`) of each file is read, one row group at a time. Memory: the keys of
-//! one file group at a time (one small entry per key), plus the candidate deletes, at most
-//! [`MAX_CANDIDATES`] at a time: beyond that candidates are checked against the receiving
-//! groups and emitted in chunks (each chunk re-reads the receivers' key columns). Merge-on-read
-//! tables derive deletes from DELETE log blocks instead (see `mor`); here they only
-//! contribute overwritten groups, whose keys are read from the base file and the log data
-//! blocks of the group.
+//! **Cost and memory.** Windows without removals read nothing extra. Only the record-key column
+//! (`_hoodie_record_key`, plus `_hoodie_commit_time` of clustering outputs) of the followed
+//! files is read, one row group at a time. Memory: the keys of one followed file group at a
+//! time (one small entry per key) plus the candidate deletes; at [`MAX_CANDIDATES`] candidates
+//! they are checked and emitted in a chunk (each chunk re-reads the receivers' key columns).
+//! Re-dating entries and keys of clustered groups awaiting their outputs' walk are kept until
+//! the end (both are bounded by the keys of groups rewritten twice in the window).
+//!
+//! Merge-on-read tables record their deletes in DELETE log blocks (`mor`); here they only
+//! contribute overwritten groups, whose keys come from the base file as of the window start
+//! and the valid log blocks of the group.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use arrow_array::{
@@ -75,7 +82,7 @@ use crate::files::BaseFileName;
 use crate::instant::{Action, compare_instant_times};
 use crate::log::{
     BlockType, DataBlockOptions, DataBlockReader, DeleteChange, DeleteRowSpec, KeyEncoding,
-    LogFileRef, LogReaderOptions, delete_change_batch, scan_slice,
+    LogFileRef, LogReaderOptions, delete_change_batch, read_delete_block, scan_slice,
 };
 use crate::metadata::CommitMetadata;
 use crate::planner::{BaseFile, FileSlice, LogFile};
@@ -88,6 +95,8 @@ pub const DELETES_SLICE_ID: &str = "(deletes)";
 pub const IS_DELETED_COLUMN: &str = "_hoodie_is_deleted";
 /// The record key meta column.
 pub const RECORD_KEY_COLUMN: &str = "_hoodie_record_key";
+/// The commit time meta column.
+const COMMIT_TIME_COLUMN: &str = "_hoodie_commit_time";
 /// How many candidate deletes are held before they are checked and emitted.
 pub const MAX_CANDIDATES: usize = 1 << 20;
 
@@ -124,12 +133,45 @@ pub struct DeleteStep {
     pub instant: String,
     /// Path of the version (from the write stat).
     pub path: String,
-    /// The file, when still on storage (`None`: cleaned; its removals are attributed to the
-    /// next retained version).
+    /// The file, when still on storage (`None`: cleaned).
     pub file: Option<BaseFile>,
-    /// Whether the write may have removed keys (its `numDeletes` is not `0`). Other versions
-    /// are read only when an earlier removing version was cleaned.
+    /// Whether the write may have removed keys (its `numDeletes` is not `0`).
     pub may_delete: bool,
+    /// Whether the write may have added keys (its `numInserts` is not `0`).
+    pub adds_keys: bool,
+}
+
+/// What a followed group's first file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartKind {
+    /// The group as of the window start: every key existed then.
+    WindowStart,
+    /// A clustering output created in the window: keys whose commit time is outside the window
+    /// existed at its start; the others were written in the window.
+    ClusteringOutput,
+    /// An overwrite output created in the window: every row was written in the window.
+    OverwriteOutput,
+}
+
+/// How a followed group's window ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEnd {
+    /// It is still live at the window end.
+    Survives,
+    /// An `INSERT_OVERWRITE*` / `DELETE_PARTITION` replacecommit (requested time) replaced it:
+    /// its keys alive then are deleted by it.
+    Retracted {
+        /// The replacecommit.
+        by: String,
+    },
+    /// A clustering (requested time) moved its keys into new groups; `followed`: one of those
+    /// is followed later in the window, so keys alive at the clustering wait for its walk.
+    Clustered {
+        /// The clustering replacecommit.
+        by: String,
+        /// Whether an output group is followed.
+        followed: bool,
+    },
 }
 
 /// A file group whose keys are followed through the window.
@@ -139,16 +181,14 @@ pub struct DeleteUnit {
     pub partition_path: String,
     /// File group id.
     pub file_id: String,
-    /// The group's files as of the window start (or, for a group created in the window by a
-    /// replacecommit, its first version).
+    /// The group's first files.
     pub start: KeySource,
-    /// Versions written in the window that may lack keys, in window order.
+    /// What they hold.
+    pub start_kind: StartKind,
+    /// Versions written in the window after `start`, in window order.
     pub steps: Vec<DeleteStep>,
-    /// The `INSERT_OVERWRITE*` / `DELETE_PARTITION` replacecommit (requested time) that made the
-    /// group invisible: keys still alive then are deleted by it.
-    pub retracted_by: Option<String>,
-    /// The clustering (requested time) that moved the group's keys into new groups.
-    pub clustered_by: Option<String>,
+    /// How the group's window ends.
+    pub end: GroupEnd,
 }
 
 /// Instants whose log blocks count (merge-on-read key sources), as of the window end.
@@ -175,17 +215,18 @@ impl KeyVisibility {
 pub struct DeletePlan {
     /// Followed file groups, in window order of their first event.
     pub units: Vec<DeleteUnit>,
-    /// End slices whose keys cancel candidate deletes (groups that received rows in the
-    /// window, and every touched group of a partition with followed groups).
+    /// End slices whose keys cancel candidate deletes.
     pub receivers: Vec<KeySource>,
     /// The file whose schema the delete rows take (the newest base file of the window).
     pub schema_file: BaseFile,
+    /// Requested times of the window's admitted instants.
+    pub admitted: BTreeSet<String>,
     /// Log visibility for merge-on-read key sources.
     pub visibility: KeyVisibility,
 }
 
 impl DeletePlan {
-    /// Every file the deletes slice may read (for logs and tests).
+    /// Every file the deletes slice may read.
     pub fn files(&self) -> Vec<&str> {
         fn add<'a>(out: &mut Vec<&'a str>, k: &'a KeySource) {
             out.extend(k.base_file.iter().map(|b| b.path.as_str()));
@@ -194,16 +235,14 @@ impl DeletePlan {
         let mut out = Vec::new();
         for u in &self.units {
             add(&mut out, &u.start);
-        }
-        for r in &self.receivers {
-            add(&mut out, r);
-        }
-        for u in &self.units {
             out.extend(
                 u.steps
                     .iter()
                     .filter_map(|s| s.file.as_ref().map(|f| f.path.as_str())),
             );
+        }
+        for r in &self.receivers {
+            add(&mut out, r);
         }
         out
     }
@@ -211,6 +250,9 @@ impl DeletePlan {
 
 // ---------------------------------------------------------------------------------------------
 // planning
+
+/// A group's base and log files by (partition, file id), from the partition listings.
+pub(crate) type GroupFiles<'a> = dyn Fn(&str, &str) -> (Vec<BaseFile>, Vec<LogFile>) + Sync + 'a;
 
 /// What the planner hands over to plan the window's deletes.
 pub(crate) struct DeleteInputs<'a> {
@@ -222,7 +264,7 @@ pub(crate) struct DeleteInputs<'a> {
     /// Admitted instants in window order with their metadata.
     pub admitted: Vec<(&'a Instant, &'a CommitMetadata)>,
     /// A group's base and log files from the partition listing.
-    pub group_files: &'a (dyn Fn(&str, &str) -> (Vec<BaseFile>, Vec<LogFile>) + Sync),
+    pub group_files: &'a GroupFiles<'a>,
     /// Whether an instant is visible at the window end.
     pub visible_at_end: &'a (dyn Fn(&Instant) -> bool + Sync),
     /// The plan's file slices as of the window end.
@@ -231,9 +273,7 @@ pub(crate) struct DeleteInputs<'a> {
 
 /// Partitions of the groups replaced by admitted replacecommits (a group rewritten and then
 /// clustered in the window is no touched group of the plan, yet its versions are read).
-pub(crate) fn replaced_partitions(
-    admitted: &[(&Instant, &CommitMetadata)],
-) -> BTreeSet<String> {
+pub(crate) fn replaced_partitions(admitted: &[(&Instant, &CommitMetadata)]) -> BTreeSet<String> {
     admitted
         .iter()
         .filter(|(i, _)| i.action == Action::ReplaceCommit)
@@ -251,10 +291,22 @@ enum Start {
         instant: String,
         name: Option<String>,
     },
-    /// Created in the window by a replacecommit (clustering / overwrite output).
-    Created { path: String, instant: String },
+    /// Created in the window by a replacecommit (clustering or overwrite output).
+    Created {
+        path: String,
+        instant: String,
+        clustering: bool,
+    },
     /// Not written in the window before it was replaced: its state as of the window start.
-    AtWindowStart,
+    Untouched,
+}
+
+#[derive(Debug)]
+struct Step {
+    instant: String,
+    path: String,
+    may_delete: bool,
+    adds_keys: bool,
 }
 
 #[derive(Debug)]
@@ -263,12 +315,46 @@ struct Chain {
     file_id: String,
     order: usize,
     start: Start,
-    /// (instant, path, may delete)
-    steps: Vec<(String, String, bool)>,
-    /// clustered away (keys alive then moved) or overwritten
-    ended: bool,
+    steps: Vec<Step>,
     retracted_by: Option<String>,
     clustered_by: Option<String>,
+}
+
+impl Chain {
+    fn new(partition: &str, file_id: &str, order: usize, start: Start) -> Chain {
+        Chain {
+            partition: partition.to_string(),
+            file_id: file_id.to_string(),
+            order,
+            start,
+            steps: Vec::new(),
+            retracted_by: None,
+            clustered_by: None,
+        }
+    }
+
+    fn ended(&self) -> bool {
+        self.retracted_by.is_some() || self.clustered_by.is_some()
+    }
+
+    /// Whether the group must be followed, given which clusterings have followed outputs.
+    fn is_unit(&self, mor: bool, followed: &BTreeSet<String>) -> bool {
+        if mor {
+            return self.retracted_by.is_some() && !matches!(self.start, Start::Nothing);
+        }
+        if matches!(self.start, Start::Nothing) {
+            // created in the window: all its keys arrived in it, but a key moved in from an
+            // older group and removed here re-dates that group's delete
+            // (its first step is its creation, which removes nothing)
+            return self.retracted_by.is_some() || self.steps.iter().skip(1).any(|s| s.may_delete);
+        }
+        self.retracted_by.is_some()
+            || self.steps.iter().any(|s| s.may_delete)
+            || self.clustered_by.as_ref().is_some_and(|c| {
+                followed.contains(c)
+                    && (!self.steps.is_empty() || matches!(self.start, Start::Created { .. }))
+            })
+    }
 }
 
 /// Plan the window's deletes; `None` when nothing can have been deleted.
@@ -280,7 +366,7 @@ pub(crate) fn plan_deletes(inp: &DeleteInputs<'_>) -> Result<Option<DeletePlan>>
     let mor = inp.config.is_mor();
     let mut chains: BTreeMap<(String, String), Chain> = BTreeMap::new();
     let mut receiving: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut next_order = 0usize;
+    let mut order = 0usize;
     for (instant, meta) in &inp.admitted {
         let rt = &instant.requested_time;
         let is_replace = instant.action == Action::ReplaceCommit;
@@ -298,80 +384,86 @@ pub(crate) fn plan_deletes(inp: &DeleteInputs<'_>) -> Result<Option<DeletePlan>>
                 .map(|p| p.trim_start_matches('/').to_string())
                 .filter(|p| BaseFileName::parse(p).is_some());
             let chain = chains.entry(key).or_insert_with(|| {
-                next_order += 1;
-                Chain {
-                    partition: partition.to_string(),
-                    file_id: file_id.to_string(),
-                    order: next_order,
-                    start: match (&stat.prev_commit, &path) {
-                        (Some(pc), _) => Start::Prev {
-                            instant: pc.clone(),
-                            name: stat.prev_base_file.clone().filter(|n| !n.is_empty()),
-                        },
-                        (None, Some(p)) if is_replace => Start::Created {
-                            path: p.clone(),
-                            instant: rt.clone(),
-                        },
-                        _ => Start::Nothing,
+                order += 1;
+                let start = match (&stat.prev_commit, &path) {
+                    (Some(pc), _) => Start::Prev {
+                        instant: pc.clone(),
+                        name: stat.prev_base_file.clone().filter(|n| !n.is_empty()),
                     },
-                    steps: Vec::new(),
-                    ended: false,
-                    retracted_by: None,
-                    clustered_by: None,
-                }
+                    (None, Some(p)) if is_replace => Start::Created {
+                        path: p.clone(),
+                        instant: rt.clone(),
+                        clustering: meta.is_clustering(),
+                    },
+                    _ => Start::Nothing,
+                };
+                Chain::new(partition, file_id, order, start)
             });
-            if chain.ended || mor {
-                // merge-on-read base files are written by compaction, clustering and
-                // inserts; removals live in DELETE log blocks
+            if chain.ended() || mor {
+                // merge-on-read base files come from compaction, clustering and inserts; its
+                // removals live in DELETE log blocks
                 continue;
             }
             let Some(path) = path else { continue };
             if matches!(&chain.start, Start::Created { path: p, .. } if *p == path) {
                 continue;
             }
-            chain
-                .steps
-                .push((rt.clone(), path, stat.num_deletes != Some(0)));
+            chain.steps.push(Step {
+                instant: rt.clone(),
+                path,
+                may_delete: stat.num_deletes != Some(0),
+                adds_keys: stat.num_inserts != Some(0),
+            });
         }
         if is_replace {
-            let retract = !meta.is_clustering();
+            let clustering = meta.is_clustering();
             for (partition, file_id) in meta.replaced_file_groups() {
                 let key = (partition.to_string(), file_id.to_string());
                 let chain = chains.entry(key).or_insert_with(|| {
-                    next_order += 1;
-                    Chain {
-                        partition: partition.to_string(),
-                        file_id: file_id.to_string(),
-                        order: next_order,
-                        start: if retract {
-                            Start::AtWindowStart
-                        } else {
-                            Start::Nothing
-                        },
-                        steps: Vec::new(),
-                        ended: false,
-                        retracted_by: None,
-                        clustered_by: None,
-                    }
-                });
-                if !chain.ended {
-                    chain.ended = true;
-                    if retract {
-                        chain.retracted_by = Some(rt.clone());
+                    order += 1;
+                    let start = if clustering {
+                        // keys of a group untouched in the window keep old commit times in
+                        // the clustering output, which classifies them itself
+                        Start::Nothing
                     } else {
+                        Start::Untouched
+                    };
+                    Chain::new(partition, file_id, order, start)
+                });
+                if !chain.ended() {
+                    if clustering {
                         chain.clustered_by = Some(rt.clone());
+                    } else {
+                        chain.retracted_by = Some(rt.clone());
                     }
                 }
             }
         }
     }
 
+    // clusterings whose outputs are followed (to a fixpoint: outputs clustered again)
+    let mut followed: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let next: BTreeSet<String> = chains
+            .values()
+            .filter_map(|c| match &c.start {
+                Start::Created {
+                    instant,
+                    clustering: true,
+                    ..
+                } if c.is_unit(mor, &followed) => Some(instant.clone()),
+                _ => None,
+            })
+            .collect();
+        if next == followed {
+            break;
+        }
+        followed = next;
+    }
+
     let mut chains: Vec<Chain> = chains
         .into_values()
-        .filter(|c| {
-            !matches!(c.start, Start::Nothing)
-                && (c.steps.iter().any(|s| s.2) || c.retracted_by.is_some())
-        })
+        .filter(|c| c.is_unit(mor, &followed))
         .collect();
     if chains.is_empty() {
         return Ok(None);
@@ -381,19 +473,20 @@ pub(crate) fn plan_deletes(inp: &DeleteInputs<'_>) -> Result<Option<DeletePlan>>
     let mut units = Vec::with_capacity(chains.len());
     for c in chains {
         let (bases, logs) = (inp.group_files)(&c.partition, &c.file_id);
-        let start = resolve_start(inp, &c, after, &bases, &logs)?;
-        let steps = c
+        let (start, start_kind) = resolve_start(inp, &c, after, &bases, &logs)?;
+        let steps: Vec<DeleteStep> = c
             .steps
             .iter()
-            .map(|(instant, path, may_delete)| DeleteStep {
-                instant: instant.clone(),
-                path: path.clone(),
-                file: bases.iter().find(|b| &b.path == path).cloned(),
-                may_delete: *may_delete,
+            .map(|s| DeleteStep {
+                instant: s.instant.clone(),
+                path: s.path.clone(),
+                file: bases.iter().find(|b| b.path == s.path).cloned(),
+                may_delete: s.may_delete,
+                adds_keys: s.adds_keys,
             })
-            .collect::<Vec<_>>();
-        // removals of a cleaned version are found in the next retained one; a clustered group
-        // has none after its last version
+            .collect();
+        // removals of a cleaned version show in the next retained one; a group that ends by a
+        // clustering has none after its last version
         if c.clustered_by.is_some()
             && let Some(i) = steps.iter().rposition(|s| s.may_delete && s.file.is_none())
             && !steps[i + 1..].iter().any(|s| s.file.is_some())
@@ -406,19 +499,26 @@ pub(crate) fn plan_deletes(inp: &DeleteInputs<'_>) -> Result<Option<DeletePlan>>
                 "a version of a file group that removed keys before the group was clustered is gone",
             ));
         }
+        let end = match (c.retracted_by, c.clustered_by) {
+            (Some(by), _) => GroupEnd::Retracted { by },
+            (None, Some(by)) => GroupEnd::Clustered {
+                followed: followed.contains(&by),
+                by,
+            },
+            (None, None) => GroupEnd::Survives,
+        };
         units.push(DeleteUnit {
             partition_path: c.partition,
             file_id: c.file_id,
             start,
+            start_kind,
             steps,
-            retracted_by: c.retracted_by,
-            clustered_by: c.clustered_by,
+            end,
         });
     }
 
     // end slices that may hold a key removed elsewhere
-    let unit_partitions: BTreeSet<&str> =
-        units.iter().map(|u| u.partition_path.as_str()).collect();
+    let unit_partitions: BTreeSet<&str> = units.iter().map(|u| u.partition_path.as_str()).collect();
     let receivers: Vec<KeySource> = inp
         .slices
         .iter()
@@ -446,7 +546,14 @@ pub(crate) fn plan_deletes(inp: &DeleteInputs<'_>) -> Result<Option<DeletePlan>>
             .filter_map(|s| s.base_file.as_ref())
             .collect(),
     )
-    .or_else(|| newest(units.iter().filter_map(|u| u.start.base_file.as_ref()).collect()));
+    .or_else(|| {
+        newest(
+            units
+                .iter()
+                .filter_map(|u| u.start.base_file.as_ref())
+                .collect(),
+        )
+    });
     let Some(schema_file) = schema_file else {
         return Err(HudiError::NotYetSupported {
             table: inp.table.to_string(),
@@ -479,6 +586,11 @@ pub(crate) fn plan_deletes(inp: &DeleteInputs<'_>) -> Result<Option<DeletePlan>>
         units,
         receivers,
         schema_file,
+        admitted: inp
+            .admitted
+            .iter()
+            .map(|(i, _)| i.requested_time.clone())
+            .collect(),
         visibility,
     }))
 }
@@ -503,45 +615,52 @@ fn resolve_start(
     after: &str,
     bases: &[BaseFile],
     logs: &[LogFile],
-) -> Result<KeySource> {
+) -> Result<(KeySource, StartKind)> {
     let table = inp.table;
+    let mor = inp.config.is_mor();
     match &c.start {
-        Start::Nothing => Ok(KeySource::default()),
-        Start::Created { path, instant } => match bases.iter().find(|b| &b.path == path) {
-            Some(b) => Ok(KeySource::base(b.clone())),
-            None => Err(history_gone(
-                table,
-                path.clone(),
-                instant,
-                "the first version of a file group created in the window is gone",
-            )),
-        },
+        Start::Nothing => Ok((KeySource::default(), StartKind::WindowStart)),
+        Start::Created {
+            path,
+            instant,
+            clustering,
+        } => {
+            let kind = if *clustering {
+                StartKind::ClusteringOutput
+            } else {
+                StartKind::OverwriteOutput
+            };
+            match bases.iter().find(|b| &b.path == path) {
+                Some(b) => Ok((KeySource::base(b.clone()), kind)),
+                None => Err(history_gone(
+                    table,
+                    path.clone(),
+                    instant,
+                    "the first version of a file group created in the window is gone",
+                )),
+            }
+        }
+        // merge-on-read: the slice as of the window start (v8/v9 log writes name their own
+        // instant as prevCommit)
+        Start::Prev { .. } | Start::Untouched if mor => {
+            at_window_start(inp, c, after, bases, logs).map(|k| (k, StartKind::WindowStart))
+        }
+        Start::Untouched => {
+            at_window_start(inp, c, after, bases, logs).map(|k| (k, StartKind::WindowStart))
+        }
         Start::Prev { instant, name } => {
             let found: Vec<&BaseFile> = match name {
                 Some(n) => bases
                     .iter()
                     .filter(|b| b.path.rsplit('/').next() == Some(n.as_str()))
                     .collect(),
-                None => bases.iter().filter(|b| &b.instant_time == instant).collect(),
+                None => bases
+                    .iter()
+                    .filter(|b| &b.instant_time == instant)
+                    .collect(),
             };
             let chosen = match found.as_slice() {
-                [] => None,
-                [one] => Some((*one).clone()),
-                several => {
-                    // failed task attempts are removed before a commit completes; if several
-                    // remain, the last written token is the likeliest survivor
-                    let b = several
-                        .iter()
-                        .max_by(|a, b| a.path.cmp(&b.path))
-                        .map(|b| (*b).clone());
-                    warn!(table, file_id = %c.file_id, instant = %instant, files = several.len(), "several base files of one instant; using the last");
-                    b
-                }
-            };
-            let mut ks = match chosen {
-                Some(b) => KeySource::base(b),
-                None if inp.config.is_mor() => KeySource::default(),
-                None => {
+                [] => {
                     let file = match name {
                         Some(n) => join_partition(&c.partition, n),
                         None => join_partition(
@@ -556,59 +675,72 @@ fn resolve_start(
                         "the file group's base file as of the window start is gone",
                     ));
                 }
+                [one] => (*one).clone(),
+                several => {
+                    // failed task attempts are removed before a commit completes; should
+                    // several remain, the last write token is the likeliest survivor
+                    warn!(table, file_id = %c.file_id, instant = %instant, files = several.len(),
+                        "several base files of one instant; using the last");
+                    several
+                        .iter()
+                        .max_by(|a, b| a.path.cmp(&b.path))
+                        .map(|b| (*b).clone())
+                        .unwrap_or_else(|| (*several[0]).clone())
+                }
             };
-            if inp.config.is_mor() {
-                ks.log_files = group_logs(inp, logs);
-            }
-            Ok(ks)
-        }
-        Start::AtWindowStart => {
-            let tl = inp.timeline;
-            let oldest = tl.oldest_requested_time();
-            let visible_at_start = |t: &str| match tl.completed_by_requested(t) {
-                Some(i) => compare_instant_times(i.window_time(), after).is_le(),
-                None => oldest.is_some_and(|o| compare_instant_times(t, o).is_lt()),
-            };
-            let base = bases
-                .iter()
-                .filter(|b| visible_at_start(&b.instant_time))
-                .max_by(|a, b| compare_instant_times(&a.instant_time, &b.instant_time))
-                .cloned();
-            let log_files = if inp.config.is_mor() {
-                group_logs(inp, logs)
-            } else {
-                Vec::new()
-            };
-            if base.is_none() && log_files.is_empty() {
-                return Err(history_gone(
-                    table,
-                    format!(
-                        "file group {} in partition {:?}",
-                        c.file_id, c.partition
-                    ),
-                    c.retracted_by.as_deref().unwrap_or(after),
-                    "the replaced file group's files as of the window start are gone",
-                ));
-            }
-            Ok(KeySource {
-                base_file: base,
-                log_files,
-            })
+            Ok((KeySource::base(chosen), StartKind::WindowStart))
         }
     }
 }
 
-/// Merge-on-read: every log file of the group (a superset of the slice's keys: deleting a
-/// key that is already gone is harmless; blocks are filtered by visibility when read).
-fn group_logs(inp: &DeleteInputs<'_>, logs: &[LogFile]) -> Vec<LogFile> {
-    let _ = inp;
-    let mut v = logs.to_vec();
-    v.sort_by(|a, b| {
+/// A group's files as of the window start: the newest base file of an instant completed by
+/// then (or archived), and on merge-on-read the group's log files from that base on.
+fn at_window_start(
+    inp: &DeleteInputs<'_>,
+    c: &Chain,
+    after: &str,
+    bases: &[BaseFile],
+    logs: &[LogFile],
+) -> Result<KeySource> {
+    let tl = inp.timeline;
+    let oldest = tl.oldest_requested_time();
+    let visible_at_start = |t: &str| match tl.completed_by_requested(t) {
+        Some(i) => compare_instant_times(i.window_time(), after).is_le(),
+        None => oldest.is_some_and(|o| compare_instant_times(t, o).is_lt()),
+    };
+    let base = bases
+        .iter()
+        .filter(|b| visible_at_start(&b.instant_time))
+        .max_by(|a, b| compare_instant_times(&a.instant_time, &b.instant_time))
+        .cloned();
+    let mut log_files: Vec<LogFile> = if inp.config.is_mor() {
+        logs.iter()
+            .filter(|l| {
+                base.as_ref()
+                    .is_none_or(|b| compare_instant_times(&l.instant_time, &b.instant_time).is_ge())
+            })
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    log_files.sort_by(|a, b| {
         compare_instant_times(&a.instant_time, &b.instant_time)
             .then(a.version.cmp(&b.version))
             .then_with(|| a.path.cmp(&b.path))
     });
-    v
+    if base.is_none() && log_files.is_empty() {
+        return Err(history_gone(
+            inp.table,
+            format!("file group {} in partition {:?}", c.file_id, c.partition),
+            c.retracted_by.as_deref().unwrap_or(after),
+            "the replaced file group's files as of the window start are gone",
+        ));
+    }
+    Ok(KeySource {
+        base_file: base,
+        log_files,
+    })
 }
 
 fn join_partition(partition: &str, name: &str) -> String {
@@ -646,16 +778,28 @@ pub(crate) struct DeleteRead {
     pub options: ReadOptions,
 }
 
+/// What a key source reports.
+#[derive(Debug, Clone, Copy)]
+enum KeyEvent<'a> {
+    /// A row of the key, written by this instant (when known).
+    Row(Option<&'a str>),
+    /// A DELETE log block entry written by this instant.
+    Deleted(&'a str),
+}
+
 /// A key's state while its group is followed.
 #[derive(Debug, Clone, Copy)]
 struct KeyState {
     /// Last version (0 = start) that held the key.
     seen: u32,
-    /// Version whose instant removed it (while it is gone).
+    /// Instant (id) that removed it, while it is gone.
     removed_at: Option<u32>,
+    /// Arrived in the window: its removal only re-dates a delete of a key that existed at the
+    /// window start.
+    late: bool,
 }
 
-/// A candidate delete: the unit (partition) and the instant (index into `Walk::instants`).
+/// A candidate delete: the unit it came from (partition) and the instant (id).
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     unit: u32,
@@ -668,10 +812,15 @@ struct Walk {
     schema: Option<SchemaRef>,
     batch_size: usize,
     next_unit: usize,
+    /// keys that existed at the window start and are gone at its end (so far)
     candidates: HashMap<Box<str>, Candidate>,
+    /// keys that existed at the window start and were clustered into a followed group
+    waiting: HashMap<Box<str>, u32>,
+    /// later removals of keys that arrived in a group in the window
+    redate: HashMap<Box<str>, u32>,
     instants: Vec<String>,
     instant_ids: HashMap<String, u32>,
-    out: std::collections::VecDeque<RecordBatch>,
+    out: VecDeque<RecordBatch>,
     done: bool,
     stats: WalkStats,
 }
@@ -700,9 +849,11 @@ impl DeleteRead {
             batch_size,
             next_unit: 0,
             candidates: HashMap::new(),
+            waiting: HashMap::new(),
+            redate: HashMap::new(),
             instants: Vec::new(),
             instant_ids: HashMap::new(),
-            out: Default::default(),
+            out: VecDeque::new(),
             done: false,
             stats: WalkStats::default(),
         };
@@ -735,6 +886,10 @@ impl Walk {
         id
     }
 
+    fn later(&self, a: u32, b: u32) -> bool {
+        compare_instant_times(&self.instants[a as usize], &self.instants[b as usize]).is_gt()
+    }
+
     /// Follow the next unit, or flush the last candidates.
     async fn advance(&mut self) -> Result<()> {
         let plan = self.read.plan.clone();
@@ -760,47 +915,93 @@ impl Walk {
         Ok(())
     }
 
-    /// Walk one group's versions and add its removed keys to the candidates.
+    /// Walk one group's versions; record its candidates, waiting keys and re-datings.
     async fn follow(&mut self, unit_idx: usize, unit: &DeleteUnit) -> Result<()> {
-        let mut keys: HashMap<Box<str>, KeyState> = HashMap::new();
+        let plan = self.read.plan.clone();
         let store = self.read.store.clone();
         let table = self.read.table.clone();
-        let vis = self.read.plan.visibility.clone();
-        let n = read_source_keys(&store, &table, &unit.start, &vis, &mut |k: &str| {
-            keys.entry(k.into()).or_insert(KeyState {
-                seen: 0,
-                removed_at: None,
-            });
-        })
+        let mut keys: HashMap<Box<str>, KeyState> = HashMap::new();
+        let kind = unit.start_kind;
+        let admitted = &plan.admitted;
+        let with_times = kind == StartKind::ClusteringOutput;
+        let n = read_source_keys(
+            &store,
+            &table,
+            &unit.start,
+            &plan.visibility,
+            with_times,
+            &mut |k: &str, ev: KeyEvent<'_>| match ev {
+                KeyEvent::Row(written) => {
+                    let late = match kind {
+                        StartKind::OverwriteOutput => true,
+                        // rows and log blocks written in the window arrived in it
+                        _ => written.is_some_and(|t| admitted.contains(t)),
+                    };
+                    let e = keys.entry(k.into()).or_insert(KeyState {
+                        seen: 0,
+                        removed_at: None,
+                        late,
+                    });
+                    e.late &= late;
+                }
+                KeyEvent::Deleted(at) => {
+                    // merge-on-read: deleted before the window, not in the slice at its start
+                    // (deletes within the window are reported by the slice reader)
+                    if !admitted.contains(at) {
+                        keys.remove(k);
+                    }
+                }
+            },
+        )
         .await?;
         self.stats.keys_read += n;
         self.stats.files_read += 1;
-        if keys.is_empty() {
-            return Ok(());
-        }
+
+        let last_removal = unit.steps.iter().rposition(|s| s.may_delete);
+        let last_retained = unit.steps.iter().rposition(|s| s.file.is_some());
+        let retracted = matches!(unit.end, GroupEnd::Retracted { .. });
         let mut version = 0u32;
-        // a removing version that was cleaned: look for its removals in the next retained one
-        let mut pending: Option<&str> = None;
-        for step in &unit.steps {
+        // a removing version that was cleaned: its removals show in the next retained one
+        let mut pending = false;
+        for (j, step) in unit.steps.iter().enumerate() {
             let Some(file) = &step.file else {
                 if step.may_delete {
                     debug!(file = %step.path, "version cleaned; its removals go to the next retained version");
-                    pending.get_or_insert(step.path.as_str());
+                    pending = true;
                 }
                 continue;
             };
-            if !step.may_delete && pending.is_none() {
+            let wanted = step.may_delete
+                || pending
+                || (step.adds_keys && last_removal.is_some_and(|r| j < r))
+                || (retracted && Some(j) == last_retained);
+            if !wanted {
                 continue;
             }
-            pending = None;
+            pending = false;
             let instant_id = self.intern(&step.instant);
             version += 1;
             let v = version;
-            let n = read_base_keys(&store, &table, file, None, &mut |k: &str| {
-                if let Some(s) = keys.get_mut(k) {
-                    s.seen = v;
-                }
-            })
+            let n = read_base_keys(
+                &store,
+                &table,
+                file,
+                None,
+                false,
+                &mut |k: &str, _| match keys.get_mut(k) {
+                    Some(s) => s.seen = v,
+                    None => {
+                        keys.insert(
+                            k.into(),
+                            KeyState {
+                                seen: v,
+                                removed_at: None,
+                                late: true,
+                            },
+                        );
+                    }
+                },
+            )
             .await?;
             self.stats.keys_read += n;
             self.stats.files_read += 1;
@@ -812,79 +1013,109 @@ impl Walk {
                 }
             }
         }
-        let retract = unit.retracted_by.as_deref().map(|r| self.intern(r));
+
         let unit_id = unit_idx as u32;
+        let (retract, wait) = match &unit.end {
+            GroupEnd::Survives => (None, false),
+            GroupEnd::Retracted { by } => (Some(self.intern(by)), false),
+            GroupEnd::Clustered { followed, .. } => (None, *followed),
+        };
         for (k, s) in keys {
-            let instant = match (s.removed_at, retract) {
-                (Some(i), _) => i,
-                (None, Some(r)) => r,
-                (None, None) => continue,
-            };
-            let c = Candidate {
-                unit: unit_id,
-                instant,
-            };
-            match self.candidates.get_mut(&k) {
-                Some(old) => {
-                    if compare_instant_times(
-                        &self.instants[instant as usize],
-                        &self.instants[old.instant as usize],
-                    )
-                    .is_gt()
-                    {
-                        *old = c;
+            let removal = s.removed_at.or(retract);
+            match (s.late, removal) {
+                (false, Some(i)) => self.add_candidate(k, unit_id, i),
+                (true, Some(i)) => {
+                    let later = self.redate.get(&k).is_none_or(|old| self.later(i, *old));
+                    if later {
+                        self.redate.insert(k, i);
                     }
                 }
-                None => {
-                    self.candidates.insert(k, c);
+                (false, None) if wait => {
+                    self.waiting.insert(k, unit_id);
                 }
+                _ => {}
             }
         }
         Ok(())
     }
 
-    /// Strike candidates present at the window end, emit the rest.
+    fn add_candidate(&mut self, k: Box<str>, unit: u32, instant: u32) {
+        self.waiting.remove(&k);
+        let c = Candidate { unit, instant };
+        match self.candidates.get(&k).copied() {
+            Some(old) if !self.later(instant, old.instant) => {}
+            _ => {
+                self.candidates.insert(k, c);
+            }
+        }
+    }
+
+    /// Re-date candidates, strike those present at the window end, emit the rest.
     async fn flush(&mut self) -> Result<()> {
+        // re-dating: a key that moved in the window and was removed after it moved
+        let redate = std::mem::take(&mut self.redate);
+        let mut keep = HashMap::new();
+        for (k, i) in redate {
+            if let Some(c) = self.candidates.get(&k).copied() {
+                if self.later(i, c.instant) {
+                    self.candidates.insert(
+                        k,
+                        Candidate {
+                            unit: c.unit,
+                            instant: i,
+                        },
+                    );
+                }
+            } else if let Some(unit) = self.waiting.remove(&k) {
+                self.candidates.insert(k, Candidate { unit, instant: i });
+            } else if !self.done_following() {
+                // the key's origin may be followed later
+                keep.insert(k, i);
+            }
+        }
+        self.redate = keep;
         if self.candidates.is_empty() {
             return Ok(());
         }
         let plan = self.read.plan.clone();
         let store = self.read.store.clone();
         let table = self.read.table.clone();
-        let (mut lo, mut hi): (Option<Box<str>>, Option<Box<str>>) = (None, None);
+        let (mut lo, mut hi): (Option<&str>, Option<&str>) = (None, None);
         for k in self.candidates.keys() {
-            if lo.as_deref().is_none_or(|l| k.as_ref() < l) {
-                lo = Some(k.clone());
+            if lo.is_none_or(|l| k.as_ref() < l) {
+                lo = Some(k);
             }
-            if hi.as_deref().is_none_or(|h| k.as_ref() > h) {
-                hi = Some(k.clone());
+            if hi.is_none_or(|h| k.as_ref() > h) {
+                hi = Some(k);
             }
         }
-        let range = lo.zip(hi);
+        let range = lo.zip(hi).map(|(l, h)| (l.to_string(), h.to_string()));
         for r in &plan.receivers {
             if self.candidates.is_empty() {
                 break;
             }
             let before = self.candidates.len();
             let cands = &mut self.candidates;
+            let mut strike = |k: &str, ev: KeyEvent<'_>| {
+                if matches!(ev, KeyEvent::Row(_)) {
+                    cands.remove(k);
+                }
+            };
             let n = match (&r.base_file, r.log_files.is_empty()) {
                 (Some(b), true) => {
                     read_base_keys(
                         &store,
                         &table,
                         b,
-                        range.as_ref().map(|(l, h)| (l.as_ref(), h.as_ref())),
-                        &mut |k: &str| {
-                            cands.remove(k);
-                        },
+                        range.as_ref().map(|(l, h)| (l.as_str(), h.as_str())),
+                        false,
+                        &mut strike,
                     )
                     .await?
                 }
                 _ => {
-                    read_source_keys(&store, &table, r, &plan.visibility, &mut |k: &str| {
-                        cands.remove(k);
-                    })
-                    .await?
+                    read_source_keys(&store, &table, r, &plan.visibility, false, &mut strike)
+                        .await?
                 }
             };
             self.stats.keys_read += n;
@@ -929,37 +1160,39 @@ impl Walk {
         Ok(())
     }
 
+    fn done_following(&self) -> bool {
+        self.next_unit >= self.read.plan.units.len()
+    }
+
     /// The change schema of the delete rows (the schema file's, projected).
     async fn schema(&mut self) -> Result<SchemaRef> {
         if let Some(s) = &self.schema {
             return Ok(s.clone());
         }
         let f = &self.read.plan.schema_file;
-        let (md, arm) = load_footer(&self.read.store, &self.read.table, f).await?;
-        let _ = md;
+        let (_, arm) = load_footer(&self.read.store, &self.read.table, f).await?;
         let file_schema = arm.schema().clone();
         let projected: Schema = match &self.read.options.columns {
             None => file_schema.as_ref().clone(),
             Some(cols) => {
-                let mut fields: Vec<(usize, Field)> = Vec::new();
-                for c in cols {
-                    if c == OP_COLUMN {
-                        continue;
-                    }
-                    let i =
-                        file_schema
-                            .index_of(c)
-                            .map_err(|_| HudiError::UnknownColumn {
-                                table: self.read.table.clone(),
-                                column: c.clone(),
-                                file: f.path.clone(),
-                            })?;
-                    if !fields.iter().any(|(j, _)| *j == i) {
-                        fields.push((i, file_schema.field(i).clone()));
-                    }
+                let mut idx: Vec<usize> = Vec::with_capacity(cols.len());
+                for c in cols.iter().filter(|c| *c != OP_COLUMN) {
+                    let i = file_schema
+                        .index_of(c)
+                        .map_err(|_| HudiError::UnknownColumn {
+                            table: self.read.table.clone(),
+                            column: c.clone(),
+                            file: f.path.clone(),
+                        })?;
+                    idx.push(i);
                 }
-                fields.sort_by_key(|(i, _)| *i);
-                Schema::new(fields.into_iter().map(|(_, f)| f).collect::<Vec<_>>())
+                idx.sort_unstable();
+                idx.dedup();
+                Schema::new(
+                    idx.into_iter()
+                        .map(|i| file_schema.field(i).clone())
+                        .collect::<Vec<_>>(),
+                )
             }
         };
         let s = change_schema(&projected);
@@ -986,32 +1219,42 @@ async fn load_footer(
     Ok((md, arm))
 }
 
-/// Call `f` with every record key of a base file (only the key column is read; row groups
-/// whose key statistics exclude `range` are skipped). Returns the number of keys read.
-pub(crate) async fn read_base_keys(
+type KeySink<'a> = dyn FnMut(&str, KeyEvent<'_>) + Send + 'a;
+
+/// Report every record key of a base file (only the key column, and the commit-time column
+/// when `with_times`, are read; row groups whose key statistics exclude `range` are skipped).
+/// Returns the number of keys read.
+async fn read_base_keys(
     store: &DynStore,
     table: &str,
     file: &BaseFile,
     range: Option<(&str, &str)>,
-    f: &mut (dyn FnMut(&str) + Send),
+    with_times: bool,
+    f: &mut KeySink<'_>,
 ) -> Result<u64> {
     let (md, arm) = load_footer(store, table, file).await?;
     let descr = md.file_metadata().schema_descr_ptr();
-    let leaf = (0..descr.num_columns())
-        .find(|i| descr.column(*i).path().string() == RECORD_KEY_COLUMN)
-        .ok_or_else(|| HudiError::IncrementalUnsupported {
-            table: table.to_string(),
-            reason: format!(
-                "{} has no {RECORD_KEY_COLUMN} column (written without meta fields?): \
-                 deleted keys cannot be derived",
-                file.path
-            ),
-        })?;
+    let leaf_of =
+        |name: &str| (0..descr.num_columns()).find(|i| descr.column(*i).path().string() == name);
+    let missing = |name: &str| HudiError::IncrementalUnsupported {
+        table: table.to_string(),
+        reason: format!(
+            "{} has no {name} column (written without meta fields?): deleted keys cannot be derived",
+            file.path
+        ),
+    };
+    let key_leaf = leaf_of(RECORD_KEY_COLUMN).ok_or_else(|| missing(RECORD_KEY_COLUMN))?;
+    let time_leaf = if with_times {
+        Some(leaf_of(COMMIT_TIME_COLUMN).ok_or_else(|| missing(COMMIT_TIME_COLUMN))?)
+    } else {
+        None
+    };
     let row_groups: Vec<usize> = (0..md.num_row_groups())
         .filter(|rg| {
             let Some((lo, hi)) = range else { return true };
-            let col = md.row_group(*rg).column(leaf);
-            match col
+            match md
+                .row_group(*rg)
+                .column(key_leaf)
                 .statistics()
                 .map(|s| (s.min_bytes_opt(), s.max_bytes_opt()))
             {
@@ -1023,43 +1266,92 @@ pub(crate) async fn read_base_keys(
     if row_groups.is_empty() {
         return Ok(0);
     }
+    let leaves: Vec<usize> = std::iter::once(key_leaf).chain(time_leaf).collect();
     let reader = ParquetObjectReader::new(store.clone(), file.path.clone(), file.size)
         .with_metadata(md.clone());
     let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, arm)
         .with_row_groups(row_groups)
-        .with_projection(ProjectionMask::leaves(&descr, [leaf]))
+        .with_projection(ProjectionMask::leaves(&descr, leaves))
         .with_batch_size(DEFAULT_BATCH_SIZE)
         .build()
         .map_err(|e| parquet_error(table, file, e))?;
+    let bad = |reason: String| HudiError::ReadFailed {
+        table: table.to_string(),
+        file: file.path.clone(),
+        reason,
+        transient: false,
+    };
     let mut n = 0u64;
     while let Some(batch) = stream
         .try_next()
         .await
         .map_err(|e| parquet_error(table, file, e))?
     {
-        n += for_each_string(batch.column(0), f).map_err(|reason| HudiError::ReadFailed {
-            table: table.to_string(),
-            file: file.path.clone(),
-            reason,
-            transient: false,
-        })?;
+        let keys = strings(
+            batch
+                .column_by_name(RECORD_KEY_COLUMN)
+                .ok_or_else(|| bad("key column missing from the batch".into()))?,
+        )
+        .map_err(bad)?;
+        let times = match batch.column_by_name(COMMIT_TIME_COLUMN) {
+            Some(c) if with_times => Some(strings(c).map_err(bad)?),
+            _ => None,
+        };
+        for i in 0..batch.num_rows() {
+            if let Some(k) = keys.get(i) {
+                n += 1;
+                f(k, KeyEvent::Row(times.as_ref().and_then(|t| t.get(i))));
+            }
+        }
     }
     Ok(n)
 }
 
-/// Call `f` with every key of a file slice: its base file's keys, then the keys of its valid
-/// log data blocks; keys of DELETE blocks are not reported (a superset of the slice's live
-/// keys).
+/// A string column, whatever its Arrow string type.
+enum Strings<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
+}
+
+impl Strings<'_> {
+    fn get(&self, i: usize) -> Option<&str> {
+        match self {
+            Strings::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
+            Strings::Large(a) => a.is_valid(i).then(|| a.value(i)),
+            Strings::View(a) => a.is_valid(i).then(|| a.value(i)),
+        }
+    }
+}
+
+fn strings(col: &ArrayRef) -> std::result::Result<Strings<'_>, String> {
+    if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
+        Ok(Strings::Utf8(a))
+    } else if let Some(a) = col.as_any().downcast_ref::<LargeStringArray>() {
+        Ok(Strings::Large(a))
+    } else if let Some(a) = col.as_any().downcast_ref::<StringViewArray>() {
+        Ok(Strings::View(a))
+    } else {
+        Err(format!(
+            "a meta column has type {}, expected a string",
+            col.data_type()
+        ))
+    }
+}
+
+/// Report every key of a file slice: its base file's rows, then the valid log blocks' rows and
+/// delete entries in merge order.
 async fn read_source_keys(
     store: &DynStore,
     table: &str,
     source: &KeySource,
     visibility: &KeyVisibility,
-    f: &mut (dyn FnMut(&str) + Send),
+    with_times: bool,
+    f: &mut KeySink<'_>,
 ) -> Result<u64> {
     let mut n = 0;
     if let Some(b) = &source.base_file {
-        n += read_base_keys(store, table, b, None, f).await?;
+        n += read_base_keys(store, table, b, None, with_times, f).await?;
     }
     if source.log_files.is_empty() {
         return Ok(n);
@@ -1080,7 +1372,7 @@ async fn read_source_keys(
                 table,
                 source.describe(),
                 "",
-                "a log file of a replaced file group is gone",
+                "a log file needed to derive the window's deletes is gone",
             )
         } else {
             HudiError::ReadFailed {
@@ -1101,8 +1393,14 @@ async fn read_source_keys(
     )]));
     let opts = DataBlockOptions::default();
     for block in &scan.blocks {
+        let instant = block.instant_time().unwrap_or_default().to_string();
         if block.block_type == BlockType::Delete {
-            // deletes only remove keys; a superset does not need them
+            for d in read_delete_block(store, block, &opts)
+                .await
+                .map_err(log_err)?
+            {
+                f(&d.record_key, KeyEvent::Deleted(&instant));
+            }
             continue;
         }
         let mut r = DataBlockReader::open(store, block, Some(key_only.clone()), &opts)
@@ -1112,36 +1410,19 @@ async fn read_source_keys(
             let Some(col) = batch.column_by_name(RECORD_KEY_COLUMN) else {
                 continue;
             };
-            n += for_each_string(col, f).map_err(|reason| HudiError::ReadFailed {
+            let keys = strings(col).map_err(|reason| HudiError::ReadFailed {
                 table: table.to_string(),
                 file: block.file.clone(),
                 reason,
                 transient: false,
             })?;
+            for i in 0..batch.num_rows() {
+                if let Some(k) = keys.get(i) {
+                    n += 1;
+                    f(k, KeyEvent::Row(Some(&instant)));
+                }
+            }
         }
-    }
-    Ok(n)
-}
-
-fn for_each_string(col: &ArrayRef, f: &mut (dyn FnMut(&str) + Send)) -> std::result::Result<u64, String> {
-    let mut n = 0u64;
-    let mut each = |v: Option<&str>| {
-        if let Some(s) = v {
-            n += 1;
-            f(s);
-        }
-    };
-    if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
-        a.iter().for_each(&mut each);
-    } else if let Some(a) = col.as_any().downcast_ref::<LargeStringArray>() {
-        a.iter().for_each(&mut each);
-    } else if let Some(a) = col.as_any().downcast_ref::<StringViewArray>() {
-        a.iter().for_each(&mut each);
-    } else {
-        return Err(format!(
-            "{RECORD_KEY_COLUMN} has type {}, expected a string",
-            col.data_type()
-        ));
     }
     Ok(n)
 }
@@ -1196,8 +1477,10 @@ fn parquet_error(table: &str, file: &BaseFile, e: ParquetError) -> HudiError {
 /// batches without that boolean column, or without such rows, are returned unchanged.
 pub fn mark_soft_deletes(batch: RecordBatch) -> std::result::Result<RecordBatch, ArrowError> {
     let schema = batch.schema();
-    let (Ok(flag_idx), Ok(op_idx)) = (schema.index_of(IS_DELETED_COLUMN), schema.index_of(OP_COLUMN))
-    else {
+    let (Ok(flag_idx), Ok(op_idx)) = (
+        schema.index_of(IS_DELETED_COLUMN),
+        schema.index_of(OP_COLUMN),
+    ) else {
         return Ok(batch);
     };
     let Some(flags) = batch
@@ -1261,7 +1544,11 @@ mod tests {
         );
         // no flag column: unchanged
         let plain = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new(OP_COLUMN, DataType::Utf8, false)])),
+            Arc::new(Schema::new(vec![Field::new(
+                OP_COLUMN,
+                DataType::Utf8,
+                false,
+            )])),
             vec![Arc::new(StringArray::from(vec!["upsert"]))],
         )
         .unwrap();

@@ -77,6 +77,7 @@
 //! valid log rows (one file group's log side) in memory.
 
 pub mod config;
+pub mod deletes;
 pub mod error;
 mod feed;
 pub mod files;
@@ -267,6 +268,17 @@ impl HudiTable {
         mor: Option<Arc<mor::MorContext>>,
         options: ReadOptions,
     ) -> BatchStream {
+        if let Some(plan) = &slice.deletes {
+            return deletes::DeleteRead {
+                store: self.store.clone(),
+                table: self.uri.clone(),
+                config: self.config.clone(),
+                plan: plan.clone(),
+                options,
+            }
+            .stream();
+        }
+        let table = self.uri.clone();
         reader::SliceRead {
             store: self.store.clone(),
             table: self.uri.clone(),
@@ -276,6 +288,17 @@ impl HudiTable {
             mor,
         }
         .stream()
+        .map(move |r| {
+            r.and_then(|b| {
+                deletes::mark_soft_deletes(b).map_err(|e| HudiError::ReadFailed {
+                    table: table.clone(),
+                    file: String::new(),
+                    reason: format!("marking soft deletes: {e}"),
+                    transient: false,
+                })
+            })
+        })
+        .boxed()
     }
 
     /// Stream the change rows of every slice of `plan`, in plan order.

@@ -87,6 +87,10 @@ pub struct FileSlice {
     pub window_log_files: Vec<LogFile>,
     /// The last admitted instant (requested time) that wrote this file group.
     pub last_written_by: String,
+    /// Set only on the plan's last slice (file id [`crate::deletes::DELETES_SLICE_ID`], no
+    /// files of its own): the deletes of the window a latest-state read cannot see (COW
+    /// rewrites, overwritten groups), derived by [`crate::deletes`] when the slice is read.
+    pub deletes: Option<std::sync::Arc<crate::deletes::DeletePlan>>,
 }
 
 impl FileSlice {
@@ -470,6 +474,14 @@ impl Planner<'_> {
         let mut partitions: BTreeSet<String> = touched.keys().map(|(p, _)| p.clone()).collect();
         partitions.extend(tombstones.keys().map(|(p, _)| p.clone()));
         partitions.extend(replaced_report.iter().map(|r| r.0.clone()));
+        // deletes: groups rewritten, then clustered in the window
+        let admitted_meta: Vec<(&Instant, &CommitMetadata)> = admitted
+            .iter()
+            .filter_map(|i| Some((*i, *meta_of.get(i.requested_time.as_str())?)))
+            .collect();
+        if after.is_some() {
+            partitions.extend(crate::deletes::replaced_partitions(&admitted_meta));
+        }
         let lists: Vec<BoxFuture<'_, Result<(String, PartitionFiles)>>> = partitions
             .into_iter()
             .map(|p| {
@@ -553,6 +565,7 @@ impl Planner<'_> {
                 log_files,
                 window_log_files,
                 last_written_by: touch.last_written_by.clone(),
+                deletes: None,
             });
         }
         for ((partition, file_id), touch) in &tombstones {
@@ -564,6 +577,7 @@ impl Planner<'_> {
                 log_files: Vec::new(),
                 window_log_files: window_log_files(table, &files, file_id, touch, &[])?,
                 last_written_by: touch.last_written_by.clone(),
+                deletes: None,
             });
         }
         slices.sort_by(|a, b| {
@@ -574,6 +588,43 @@ impl Planner<'_> {
             .then_with(|| a.partition_path.cmp(&b.partition_path))
             .then_with(|| a.file_id.cmp(&b.file_id))
         });
+        // the window's derived deletes, read last
+        let group_files = |p: &str, f: &str| {
+            let files = listings.get(p);
+            (
+                files
+                    .and_then(|l| l.bases.get(f))
+                    .cloned()
+                    .unwrap_or_default(),
+                files
+                    .and_then(|l| l.logs.get(f))
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+        };
+        if let Some(d) = crate::deletes::plan_deletes(&crate::deletes::DeleteInputs {
+            table,
+            config: self.config,
+            timeline: tl,
+            after: after.as_deref(),
+            admitted: admitted_meta.clone(),
+            group_files: &group_files,
+            visible_at_end: &visible,
+            slices: &slices,
+        })? {
+            slices.push(FileSlice {
+                partition_path: String::new(),
+                file_id: crate::deletes::DELETES_SLICE_ID.to_string(),
+                base_file: None,
+                log_files: Vec::new(),
+                window_log_files: Vec::new(),
+                last_written_by: admitted
+                    .last()
+                    .map(|i| i.requested_time.clone())
+                    .unwrap_or_default(),
+                deletes: Some(std::sync::Arc::new(d)),
+            });
+        }
 
         let replaced = replaced_report
             .into_iter()
