@@ -218,8 +218,21 @@ async fn log_only_schema(
     ))
 }
 
-/// `schema` plus the columns only log blocks carry (added by schema evolution after the base
-/// file was written), from the blocks' `SCHEMA` headers, appended as nullable in block order.
+/// Whether Hudi's schema evolution may widen a column of type `from` to `to` (int → long,
+/// int/long → float/double, float → double).
+fn is_widening(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        (from, to),
+        (Int8 | Int16 | Int32, Int64)
+            | (Int8 | Int16 | Int32 | Int64, Float32 | Float64)
+            | (Float32, Float64)
+    )
+}
+
+/// `schema` evolved by the log blocks' `SCHEMA` headers (schema evolution after the base file
+/// was written): columns only the logs carry are appended as nullable in block order, and
+/// numeric columns the logs widened take the wider type (base rows are cast on read).
 /// Columns the logs no longer carry stay (null in their rows).
 fn with_log_columns<'a>(schema: Schema, blocks: impl Iterator<Item = &'a LogBlock>) -> Schema {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -239,6 +252,10 @@ fn with_log_columns<'a>(schema: Schema, blocks: impl Iterator<Item = &'a LogBloc
         for f in log_schema.fields() {
             if names.insert(f.name().clone()) {
                 fields.push(f.as_ref().clone().with_nullable(true));
+            } else if let Some(existing) = fields.iter_mut().find(|e| e.name() == f.name())
+                && is_widening(existing.data_type(), f.data_type())
+            {
+                *existing = existing.clone().with_data_type(f.data_type().clone());
             }
         }
     }
@@ -539,7 +556,14 @@ pub(crate) async fn open_slice(
         }
     };
 
-    Ok(merged_stream(ctx, merger, base_stream, out_schema, spec))
+    Ok(merged_stream(
+        ctx,
+        merger,
+        base_stream,
+        out_schema,
+        merge_schema,
+        spec,
+    ))
 }
 
 /// The state of a slice's merged stream: base batches through the merger, then the log rows
@@ -548,10 +572,45 @@ struct MergedSlice {
     merger: Option<FileGroupMerger>,
     base: BoxStream<'static, Result<RecordBatch>>,
     out_schema: SchemaRef,
+    /// The merger's row schema (base batches are widened to it)
+    merge_schema: SchemaRef,
     spec: DeleteRowSpec,
     table: String,
     group: String,
     batch_size: usize,
+}
+
+/// `batch` with every column whose type `schema` widened cast to the wider type.
+fn widen(batch: &RecordBatch, schema: &SchemaRef) -> std::result::Result<RecordBatch, String> {
+    let mut changed = false;
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        match schema.field_with_name(f.name()) {
+            Ok(target)
+                if target.data_type() != c.data_type()
+                    && is_widening(c.data_type(), target.data_type()) =>
+            {
+                let cast = arrow_cast::cast(c, target.data_type())
+                    .map_err(|e| format!("column {}: {e}", f.name()))?;
+                fields.push(
+                    f.as_ref()
+                        .clone()
+                        .with_data_type(target.data_type().clone()),
+                );
+                columns.push(cast);
+                changed = true;
+            }
+            _ => {
+                fields.push(f.as_ref().clone());
+                columns.push(c.clone());
+            }
+        }
+    }
+    if !changed {
+        return Ok(batch.clone());
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
 
 impl MergedSlice {
@@ -570,6 +629,7 @@ impl MergedSlice {
             return Ok(None);
         }
         while let Some(batch) = self.base.try_next().await? {
+            let batch = widen(&batch, &self.merge_schema).map_err(|e| self.err(e))?;
             let changed = match self.merger.as_mut() {
                 Some(m) => m.merge_base_batch(&batch),
                 None => return Ok(None),
@@ -605,12 +665,14 @@ fn merged_stream(
     merger: FileGroupMerger,
     base: BoxStream<'static, Result<RecordBatch>>,
     out_schema: SchemaRef,
+    merge_schema: SchemaRef,
     spec: DeleteRowSpec,
 ) -> BoxStream<'static, Result<RecordBatch>> {
     let state = MergedSlice {
         merger: Some(merger),
         base,
         out_schema,
+        merge_schema,
         spec,
         group: ctx.group(),
         table: ctx.table,

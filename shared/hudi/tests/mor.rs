@@ -89,8 +89,19 @@ impl Table {
 
     /// A base file of file group `fg` written by `instant`.
     fn base(&self, fg: &str, instant: &str, rows: &[Row]) -> String {
+        self.base_with(fg, instant, rows, None)
+    }
+
+    /// A base file with one extra column.
+    fn base_with(
+        &self,
+        fg: &str,
+        instant: &str,
+        rows: &[Row],
+        extra: Option<(Field, ArrayRef)>,
+    ) -> String {
         let name = format!("{fg}_0-1-0_{instant}.parquet");
-        let schema = Arc::new(Schema::new(vec![
+        let mut fields = vec![
             Field::new("_hoodie_commit_time", DataType::Utf8, true),
             Field::new("_hoodie_commit_seqno", DataType::Utf8, true),
             Field::new("_hoodie_record_key", DataType::Utf8, true),
@@ -99,26 +110,30 @@ impl Table {
             Field::new("id", DataType::Utf8, true),
             Field::new("ts", DataType::Int64, true),
             Field::new("v", DataType::Utf8, true),
-        ]));
+        ];
+        if let Some((f, _)) = &extra {
+            fields.push(f.clone());
+        }
+        let schema = Arc::new(Schema::new(fields));
         let s = |f: &dyn Fn(&Row) -> String| -> ArrayRef {
             Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
         };
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                s(&|r| r.0.to_string()),
-                s(&|r| format!("{}_0_{}", r.0, r.1)),
-                s(&|r| r.1.to_string()),
-                s(&|_| String::new()),
-                s(&|_| name.clone()),
-                s(&|r| r.1.to_string()),
-                Arc::new(Int64Array::from(
-                    rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-                )),
-                s(&|r| r.3.to_string()),
-            ],
-        )
-        .unwrap();
+        let mut columns = vec![
+            s(&|r| r.0.to_string()),
+            s(&|r| format!("{}_0_{}", r.0, r.1)),
+            s(&|r| r.1.to_string()),
+            s(&|_| String::new()),
+            s(&|_| name.clone()),
+            s(&|r| r.1.to_string()),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )) as ArrayRef,
+            s(&|r| r.3.to_string()),
+        ];
+        if let Some((_, c)) = extra {
+            columns.push(c);
+        }
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
         let mut w = ArrowWriter::try_new(
             std::fs::File::create(self.dir.path().join(&name)).unwrap(),
             schema,
@@ -575,16 +590,27 @@ async fn projection_and_event_time_ordering() {
     assert!(matches!(e, HudiError::UnknownColumn { .. }), "{e}");
 }
 
-/// A column added after the base file was written (schema evolution) is part of the change
-/// rows: filled from the log records, null for base rows.
+/// Schema evolution after the base file was written: a column added in the logs is part of the
+/// change rows (null for base rows), and an int column widened to long is read as long from
+/// both sides.
 #[tokio::test]
 async fn columns_added_in_log_blocks() {
     let t = Table::new(9, "");
-    let a = t.base("a-0", T1, &[(T1, "k1", 1, "k1.1")]);
+    // the base file has `n` as int; the logs widened it to long and added `w`
+    let a = t.base_with(
+        "a-0",
+        T1,
+        &[(T1, "k1", 1, "k1.1")],
+        Some((
+            Field::new("n", DataType::Int32, true),
+            Arc::new(arrow_array::Int32Array::from(vec![7])),
+        )),
+    );
     t.complete("deltacommit", T1, T2, "INSERT", &[("a-0", &a)]);
     let evolved = AVRO_SCHEMA.replace(
         r#"{"name":"v","type":["null","string"],"default":null}]}"#,
         r#"{"name":"v","type":["null","string"],"default":null},
+ {"name":"n","type":["null","long"],"default":null},
  {"name":"w","type":["null","long"],"default":null}]}"#,
     );
     assert_ne!(evolved, AVRO_SCHEMA);
@@ -601,6 +627,10 @@ async fn columns_added_in_log_blocks() {
             ("id".into(), s("k2")),
             ("ts".into(), Value::Union(1, Box::new(Value::Long(1)))),
             ("v".into(), s("k2.3")),
+            (
+                "n".into(),
+                Value::Union(1, Box::new(Value::Long(5_000_000_000))),
+            ),
             ("w".into(), Value::Union(1, Box::new(Value::Long(42)))),
         ]),
     )
@@ -628,18 +658,28 @@ async fn columns_added_in_log_blocks() {
             .column_by_name("_hoodie_record_key")
             .unwrap()
             .as_string::<i32>();
-        let w = b
-            .column_by_name("w")
-            .unwrap()
-            .as_primitive::<arrow_array::types::Int64Type>();
+        let long = |c: &str| {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .clone()
+        };
+        let (n, w) = (long("n"), long("w"));
         for i in 0..b.num_rows() {
-            got.push((k.value(i).to_string(), w.is_valid(i).then(|| w.value(i))));
+            got.push((
+                k.value(i).to_string(),
+                n.value(i),
+                w.is_valid(i).then(|| w.value(i)),
+            ));
         }
     }
     got.sort();
     assert_eq!(
         got,
-        vec![("k1".to_string(), None), ("k2".to_string(), Some(42))]
+        vec![
+            ("k1".to_string(), 7, None),
+            ("k2".to_string(), 5_000_000_000, Some(42))
+        ]
     );
 }
 
