@@ -73,8 +73,9 @@
 //! ## Memory
 //!
 //! Bounded by one row group: see [`reader`] (footer + one row group's projected column chunks
-//! + `batch_size` decoded rows), never a whole file. A merge-on-read slice also holds its
-//! valid log rows (one file group's log side) in memory.
+//! + `batch_size` decoded rows), never a whole file.
+//!
+//! A merge-on-read slice also holds its valid log rows (one file group's log side) in memory.
 
 pub mod config;
 pub mod deletes;

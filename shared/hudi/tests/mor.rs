@@ -297,9 +297,11 @@ async fn changes_with(
             let opt = |c: &Option<StringArray>| {
                 c.as_ref()
                     .map(|c| {
-                        c.is_valid(i)
-                            .then(|| c.value(i).to_string())
-                            .unwrap_or_default()
+                        if c.is_valid(i) {
+                            c.value(i).to_string()
+                        } else {
+                            String::new()
+                        }
                     })
                     .unwrap_or_else(|| "-".into())
             };
