@@ -55,11 +55,15 @@ pub struct ResyncArgs {
     /// Table base path: a local directory, file://… or s3://bucket/prefix.
     #[arg(long)]
     pub table: String,
-    /// Empty staging first, then load the snapshot (after a rollback or restore of applied
-    /// instants). Default: merge the snapshot into staging under the version guard and remove
-    /// the rows it does not have; staging stays readable throughout.
-    #[arg(long)]
+    /// Empty staging first, then load the snapshot (right after a rollback or restore of
+    /// applied instants). Default: this when the fence recorded rewritten history, else a merge.
+    #[arg(long, conflicts_with = "merge")]
     pub reload: bool,
+    /// Merge the snapshot into staging under the version guard and remove the rows it does not
+    /// have; staging stays readable throughout (right after lost history: cleaned files,
+    /// archived instants).
+    #[arg(long)]
+    pub merge: bool,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -160,10 +164,13 @@ pub async fn resync(args: ResyncArgs) -> Result<(), CliError> {
         ))
         .await?;
     let interrupt = Interrupt::install(progress.clone());
-    let mode = if args.reload {
-        ResyncMode::Reload
-    } else {
-        ResyncMode::Merge
+    let (mode, mode_name) = match (args.reload, args.merge) {
+        (true, _) => (ResyncMode::Reload, "reload"),
+        (_, true) => (ResyncMode::Merge, "merge"),
+        _ => (
+            ResyncMode::Auto,
+            "auto: reload after rewritten history, else merge",
+        ),
     };
     let mut totals = Totals::new();
     let mut outcome = pipe
@@ -237,7 +244,7 @@ pub async fn resync(args: ResyncArgs) -> Result<(), CliError> {
     println!(
         "resync of {} ({}): {}; {} staging row{} absent from the snapshot removed",
         src.id,
-        if args.reload { "reload" } else { "merge" },
+        mode_name,
         totals.line(),
         totals.resync_removed,
         if totals.resync_removed == 1 { "" } else { "s" }

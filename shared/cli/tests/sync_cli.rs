@@ -565,7 +565,7 @@ async fn pause_resume_and_resync() {
     );
     assert_eq!(w.staging("hudi.paused").len(), t.expected().len() + 1);
     let out = w.ok(&["resync", "--table", t.path()]);
-    assert!(out.contains("(merge)"), "{out}");
+    assert!(out.contains("(auto: "), "{out}");
     assert!(
         out.contains("1 staging row absent from the snapshot removed"),
         "{out}"
@@ -574,6 +574,20 @@ async fn pause_resume_and_resync() {
     let out = w.ok(&["resync", "--table", t.path(), "--reload"]);
     assert!(out.contains("(reload)"), "{out}");
     assert_eq!(w.staging("hudi.paused"), t.expected());
+    w.sql(
+        "CREATE TEMP TABLE extra AS SELECT * FROM hudi.paused LIMIT 1; \
+         UPDATE extra SET id = 999998, _hoodie_record_key = '999998'; \
+         INSERT INTO hudi.paused SELECT * FROM extra;",
+    );
+    let out = w.ok(&["resync", "--table", t.path(), "--merge"]);
+    assert!(out.contains("(merge)"), "{out}");
+    assert!(
+        out.contains("1 staging row absent from the snapshot removed"),
+        "{out}"
+    );
+    assert_eq!(w.staging("hudi.paused"), t.expected());
+    let o = w.hps(&["resync", "--table", t.path(), "--merge", "--reload"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
     let st = &w.status_json(&[])["tables"][0];
     assert_eq!(st["state"], "up_to_date");
     assert_eq!(
