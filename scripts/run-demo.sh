@@ -20,11 +20,10 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 STATE=${HPS_STATE_DIR:-$ROOT/target/run}
 CARGO=${CARGO:-cargo}
-# The fixture must be one that commit-by-commit sync reproduces exactly today: the reader's
-# change feed is latest-state without delete rows (shared/hudi/README.md), so tables whose
-# commits delete or overwrite keys (v9_txns_*) would keep those keys in staging. Override with
-# HPS_DEMO_FIXTURE=<path under hudi-fixtures/>.
-FIXTURE=${HPS_DEMO_FIXTURE:-sample_table/cow/v8_simplekeygen_nonhivestyle.zip}
+# Spark-written (Hudi 1.1, table version 9, copy-on-write, partitioned): inserts, updates,
+# deletes, an insert_overwrite and a clustering. HPS_DEMO_FIXTURE=<path under hudi-fixtures/>
+# picks another one.
+FIXTURE=${HPS_DEMO_FIXTURE:-sample_table/cow/v9_txns_simple_meta.zip}
 DB=demo
 
 die() { printf 'make run: %s\n' "$*" >&2; exit 1; }
@@ -196,10 +195,10 @@ if [ -z "$TABLE" ]; then
     [ -x "$GEN" ] || die "the build did not produce hudi-gen"
     rm -rf "$TABLE.tmp"
     "$GEN" --out "$TABLE.tmp" --table-name demo_txns --table-version 9 --type cow \
-      --rows 240 --commits 5 --update 0.1 --insert 0.05 --delete 0 --partitions 3 \
+      --rows 240 --commits 5 --update 0.1 --insert 0.05 --delete 0.03 --partitions 3 \
       --rows-per-file-group 40 --seed 7 --start-time 2026-01-05T09:00:00Z --threads 1 >/dev/null
     mv "$TABLE.tmp" "$TABLE"
-    say "generated $(rel "$TABLE") with hudi-gen (table version 9, copy-on-write, 6 commits: an insert, then updates and inserts)"
+    say "generated $(rel "$TABLE") with hudi-gen (table version 9, copy-on-write, 6 commits: an insert, then updates, inserts and deletes)"
   fi
 fi
 "$HPS" timeline --table "$TABLE" | awk -F'\t' '
