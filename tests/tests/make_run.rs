@@ -210,7 +210,14 @@ async fn twice(c: &mut Clone, scenario: &str, shared: Option<&Path>, expect_sour
     let steps: Vec<&str> = out.lines().filter(|l| l.starts_with('[')).collect();
     assert_eq!(steps.len(), n, "{out}");
     for (i, (line, id)) in steps.iter().zip(&ids).enumerate() {
-        assert!(line.starts_with(&format!("[{}/{n}] {id}", i + 1)), "{line}");
+        assert!(
+            line.starts_with(&format!(
+                "[{:>w$}/{n}] {id}",
+                i + 1,
+                w = n.to_string().len()
+            )),
+            "{line}"
+        );
     }
     assert!(out.contains(&format!("applied {n} instant")), "{out}");
     assert!(out.contains("· up to date · lag 0 s"), "{out}");
