@@ -501,26 +501,36 @@ pub(crate) async fn open_slice(
             let keys = Arc::new(merger.keys_needing_base_rows());
             let times = ctx.admitted.clone();
             let md = arm.metadata().clone();
-            // without log keys, row groups whose commit-time range misses every admitted
-            // time hold no change
+            // a row group holds no change when its commit-time range misses every admitted
+            // time and its record-key range misses every key the log side needs
+            let mut sorted_keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            sorted_keys.sort_unstable();
+            let range = |rg: usize, leaf: usize| {
+                md.row_group(rg)
+                    .column(leaf)
+                    .statistics()
+                    .and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
+            };
             let row_groups: Vec<usize> = (0..md.num_row_groups())
                 .filter(|rg| {
-                    if !keys.is_empty() {
-                        return true;
-                    }
-                    match md
-                        .row_group(*rg)
-                        .column(ct_leaf)
-                        .statistics()
-                        .map(|s| (s.min_bytes_opt(), s.max_bytes_opt()))
-                    {
-                        Some((Some(min), Some(max))) => times
+                    let times_hit = range(*rg, ct_leaf).is_none_or(|(min, max)| {
+                        times
                             .iter()
-                            .any(|t| t.as_bytes() >= min && t.as_bytes() <= max),
-                        _ => true,
-                    }
+                            .any(|t| t.as_bytes() >= min && t.as_bytes() <= max)
+                    });
+                    let keys_hit = range(*rg, key_leaf).is_none_or(|(min, max)| {
+                        let from = sorted_keys.partition_point(|k| k.as_bytes() < min);
+                        sorted_keys.get(from).is_some_and(|k| k.as_bytes() <= max)
+                    });
+                    times_hit || (!keys.is_empty() && keys_hit)
                 })
                 .collect();
+            debug!(
+                file = %err.base.path,
+                row_groups = md.num_row_groups(),
+                kept = row_groups.len(),
+                "base row groups pruned"
+            );
             let predicate = ArrowPredicateFn::new(
                 ProjectionMask::leaves(&schema_descr, [ct_leaf, key_leaf]),
                 move |batch: RecordBatch| {

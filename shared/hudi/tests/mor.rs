@@ -685,6 +685,76 @@ async fn columns_added_in_log_blocks() {
     );
 }
 
+/// Only the base row groups whose commit-time range holds an admitted instant or whose
+/// record-key range holds a key of the log are fetched: the other row groups are damaged here,
+/// and the read still succeeds.
+#[tokio::test]
+async fn base_row_groups_are_pruned_by_commit_time_and_log_keys() {
+    let t = Table::new(9, "");
+    let rows: Vec<(String, i64)> = (0..30).map(|i| (format!("k{i:02}"), 1)).collect();
+    let rows: Vec<Row> = rows
+        .iter()
+        .map(|(k, ts)| (T1, k.as_str(), *ts, "base"))
+        .collect();
+    let a = t.base("a-0", T1, &rows);
+    // rewrite it with row groups of 10 rows (k00-k09, k10-k19, k20-k29)
+    let path = t.dir.path().join(&a);
+    let batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&path).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batches[0].schema(),
+        Some(
+            parquet::file::properties::WriterProperties::builder()
+                .set_max_row_group_row_count(Some(10))
+                .build(),
+        ),
+    )
+    .unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+    t.complete("deltacommit", T1, T2, "INSERT", &[("a-0", &a)]);
+    let log = t.log(
+        &format!(".a-0_{T3}.log.1_0-1-0"),
+        &[avro_block(T3, &[(T3, "k15", 2, "k15.3")])],
+    );
+    t.complete("deltacommit", T3, T4, "UPSERT", &[("a-0", &log)]);
+
+    // damage the column chunks of the first and last row groups
+    let meta =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap())
+            .unwrap();
+    let md = parquet::file::reader::FileReader::metadata(&meta).clone();
+    assert_eq!(md.num_row_groups(), 3);
+    let mut bytes = std::fs::read(&path).unwrap();
+    for rg in [0, 2] {
+        for c in md.row_group(rg).columns() {
+            let (start, len) = c.byte_range();
+            for b in &mut bytes[start as usize..(start + len) as usize] {
+                *b = 0xAB;
+            }
+        }
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    let table = t.open().await;
+    assert_eq!(
+        changes(&table, Some(T2), None).await,
+        strs(&[&format!("upsert k15@{T3}=k15.3")])
+    );
+    // reading the whole table needs the damaged row groups: a typed error
+    assert!(changes_with(&table, None, None, None).await.is_err());
+}
+
 /// A file group that only has log files (inserts written to logs by index types that allow
 /// it), with a delete in the same window.
 #[tokio::test]
