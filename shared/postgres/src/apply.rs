@@ -2,7 +2,7 @@
 //! set-based dedup + version-guarded upsert into staging → caller's hook → COMMIT.
 
 use std::collections::BTreeMap;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
@@ -10,20 +10,20 @@ use arrow_schema::Schema;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use futures::{SinkExt, Stream, StreamExt};
-use tokio_postgres::Transaction;
+use tokio_postgres::{CopyInSink, Transaction};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::catalog::read_catalog;
 use crate::conn::ConnectionManager;
 use crate::copy::numeric::DigitBuf;
 use crate::copy::{
-    BatchEncoder, CopyColumn, CopyPlan, Source, prepare_arrays, put_header, put_trailer,
+    BatchEncoder, CopyColumn, CopyPlan, DirectGate, Source, prepare_arrays, put_header, put_trailer,
 };
 use crate::error::{BoxError, PgError};
 use crate::ident::{Ident, fit, fnv1a64, qualified};
 use crate::layout::{
-    HPS_DELETED_AT, HPS_LOAD_ID, HPS_LOAD_SEQ, HPS_OP, HPS_ROW, HPS_SEQNO_KEY, Incoming,
-    TableLayout, analyze, plan,
+    HPS_APPLIED_AT, HPS_DELETED_AT, HPS_LOAD_ID, HPS_LOAD_SEQ, HPS_OP, HPS_ROW, HPS_SEQNO_KEY,
+    Incoming, TableLayout, analyze, plan,
 };
 use crate::spec::{DeletePolicy, LandingRetention, Names, TargetTable};
 use crate::sql::{copy_statement, merge_statement};
@@ -53,7 +53,9 @@ pub struct ApplyStats {
     pub rows: u64,
     /// COPY payload bytes.
     pub bytes: u64,
-    /// Distinct record keys after dedup.
+    /// Distinct record keys after dedup. After a direct phase ([`ApplyOptions::direct_load`])
+    /// the two phases count separately: a key the landing phase repeats counts twice (and
+    /// its landed row as updated or stale against the directly loaded one).
     pub keys: u64,
     /// Upserts that created a staging row.
     pub inserted: u64,
@@ -82,6 +84,17 @@ pub struct ApplyOptions {
     /// `lock_timeout` for DDL and the apply transaction (a lock wait beyond it is a transient
     /// error).
     pub lock_timeout: Duration,
+    /// Load straight into an empty target: when staging (and, for hard deletes, the tombstone
+    /// table) is empty, the leading rows that are upserts of keys the load has not shown
+    /// before are COPYed into staging itself — no landing round trip, no dedup sort. The first
+    /// delete or repeated key ends that phase: it and every later row take the landing path,
+    /// whose guarded upsert then sees the directly loaded rows, so the result is the same.
+    /// Only with [`LandingRetention::DropAfterApply`] (a landing kept for audit must hold
+    /// every row) and key columns whose equality is byte equality (no float or JSON keys).
+    pub direct_load: bool,
+    /// Key hashes the direct phase remembers (8 bytes each plus hash-table overhead) before
+    /// it hands the rest of the load to the landing path: bounds its memory.
+    pub direct_max_keys: usize,
 }
 
 impl Default for ApplyOptions {
@@ -89,6 +102,8 @@ impl Default for ApplyOptions {
         ApplyOptions {
             copy_chunk_bytes: 1 << 20,
             lock_timeout: Duration::from_secs(60),
+            direct_load: true,
+            direct_max_keys: 2_000_000,
         }
     }
 }
@@ -356,44 +371,30 @@ impl Applier {
             .map_err(db(format!("{table}: set lock_timeout")))?;
 
         if let Some(first) = first {
-            // register the load and create its landing partition
-            let reg = names.registry_q();
-            let seq: i64 = tx
-                .query_one(
-                    &format!("INSERT INTO {reg} (landing_table, partition_name, load_id) VALUES ($1, '', $2) RETURNING load_seq"),
-                    &[&names.landing.as_str(), &load_id],
-                )
-                .await
-                .map_err(db(format!("{table}: registering load")))?
-                .get(0);
-            let part = Ident::new(&fit(names.landing.as_str(), &format!("__p{seq}")))?;
-            let part_q = qualified(&names.schema, &part);
-            tx.execute(
-                &format!("UPDATE {reg} SET partition_name = $1 WHERE load_seq = $2"),
-                &[&part.as_str(), &seq],
-            )
-            .await
-            .map_err(db(format!("{table}: registering load")))?;
-            tx.batch_execute(&format!(
-                "CREATE UNLOGGED TABLE {part_q} PARTITION OF {} FOR VALUES IN ({seq})",
-                names.landing_q()
-            ))
-            .await
-            .map_err(db(format!("{table}: creating landing partition {part}")))?;
-            copy_plan.load_seq = seq;
-
-            // COPY, streamed from the batches
             let t0 = Instant::now();
-            let cols: Vec<String> = copy_plan.columns.iter().map(|c| c.name.clone()).collect();
-            let copy_sql = copy_statement(&part_q, &cols);
-            let sink = tx
-                .copy_in::<_, Bytes>(&copy_sql)
-                .await
-                .map_err(db(format!("{table}: COPY into {part}")))?;
-            let mut sink = pin!(sink);
+            // an empty target takes the leading unique upserts straight into staging
+            let direct_plan = if self.options.direct_load
+                && matches!(spec.landing_retention, LandingRetention::DropAfterApply)
+                && direct_key_types(&layout)
+                && target_is_empty(&tx, spec, &names, &table).await?
+            {
+                Some(direct_copy_plan(&tx, &layout, &incoming, load_id, &table).await?)
+            } else {
+                None
+            };
+            let probe_plan = DirectGate::probe_plan(&copy_plan, incoming.op_index);
+            let mut gate = direct_plan
+                .as_ref()
+                .map(|_| DirectGate::new(self.options.direct_max_keys));
+            let mut landing: Option<(i64, Ident, String)> = None;
+            let mut sink: Option<Copying> = None;
+            let mut direct_rows = 0u64;
             let mut buf = BytesMut::with_capacity(chunk + chunk / 4);
             let mut digits = DigitBuf::default();
-            put_header(&mut buf);
+            let invalid_schema = |e: crate::copy::EncodeError| PgError::InvalidSchema {
+                table: table.clone(),
+                reason: format!("column {:?}: {}", e.column, e.reason),
+            };
             let mut batch = first;
             loop {
                 let arrays = prepare_arrays(batch.columns()).map_err(|(k, reason)| {
@@ -403,32 +404,82 @@ impl Applier {
                     }
                 })?;
                 let n = batch.num_rows();
-                let enc = BatchEncoder::new(&copy_plan, &arrays, n, stats.rows).map_err(|e| {
-                    PgError::InvalidSchema {
-                        table: table.clone(),
-                        reason: format!("column {:?}: {}", e.column, e.reason),
-                    }
-                })?;
+                let base = stats.rows;
+                let invalid_data = |e: crate::copy::EncodeError| PgError::InvalidData {
+                    table: table.clone(),
+                    column: e.column.clone(),
+                    row: base + e.row.unwrap_or(0) as u64,
+                    reason: e.reason,
+                };
                 let mut row = 0;
                 while row < n {
-                    row = enc.encode(row, &mut buf, chunk, &mut digits).map_err(|e| {
-                        PgError::InvalidData {
-                            table: table.clone(),
-                            column: e.column.clone(),
-                            row: stats.rows + e.row.unwrap_or(0) as u64,
-                            reason: e.reason,
+                    // rows row..end go to the current destination
+                    let end = match gate.as_mut() {
+                        Some(g) => {
+                            let probe = BatchEncoder::new(&probe_plan, &arrays, n, base)
+                                .map_err(invalid_schema)?;
+                            g.admit(&probe, row, &mut digits).map_err(invalid_data)?
                         }
-                    })?;
-                    if buf.len() >= chunk {
-                        stats.bytes += buf.len() as u64;
-                        sink.as_mut()
-                            .send(buf.split().freeze())
+                        None => n,
+                    };
+                    if gate.is_some() && end == row {
+                        // the direct phase ends: the rest of the load takes the landing path
+                        if let Some(c) = sink.take() {
+                            direct_rows += finish_copy(c, &mut buf, &mut stats, &table).await?;
+                        }
+                        gate = None;
+                        debug!(direct_rows, at_row = base + row as u64, "direct load ends");
+                        continue;
+                    }
+                    if sink.is_none() {
+                        let (target_q, cols) = match (&gate, &direct_plan) {
+                            (Some(_), Some(dp)) => (names.staging_q(), dp.columns.clone()),
+                            _ => {
+                                let (seq, part, part_q) =
+                                    create_landing(&tx, &names, load_id, &table).await?;
+                                copy_plan.load_seq = seq;
+                                let q = part_q.clone();
+                                landing = Some((seq, part, part_q));
+                                (q, copy_plan.columns.clone())
+                            }
+                        };
+                        let names_: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+                        let copy_sql = copy_statement(&target_q, &names_);
+                        let s = tx
+                            .copy_in::<_, Bytes>(&copy_sql)
                             .await
-                            .map_err(db(format!("{table}: COPY into {part}")))?;
+                            .map_err(db(format!("{table}: COPY into {target_q}")))?;
+                        put_header(&mut buf);
+                        sink = Some(Copying {
+                            sink: Box::pin(s),
+                            target: target_q,
+                            rows: 0,
+                        });
+                    }
+                    let plan = match (&gate, &direct_plan) {
+                        (Some(_), Some(dp)) => dp,
+                        _ => &copy_plan,
+                    };
+                    let enc = BatchEncoder::new(plan, &arrays, n, base).map_err(invalid_schema)?;
+                    let Some(c) = sink.as_mut() else {
+                        return Err(PgError::custom("COPY not open"));
+                    };
+                    c.rows += (end - row) as u64;
+                    while row < end {
+                        row = enc
+                            .encode_until(row, end, &mut buf, chunk, &mut digits)
+                            .map_err(invalid_data)?;
+                        if buf.len() >= chunk {
+                            stats.bytes += buf.len() as u64;
+                            c.sink
+                                .as_mut()
+                                .send(buf.split().freeze())
+                                .await
+                                .map_err(db(format!("{table}: COPY into {}", c.target)))?;
+                        }
                     }
                 }
                 stats.rows += n as u64;
-                drop(enc);
                 match batches.next().await {
                     None => break,
                     Some(b) => {
@@ -442,63 +493,61 @@ impl Applier {
                     }
                 }
             }
-            put_trailer(&mut buf);
-            stats.bytes += buf.len() as u64;
-            sink.as_mut()
-                .send(buf.split().freeze())
-                .await
-                .map_err(db(format!("{table}: COPY into {part}")))?;
-            let copied = sink
-                .as_mut()
-                .finish()
-                .await
-                .map_err(db(format!("{table}: COPY into {part}")))?;
-            if copied != stats.rows {
-                return Err(PgError::InvalidSchema {
-                    table: table.clone(),
-                    reason: format!("COPY reported {copied} rows, {} were sent", stats.rows),
-                });
+            if let Some(c) = sink.take() {
+                let copied = finish_copy(c, &mut buf, &mut stats, &table).await?;
+                if gate.is_some() {
+                    direct_rows += copied;
+                }
             }
             stats.copy_time = t0.elapsed();
+            // the direct rows are new keys, all inserted
+            stats.keys += direct_rows;
+            stats.inserted += direct_rows;
+            if direct_rows > 0 {
+                debug!(direct_rows, "loaded straight into staging");
+            }
 
-            // dedup + guarded upsert
-            let t1 = Instant::now();
-            let merge_sql = merge_statement(&layout, &part_q);
-            debug!(sql = %merge_sql, "merge");
-            let r = tx
-                .query_one(&merge_sql, &[&load_id])
-                .await
-                .map_err(db(format!("{table}: dedup + upsert of load")))?;
-            let count = |i: usize| -> u64 { r.get::<_, i64>(i).max(0) as u64 };
-            stats.keys = count(0);
-            stats.inserted = count(1);
-            stats.updated = count(2);
-            stats.deleted = count(3);
-            stats.removed = count(4);
-            stats.stale = stats
-                .keys
-                .saturating_sub(stats.inserted + stats.updated + stats.deleted);
-            stats.merge_time = t1.elapsed();
+            if let Some((seq, part, part_q)) = landing {
+                // dedup + guarded upsert
+                let t1 = Instant::now();
+                let merge_sql = merge_statement(&layout, &part_q, direct_rows > 0);
+                debug!(sql = %merge_sql, "merge");
+                let r = tx
+                    .query_one(&merge_sql, &[&load_id])
+                    .await
+                    .map_err(db(format!("{table}: dedup + upsert of load")))?;
+                let count = |i: usize| -> u64 { r.get::<_, i64>(i).max(0) as u64 };
+                let keys = count(0);
+                let (inserted, updated, deleted) = (count(1), count(2), count(3));
+                stats.keys += keys;
+                stats.inserted += inserted;
+                stats.updated += updated;
+                stats.deleted += deleted;
+                stats.removed += count(4);
+                stats.stale += keys.saturating_sub(inserted + updated + deleted);
+                stats.merge_time = t1.elapsed();
 
-            // retention: drop this load's partition now, or keep it and mark it applied
-            match spec.landing_retention {
-                LandingRetention::DropAfterApply => {
-                    tx.batch_execute(&format!("DROP TABLE {part_q}"))
-                        .await
-                        .map_err(db(format!("{table}: dropping landing partition {part}")))?;
-                    tx.execute(&format!("DELETE FROM {reg} WHERE load_seq = $1"), &[&seq])
+                // retention: drop this load's partition now, or keep it and mark it applied
+                let reg = names.registry_q();
+                match spec.landing_retention {
+                    LandingRetention::DropAfterApply => {
+                        tx.batch_execute(&format!("DROP TABLE {part_q}"))
+                            .await
+                            .map_err(db(format!("{table}: dropping landing partition {part}")))?;
+                        tx.execute(&format!("DELETE FROM {reg} WHERE load_seq = $1"), &[&seq])
+                            .await
+                            .map_err(db(format!("{table}: registry")))?;
+                    }
+                    LandingRetention::Keep(_) => {
+                        tx.execute(
+                            &format!(
+                                "UPDATE {reg} SET applied_at = now(), rows = $2 WHERE load_seq = $1"
+                            ),
+                            &[&seq, &(stats.rows as i64)],
+                        )
                         .await
                         .map_err(db(format!("{table}: registry")))?;
-                }
-                LandingRetention::Keep(_) => {
-                    tx.execute(
-                        &format!(
-                            "UPDATE {reg} SET applied_at = now(), rows = $2 WHERE load_seq = $1"
-                        ),
-                        &[&seq, &(stats.rows as i64)],
-                    )
-                    .await
-                    .map_err(db(format!("{table}: registry")))?;
+                    }
                 }
             }
             sweep_landing(&tx, spec, &names, &table).await?;
@@ -680,6 +729,205 @@ fn copy_plan(
             target: lc.landing_type.clone(),
         });
     }
+    Ok(CopyPlan {
+        columns,
+        load_seq: 0,
+        load_id: load_id.to_string(),
+    })
+}
+
+/// An open COPY of the apply transaction.
+struct Copying {
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    /// Qualified target table (messages).
+    target: String,
+    /// Rows sent into it.
+    rows: u64,
+}
+
+/// Send the trailer and what is buffered, end the COPY and check the server's row count.
+async fn finish_copy(
+    mut c: Copying,
+    buf: &mut BytesMut,
+    stats: &mut ApplyStats,
+    table: &str,
+) -> Result<u64, PgError> {
+    put_trailer(buf);
+    stats.bytes += buf.len() as u64;
+    c.sink
+        .as_mut()
+        .send(buf.split().freeze())
+        .await
+        .map_err(db(format!("{table}: COPY into {}", c.target)))?;
+    let copied = c
+        .sink
+        .as_mut()
+        .finish()
+        .await
+        .map_err(db(format!("{table}: COPY into {}", c.target)))?;
+    if copied != c.rows {
+        return Err(PgError::InvalidSchema {
+            table: table.to_string(),
+            reason: format!(
+                "COPY into {} reported {copied} rows, {} were sent",
+                c.target, c.rows
+            ),
+        });
+    }
+    Ok(copied)
+}
+
+/// Register the load and create its landing partition: (load sequence, partition, qualified).
+async fn create_landing(
+    tx: &Transaction<'_>,
+    names: &Names,
+    load_id: &str,
+    table: &str,
+) -> Result<(i64, Ident, String), PgError> {
+    let reg = names.registry_q();
+    let seq: i64 = tx
+        .query_one(
+            &format!("INSERT INTO {reg} (landing_table, partition_name, load_id) VALUES ($1, '', $2) RETURNING load_seq"),
+            &[&names.landing.as_str(), &load_id],
+        )
+        .await
+        .map_err(db(format!("{table}: registering load")))?
+        .get(0);
+    let part = Ident::new(&fit(names.landing.as_str(), &format!("__p{seq}")))?;
+    let part_q = qualified(&names.schema, &part);
+    tx.execute(
+        &format!("UPDATE {reg} SET partition_name = $1 WHERE load_seq = $2"),
+        &[&part.as_str(), &seq],
+    )
+    .await
+    .map_err(db(format!("{table}: registering load")))?;
+    tx.batch_execute(&format!(
+        "CREATE UNLOGGED TABLE {part_q} PARTITION OF {} FOR VALUES IN ({seq})",
+        names.landing_q()
+    ))
+    .await
+    .map_err(db(format!("{table}: creating landing partition {part}")))?;
+    Ok((seq, part, part_q))
+}
+
+/// Whether every key column's type compares equal exactly when its binary COPY encoding is
+/// equal (so that the direct path's key hashes see every duplicate PostgreSQL would):
+/// not so for floats (`-0` = `0`), JSON, or types this crate does not know.
+fn direct_key_types(layout: &TableLayout) -> bool {
+    layout.key.iter().all(|k| {
+        layout.column(k).is_some_and(|c| {
+            matches!(
+                c.staging_type,
+                PgType::Bool
+                    | PgType::Int2
+                    | PgType::Int4
+                    | PgType::Int8
+                    | PgType::Numeric(Some(_))
+                    | PgType::Text
+                    | PgType::Bytea
+                    | PgType::Date
+                    | PgType::Time
+                    | PgType::Timestamp
+                    | PgType::Timestamptz
+            )
+        })
+    })
+}
+
+/// Whether staging (and, for hard deletes, the tombstone table) is empty; if so, both stay
+/// locked against other writers until the transaction ends (`SHARE ROW EXCLUSIVE`: readers
+/// are not blocked), so the direct load cannot race another applier.
+async fn target_is_empty(
+    tx: &Transaction<'_>,
+    spec: &TargetTable,
+    names: &Names,
+    table: &str,
+) -> Result<bool, PgError> {
+    let staging = names.staging_q();
+    let (check, lock) = match spec.delete_policy {
+        DeletePolicy::Hard => {
+            let t = names.tombstones_q();
+            (
+                format!(
+                    "SELECT NOT EXISTS (SELECT 1 FROM {staging}) AND NOT EXISTS (SELECT 1 FROM {t})"
+                ),
+                format!("LOCK TABLE {staging}, {t} IN SHARE ROW EXCLUSIVE MODE"),
+            )
+        }
+        DeletePolicy::Soft => (
+            format!("SELECT NOT EXISTS (SELECT 1 FROM {staging})"),
+            format!("LOCK TABLE {staging} IN SHARE ROW EXCLUSIVE MODE"),
+        ),
+    };
+    let empty = tx
+        .query_one(&check, &[])
+        .await
+        .map_err(db(format!("{table}: checking for an empty staging table")))?
+        .get::<_, bool>(0);
+    if !empty {
+        return Ok(false);
+    }
+    tx.batch_execute(&lock)
+        .await
+        .map_err(db(format!("{table}: locking the empty staging table")))?;
+    // re-check under the lock: another applier may have committed rows in between
+    Ok(tx
+        .query_one(&check, &[])
+        .await
+        .map_err(db(format!("{table}: checking for an empty staging table")))?
+        .get::<_, bool>(0))
+}
+
+/// The COPY column list of the direct path: the change columns as staging stores them, the
+/// seqno key, the load id and the transaction's `now()` as `_hps_applied_at` (what the
+/// upsert statement would write); soft-delete columns keep their defaults (not deleted).
+async fn direct_copy_plan(
+    tx: &Transaction<'_>,
+    layout: &TableLayout,
+    incoming: &Incoming,
+    load_id: &str,
+    table: &str,
+) -> Result<CopyPlan, PgError> {
+    let now: i64 = tx
+        .query_one(
+            "SELECT (EXTRACT(EPOCH FROM now() - TIMESTAMPTZ '2000-01-01 00:00:00+00') * 1000000)::int8",
+            &[],
+        )
+        .await
+        .map_err(db(format!("{table}: reading now()")))?
+        .get(0);
+    let mut columns = Vec::with_capacity(incoming.columns.len() + 3);
+    for ic in &incoming.columns {
+        let lc = layout
+            .column(&ic.ident)
+            .ok_or_else(|| PgError::InvalidSchema {
+                table: layout.names.staging_q(),
+                reason: format!("column {} missing from the layout", ic.ident),
+            })?;
+        columns.push(CopyColumn {
+            name: ic.ident.as_str().to_string(),
+            source: Source::Field {
+                index: ic.index,
+                not_null: layout.key.contains(&ic.ident),
+            },
+            target: lc.staging_type.clone(),
+        });
+    }
+    columns.push(CopyColumn {
+        name: HPS_SEQNO_KEY.into(),
+        source: Source::SeqnoKey(incoming.seqno_index),
+        target: PgType::Text,
+    });
+    columns.push(CopyColumn {
+        name: HPS_LOAD_ID.into(),
+        source: Source::LoadId,
+        target: PgType::Text,
+    });
+    columns.push(CopyColumn {
+        name: HPS_APPLIED_AT.into(),
+        source: Source::Timestamptz(now),
+        target: PgType::Timestamptz,
+    });
     Ok(CopyPlan {
         columns,
         load_seq: 0,

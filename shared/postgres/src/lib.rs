@@ -61,7 +61,7 @@ pub use types::{Compat, PgType, compat};
 /// updated, deleted, removed. The apply path builds the same statement for each load; this is
 /// for benchmarks (the PostgreSQL-bound floor runs it after a `psql` COPY) and diagnostics.
 pub fn merge_sql(layout: &TableLayout, landing_q: &str) -> String {
-    sql::merge_statement(layout, landing_q)
+    sql::merge_statement(layout, landing_q, false)
 }
 
 /// Re-exported driver types a [`TxnHook`] needs.

@@ -90,11 +90,39 @@ fn latest_cte(layout: &TableLayout, partition_q: &str) -> String {
 
 /// The one set-based statement applying a landed load to staging (and tombstones). `$1` is
 /// the load id. Returns one row: keys, inserted, updated, deleted, removed (all bigint).
-pub(crate) fn merge_statement(layout: &TableLayout, partition_q: &str) -> String {
+///
+/// `after_direct`: the same transaction loaded rows of this load straight into an empty
+/// staging table first (their `_hps_load_id` is `$1`; no other row can have it, the table was
+/// empty). They came earlier in the load, so a landed row whose version *equals* one of them
+/// wins, as the later of two tied rows does within the landing path.
+pub(crate) fn merge_statement(
+    layout: &TableLayout,
+    partition_q: &str,
+    after_direct: bool,
+) -> String {
     match layout.delete_policy {
-        DeletePolicy::Soft => merge_soft(layout, partition_q),
-        DeletePolicy::Hard => merge_hard(layout, partition_q),
+        DeletePolicy::Soft => merge_soft(layout, partition_q, after_direct),
+        DeletePolicy::Hard => merge_hard(layout, partition_q, after_direct),
     }
+}
+
+/// `new` overwrites the staging row `old`: strictly newer, or (after a direct phase) tied with
+/// a row this load wrote directly.
+fn overwrites(new: &str, old: &str, version: &[(Ident, PgType)], after_direct: bool) -> String {
+    let gt = version_gt(new, old, version);
+    if !after_direct {
+        return gt;
+    }
+    let eq: Vec<String> = version
+        .iter()
+        .map(|(n, _)| format!("{} IS NOT DISTINCT FROM {}", col(new, n), col(old, n)))
+        .collect();
+    format!(
+        "({gt} OR ({}.{} = $1 AND {}))",
+        old,
+        q(HPS_LOAD_ID),
+        eq.join(" AND ")
+    )
 }
 
 fn is_meta_version(n: &Ident) -> bool {
@@ -107,7 +135,7 @@ fn is_meta_version(n: &Ident) -> bool {
     .contains(&n.as_str())
 }
 
-fn merge_soft(layout: &TableLayout, partition_q: &str) -> String {
+fn merge_soft(layout: &TableLayout, partition_q: &str, after_direct: bool) -> String {
     let names = &layout.names;
     let cols: Vec<&Ident> = layout.columns.iter().map(|c| &c.name).collect();
     let keys: Vec<&Ident> = layout.key.iter().collect();
@@ -118,7 +146,17 @@ fn merge_soft(layout: &TableLayout, partition_q: &str) -> String {
             continue;
         }
         let ex = col("EXCLUDED", c);
-        let old = col("s", c);
+        // a row this load wrote directly was never seen by staging before the load: a delete
+        // that overwrites it leaves what a delete of an unknown key would (landing path)
+        let old = if after_direct {
+            format!(
+                "CASE WHEN s.{} = $1 THEN {ex} ELSE {} END",
+                q(HPS_LOAD_ID),
+                col("s", c)
+            )
+        } else {
+            col("s", c)
+        };
         if is_meta_version(c) {
             sets.push(format!("{c} = {ex}"));
         } else if layout.ordering.contains(c) {
@@ -162,11 +200,11 @@ fn merge_soft(layout: &TableLayout, partition_q: &str) -> String {
         del_at = q(HPS_DELETED_AT),
         keys = list("", &keys),
         sets = sets.join(", "),
-        guard = version_gt("EXCLUDED", "s", &layout.version),
+        guard = overwrites("EXCLUDED", "s", &layout.version, after_direct),
     )
 }
 
-fn merge_hard(layout: &TableLayout, partition_q: &str) -> String {
+fn merge_hard(layout: &TableLayout, partition_q: &str, after_direct: bool) -> String {
     let names = &layout.names;
     let cols: Vec<&Ident> = layout.columns.iter().map(|c| &c.name).collect();
     let keys: Vec<&Ident> = layout.key.iter().collect();
@@ -226,10 +264,10 @@ fn merge_hard(layout: &TableLayout, partition_q: &str) -> String {
         tombs = names.tombstones_q(),
         kl_s = key_eq("s", "l", &layout.key),
         kl_t = key_eq("t", "l", &layout.key),
-        gt_l_s = version_gt("l", "s", v),
+        gt_l_s = overwrites("l", "s", v, after_direct),
         gt_l_t = version_gt("l", "t", v),
         gt_ex_t = version_gt("EXCLUDED", "t", v),
-        gt_ex_s = version_gt("EXCLUDED", "s", v),
+        gt_ex_s = overwrites("EXCLUDED", "s", v, after_direct),
         tcols = list("", &tcols),
         l_tcols = list("l", &tcols),
         cols = list("", &cols),

@@ -16,6 +16,9 @@ use arrow_array::{
     OffsetSizeTrait, PrimitiveArray, StringViewArray,
 };
 use arrow_schema::{DataType, TimeUnit};
+use std::collections::HashSet;
+use std::hash::Hasher;
+
 use bytes::{BufMut, BytesMut};
 
 use crate::types::PgType;
@@ -52,6 +55,9 @@ pub(crate) enum Source {
     Op(usize),
     /// Order-preserving key derived from the `_hoodie_commit_seqno` column at this index.
     SeqnoKey(usize),
+    /// A constant `timestamp with time zone` (microseconds since 2000-01-01 UTC): the
+    /// transaction's `now()` for rows COPYed straight into staging.
+    Timestamptz(i64),
     /// A change column at this batch index; `not_null` for record-key columns.
     Field {
         /// Column index in the batch.
@@ -137,6 +143,7 @@ impl<'a> BatchEncoder<'a> {
                 Source::LoadSeq => Box::new(ConstI64(plan.load_seq)),
                 Source::LoadId => Box::new(ConstText(plan.load_id.as_bytes())),
                 Source::RowNumber => Box::new(RowNumber(row_base as i64)),
+                Source::Timestamptz(us) => Box::new(ConstI64(*us)),
                 Source::Op(i) => {
                     let a = arrays
                         .get(*i)
@@ -188,6 +195,7 @@ impl<'a> BatchEncoder<'a> {
 
     /// Encode rows from `start` until `out` holds at least `limit` bytes or the batch ends;
     /// returns the next row to encode.
+    #[cfg(test)]
     pub(crate) fn encode(
         &self,
         start: usize,
@@ -195,9 +203,23 @@ impl<'a> BatchEncoder<'a> {
         limit: usize,
         db: &mut DigitBuf,
     ) -> Result<usize, EncodeError> {
+        self.encode_until(start, usize::MAX, out, limit, db)
+    }
+
+    /// Encode rows from `start` until `out` holds at least `limit` bytes or row `end` (at
+    /// most the batch's end) is reached; returns the next row to encode.
+    pub(crate) fn encode_until(
+        &self,
+        start: usize,
+        end: usize,
+        out: &mut BytesMut,
+        limit: usize,
+        db: &mut DigitBuf,
+    ) -> Result<usize, EncodeError> {
         let n = self.cells.len() as i16;
+        let end = end.min(self.rows);
         let mut row = start;
-        while row < self.rows {
+        while row < end {
             out.put_i16(n);
             for (k, cell) in self.cells.iter().enumerate() {
                 cell.put(row, out, db).map_err(|reason| EncodeError {
@@ -212,6 +234,82 @@ impl<'a> BatchEncoder<'a> {
             }
         }
         Ok(row)
+    }
+}
+
+/// Decides which leading rows of a load may be COPYed straight into an empty staging table
+/// (no landing round trip): upserts whose key the load has not shown before. The first row
+/// that is a delete, repeats a key (or a 64-bit hash of one), or comes after `max_keys`
+/// admitted keys ends the direct phase; it and everything after it take the landing path.
+pub(crate) struct DirectGate {
+    seen: HashSet<u64>,
+    max_keys: usize,
+    scratch: BytesMut,
+}
+
+impl DirectGate {
+    /// A gate remembering at most `max_keys` key hashes (8 bytes each plus table overhead).
+    pub(crate) fn new(max_keys: usize) -> Self {
+        DirectGate {
+            seen: HashSet::new(),
+            max_keys,
+            scratch: BytesMut::with_capacity(256),
+        }
+    }
+
+    /// The first row at or after `start` that must take the landing path (the batch's row
+    /// count if none); the keys of the rows before it are recorded. `probe` is bound to the
+    /// plan from [`DirectGate::probe_plan`].
+    pub(crate) fn admit(
+        &mut self,
+        probe: &BatchEncoder<'_>,
+        start: usize,
+        db: &mut DigitBuf,
+    ) -> Result<usize, EncodeError> {
+        for row in start..probe.rows {
+            if self.seen.len() >= self.max_keys {
+                return Ok(row);
+            }
+            self.scratch.clear();
+            for (k, cell) in probe.cells.iter().enumerate() {
+                cell.put(row, &mut self.scratch, db)
+                    .map_err(|reason| EncodeError {
+                        column: probe.names[k].to_string(),
+                        row: Some(row),
+                        reason,
+                    })?;
+                if k == 0 && &self.scratch[4..] != b"upsert" {
+                    return Ok(row);
+                }
+            }
+            let mut h = std::hash::DefaultHasher::new();
+            h.write(&self.scratch[4 + 6..]);
+            if !self.seen.insert(h.finish()) {
+                return Ok(row);
+            }
+        }
+        Ok(probe.rows)
+    }
+
+    /// The probe plan: `_op` (at `op_index`), then the key columns of `plan` (its
+    /// `Field { not_null: true }` columns) as they would be encoded.
+    pub(crate) fn probe_plan(plan: &CopyPlan, op_index: usize) -> CopyPlan {
+        let mut columns = vec![CopyColumn {
+            name: "_op".into(),
+            source: Source::Op(op_index),
+            target: PgType::Text,
+        }];
+        columns.extend(
+            plan.columns
+                .iter()
+                .filter(|c| matches!(c.source, Source::Field { not_null: true, .. }))
+                .cloned(),
+        );
+        CopyPlan {
+            columns,
+            load_seq: 0,
+            load_id: String::new(),
+        }
     }
 }
 
