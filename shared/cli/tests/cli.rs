@@ -129,7 +129,25 @@ fn changes_after_the_first_commit_v9() {
         return;
     };
     // (first, latest] = 001, 007, 011-018 (hudi-format.md section 11)
-    let (rows, stderr) = changes(&fx.path, &["--after", "20260307162438653"]);
+    let (all, stderr) = changes(&fx.path, &["--after", "20260307162438653"]);
+    // deletes derived by the reader (COW rewrites, insert_overwrite), after the upserts
+    let (rows, deletes): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r["_op"] == "upsert");
+    assert_eq!(
+        keys(&deletes),
+        ["TXN-002", "TXN-004", "TXN-005", "TXN-006"],
+        "section 11: deletes of the window"
+    );
+    for d in &deletes {
+        assert_eq!(d["_op"], "delete");
+        assert_eq!(
+            d["txn_id"], d["_hoodie_record_key"],
+            "key column of a delete row"
+        );
+        assert!(
+            d["amount"].is_null(),
+            "other columns of a delete row are null"
+        );
+    }
     let want: Vec<String> = [
         "001", "007", "011", "012", "013", "014", "015", "016", "017", "018",
     ]
@@ -176,7 +194,9 @@ fn changes_after_the_first_commit_v9() {
         lines[0]
     );
     assert!(
-        lines.iter().all(|l| l.ends_with(r#","_op":"upsert"}"#)),
+        lines
+            .iter()
+            .all(|l| l.ends_with(r#","_op":"upsert"}"#) || l.ends_with(r#","_op":"delete"}"#)),
         "_op comes last"
     );
     // one window = one commit: the insert_overwrite's rows
@@ -189,7 +209,10 @@ fn changes_after_the_first_commit_v9() {
             "20260307162451860",
         ],
     );
-    assert_eq!(keys(&rows), vec!["TXN-011", "TXN-012"]);
+    let (ups, dels): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r["_op"] == "upsert");
+    assert_eq!(keys(&ups), vec!["TXN-011", "TXN-012"]);
+    // and the keys of the overwritten groups, retracted
+    assert_eq!(keys(&dels), ["TXN-004", "TXN-006", "TXN-009", "TXN-010"]);
     // the clustering window has no changes
     let (rows, stderr) = changes(
         &fx.path,
