@@ -50,6 +50,14 @@
 //! compaction pending inside the window and rolled-back or failed deltacommits are handled
 //! (see the `mor` module and `README.md`).
 //!
+//! Deletes a latest-state read cannot see are derived by [`deletes`] and read as the plan's
+//! last slice (file id [`deletes::DELETES_SLICE_ID`], [`FileSlice::deletes`]): keys that a
+//! copy-on-write rewrite in the window dropped from a file group (its versions are walked from
+//! the base file as of the window start), keys of groups replaced by `INSERT_OVERWRITE*` /
+//! `DELETE_PARTITION` (unless written again), each versioned with the instant that removed it;
+//! clustering and keys that moved to another group or partition are not deletes. Rows with
+//! `_hoodie_is_deleted = true` are delete rows. A window from the beginning has no deletes.
+//!
 //! Safety rules (typed errors instead of silent gaps):
 //! - v6 hollow commits: the window is capped strictly below the earliest pending
 //!   commit/deltacommit/non-clustering replacecommit ([`IncrementalPlan::capped_by_pending`]).
