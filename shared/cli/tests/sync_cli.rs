@@ -4,7 +4,7 @@
 //! `rewind` with bookmarks in DynamoDB on a local moto server. Staging is checked against the
 //! generator's manifest (an oracle independent of the reader and the sync).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -126,7 +126,7 @@ impl World {
     }
 }
 
-/// A generated COW table (no deletes: the reader's change feed has no delete rows yet).
+/// A generated COW table (inserts, updates and deletes).
 struct Table {
     path: PathBuf,
     manifest: Manifest,
@@ -143,6 +143,9 @@ impl Table {
         for (v, c) in self.manifest.commits.iter().enumerate().take(n) {
             for id in c.upserted_ids() {
                 m.insert(id, (c.instant.clone(), v as i64));
+            }
+            for id in &c.deleted {
+                m.remove(id);
             }
         }
         m
@@ -170,7 +173,7 @@ fn gen_cfg(name: &str, commits: u32) -> GenConfig {
         commits,
         update_fraction: 0.2,
         insert_fraction: 0.1,
-        delete_fraction: 0.0,
+        delete_fraction: 0.05,
         rows_per_file_group: 50,
         row_group_rows: 32,
         threads: 1,
@@ -220,7 +223,7 @@ async fn run_step_status_rewind_reset() {
             l.starts_with(&format!("[{}/{n}] {}", i + 1, c.instant)),
             "{l}"
         );
-        let rows = c.upserted_ids().len();
+        let rows = c.upserted_ids().len() + c.deleted.len();
         assert!(
             l.ends_with(&format!(" {rows} change rows")),
             "line {l:?}: expected {rows} change rows"
@@ -284,7 +287,7 @@ async fn run_step_status_rewind_reset() {
         .manifest
         .commits
         .iter()
-        .map(|c| c.upserted_ids().len() as u64)
+        .map(|c| (c.upserted_ids().len() + c.deleted.len()) as u64)
         .sum();
     assert_eq!(st["fence"]["rows_applied"], rows);
     assert_eq!(st["bookmark"]["rows_applied"], rows);
@@ -356,8 +359,21 @@ async fn schema_and_soft_deletes_show_in_status() {
         "lake",
         "--delete-mode",
         "soft",
+        "--step",
     ]);
-    assert_eq!(w.staging("lake.trades"), t.expected());
+    // deleted keys stay as tombstone rows, marked
+    let deleted: BTreeSet<i64> = t.manifest.commits[1].deleted.iter().copied().collect();
+    assert!(!deleted.is_empty());
+    let marked: BTreeSet<i64> = w
+        .sql("SELECT id FROM lake.trades WHERE _hps_deleted ORDER BY id")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(marked, deleted);
+    let mut live = w.staging("lake.trades");
+    live.retain(|id, _| !deleted.contains(id));
+    assert_eq!(live, t.expected());
     let st = &w.status_json(&["--schema", "lake", "--delete-mode", "soft"])["tables"][0];
     assert_eq!(st["staging"], "\"lake\".\"trades\"");
     assert_eq!(st["fence_table"], "\"lake\".\"hudi_sync_state\"");
