@@ -22,7 +22,7 @@
 //!   `resync`, `pause`, `resume` ([`ops`]).
 //!
 //! Exit codes: 0 success, 1 error, 2 usage error, 3 the table needs a resync (history gone
-//! or rewritten), 4 not supported for this table (format, meta fields, MOR log files),
+//! or rewritten), 4 not supported for this table (base file format, meta fields, merge mode),
 //! 5 the table is busy (another process holds its lease), 130 interrupted.
 
 pub mod cli;
