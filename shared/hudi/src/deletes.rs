@@ -1368,10 +1368,16 @@ async fn read_source_keys(
     let visible = move |i: &str| vis.is_visible(i);
     let log_err = |e: crate::log::LogError| {
         if e.is_not_found() {
+            let instant = source
+                .base_file
+                .as_ref()
+                .map(|b| b.instant_time.as_str())
+                .or_else(|| source.log_files.first().map(|l| l.instant_time.as_str()))
+                .unwrap_or_default();
             history_gone(
                 table,
                 source.describe(),
-                "",
+                instant,
                 "a log file needed to derive the window's deletes is gone",
             )
         } else {
