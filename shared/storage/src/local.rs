@@ -50,9 +50,14 @@ impl LocalStore {
 
     fn io_err(&self, path: &str, source: std::io::Error) -> StorageError {
         if source.kind() == std::io::ErrorKind::NotFound {
-            StorageError::NotFound { uri: self.uri(path) }
+            StorageError::NotFound {
+                uri: self.uri(path),
+            }
         } else {
-            StorageError::Io { uri: self.uri(path), source }
+            StorageError::Io {
+                uri: self.uri(path),
+                source,
+            }
         }
     }
 }
@@ -99,9 +104,13 @@ impl ObjectStore for LocalStore {
 
     async fn head(&self, path: &str) -> StorageResult<ObjectMeta> {
         let full = self.resolve(path)?;
-        let md = tokio::fs::metadata(&full).await.map_err(|e| self.io_err(path, e))?;
+        let md = tokio::fs::metadata(&full)
+            .await
+            .map_err(|e| self.io_err(path, e))?;
         if !md.is_file() {
-            return Err(StorageError::NotFound { uri: self.uri(path) });
+            return Err(StorageError::NotFound {
+                uri: self.uri(path),
+            });
         }
         Ok(ObjectMeta {
             path: path.trim_start_matches('/').to_string(),
@@ -112,13 +121,17 @@ impl ObjectStore for LocalStore {
 
     async fn get(&self, path: &str) -> StorageResult<Bytes> {
         let full = self.resolve(path)?;
-        let data = tokio::fs::read(&full).await.map_err(|e| self.io_err(path, e))?;
+        let data = tokio::fs::read(&full)
+            .await
+            .map_err(|e| self.io_err(path, e))?;
         Ok(Bytes::from(data))
     }
 
     async fn get_range(&self, path: &str, range: Range<u64>) -> StorageResult<Bytes> {
         let full = self.resolve(path)?;
-        let mut f = tokio::fs::File::open(&full).await.map_err(|e| self.io_err(path, e))?;
+        let mut f = tokio::fs::File::open(&full)
+            .await
+            .map_err(|e| self.io_err(path, e))?;
         let size = f.metadata().await.map_err(|e| self.io_err(path, e))?.len();
         let start = range.start.min(size);
         let end = range.end.min(size).max(start);
@@ -126,22 +139,35 @@ impl ObjectStore for LocalStore {
             path: path.to_string(),
             reason: "range too large for this platform".into(),
         })?;
-        f.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| self.io_err(path, e))?;
+        f.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| self.io_err(path, e))?;
         let mut buf = vec![0u8; len];
-        f.read_exact(&mut buf).await.map_err(|e| self.io_err(path, e))?;
+        f.read_exact(&mut buf)
+            .await
+            .map_err(|e| self.io_err(path, e))?;
         Ok(Bytes::from(buf))
     }
 
     async fn put(&self, path: &str, data: Bytes) -> StorageResult<()> {
         let full = self.resolve(path)?;
         if let Some(parent) = full.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| self.io_err(path, e))?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| self.io_err(path, e))?;
         }
         // write to a sibling temp file, then rename: readers never see a partial object
-        let file_name = full.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = full
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = full.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-        tokio::fs::write(&tmp, data).await.map_err(|e| self.io_err(path, e))?;
-        tokio::fs::rename(&tmp, &full).await.map_err(|e| self.io_err(path, e))?;
+        tokio::fs::write(&tmp, data)
+            .await
+            .map_err(|e| self.io_err(path, e))?;
+        tokio::fs::rename(&tmp, &full)
+            .await
+            .map_err(|e| self.io_err(path, e))?;
         Ok(())
     }
 
@@ -163,16 +189,27 @@ mod tests {
     async fn put_get_list_range_delete() {
         let dir = tempfile::tempdir().unwrap();
         let s = LocalStore::new(dir.path());
-        s.put("a/b/c.txt", Bytes::from_static(b"hello world")).await.unwrap();
+        s.put("a/b/c.txt", Bytes::from_static(b"hello world"))
+            .await
+            .unwrap();
         s.put("a/top.txt", Bytes::from_static(b"x")).await.unwrap();
         let l = s.list("a").await.unwrap();
         assert_eq!(l.directories, vec!["a/b".to_string()]);
         assert_eq!(l.objects.len(), 1);
         assert_eq!(l.objects[0].path, "a/top.txt");
-        assert_eq!(s.get("a/b/c.txt").await.unwrap(), Bytes::from_static(b"hello world"));
-        assert_eq!(s.get_range("a/b/c.txt", 6..11).await.unwrap(), Bytes::from_static(b"world"));
+        assert_eq!(
+            s.get("a/b/c.txt").await.unwrap(),
+            Bytes::from_static(b"hello world")
+        );
+        assert_eq!(
+            s.get_range("a/b/c.txt", 6..11).await.unwrap(),
+            Bytes::from_static(b"world")
+        );
         // clamped past the end
-        assert_eq!(s.get_range("a/b/c.txt", 6..100).await.unwrap(), Bytes::from_static(b"world"));
+        assert_eq!(
+            s.get_range("a/b/c.txt", 6..100).await.unwrap(),
+            Bytes::from_static(b"world")
+        );
         assert_eq!(s.get_range("a/b/c.txt", 50..100).await.unwrap().len(), 0);
         assert_eq!(s.head("a/b/c.txt").await.unwrap().size, 11);
         assert!(s.head("nope").await.unwrap_err().is_not_found());
@@ -186,6 +223,9 @@ mod tests {
     async fn refuses_escaping_paths() {
         let dir = tempfile::tempdir().unwrap();
         let s = LocalStore::new(dir.path());
-        assert!(matches!(s.get("../etc/passwd").await, Err(StorageError::InvalidPath { .. })));
+        assert!(matches!(
+            s.get("../etc/passwd").await,
+            Err(StorageError::InvalidPath { .. })
+        ));
     }
 }

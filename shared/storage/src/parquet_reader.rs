@@ -31,7 +31,13 @@ pub struct ParquetObjectReader {
 impl ParquetObjectReader {
     /// `size` must be the object's size (from a listing or `head`).
     pub fn new(store: DynStore, path: impl Into<String>, size: u64) -> Self {
-        Self { store, path: path.into(), size, metadata: None, bytes_fetched: 0 }
+        Self {
+            store,
+            path: path.into(),
+            size,
+            metadata: None,
+            bytes_fetched: 0,
+        }
     }
 
     /// Use already loaded metadata (e.g. from a previous footer read) instead of fetching it.
@@ -86,7 +92,11 @@ impl AsyncFileReader for ParquetObjectReader {
                 )));
             }
             let want = range.end - range.start;
-            let b = self.store.get_range(&self.path, range).await.map_err(to_parquet_err)?;
+            let b = self
+                .store
+                .get_range(&self.path, range)
+                .await
+                .map_err(to_parquet_err)?;
             if b.len() as u64 != want {
                 return Err(ParquetError::EOF(format!(
                     "{}: short read, wanted {want} bytes got {} (object changed or truncated)",
