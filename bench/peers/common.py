@@ -26,6 +26,18 @@ def seqno_key(s):
     return f"{m.group(1)}_{m.group(2).lstrip('0'):0>20}_{m.group(3).lstrip('0'):0>20}"
 
 
+def peak_rss():
+    """This process's peak RSS (VmHWM), bytes."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 class Clock:
     def __init__(self):
         self.t0 = time.perf_counter()
@@ -35,6 +47,7 @@ class Clock:
         self.marks[name] = round(time.perf_counter() - self.t0, 4)
 
     def done(self, rows, **extra):
-        out = {"rows": rows, "elapsed_s": round(time.perf_counter() - self.t0, 4), "marks": self.marks}
+        out = {"rows": rows, "elapsed_s": round(time.perf_counter() - self.t0, 4), "marks": self.marks,
+               "peak_rss": peak_rss()}
         out.update(extra)
         print(json.dumps(out), flush=True)

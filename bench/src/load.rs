@@ -35,6 +35,9 @@ pub struct LoadArgs {
     /// Apply everything up to the latest instant instead of the next instant only.
     #[arg(long)]
     pub to_latest: bool,
+    /// Turn the direct load into an empty staging table off (every row through landing).
+    #[arg(long)]
+    pub landing_only: bool,
 }
 
 /// What one pass reports (the child's stdout line).
@@ -52,6 +55,20 @@ pub struct LoadReport {
     pub pass_secs: f64,
     /// Process-internal time from `main` to the end of the pass (includes connecting), seconds.
     pub total_secs: f64,
+    /// Peak resident set size of this process (`VmHWM`), bytes.
+    pub peak_rss: u64,
+}
+
+/// This process's peak RSS (`VmHWM` of `/proc/self/status`), bytes; 0 when unknown.
+pub fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// Run one pass and print its [`LoadReport`].
@@ -60,10 +77,11 @@ pub async fn load(a: LoadArgs) -> Result<()> {
     let abs = std::path::absolute(&a.table).ctx(|| format!("{}", a.table.display()))?;
     let id = abs.to_string_lossy().into_owned();
     let store = Arc::new(LocalStore::new(&abs));
-    let options = SyncOptions {
+    let mut options = SyncOptions {
         owner: format!("hps-bench/{}", std::process::id()),
         ..SyncOptions::default()
     };
+    options.apply.direct_load = !a.landing_only;
     let bookmarks = Arc::new(FileBookmarkStore::new(&a.bookmarks));
     let mut conn = ConnectOptions::parse(&a.postgres).ctx(|| "--postgres".to_string())?;
     conn.application_name = Some("hps-bench-loader".into());
@@ -102,6 +120,7 @@ pub async fn load(a: LoadArgs) -> Result<()> {
         instants: report.instants.len(),
         pass_secs,
         total_secs: t0.elapsed().as_secs_f64(),
+        peak_rss: peak_rss(),
     };
     if !matches!(out.name(), "applied" | "more_to_do") {
         return Err(crate::error::BenchError::step(format!(

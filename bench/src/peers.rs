@@ -47,6 +47,9 @@ pub struct PeerResult {
     pub rows: u64,
     /// Seconds from after its imports to COMMIT.
     pub elapsed_s: f64,
+    /// Its peak RSS (`VmHWM`), bytes.
+    #[serde(default)]
+    pub peak_rss: Option<u64>,
 }
 
 /// The peer scripts.

@@ -1,5 +1,6 @@
-//! Child processes measured from the outside: wall time from spawn to exit and peak resident
-//! set size (`ru_maxrss` of `wait4`, the kernel's high-water mark of that process).
+//! Child processes measured from the outside: wall time from spawn to exit. (Peak RSS is
+//! reported by the children themselves, from their `VmHWM`: `ru_maxrss` of a child also
+//! counts the parent's RSS at fork time, which Linux carries across `exec`.)
 
 use std::fs::File;
 use std::io::Read;
@@ -14,8 +15,6 @@ use crate::error::{BenchError, Result};
 pub struct Measured {
     /// Spawn to exit.
     pub wall: Duration,
-    /// Peak RSS in bytes.
-    pub max_rss: u64,
     /// Its standard output.
     pub stdout: String,
 }
@@ -44,7 +43,7 @@ pub fn run_measured(what: &str, cmd: &mut Command, log: &Path) -> Result<Measure
         s
     });
     let pid = child.id() as libc::pid_t;
-    let (status, rusage) = wait4(pid).map_err(BenchError::io(format!("{what}: waiting")))?;
+    let status = wait4(pid).map_err(BenchError::io(format!("{what}: waiting")))?;
     let wall = t0.elapsed();
     let stdout = reader.join().unwrap_or_default();
     // the child was reaped by wait4: std's handle must not wait for it again
@@ -59,23 +58,16 @@ pub fn run_measured(what: &str, cmd: &mut Command, log: &Path) -> Result<Measure
             log.display()
         )));
     }
-    Ok(Measured {
-        wall,
-        // Linux reports ru_maxrss in KiB
-        max_rss: (rusage.ru_maxrss.max(0) as u64) * 1024,
-        stdout,
-    })
+    Ok(Measured { wall, stdout })
 }
 
-fn wait4(pid: libc::pid_t) -> std::io::Result<(i32, libc::rusage)> {
+fn wait4(pid: libc::pid_t) -> std::io::Result<i32> {
     let mut status = 0;
-    // SAFETY: rusage is plain old data; zeroed is a valid value.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: pid is our own child; status and ru point to live locals.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        // SAFETY: pid is our own child; status points to a live local; no rusage wanted.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, std::ptr::null_mut()) };
         if r == pid {
-            return Ok((status, ru));
+            return Ok(status);
         }
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {

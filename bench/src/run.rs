@@ -31,7 +31,8 @@ pub struct RunArgs {
     /// Directory of the peer scripts.
     #[arg(long, default_value = "bench/peers")]
     pub peers: PathBuf,
-    /// Only these sections (comma-separated): loader, mor, floor, duckdb, python, rss, startup.
+    /// Only these sections (comma-separated): loader, landing, mor, floor, duckdb, python, rss,
+    /// startup.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Minimum size of the base file of the RSS measurement.
@@ -141,7 +142,7 @@ pub async fn run(a: RunArgs) -> Result<()> {
     ));
 
     if on("loader") {
-        let runs = loader_runs(&ctx, &cow, "bench_loader", LOADER)?;
+        let runs = loader_runs(&ctx, &cow, "bench_loader", LOADER, false)?;
         let live = staging_count(&ctx, "bench_loader", &cow)?;
         res.checks.push((
             format!(
@@ -153,7 +154,7 @@ pub async fn run(a: RunArgs) -> Result<()> {
         res.cow.extend(runs);
     }
     if let Some(mor) = &mor {
-        let runs = loader_runs(&ctx, mor, "bench_loader_mor", LOADER)?;
+        let runs = loader_runs(&ctx, mor, "bench_loader_mor", LOADER, false)?;
         let live = staging_count(&ctx, "bench_loader_mor", mor)?;
         res.checks.push((
             format!(
@@ -163,6 +164,12 @@ pub async fn run(a: RunArgs) -> Result<()> {
             live == mor.manifest.final_live_rows,
         ));
         res.mor = runs;
+    }
+    if on("landing") {
+        let runs = loader_runs(&ctx, &cow, "bench_loader_landing", LOADER_LANDING, true)?;
+        res.cow.extend(runs);
+        ctx.server
+            .sql("postgres", "DROP DATABASE bench_loader_landing")?;
     }
     let schema = cow.change_schema().await?;
     if on("floor") {
@@ -210,7 +217,7 @@ pub async fn run(a: RunArgs) -> Result<()> {
                 rows: r.rows,
                 secs: r.elapsed_s,
                 wall_secs: m.wall.as_secs_f64(),
-                max_rss: Some(m.max_rss),
+                max_rss: r.peak_rss,
             });
         }
         let upserts: u64 = cow
@@ -244,7 +251,7 @@ pub async fn run(a: RunArgs) -> Result<()> {
         let mut c = loader_cmd(&ctx.bench_bin, big, &url, &bookmarks);
         let m = run_measured("loader on the big table", &mut c, &ctx.log)?;
         let r = parse_load(&m)?;
-        res.rss = Some((big.largest_file(), r.rows, r.total_secs, m.max_rss));
+        res.rss = Some((big.largest_file(), r.rows, r.total_secs, r.peak_rss));
         ctx.server.sql("postgres", "DROP DATABASE bench_rss")?;
     }
     if on("startup") {
@@ -273,13 +280,20 @@ fn notes() -> Vec<String> {
         "time (s): the loader's from process start to the end of its pass (connect, lease, plan, read, COPY, upsert, fence, bookmark); a peer's from after its imports to COMMIT; the floor's is the `psql` process. wall (s) is spawn to exit for every one of them.".into(),
         "all contenders write the same staging table DDL (created by hps-postgres, `fillfactor = 70`) and run the same dedup + version-guarded upsert statement; the floor and the peers land into a plain UNLOGGED table, the loader into its per-load UNLOGGED partition.".into(),
         "the floor replays exactly the rows the loader landed (dumped from an untimed loader run that keeps its landing partitions).".into(),
+        "the full load into the empty staging table goes straight into staging (hps-postgres `direct_load`: binary COPY into staging while the rows are upserts of new keys); the row \"direct load off\" is the same loader with every row through landing + the upsert statement, the floor's path.".into(),
         "the peers read upserts only (neither hudi-rs' incremental query nor the parquet files show deletes); the loader also applies the window's deletes. The DuckDB peer is handed the window's changed base files and commit times (a user would take them from the commit metadata).".into(),
         "one shared 2-core machine: PostgreSQL, the loader and the peers compete for the same cores, and other work on the machine adds noise; compare ratios, not absolutes.".into(),
     ]
 }
 
 /// Full load then the incremental commit through the loader child, each timed.
-fn loader_runs(ctx: &Ctx, table: &BenchTable, db: &str, label: &str) -> Result<Vec<Timed>> {
+fn loader_runs(
+    ctx: &Ctx,
+    table: &BenchTable,
+    db: &str,
+    label: &str,
+    landing_only: bool,
+) -> Result<Vec<Timed>> {
     let url = ctx.server.database(db);
     let bookmarks = ctx.work.join(format!("bookmarks-{db}"));
     let _ = std::fs::remove_dir_all(&bookmarks);
@@ -288,6 +302,9 @@ fn loader_runs(ctx: &Ctx, table: &BenchTable, db: &str, label: &str) -> Result<V
         ctx.server.checkpoint()?;
         eprintln!("== loader {step} ({db})");
         let mut c = loader_cmd(&ctx.bench_bin, table, &url, &bookmarks);
+        if landing_only {
+            c.arg("--landing-only");
+        }
         let m = run_measured(&format!("loader {step} ({db})"), &mut c, &ctx.log)?;
         let r = parse_load(&m)?;
         out.push(Timed {
@@ -296,7 +313,7 @@ fn loader_runs(ctx: &Ctx, table: &BenchTable, db: &str, label: &str) -> Result<V
             rows: r.rows,
             secs: r.total_secs,
             wall_secs: m.wall.as_secs_f64(),
-            max_rss: Some(m.max_rss),
+            max_rss: Some(r.peak_rss),
         });
     }
     Ok(out)
