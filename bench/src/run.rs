@@ -43,10 +43,11 @@ pub struct RunArgs {
     pub startup_runs: usize,
 }
 
-const SECTIONS: [&str; 7] = [
-    "loader", "mor", "floor", "duckdb", "python", "rss", "startup",
+const SECTIONS: [&str; 8] = [
+    "loader", "landing", "mor", "floor", "duckdb", "python", "rss", "startup",
 ];
 const LOADER: &str = "**loader** (hps-sync pass, release)";
+const LOADER_LANDING: &str = "loader with the direct load off (every row through landing)";
 const FLOOR: &str = "floor: psql `\\copy` binary + upsert SQL";
 
 struct Ctx {
