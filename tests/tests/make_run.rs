@@ -72,6 +72,9 @@ impl Clone {
     /// `make <target>` in the clone. `shared`: the fixtures dir to offer (None hides it).
     fn make(&self, target: &str, shared: Option<&Path>) -> Output {
         let root = hps_testkit::workspace_root();
+        let target_dir: PathBuf = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
         let mut c = Command::new("timeout");
         c.args(["900", "make", "--no-print-directory", target])
             .current_dir(&self.repo)
@@ -80,6 +83,10 @@ impl Clone {
                 "CARGO_TARGET_DIR",
                 std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| root.join("target").into()),
             )
+            // the binaries `make test` built just before (same sources: the clone is of HEAD);
+            // building them again in the clone resolves features per package and rebuilds
+            // the whole dependency tree, which costs many minutes on a 2-core machine
+            .env("HPS_BIN_DIR", target_dir.join("debug"))
             .env(
                 "HPS_SHARED_DIR",
                 shared.map_or_else(|| self.states.path().join("no-shared"), Path::to_path_buf),
