@@ -60,7 +60,7 @@
 //! contribute overwritten groups, whose keys come from the base file as of the window start
 //! and the valid log blocks of the group.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use arrow_array::{
@@ -71,6 +71,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use hps_storage::{DynStore, ParquetObjectReader, StorageError};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
@@ -99,6 +100,10 @@ pub const RECORD_KEY_COLUMN: &str = "_hoodie_record_key";
 const COMMIT_TIME_COLUMN: &str = "_hoodie_commit_time";
 /// How many candidate deletes are held before they are checked and emitted.
 pub const MAX_CANDIDATES: usize = 1 << 20;
+
+/// Hash maps keyed by record keys: millions of short keys per followed group, so a fast
+/// (randomly seeded per process) hasher instead of SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The files holding one file slice's keys: a base file and/or log files.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -848,11 +853,11 @@ impl DeleteRead {
             schema: None,
             batch_size,
             next_unit: 0,
-            candidates: HashMap::new(),
-            waiting: HashMap::new(),
-            redate: HashMap::new(),
+            candidates: HashMap::default(),
+            waiting: HashMap::default(),
+            redate: HashMap::default(),
             instants: Vec::new(),
-            instant_ids: HashMap::new(),
+            instant_ids: HashMap::default(),
             out: VecDeque::new(),
             done: false,
             stats: WalkStats::default(),
@@ -920,7 +925,27 @@ impl Walk {
         let plan = self.read.plan.clone();
         let store = self.read.store.clone();
         let table = self.read.table.clone();
-        let mut keys: HashMap<Box<str>, KeyState> = HashMap::new();
+        if let Some((start, step, file)) = ordered_walk_target(unit, &plan.receivers) {
+            match ordered_removals(&store, &table, start, file).await? {
+                Walked::Removed { keys, keys_read } => {
+                    self.stats.keys_read += keys_read;
+                    self.stats.files_read += 2;
+                    let instant_id = self.intern(&step.instant);
+                    for k in keys {
+                        self.add_candidate(k, unit_idx as u32, instant_id);
+                    }
+                    return Ok(());
+                }
+                Walked::Unordered { keys_read } => {
+                    self.stats.keys_read += keys_read;
+                    debug!(
+                        file = %file.path,
+                        "the rewrite does not keep its base file's key order: hashing its keys"
+                    );
+                }
+            }
+        }
+        let mut keys: HashMap<Box<str>, KeyState> = HashMap::default();
         let kind = unit.start_kind;
         let admitted = &plan.admitted;
         let with_times = kind == StartKind::ClusteringOutput;
@@ -1054,7 +1079,7 @@ impl Walk {
     async fn flush(&mut self) -> Result<()> {
         // re-dating: a key that moved in the window and was removed after it moved
         let redate = std::mem::take(&mut self.redate);
-        let mut keep = HashMap::new();
+        let mut keep = HashMap::default();
         for (k, i) in redate {
             if let Some(c) = self.candidates.get(&k).copied() {
                 if self.later(i, c.instant) {
@@ -1219,19 +1244,217 @@ async fn load_footer(
     Ok((md, arm))
 }
 
-type KeySink<'a> = dyn FnMut(&str, KeyEvent<'_>) + Send + 'a;
+/// The start file, the version and its file of a unit whose removals an ordered walk finds:
+/// a copy-on-write group as of the window start, rewritten once in the window by a write that
+/// may have removed keys, alive at the window end with that rewrite as its end slice (a
+/// receiver, so whatever the walk over-reports is struck by the flush).
+fn ordered_walk_target<'a>(
+    unit: &'a DeleteUnit,
+    receivers: &[KeySource],
+) -> Option<(&'a BaseFile, &'a DeleteStep, &'a BaseFile)> {
+    if unit.start_kind != StartKind::WindowStart
+        || unit.end != GroupEnd::Survives
+        || !unit.start.log_files.is_empty()
+    {
+        return None;
+    }
+    let start = unit.start.base_file.as_ref()?;
+    let [step] = unit.steps.as_slice() else {
+        return None;
+    };
+    let file = step.file.as_ref()?;
+    let is_end_slice = receivers.iter().any(|r| {
+        r.log_files.is_empty() && r.base_file.as_ref().is_some_and(|b| b.path == file.path)
+    });
+    (step.may_delete && is_end_slice).then_some((start, step, file))
+}
 
-/// Report every record key of a base file (only the key column, and the commit-time column
-/// when `with_times`, are read; row groups whose key statistics exclude `range` are skipped).
-/// Returns the number of keys read.
-async fn read_base_keys(
+/// What an ordered walk found.
+enum Walked {
+    /// Every key of the old file that the new one does not hold at the same place in order: a
+    /// superset of the removed keys (exactly them unless the old file repeats a key).
+    Removed { keys: Vec<Box<str>>, keys_read: u64 },
+    /// Too many mismatches: the new file does not keep the old file's order.
+    Unordered { keys_read: u64 },
+}
+
+/// Mismatches an ordered walk tolerates before it gives up: a rewrite keeping the old order
+/// mismatches only at removed keys.
+fn walk_limit(old_rows: u64) -> usize {
+    4096 + (old_rows / 8) as usize
+}
+
+/// The keys of `old` missing from `new`, found by walking both key columns in step, when `new`
+/// keeps the keys of `old` it still holds in `old`'s order: Hudi's merge handle rewrites a base
+/// file by streaming the old file in order and appending the new inserts; its sorted merge
+/// handle (and a sorted bulk insert followed by sorted rewrites) interleaves inserts in key
+/// order. Each old key either matches the new file's next key (kept; both advance), or — while
+/// both files are sorted so far and the new key is the smaller — the new key is an insert (the
+/// new side advances), or the old key is reported. Only two batches of keys are held; no key is
+/// hashed. An old key is reported only when the new file does not hold it at the walk's
+/// position, so the report is a superset of the removed keys whatever the files' order (the
+/// caller strikes keys the new file holds elsewhere); stops with [`Walked::Unordered`] after
+/// [`walk_limit`] reports, when the order is not kept: the caller hashes instead.
+async fn ordered_removals(
+    store: &DynStore,
+    table: &str,
+    old: &BaseFile,
+    new: &BaseFile,
+) -> Result<Walked> {
+    let mut o = KeyCursor::open(store, table, old).await?;
+    let mut n = KeyCursor::open(store, table, new).await?;
+    let limit = walk_limit(o.rows);
+    let mut removed: Vec<Box<str>> = Vec::new();
+    loop {
+        if o.current().is_none() && !o.refill().await? {
+            break;
+        }
+        if n.current().is_none() && !n.done {
+            n.refill().await?;
+        }
+        // both cursors hold a batch (or `n` is exhausted): walk until one runs out
+        while let Some(ok) = o.current() {
+            match n.current() {
+                Some(nk) if nk == ok => n.advance(),
+                Some(nk) if nk < ok && o.sorted && n.sorted => {
+                    // an insert of a sorted rewrite: the old key may come next
+                    n.advance();
+                    continue;
+                }
+                Some(_) => removed.push(ok.into()),
+                None if n.done => removed.push(ok.into()),
+                None => break,
+            }
+            if removed.len() > limit {
+                return Ok(Walked::Unordered {
+                    keys_read: o.read + n.read,
+                });
+            }
+            o.advance();
+        }
+    }
+    Ok(Walked::Removed {
+        keys: removed,
+        keys_read: o.read + n.read,
+    })
+}
+
+/// A base file's record keys in file order, one batch at a time (nulls skipped).
+struct KeyCursor {
+    stream: ParquetRecordBatchStream<ParquetObjectReader>,
+    keys: StringArray,
+    pos: usize,
+    /// the last key passed (for `sorted`)
+    last: Option<Box<str>>,
+    /// every key so far was greater than the one before
+    sorted: bool,
+    /// rows of the file (footer)
+    rows: u64,
+    /// keys taken so far
+    read: u64,
+    /// no batch left
+    done: bool,
+    table: String,
+    file: BaseFile,
+}
+
+impl KeyCursor {
+    async fn open(store: &DynStore, table: &str, file: &BaseFile) -> Result<KeyCursor> {
+        let (stream, rows) = open_key_stream(store, table, file, None, false).await?;
+        Ok(KeyCursor {
+            stream,
+            keys: StringArray::from(Vec::<&str>::new()),
+            pos: 0,
+            last: None,
+            sorted: true,
+            rows,
+            read: 0,
+            done: false,
+            table: table.to_string(),
+            file: file.clone(),
+        })
+    }
+
+    fn current(&self) -> Option<&str> {
+        (self.pos < self.keys.len()).then(|| self.keys.value(self.pos))
+    }
+
+    fn advance(&mut self) {
+        let passed = self.pos;
+        self.pos += 1;
+        self.skip_nulls();
+        if self.sorted {
+            match self.current() {
+                Some(next) => self.sorted = self.keys.value(passed) < next,
+                // the next key is in the next batch: compare it there
+                None => self.last = Some(self.keys.value(passed).into()),
+            }
+        }
+    }
+
+    fn skip_nulls(&mut self) {
+        while self.pos < self.keys.len() && self.keys.is_null(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// Load the next batch holding a key; `false` at the end of the file.
+    async fn refill(&mut self) -> Result<bool> {
+        while self.pos >= self.keys.len() {
+            let Some(batch) = self
+                .stream
+                .try_next()
+                .await
+                .map_err(|e| parquet_error(&self.table, &self.file, e))?
+            else {
+                self.done = true;
+                return Ok(false);
+            };
+            let bad = |reason: String| HudiError::ReadFailed {
+                table: self.table.clone(),
+                file: self.file.path.clone(),
+                reason,
+                transient: false,
+            };
+            let col = batch
+                .column_by_name(RECORD_KEY_COLUMN)
+                .ok_or_else(|| bad("key column missing from the batch".into()))?;
+            let keys = match col.as_any().downcast_ref::<StringArray>() {
+                Some(a) => a.clone(),
+                None => {
+                    strings(col).map_err(bad)?;
+                    let cast = arrow_cast::cast(col, &DataType::Utf8)
+                        .map_err(|e| bad(format!("record keys as strings: {e}")))?;
+                    cast.as_any()
+                        .downcast_ref::<StringArray>()
+                        .cloned()
+                        .ok_or_else(|| bad("record keys as strings".into()))?
+                }
+            };
+            self.read += (keys.len() - keys.null_count()) as u64;
+            self.keys = keys;
+            self.pos = 0;
+            self.skip_nulls();
+        }
+        if let Some(last) = self.last.take()
+            && let Some(next) = self.current()
+        {
+            self.sorted &= last.as_ref() < next;
+        }
+        Ok(true)
+    }
+}
+
+/// The record-key column (and the commit-time column when `with_times`) of a base file as a
+/// batch stream, skipping row groups whose key statistics exclude `range`; with the file's row
+/// count. `None` when every row group is excluded.
+async fn open_key_stream(
     store: &DynStore,
     table: &str,
     file: &BaseFile,
     range: Option<(&str, &str)>,
     with_times: bool,
-    f: &mut KeySink<'_>,
-) -> Result<u64> {
+) -> Result<(ParquetRecordBatchStream<ParquetObjectReader>, u64)> {
     let (md, arm) = load_footer(store, table, file).await?;
     let descr = md.file_metadata().schema_descr_ptr();
     let leaf_of =
@@ -1263,18 +1486,33 @@ async fn read_base_keys(
             }
         })
         .collect();
-    if row_groups.is_empty() {
-        return Ok(0);
-    }
+    let rows = u64::try_from(md.file_metadata().num_rows()).unwrap_or(0);
     let leaves: Vec<usize> = std::iter::once(key_leaf).chain(time_leaf).collect();
     let reader = ParquetObjectReader::new(store.clone(), file.path.clone(), file.size)
         .with_metadata(md.clone());
-    let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, arm)
+    let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, arm)
         .with_row_groups(row_groups)
         .with_projection(ProjectionMask::leaves(&descr, leaves))
         .with_batch_size(DEFAULT_BATCH_SIZE)
         .build()
         .map_err(|e| parquet_error(table, file, e))?;
+    Ok((stream, rows))
+}
+
+type KeySink<'a> = dyn FnMut(&str, KeyEvent<'_>) + Send + 'a;
+
+/// Report every record key of a base file (only the key column, and the commit-time column
+/// when `with_times`, are read; row groups whose key statistics exclude `range` are skipped).
+/// Returns the number of keys read.
+async fn read_base_keys(
+    store: &DynStore,
+    table: &str,
+    file: &BaseFile,
+    range: Option<(&str, &str)>,
+    with_times: bool,
+    f: &mut KeySink<'_>,
+) -> Result<u64> {
+    let (mut stream, _) = open_key_stream(store, table, file, range, with_times).await?;
     let bad = |reason: String| HudiError::ReadFailed {
         table: table.to_string(),
         file: file.path.clone(),
@@ -1559,6 +1797,91 @@ mod tests {
         )
         .unwrap();
         assert_eq!(mark_soft_deletes(plain.clone()).unwrap(), plain);
+    }
+
+    /// A base file of `keys` (one batch of at most 3 rows each, so walks cross batches).
+    fn key_file(dir: &std::path::Path, name: &str, keys: &[&str]) -> BaseFile {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            RECORD_KEY_COLUMN,
+            DataType::Utf8,
+            true,
+        )]));
+        let path = dir.join(name);
+        let f = std::fs::File::create(&path).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(5))
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, schema.clone(), Some(props)).unwrap();
+        for chunk in keys.chunks(3) {
+            let b = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(StringArray::from(chunk.to_vec()))],
+            )
+            .unwrap();
+            w.write(&b).unwrap();
+        }
+        w.close().unwrap();
+        BaseFile {
+            path: name.to_string(),
+            size: std::fs::metadata(&path).unwrap().len(),
+            instant_time: "20250101000000000".into(),
+        }
+    }
+
+    async fn walk(old: &[&str], new: &[&str]) -> Option<Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(hps_storage::LocalStore::new(dir.path()));
+        let o = key_file(dir.path(), "old.parquet", old);
+        let n = key_file(dir.path(), "new.parquet", new);
+        match ordered_removals(&store, "t", &o, &n).await.unwrap() {
+            Walked::Removed { keys, keys_read } => {
+                // the walk stops reading `new` once `old` is exhausted
+                assert!(keys_read as usize >= old.len());
+                Some(keys.into_iter().map(String::from).collect())
+            }
+            Walked::Unordered { .. } => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn ordered_walk_finds_removals_of_an_order_keeping_rewrite() {
+        // merge handle: old order kept, removals dropped, inserts appended
+        let old = ["k5", "k1", "k9", "k3", "k7", "k2", "k8"];
+        let new = ["k5", "k9", "k3", "k2", "k8", "k4", "k6", "k0"];
+        assert_eq!(walk(&old, &new).await.unwrap(), vec!["k1", "k7"]);
+        // sorted rewrite: inserts interleaved in key order
+        let old = ["a", "c", "e", "g", "i"];
+        let new = ["a", "b", "d", "e", "f", "i", "j"];
+        assert_eq!(walk(&old, &new).await.unwrap(), vec!["c", "g"]);
+        // nothing left, nothing removed
+        assert_eq!(walk(&["a", "b"], &[]).await.unwrap(), vec!["a", "b"]);
+        assert!(walk(&["a", "b"], &["a", "b", "c"]).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn ordered_walk_over_reports_when_the_order_is_not_kept() {
+        // shuffled rewrite: every reported key not removed is still in the new file (the
+        // flush strikes it); every removed key is reported
+        let old = ["k5", "k1", "k9", "k3", "k7", "k2", "k8"];
+        let new = ["k8", "k2", "k9", "k5", "k3"];
+        let got = walk(&old, &new).await.unwrap();
+        for removed in ["k1", "k7"] {
+            assert!(got.iter().any(|k| k == removed), "{removed} missing from {got:?}");
+        }
+        assert!(got.iter().all(|k| ["k1", "k7"].contains(&k.as_str()) || new.contains(&k.as_str())));
+        // a repeated old key is reported, and the new file holds it
+        assert_eq!(walk(&["a", "a", "b"], &["a", "b"]).await.unwrap(), vec!["a"]);
+    }
+
+    #[tokio::test]
+    async fn ordered_walk_gives_up_past_its_limit() {
+        let n = 2 * walk_limit(0);
+        let old: Vec<String> = (0..n).map(|i| format!("k{i:08}")).collect();
+        let mut new = old.clone();
+        new.reverse();
+        let old: Vec<&str> = old.iter().map(String::as_str).collect();
+        let new: Vec<&str> = new.iter().map(String::as_str).collect();
+        assert!(walk(&old, &new).await.is_none());
     }
 
     #[test]
