@@ -1855,7 +1855,12 @@ mod tests {
         assert_eq!(walk(&old, &new).await.unwrap(), vec!["c", "g"]);
         // nothing left, nothing removed
         assert_eq!(walk(&["a", "b"], &[]).await.unwrap(), vec!["a", "b"]);
-        assert!(walk(&["a", "b"], &["a", "b", "c"]).await.unwrap().is_empty());
+        assert!(
+            walk(&["a", "b"], &["a", "b", "c"])
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -1866,11 +1871,20 @@ mod tests {
         let new = ["k8", "k2", "k9", "k5", "k3"];
         let got = walk(&old, &new).await.unwrap();
         for removed in ["k1", "k7"] {
-            assert!(got.iter().any(|k| k == removed), "{removed} missing from {got:?}");
+            assert!(
+                got.iter().any(|k| k == removed),
+                "{removed} missing from {got:?}"
+            );
         }
-        assert!(got.iter().all(|k| ["k1", "k7"].contains(&k.as_str()) || new.contains(&k.as_str())));
+        assert!(
+            got.iter()
+                .all(|k| ["k1", "k7"].contains(&k.as_str()) || new.contains(&k.as_str()))
+        );
         // a repeated old key is reported, and the new file holds it
-        assert_eq!(walk(&["a", "a", "b"], &["a", "b"]).await.unwrap(), vec!["a"]);
+        assert_eq!(
+            walk(&["a", "a", "b"], &["a", "b"]).await.unwrap(),
+            vec!["a"]
+        );
     }
 
     #[tokio::test]

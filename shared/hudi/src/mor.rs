@@ -32,7 +32,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use hps_storage::{DynStore, ParquetObjectReader};
 use parquet::arrow::arrow_reader::{
-    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
+    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
 };
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use tracing::debug;
@@ -46,8 +46,8 @@ use crate::log::{
 };
 use crate::planner::{FileSlice, LogFile, LogVisibility};
 use crate::reader::{
-    COMMIT_TIME_COLUMN, DEFAULT_BATCH_SIZE, ErrCtx, META_COLUMNS, OP_COLUMN, OP_UPSERT,
-    change_schema,
+    COMMIT_TIME_COLUMN, DEFAULT_BATCH_SIZE, ErrCtx, META_COLUMNS, OP_COLUMN, OP_UPSERT, TimeSet,
+    change_schema, commit_time_mask_in,
 };
 
 const RECORD_KEY_COLUMN: &str = "_hoodie_record_key";
@@ -290,6 +290,19 @@ fn to_output(out: &SchemaRef, batch: &RecordBatch) -> std::result::Result<Record
     RecordBatch::try_new(out.clone(), cols).map_err(|e| e.to_string())
 }
 
+/// Record keys the base read looks up for every row: a fast hasher.
+type KeySet = HashSet<Box<str>, foldhash::fast::RandomState>;
+
+/// A meta column of a filter batch.
+fn meta_column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> std::result::Result<&'a ArrayRef, arrow_schema::ArrowError> {
+    batch.column_by_name(name).ok_or_else(|| {
+        arrow_schema::ArrowError::SchemaError(format!("{name} missing from the filter batch"))
+    })
+}
+
 fn str_at(col: &ArrayRef, row: usize) -> Option<&str> {
     use arrow_array::cast::AsArray;
     if col.is_null(row) {
@@ -418,12 +431,20 @@ pub(crate) async fn open_slice(
             .is_none_or(|cols| cols.iter().any(|c| c == name))
     };
     let out_schema = change_schema(&project_schema(&file_schema, &wanted));
-    // the merge needs the key, commit time and ordering columns whatever the projection
+    // the merge needs the key, commit time and ordering columns whatever the projection; every
+    // column nullable (overlaid base rows are read with the merge's columns only)
     let merge_schema = project_schema(&file_schema, &|name: &str| {
         wanted(name)
             || [RECORD_KEY_COLUMN, COMMIT_TIME_COLUMN, PARTITION_PATH_COLUMN].contains(&name)
             || config.ordering_fields.iter().any(|f| f == name)
     });
+    let merge_schema: SchemaRef = Arc::new(Schema::new(
+        merge_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
     let ordering_fields: Vec<String> = config
         .ordering_fields
         .iter()
@@ -474,7 +495,7 @@ pub(crate) async fn open_slice(
     // 4. the base file, streamed through the merger
     let base_stream: BoxStream<'static, Result<RecordBatch>> = match base_meta {
         None => futures::stream::empty().boxed(),
-        Some((reader, arm, err)) => {
+        Some((_, arm, err)) => {
             let schema_descr = arm.metadata().file_metadata().schema_descr_ptr();
             let leaf = |name: &str| {
                 (0..schema_descr.num_columns())
@@ -492,18 +513,24 @@ pub(crate) async fn open_slice(
                 });
             };
             let arrow_schema = arm.schema().clone();
-            let roots: Vec<usize> = merge_schema
-                .fields()
-                .iter()
-                .filter_map(|f| arrow_schema.index_of(f.name()).ok())
-                .collect();
-            let projection = ProjectionMask::roots(&schema_descr, roots);
-            let keys = Arc::new(merger.keys_needing_base_rows());
-            let times = ctx.admitted.clone();
+            let roots_of = |keep: &dyn Fn(&str) -> bool| -> Vec<usize> {
+                merge_schema
+                    .fields()
+                    .iter()
+                    .filter(|f| keep(f.name()))
+                    .filter_map(|f| arrow_schema.index_of(f.name()).ok())
+                    .collect()
+            };
+            let keys: Arc<KeySet> = Arc::new(
+                merger
+                    .keys_needing_base_rows()
+                    .into_iter()
+                    .map(String::into_boxed_str)
+                    .collect(),
+            );
+            let times = TimeSet::new(&ctx.admitted);
             let md = arm.metadata().clone();
-            // a row group holds no change when its commit-time range misses every admitted
-            // time and its record-key range misses every key the log side needs
-            let mut sorted_keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let mut sorted_keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
             sorted_keys.sort_unstable();
             let range = |rg: usize, leaf: usize| {
                 md.row_group(rg)
@@ -511,58 +538,104 @@ pub(crate) async fn open_slice(
                     .statistics()
                     .and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
             };
-            let row_groups: Vec<usize> = (0..md.num_row_groups())
+            // row groups that may hold rows written by an admitted instant
+            let written: Vec<usize> = (0..md.num_row_groups())
                 .filter(|rg| {
-                    let times_hit = range(*rg, ct_leaf).is_none_or(|(min, max)| {
-                        times
-                            .iter()
-                            .any(|t| t.as_bytes() >= min && t.as_bytes() <= max)
-                    });
-                    let keys_hit = range(*rg, key_leaf).is_none_or(|(min, max)| {
-                        let from = sorted_keys.partition_point(|k| k.as_bytes() < min);
-                        sorted_keys.get(from).is_some_and(|k| k.as_bytes() <= max)
-                    });
-                    times_hit || (!keys.is_empty() && keys_hit)
+                    range(*rg, ct_leaf).is_none_or(|(min, max)| times.any_within(min, max))
                 })
                 .collect();
+            // row groups that may hold older rows of keys the log side overlays
+            let overlaid: Vec<usize> = if keys.is_empty() {
+                Vec::new()
+            } else {
+                (0..md.num_row_groups())
+                    .filter(|rg| {
+                        range(*rg, key_leaf).is_none_or(|(min, max)| {
+                            let from = sorted_keys.partition_point(|k| k.as_bytes() < min);
+                            sorted_keys.get(from).is_some_and(|k| k.as_bytes() <= max)
+                        })
+                    })
+                    .collect()
+            };
+            drop(sorted_keys);
             debug!(
                 file = %err.base.path,
                 row_groups = md.num_row_groups(),
-                kept = row_groups.len(),
+                written = written.len(),
+                overlaid = overlaid.len(),
                 "base row groups pruned"
             );
-            let predicate = ArrowPredicateFn::new(
-                ProjectionMask::leaves(&schema_descr, [ct_leaf, key_leaf]),
-                move |batch: RecordBatch| {
-                    let (Some(ct), Some(key)) = (
-                        batch.column_by_name(COMMIT_TIME_COLUMN),
-                        batch.column_by_name(RECORD_KEY_COLUMN),
-                    ) else {
-                        return Err(arrow_schema::ArrowError::SchemaError(
-                            "meta columns missing from the filter batch".into(),
-                        ));
-                    };
-                    Ok((0..batch.num_rows())
-                        .map(|i| {
-                            Some(
-                                str_at(ct, i).is_some_and(|t| times.contains(t))
-                                    || str_at(key, i).is_some_and(|k| keys.contains(k)),
-                            )
-                        })
-                        .collect::<BooleanArray>())
-                },
-            );
             let err = Arc::new(err);
-            let e2 = err.clone();
-            ParquetRecordBatchStreamBuilder::new_with_metadata(reader, arm)
-                .with_row_groups(row_groups)
-                .with_projection(projection)
-                .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
-                .with_batch_size(batch_size)
-                .build()
-                .map_err(|e| err.map(e))?
-                .map_err(move |e| e2.map(e))
-                .boxed()
+            let open = |row_groups: Vec<usize>,
+                        roots: Vec<usize>,
+                        predicate: Box<dyn ArrowPredicate>|
+             -> Result<BoxStream<'static, Result<RecordBatch>>> {
+                let reader = ParquetObjectReader::new(
+                    ctx.store.clone(),
+                    err.base.path.clone(),
+                    err.base.size,
+                )
+                .with_metadata(md.clone());
+                let e2 = err.clone();
+                Ok(
+                    ParquetRecordBatchStreamBuilder::new_with_metadata(reader, arm.clone())
+                        .with_row_groups(row_groups)
+                        .with_projection(ProjectionMask::roots(&schema_descr, roots))
+                        .with_row_filter(RowFilter::new(vec![predicate]))
+                        .with_batch_size(batch_size)
+                        .build()
+                        .map_err(|e| err.map(e))?
+                        .map_err(move |e| e2.map(e))
+                        .boxed(),
+                )
+            };
+            // 1. rows written by an admitted instant: every merge column (they may be changes)
+            let mut parts: Vec<BoxStream<'static, Result<RecordBatch>>> = Vec::new();
+            if !written.is_empty() {
+                let t = times.clone();
+                parts.push(open(
+                    written,
+                    roots_of(&|_| true),
+                    Box::new(ArrowPredicateFn::new(
+                        ProjectionMask::leaves(&schema_descr, [ct_leaf]),
+                        move |batch: RecordBatch| {
+                            let ct = meta_column(&batch, COMMIT_TIME_COLUMN)?;
+                            commit_time_mask_in(ct, &t)
+                        },
+                    )),
+                )?);
+            }
+            // 2. older rows whose key the log side overlays: only what the merge compares (key,
+            //    commit time, ordering fields). Such a row is never a change itself — when it
+            //    wins the merge, the key did not change in the window —, so the merger only
+            //    needs it to decide whether the log's version wins; its other columns stay null.
+            if !overlaid.is_empty() {
+                let (t, k) = (times.clone(), keys.clone());
+                let ordering = config.ordering_fields.clone();
+                parts.push(open(
+                    overlaid,
+                    roots_of(&|name: &str| {
+                        [RECORD_KEY_COLUMN, COMMIT_TIME_COLUMN].contains(&name)
+                            || ordering.iter().any(|f| f == name)
+                    }),
+                    Box::new(ArrowPredicateFn::new(
+                        ProjectionMask::leaves(&schema_descr, [ct_leaf, key_leaf]),
+                        move |batch: RecordBatch| {
+                            let ct = meta_column(&batch, COMMIT_TIME_COLUMN)?;
+                            let key = meta_column(&batch, RECORD_KEY_COLUMN)?;
+                            Ok((0..batch.num_rows())
+                                .map(|i| {
+                                    Some(
+                                        str_at(key, i).is_some_and(|x| k.contains(x))
+                                            && !str_at(ct, i).is_some_and(|c| t.contains(c)),
+                                    )
+                                })
+                                .collect::<BooleanArray>())
+                        },
+                    )),
+                )?);
+            }
+            futures::stream::iter(parts).flatten().boxed()
         }
     };
 

@@ -7,7 +7,7 @@
 //! groups whose `_hoodie_commit_time` min/max statistics exclude every admitted time are never
 //! fetched.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -148,7 +148,7 @@ impl SliceRead {
             })?;
 
         // row-group pruning on _hoodie_commit_time min/max
-        let times: BTreeSet<&str> = self.commit_times.iter().map(String::as_str).collect();
+        let wanted = TimeSet::new(&self.commit_times);
         let row_groups: Vec<usize> = (0..md.num_row_groups())
             .filter(|rg| {
                 let col = md.row_group(*rg).column(ct_leaf);
@@ -156,9 +156,7 @@ impl SliceRead {
                     .statistics()
                     .map(|s| (s.min_bytes_opt(), s.max_bytes_opt()))
                 {
-                    Some((Some(min), Some(max))) => times
-                        .iter()
-                        .any(|t| t.as_bytes() >= min && t.as_bytes() <= max),
+                    Some((Some(min), Some(max))) => wanted.any_within(min, max),
                     _ => true,
                 }
             })
@@ -190,10 +188,9 @@ impl SliceRead {
             }
         };
         let projection = ProjectionMask::roots(&schema_descr, roots);
-        let wanted = self.commit_times.clone();
         let predicate = ArrowPredicateFn::new(
             ProjectionMask::leaves(&schema_descr, [ct_leaf]),
-            move |batch: RecordBatch| commit_time_mask(batch.column(0), &wanted),
+            move |batch: RecordBatch| commit_time_mask_in(batch.column(0), &wanted),
         );
         let batch_size = if self.options.batch_size == 0 {
             DEFAULT_BATCH_SIZE
@@ -231,15 +228,56 @@ fn to_change_batch(
     RecordBatch::try_new(schema.clone(), cols)
 }
 
+/// The admitted commit times of a read, for per-row checks: a window admits a handful of
+/// instants, so a short list of byte strings compared by length first beats hashing every
+/// row's commit time; long windows use a hash set.
+#[derive(Debug, Clone)]
+pub(crate) enum TimeSet {
+    Few(Vec<Box<[u8]>>),
+    Many(HashSet<String, foldhash::fast::RandomState>),
+}
+
+impl TimeSet {
+    pub(crate) fn new(times: &HashSet<String>) -> TimeSet {
+        if times.len() <= 16 {
+            TimeSet::Few(times.iter().map(|t| t.as_bytes().into()).collect())
+        } else {
+            TimeSet::Many(times.iter().cloned().collect())
+        }
+    }
+
+    /// Whether a time lies within `min..=max` (row-group statistics).
+    pub(crate) fn any_within(&self, min: &[u8], max: &[u8]) -> bool {
+        match self {
+            TimeSet::Few(v) => v.iter().any(|t| t.as_ref() >= min && t.as_ref() <= max),
+            TimeSet::Many(s) => s.iter().any(|t| t.as_bytes() >= min && t.as_bytes() <= max),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, t: &str) -> bool {
+        match self {
+            TimeSet::Few(v) => v.iter().any(|w| w.as_ref() == t.as_bytes()),
+            TimeSet::Many(s) => s.contains(t),
+        }
+    }
+}
+
 /// `true` where the commit time is one of `wanted`.
+#[cfg(test)]
 fn commit_time_mask(
     col: &ArrayRef,
     wanted: &HashSet<String>,
 ) -> std::result::Result<BooleanArray, ArrowError> {
-    fn mask<'a>(
-        it: impl Iterator<Item = Option<&'a str>>,
-        wanted: &HashSet<String>,
-    ) -> BooleanArray {
+    commit_time_mask_in(col, &TimeSet::new(wanted))
+}
+
+/// `true` where the commit time is one of `wanted`.
+pub(crate) fn commit_time_mask_in(
+    col: &ArrayRef,
+    wanted: &TimeSet,
+) -> std::result::Result<BooleanArray, ArrowError> {
+    fn mask<'a>(it: impl Iterator<Item = Option<&'a str>>, wanted: &TimeSet) -> BooleanArray {
         it.map(|v| Some(v.is_some_and(|s| wanted.contains(s))))
             .collect()
     }

@@ -1,7 +1,16 @@
-//! The slice feed: a task reads the file slices of a window in plan order (ahead of the
-//! COPY, through a bounded channel) and the pass consumes them transaction by transaction,
-//! deciding at each slice boundary whether the next slice still fits the transaction.
+//! The slice feed: a task reads the file slices of a window ahead of the COPY and hands them
+//! over in plan order through a bounded channel; the pass consumes them transaction by
+//! transaction, deciding at each slice boundary whether the next slice still fits the
+//! transaction.
+//!
+//! Up to [`ReadAhead::slices`] slices are read at once, each by a task of its own into a
+//! bounded channel of its own, so decoding (CPU-bound: decompression, the commit-time filter,
+//! the deletes walk) uses several cores while the slice in front streams to PostgreSQL. A slice
+//! is started ahead only while the slices in flight sum up to at most [`ReadAhead::bytes`] of
+//! files (the first one always starts), which bounds memory: each reader holds one row group of
+//! its file and its channel's batches.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -62,11 +71,11 @@ impl Feed {
         plan: Arc<IncrementalPlan>,
         start: usize,
         options: ReadOptions,
-        prefetch: usize,
+        ahead: ReadAhead,
     ) -> Feed {
-        let (tx, rx) = mpsc::channel(prefetch.max(1));
+        let (tx, rx) = mpsc::channel(ahead.batches.max(1));
         let span = tracing::Span::current();
-        let task = tokio::spawn(produce(table, plan, start, options, tx).instrument(span));
+        let task = tokio::spawn(produce(table, plan, start, options, ahead, tx).instrument(span));
         Feed {
             rx,
             peeked: None,
@@ -111,66 +120,169 @@ impl Feed {
     }
 }
 
+/// How far the feed reads ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadAhead {
+    /// Batches buffered per slice in flight (and in the feed's own channel).
+    pub batches: usize,
+    /// Slices read at once.
+    pub slices: usize,
+    /// A further slice starts only while the files of the slices in flight sum up to at most
+    /// this many bytes.
+    pub bytes: u64,
+}
+
+/// What a slice reader task sends.
+enum SliceMsg {
+    Batch(RecordBatch),
+    Failed(HudiError),
+    Done,
+}
+
+/// A slice being read by its own task (aborted when dropped).
+struct InFlight {
+    slice: usize,
+    size: u64,
+    rx: mpsc::Receiver<SliceMsg>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn slice_size(plan: &IncrementalPlan, i: usize) -> u64 {
+    let s = &plan.slices[i];
+    s.base_file.as_ref().map_or(0, |b| b.size) + s.log_files.iter().map(|l| l.size).sum::<u64>()
+}
+
+/// Start the reader task of slice `i`.
+fn spawn_slice(
+    table: &HudiTable,
+    plan: &IncrementalPlan,
+    i: usize,
+    options: &ReadOptions,
+    batches: usize,
+) -> InFlight {
+    let (tx, rx) = mpsc::channel(batches.max(1));
+    let size = slice_size(plan, i);
+    let stream = table.read_slice(plan, i, options);
+    let task = tokio::spawn(
+        async move {
+            let mut stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(SliceMsg::Failed(e)).await;
+                    return;
+                }
+            };
+            loop {
+                let msg = match stream.try_next().await {
+                    Ok(Some(b)) if b.num_rows() == 0 => continue,
+                    Ok(Some(b)) => SliceMsg::Batch(b),
+                    Ok(None) => {
+                        let _ = tx.send(SliceMsg::Done).await;
+                        return;
+                    }
+                    Err(e) => SliceMsg::Failed(e),
+                };
+                let failed = matches!(msg, SliceMsg::Failed(_));
+                if tx.send(msg).await.is_err() || failed {
+                    return;
+                }
+            }
+        }
+        .instrument(tracing::Span::current()),
+    );
+    InFlight {
+        slice: i,
+        size,
+        rx,
+        task,
+    }
+}
+
 async fn produce(
     table: HudiTable,
     plan: Arc<IncrementalPlan>,
     start: usize,
     options: ReadOptions,
+    ahead: ReadAhead,
     tx: mpsc::Sender<Msg>,
 ) {
-    for i in start..plan.slices.len() {
-        let size = plan.slices[i].base_file.as_ref().map_or(0, |b| b.size);
-        let mut stream = match table.read_slice(&plan, i, &options) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = tx.send(Msg::Failed(e)).await;
-                return;
-            }
-        };
-        // the slice's schema is the schema of its first non-empty batch
-        let first = loop {
-            match stream.try_next().await {
-                Ok(Some(b)) if b.num_rows() == 0 => continue,
-                Ok(b) => break b,
-                Err(e) => {
-                    let _ = tx.send(Msg::Failed(e)).await;
-                    return;
-                }
-            }
-        };
-        let schema = first.as_ref().map(RecordBatch::schema);
-        if tx
-            .send(Msg::Start {
-                slice: i,
-                size,
-                schema,
-            })
-            .await
-            .is_err()
+    let mut flight: VecDeque<InFlight> = VecDeque::new();
+    let mut next = start;
+    loop {
+        // start slices while the read-ahead allows
+        while next < plan.slices.len()
+            && flight.len() < ahead.slices.max(1)
+            && (flight.is_empty()
+                || flight.iter().map(|f| f.size).sum::<u64>() + slice_size(&plan, next)
+                    <= ahead.bytes)
         {
+            flight.push_back(spawn_slice(&table, &plan, next, &options, ahead.batches));
+            next += 1;
+        }
+        let Some(mut front) = flight.pop_front() else {
             return;
-        }
-        let mut rows = 0u64;
-        let mut next = first;
-        loop {
-            if let Some(b) = next.take() {
-                rows += b.num_rows() as u64;
-                if tx.send(Msg::Batch(b)).await.is_err() {
-                    return;
-                }
-            }
-            match stream.try_next().await {
-                Ok(Some(b)) if b.num_rows() == 0 => {}
-                Ok(Some(b)) => next = Some(b),
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = tx.send(Msg::Failed(e)).await;
-                    return;
-                }
-            }
-        }
-        if tx.send(Msg::End { slice: i, rows }).await.is_err() {
+        };
+        if !forward(&mut front, &tx).await {
             return;
         }
     }
+}
+
+/// Hand one slice over: `Start`, its batches, `End` (or `Failed`). `false` when the feed must
+/// stop (failed, the consumer is gone, the slice's task died).
+async fn forward(f: &mut InFlight, tx: &mpsc::Sender<Msg>) -> bool {
+    // the slice's schema is the schema of its first non-empty batch
+    let first = match f.rx.recv().await {
+        Some(SliceMsg::Batch(b)) => Some(b),
+        Some(SliceMsg::Done) => None,
+        Some(SliceMsg::Failed(e)) => {
+            let _ = tx.send(Msg::Failed(e)).await;
+            return false;
+        }
+        // the task ended without a word (it panicked): the feed ends early
+        None => return false,
+    };
+    let start = Msg::Start {
+        slice: f.slice,
+        size: f.size,
+        schema: first.as_ref().map(RecordBatch::schema),
+    };
+    if tx.send(start).await.is_err() {
+        return false;
+    }
+    let mut rows = 0u64;
+    if let Some(b) = first {
+        rows += b.num_rows() as u64;
+        if tx.send(Msg::Batch(b)).await.is_err() {
+            return false;
+        }
+        loop {
+            match f.rx.recv().await {
+                Some(SliceMsg::Batch(b)) => {
+                    rows += b.num_rows() as u64;
+                    if tx.send(Msg::Batch(b)).await.is_err() {
+                        return false;
+                    }
+                }
+                Some(SliceMsg::Done) => break,
+                Some(SliceMsg::Failed(e)) => {
+                    let _ = tx.send(Msg::Failed(e)).await;
+                    return false;
+                }
+                None => return false,
+            }
+        }
+    }
+    tx.send(Msg::End {
+        slice: f.slice,
+        rows,
+    })
+    .await
+    .is_ok()
 }

@@ -22,7 +22,7 @@ use crate::bookmark::{
 };
 use crate::error::{SyncError, SyncResult};
 use crate::failpoint;
-use crate::feed::{Feed, Msg, Peeked};
+use crate::feed::{Feed, Msg, Peeked, ReadAhead};
 use crate::fence::{Fence, FenceError, FenceStatus, FenceTable};
 use crate::lease::{Acquire, Lease};
 use crate::pipeline::{
@@ -937,7 +937,11 @@ impl<'p> Run<'p> {
             Arc::new(plan.clone()),
             start,
             options,
-            self.pipe.options.prefetch_batches,
+            ReadAhead {
+                batches: self.pipe.options.prefetch_batches,
+                slices: self.pipe.options.read_ahead_slices,
+                bytes: self.pipe.options.read_ahead_bytes,
+            },
         );
         let mut next = start;
         loop {

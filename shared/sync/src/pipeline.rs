@@ -147,8 +147,14 @@ pub struct SyncOptions {
     pub max_instants_per_window: usize,
     /// Rows per Arrow batch read from the files.
     pub read_batch_size: usize,
-    /// Batches read ahead of the COPY (reading overlaps PostgreSQL's work).
+    /// Batches read ahead of the COPY (reading overlaps PostgreSQL's work), per slice in flight.
     pub prefetch_batches: usize,
+    /// File slices read at once (decoding on several cores while the slice in front streams to
+    /// PostgreSQL). Default: the available parallelism, at most 4.
+    pub read_ahead_slices: usize,
+    /// A slice is read ahead only while the files of the slices in flight sum up to at most this
+    /// many bytes (memory: each reader holds a row group of its file).
+    pub read_ahead_bytes: u64,
     /// Options of the PostgreSQL apply path.
     pub apply: ApplyOptions,
     /// Retries of transient failures of a whole pass step (PostgreSQL, storage).
@@ -170,6 +176,8 @@ impl fmt::Debug for SyncOptions {
             .field("max_instants_per_window", &self.max_instants_per_window)
             .field("read_batch_size", &self.read_batch_size)
             .field("prefetch_batches", &self.prefetch_batches)
+            .field("read_ahead_slices", &self.read_ahead_slices)
+            .field("read_ahead_bytes", &self.read_ahead_bytes)
             .field("apply", &self.apply)
             .field("retry", &self.retry)
             .field("progress", &self.progress.is_some())
@@ -188,6 +196,10 @@ impl Default for SyncOptions {
             max_instants_per_window: 200,
             read_batch_size: 8192,
             prefetch_batches: 8,
+            read_ahead_slices: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4),
+            read_ahead_bytes: 256 << 20,
             apply: ApplyOptions::default(),
             retry: RetryPolicy {
                 max_attempts: 3,
