@@ -214,6 +214,15 @@ async fn produce(
 ) {
     let mut flight: VecDeque<InFlight> = VecDeque::new();
     let mut next = start;
+    // the derived-deletes slice comes last but only walks record keys (CPU, little output):
+    // with more than one reader it starts at once, beside the others
+    let deletes = plan.slices.iter().position(|s| s.deletes.is_some());
+    let mut early = match deletes {
+        Some(d) if d > start && ahead.slices > 1 => {
+            Some(spawn_slice(&table, &plan, d, &options, ahead.batches))
+        }
+        _ => None,
+    };
     loop {
         // start slices while the read-ahead allows
         while next < plan.slices.len()
@@ -222,7 +231,14 @@ async fn produce(
                 || flight.iter().map(|f| f.size).sum::<u64>() + slice_size(&plan, next)
                     <= ahead.bytes)
         {
-            flight.push_back(spawn_slice(&table, &plan, next, &options, ahead.batches));
+            let f = match early.take() {
+                Some(e) if e.slice == next => e,
+                other => {
+                    early = other;
+                    spawn_slice(&table, &plan, next, &options, ahead.batches)
+                }
+            };
+            flight.push_back(f);
             next += 1;
         }
         let Some(mut front) = flight.pop_front() else {
