@@ -50,8 +50,11 @@
 //!
 //! **Cost and memory.** Windows without removals read nothing extra. Only the record-key column
 //! (`_hoodie_record_key`, plus `_hoodie_commit_time` of clustering outputs) of the followed
-//! files is read, one row group at a time. Memory: the keys of one followed file group at a
-//! time (one small entry per key) plus the candidate deletes; at [`MAX_CANDIDATES`] candidates
+//! files is read, one row group at a time. A group rewritten once in the window and alive at
+//! its end is diffed by an ordered walk of its old and new key columns (no hashing, two batches
+//! of keys held; see `ordered_removals`); other groups hold their keys in a hash map. Memory:
+//! the keys of one followed file group at a time on the hashing path (one small entry per key)
+//! plus the candidate deletes; at [`MAX_CANDIDATES`] candidates
 //! they are checked and emitted in a chunk (each chunk re-reads the receivers' key columns).
 //! Re-dating entries and keys of clustered groups awaiting their outputs' walk are kept until
 //! the end (both are bounded by the keys of groups rewritten twice in the window).

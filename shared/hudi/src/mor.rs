@@ -9,8 +9,10 @@
 //!    ([`FileSlice::window_log_files`]: an older slice compacted within the window, or a group
 //!    replaced by the window end) are folded separately and reported unless the slice still
 //!    holds their key;
-//! 3. the base file is streamed (only rows written by an admitted instant, or whose key occurs
-//!    in the log, are decoded) and merged key by key by the table's merge rule;
+//! 3. the base file is streamed and merged key by key by the table's merge rule: rows written
+//!    by an admitted instant are decoded in full; of older rows only those whose key occurs in
+//!    the log, and only their key, commit time and ordering columns (such a row is never a
+//!    change itself; the merge only needs it to decide whether the log's version wins);
 //! 4. the rows whose latest version was written by an admitted instant are upserts; keys whose
 //!    latest version is a delete written by an admitted instant are delete rows
 //!    ([`crate::log::delete_change_batch`]: meta columns, record-key columns parsed from the key,
