@@ -204,6 +204,19 @@ impl Results {
                 mark(r <= 0.03)
             );
         }
+        if let (Some(l), Some(f), Some(i)) = (
+            lf,
+            find(&self.cow, &self.floor, "incr"),
+            find(&self.cow, &self.loader, "incr"),
+        ) {
+            let _ = writeln!(
+                s,
+                "| (context) the floor's own 1 % commit, against the loader's full load | {:.1} % ({:.2} s); the loader's 1 % commit takes {:.2}× the floor's | — |",
+                f.secs / l.secs * 100.0,
+                f.secs,
+                i.secs / f.secs
+            );
+        }
         if let (Some(l), Some(i)) = (
             find(&self.mor, &self.loader, "full"),
             find(&self.mor, &self.loader, "incr"),
@@ -296,6 +309,7 @@ mod tests {
                 t("A", "full", 1000, 4.0),
                 t("B", "full", 1000, 2.0),
                 t("L", "incr", 10, 0.02),
+                t("F", "incr", 10, 0.01),
             ],
             startup_ms: vec![30.0, 10.0, 70.0],
             sizes: vec![("incremental-loader".into(), 30_000_000)],
@@ -312,6 +326,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| 2.0 % (0.02 s vs 1.00 s) | ✅"), "{md}");
+        assert!(
+            md.contains("| 1.0 % (0.01 s); the loader's 1 % commit takes 2.00× the floor's |"),
+            "{md}"
+        );
         assert!(md.contains("median 30.0 ms"), "{md}");
         assert!(
             md.contains("| `incremental-loader` stripped ≤ 25 MB | 30.0 MB | ❌"),

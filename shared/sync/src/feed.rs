@@ -73,7 +73,8 @@ impl Feed {
         options: ReadOptions,
         ahead: ReadAhead,
     ) -> Feed {
-        let (tx, rx) = mpsc::channel(ahead.batches.max(1));
+        // the batches are buffered by the slice readers' channels; this one only hands over
+        let (tx, rx) = mpsc::channel(1);
         let span = tracing::Span::current();
         let task = tokio::spawn(produce(table, plan, start, options, ahead, tx).instrument(span));
         Feed {
@@ -123,7 +124,7 @@ impl Feed {
 /// How far the feed reads ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReadAhead {
-    /// Batches buffered per slice in flight (and in the feed's own channel).
+    /// Batches buffered per slice in flight.
     pub batches: usize,
     /// Slices read at once.
     pub slices: usize,
