@@ -505,12 +505,6 @@ impl Applier {
             stats.inserted += direct_rows;
             if direct_rows > 0 {
                 debug!(direct_rows, "loaded straight into staging");
-                // a table just filled by COPY has no statistics (relpages stays 0 until VACUUM
-                // or ANALYZE): the next loads' joins against it would be planned as if it were
-                // empty (sequential scans) until autovacuum gets to it
-                tx.batch_execute(&format!("ANALYZE {}", names.staging_q()))
-                    .await
-                    .map_err(db(format!("{table}: analyze after the direct load")))?;
             }
 
             if let Some((seq, part, part_q)) = landing {
