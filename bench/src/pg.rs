@@ -99,6 +99,16 @@ impl Server {
     pub fn checkpoint(&self) -> Result<()> {
         self.sql("postgres", "CHECKPOINT").map(|_| ())
     }
+
+    /// Before a step: after the first, `VACUUM (ANALYZE)` the contender's database (what
+    /// autovacuum does soon after a bulk load; otherwise the next step races it); then a
+    /// checkpoint. Untimed.
+    pub fn settle(&self, db: &str, step: usize) -> Result<()> {
+        if step > 0 {
+            self.sql(db, "VACUUM (ANALYZE)")?;
+        }
+        self.checkpoint()
+    }
 }
 
 /// A landing table's COPY columns (every column but the defaulted `_hps_landed_at`), with
