@@ -100,6 +100,34 @@ impl Server {
         self.sql("postgres", "CHECKPOINT").map(|_| ())
     }
 
+    /// The URL of an existing database `db` (as [`Server::database`] returns it).
+    pub fn url_of(&self, db: &str) -> String {
+        format!("{}?sslmode=disable", self.url(db))
+    }
+
+    /// `n - 1` copies of `db` (`CREATE DATABASE … TEMPLATE`): `db` itself, then the copies.
+    pub fn copies(&self, db: &str, n: usize) -> Result<Vec<String>> {
+        let mut out = vec![db.to_string()];
+        for r in 1..n {
+            let copy = format!("{db}_r{r}");
+            self.sql("postgres", &format!("DROP DATABASE IF EXISTS \"{copy}\""))?;
+            self.sql(
+                "postgres",
+                &format!("CREATE DATABASE \"{copy}\" TEMPLATE \"{db}\""),
+            )?;
+            out.push(copy);
+        }
+        Ok(out)
+    }
+
+    /// Drop the copies made by [`Server::copies`] (not `db` itself).
+    pub fn drop_copies(&self, dbs: &[String]) -> Result<()> {
+        for copy in dbs.iter().skip(1) {
+            self.sql("postgres", &format!("DROP DATABASE IF EXISTS \"{copy}\""))?;
+        }
+        Ok(())
+    }
+
     /// Before a step: after the first, `VACUUM (ANALYZE)` the contender's database (what
     /// autovacuum does soon after a bulk load; otherwise the next step races it); then a
     /// checkpoint. Untimed.

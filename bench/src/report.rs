@@ -18,6 +18,30 @@ pub struct Timed {
     pub wall_secs: f64,
     /// Peak RSS (loader only).
     pub max_rss: Option<u64>,
+    /// When the step ran several times: its fastest and slowest time (`secs` is the median).
+    pub spread: Option<(f64, f64)>,
+}
+
+/// The median run of `runs` (by time), with the spread of all.
+pub fn median_run(mut runs: Vec<Timed>) -> Option<Timed> {
+    if runs.is_empty() {
+        return None;
+    }
+    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    let (lo, hi) = (runs[0].secs, runs[runs.len() - 1].secs);
+    let mut m = runs.swap_remove(runs.len() / 2);
+    if !runs.is_empty() {
+        m.spread = Some((lo, hi));
+    }
+    Some(m)
+}
+
+/// A time cell: `1.23`, or `1.23 (1.10–1.40)` for a median of several runs.
+fn secs_cell(t: &Timed) -> String {
+    match t.spread {
+        Some((lo, hi)) => format!("{:.2} ({lo:.2}–{hi:.2})", t.secs),
+        None => format!("{:.2}", t.secs),
+    }
 }
 
 impl Timed {
@@ -133,11 +157,11 @@ impl Results {
                 };
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {:.2} | {} | {} | {:.2} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {:.2} | {} |",
                     t.who,
                     t.step,
                     t.rows,
-                    t.secs,
+                    secs_cell(t),
                     rate(t.rate()),
                     ratio,
                     t.wall_secs,
@@ -158,10 +182,10 @@ impl Results {
             for t in &self.mor {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.2} | {} | {:.2} | {} |",
+                    "| {} | {} | {} | {} | {:.2} | {} |",
                     t.step,
                     t.rows,
-                    t.secs,
+                    secs_cell(t),
                     rate(t.rate()),
                     t.wall_secs,
                     t.max_rss.map(mb).unwrap_or_default()
@@ -292,7 +316,24 @@ mod tests {
             secs,
             wall_secs: secs,
             max_rss: None,
+            spread: None,
         }
+    }
+
+    #[test]
+    fn median_of_runs() {
+        let m = median_run(vec![
+            t("L", "incr", 10, 0.9),
+            t("L", "incr", 10, 0.5),
+            t("L", "incr", 10, 0.6),
+        ])
+        .unwrap();
+        assert_eq!(m.secs, 0.6);
+        assert_eq!(m.spread, Some((0.5, 0.9)));
+        assert_eq!(secs_cell(&m), "0.60 (0.50–0.90)");
+        let one = median_run(vec![t("L", "full", 10, 2.0)]).unwrap();
+        assert_eq!((one.spread, secs_cell(&one)), (None, "2.00".to_string()));
+        assert!(median_run(Vec::new()).is_none());
     }
 
     #[test]
