@@ -12,7 +12,7 @@ use crate::proc::{Measured, run_measured};
 use crate::tables::BenchTable;
 
 /// A job for one peer step.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Job {
     /// libpq settings.
     pub dsn: String,

@@ -48,7 +48,7 @@ impl Server {
         self.cluster
             .psql(&format!("DROP DATABASE IF EXISTS \"{name}\""));
         self.cluster.create_database(name);
-        format!("{}?sslmode=disable", self.url(name))
+        self.url_of(name)
     }
 
     /// `postgresql://postgres@127.0.0.1:<port>/<db>`.
@@ -129,13 +129,12 @@ impl Server {
     }
 
     /// Before a step: after the first, `VACUUM (ANALYZE)` the contender's database (what
-    /// autovacuum does soon after a bulk load; otherwise the next step races it); then a
-    /// checkpoint. Untimed.
+    /// autovacuum does soon after a bulk load; otherwise the next step races it). Untimed.
     pub fn settle(&self, db: &str, step: usize) -> Result<()> {
         if step > 0 {
             self.sql(db, "VACUUM (ANALYZE)")?;
         }
-        self.checkpoint()
+        Ok(())
     }
 }
 

@@ -178,18 +178,14 @@ pub async fn run(a: RunArgs) -> Result<()> {
         let cap = floor::capture(&ctx.server, &ctx.bench_bin, &cow, &ctx.work, &ctx.log)?;
         let target = floor::prepare_target(&ctx.server, "bench_floor", &cow, &schema).await?;
         for (i, step) in STEPS.iter().enumerate() {
-            ctx.server.settle("bench_floor", i)?;
-            let dbs = ctx.server.copies("bench_floor", runs_of(i))?;
-            let mut runs = Vec::new();
-            for db in &dbs {
-                ctx.server.checkpoint()?;
+            let t = timed_step(&ctx, "bench_floor", i, |_, db| {
                 eprintln!("== floor {step} ({db})");
                 let t = floor::Target {
-                    db: db.clone(),
+                    db: db.to_string(),
                     ..target.clone()
                 };
                 let m = floor::floor_step(&ctx.server, &t, i, &cap.files[i], &ctx.work, &ctx.log)?;
-                runs.push(Timed {
+                Ok(Timed {
                     who: FLOOR.into(),
                     step: step.to_string(),
                     rows: cap.rows[i],
@@ -197,10 +193,9 @@ pub async fn run(a: RunArgs) -> Result<()> {
                     wall_secs: m.wall.as_secs_f64(),
                     max_rss: None,
                     spread: None,
-                });
-            }
-            ctx.server.drop_copies(&dbs)?;
-            res.cow.extend(median_run(runs));
+                })
+            })?;
+            res.cow.extend(t);
         }
         if on("loader") {
             let a = fingerprint(&ctx, "bench_loader", &cow)?;
@@ -219,16 +214,15 @@ pub async fn run(a: RunArgs) -> Result<()> {
         let target = floor::prepare_target(&ctx.server, &db, &cow, &schema).await?;
         res.peers.push(peer.label().to_string());
         for (i, step) in STEPS.iter().enumerate() {
-            ctx.server.settle(&db, i)?;
-            let dbs = ctx.server.copies(&db, runs_of(i))?;
-            let mut runs = Vec::new();
-            for run_db in &dbs {
-                let dsn = ctx.server.dsn(run_db);
-                let job = peers::job(&cow, &target, &dsn, i, peer).await?;
-                ctx.server.checkpoint()?;
+            let job = peers::job(&cow, &target, &ctx.server.dsn(&db), i, peer).await?;
+            let t = timed_step(&ctx, &db, i, |_, run_db| {
                 eprintln!("== {} {step} ({run_db})", peer.name());
+                let job = peers::Job {
+                    dsn: ctx.server.dsn(run_db),
+                    ..job.clone()
+                };
                 let (m, r) = peers::run_peer(&a.python, &a.peers, peer, &job, &ctx.work, &ctx.log)?;
-                runs.push(Timed {
+                Ok(Timed {
                     who: peer.label().into(),
                     step: step.to_string(),
                     rows: r.rows,
@@ -236,10 +230,9 @@ pub async fn run(a: RunArgs) -> Result<()> {
                     wall_secs: m.wall.as_secs_f64(),
                     max_rss: r.peak_rss,
                     spread: None,
-                });
-            }
-            ctx.server.drop_copies(&dbs)?;
-            res.cow.extend(median_run(runs));
+                })
+            })?;
+            res.cow.extend(t);
         }
         let upserts: u64 = cow
             .manifest
@@ -309,6 +302,26 @@ fn notes() -> Vec<String> {
     ]
 }
 
+/// Step `i` of one contender whose database is `db`: settled ([`Server::settle`]), then run
+/// [`runs_of`]`(i)` times by `run(r, database)` — run 0 on `db` itself, the others on copies of
+/// it, dropped afterwards. The median run, with the spread.
+fn timed_step(
+    ctx: &Ctx,
+    db: &str,
+    i: usize,
+    mut run: impl FnMut(usize, &str) -> Result<Timed>,
+) -> Result<Option<Timed>> {
+    ctx.server.settle(db, i)?;
+    let dbs = ctx.server.copies(db, runs_of(i))?;
+    let mut runs = Vec::with_capacity(dbs.len());
+    for (r, run_db) in dbs.iter().enumerate() {
+        ctx.server.checkpoint()?;
+        runs.push(run(r, run_db)?);
+    }
+    ctx.server.drop_copies(&dbs)?;
+    Ok(median_run(runs))
+}
+
 /// Runs of step `i`: the full load once, the 1 % commit [`INCR_RUNS`] times (it is short, and
 /// its time swings with what else the machine does): the median is reported.
 fn runs_of(i: usize) -> usize {
@@ -347,11 +360,8 @@ fn loader_runs(
     let _ = std::fs::remove_dir_all(&bookmarks);
     let mut out = Vec::new();
     for (i, step) in STEPS.iter().enumerate() {
-        ctx.server.settle(db, i)?;
         // repeated runs go to copies of the database and of the bookmarks as they stand now
-        let dbs = ctx.server.copies(db, runs_of(i))?;
-        let mut runs = Vec::new();
-        for (r, run_db) in dbs.iter().enumerate() {
+        let t = timed_step(ctx, db, i, |r, run_db| {
             let (run_url, run_bookmarks) = if r == 0 {
                 (url.clone(), bookmarks.clone())
             } else {
@@ -359,7 +369,6 @@ fn loader_runs(
                 copy_dir(&bookmarks, &b)?;
                 (ctx.server.url_of(run_db), b)
             };
-            ctx.server.checkpoint()?;
             eprintln!("== loader {step} ({run_db})");
             let mut c = loader_cmd(&ctx.bench_bin, table, &run_url, &run_bookmarks);
             if landing_only {
@@ -367,7 +376,7 @@ fn loader_runs(
             }
             let m = run_measured(&format!("loader {step} ({run_db})"), &mut c, &ctx.log)?;
             let p = parse_load(&m)?;
-            runs.push(Timed {
+            Ok(Timed {
                 who: label.into(),
                 step: step.to_string(),
                 rows: p.rows,
@@ -375,10 +384,9 @@ fn loader_runs(
                 wall_secs: m.wall.as_secs_f64(),
                 max_rss: Some(p.peak_rss),
                 spread: None,
-            });
-        }
-        ctx.server.drop_copies(&dbs)?;
-        out.extend(median_run(runs));
+            })
+        })?;
+        out.extend(t);
     }
     Ok(out)
 }

@@ -80,15 +80,16 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::config::{KeyGenerator, TableConfig};
+use crate::config::TableConfig;
 use crate::error::{HudiError, Result};
 use crate::files::BaseFileName;
 use crate::instant::{Action, compare_instant_times};
 use crate::log::{
-    BlockType, DataBlockOptions, DataBlockReader, DeleteChange, DeleteRowSpec, KeyEncoding,
-    LogFileRef, LogReaderOptions, delete_change_batch, read_delete_block, scan_slice,
+    BlockType, DataBlockOptions, DataBlockReader, DeleteChange, DeleteRowSpec, LogFileRef,
+    LogReaderOptions, delete_change_batch, read_delete_block, scan_slice,
 };
 use crate::metadata::CommitMetadata;
+use crate::mor::delete_row_spec;
 use crate::planner::{BaseFile, FileSlice, LogFile};
 use crate::reader::{DEFAULT_BATCH_SIZE, OP_COLUMN, OP_DELETE, ReadOptions, change_schema};
 use crate::timeline::{Instant, Timeline};
@@ -761,21 +762,6 @@ fn join_partition(partition: &str, name: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // reading
-
-/// How delete rows fill the record-key columns (the contract: SIMPLE `v`, COMPLEX `f1:v1,f2:v2`).
-pub fn delete_row_spec(config: &TableConfig) -> DeleteRowSpec {
-    let encoding =
-        if config.key_generator == KeyGenerator::Complex || config.record_key_fields.len() > 1 {
-            KeyEncoding::Complex
-        } else {
-            KeyEncoding::Simple
-        };
-    DeleteRowSpec {
-        record_key_fields: config.record_key_fields.clone(),
-        encoding,
-        ordering_fields: config.ordering_fields.clone(),
-    }
-}
 
 /// Reads the deletes slice.
 pub(crate) struct DeleteRead {

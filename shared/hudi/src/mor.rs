@@ -523,13 +523,8 @@ pub(crate) async fn open_slice(
                     .filter_map(|f| arrow_schema.index_of(f.name()).ok())
                     .collect()
             };
-            let keys: Arc<KeySet> = Arc::new(
-                merger
-                    .keys_needing_base_rows()
-                    .into_iter()
-                    .map(String::into_boxed_str)
-                    .collect(),
-            );
+            let keys: Arc<KeySet> =
+                Arc::new(merger.keys_needing_base_rows().map(Box::from).collect());
             let times = TimeSet::new(&ctx.admitted);
             let md = arm.metadata().clone();
             let mut sorted_keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();

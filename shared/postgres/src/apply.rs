@@ -680,6 +680,34 @@ impl Applier {
     }
 }
 
+/// The COPY columns of the incoming change columns, typed by `target` (landing or staging).
+fn field_columns(
+    layout: &TableLayout,
+    incoming: &Incoming,
+    target: fn(&crate::layout::LayoutColumn) -> &PgType,
+) -> Result<Vec<CopyColumn>, PgError> {
+    incoming
+        .columns
+        .iter()
+        .map(|ic| {
+            let lc = layout
+                .column(&ic.ident)
+                .ok_or_else(|| PgError::InvalidSchema {
+                    table: layout.names.staging_q(),
+                    reason: format!("column {} missing from the layout", ic.ident),
+                })?;
+            Ok(CopyColumn {
+                name: ic.ident.as_str().to_string(),
+                source: Source::Field {
+                    index: ic.index,
+                    not_null: layout.key.contains(&ic.ident),
+                },
+                target: target(lc).clone(),
+            })
+        })
+        .collect()
+}
+
 /// The COPY column list: internal landing columns, then every incoming change column.
 fn copy_plan(
     layout: &TableLayout,
@@ -713,22 +741,7 @@ fn copy_plan(
             target: PgType::Text,
         },
     ];
-    for ic in &incoming.columns {
-        let lc = layout
-            .column(&ic.ident)
-            .ok_or_else(|| PgError::InvalidSchema {
-                table: layout.names.staging_q(),
-                reason: format!("column {} missing from the layout", ic.ident),
-            })?;
-        columns.push(CopyColumn {
-            name: ic.ident.as_str().to_string(),
-            source: Source::Field {
-                index: ic.index,
-                not_null: layout.key.contains(&ic.ident),
-            },
-            target: lc.landing_type.clone(),
-        });
-    }
+    columns.extend(field_columns(layout, incoming, |c| &c.landing_type)?);
     Ok(CopyPlan {
         columns,
         load_seq: 0,
@@ -897,22 +910,7 @@ async fn direct_copy_plan(
         .map_err(db(format!("{table}: reading now()")))?
         .get(0);
     let mut columns = Vec::with_capacity(incoming.columns.len() + 3);
-    for ic in &incoming.columns {
-        let lc = layout
-            .column(&ic.ident)
-            .ok_or_else(|| PgError::InvalidSchema {
-                table: layout.names.staging_q(),
-                reason: format!("column {} missing from the layout", ic.ident),
-            })?;
-        columns.push(CopyColumn {
-            name: ic.ident.as_str().to_string(),
-            source: Source::Field {
-                index: ic.index,
-                not_null: layout.key.contains(&ic.ident),
-            },
-            target: lc.staging_type.clone(),
-        });
-    }
+    columns.extend(field_columns(layout, incoming, |c| &c.staging_type)?);
     columns.push(CopyColumn {
         name: HPS_SEQNO_KEY.into(),
         source: Source::SeqnoKey(incoming.seqno_index),

@@ -433,9 +433,12 @@ impl FileGroupMerger {
         self.keys.contains_key(key) || self.prior.contains_key(key)
     }
 
-    /// Every key [`Self::needs_base_row`] is true for.
-    pub fn keys_needing_base_rows(&self) -> HashSet<String> {
-        self.keys.keys().chain(self.prior.keys()).cloned().collect()
+    /// Every key [`Self::needs_base_row`] is true for (a key may come twice).
+    pub fn keys_needing_base_rows(&self) -> impl Iterator<Item = &str> + '_ {
+        self.keys
+            .keys()
+            .chain(self.prior.keys())
+            .map(String::as_str)
     }
 
     fn fold<'a>(&'a self, start: State<'a>, ops: &'a [Op]) -> State<'a> {
@@ -920,7 +923,7 @@ mod tests {
         ])
         .unwrap();
         assert!(m.needs_base_row("k1") && m.needs_base_row("k7") && !m.needs_base_row("k2"));
-        let keys = m.keys_needing_base_rows();
+        let keys: HashSet<&str> = m.keys_needing_base_rows().collect();
         assert_eq!(keys.len(), 4, "{keys:?}");
         let (ups, dels) = run(m, BASE);
         assert_eq!(ups, pairs(&[("k5", "base5"), ("k7", "back")]));
