@@ -186,6 +186,8 @@ pub struct Totals {
     pub slices: u64,
     /// Staging rows removed by a finishing resync.
     pub resync_removed: u64,
+    /// A pass bootstrapped the table from its snapshot.
+    pub bootstrap: bool,
     /// The fence position after the last pass.
     pub position: Option<Position>,
     /// When the session started.
@@ -201,6 +203,7 @@ impl Totals {
             transactions: 0,
             slices: 0,
             resync_removed: 0,
+            bootstrap: false,
             position: None,
             started: Instant::now(),
         }
@@ -213,6 +216,7 @@ impl Totals {
         self.transactions += u64::from(r.transactions);
         self.slices += r.slices;
         self.resync_removed += r.resync_removed;
+        self.bootstrap |= r.bootstrap;
         if r.position.is_some() {
             self.position = r.position.clone();
         }
@@ -228,8 +232,13 @@ impl Totals {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = (self.rows as f64 / secs.max(0.001)).round() as u64;
         let n = self.instants.len();
+        let how = if self.bootstrap {
+            "bootstrapped from the table's snapshot (its history was archived or cleaned), "
+        } else {
+            ""
+        };
         format!(
-            "applied {n} instant{} in {secs:.1} s: {} change rows ({} rows/s), {} transaction{}, {} file slice{}",
+            "{how}applied {n} instant{} in {secs:.1} s: {} change rows ({} rows/s), {} transaction{}, {} file slice{}",
             if n == 1 { "" } else { "s" },
             thousands(self.rows),
             thousands(rate),

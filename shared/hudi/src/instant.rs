@@ -6,6 +6,33 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+/// The commit times whose rows a read returns: the requested times of a window's admitted
+/// instants, or every row of the chosen file slices (a snapshot, which must also return rows
+/// written by instants that have left the active timeline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitTimes {
+    /// Every row, whatever its `_hoodie_commit_time`.
+    All,
+    /// Only rows whose `_hoodie_commit_time` is one of these requested times.
+    Only(std::collections::HashSet<String>),
+}
+
+impl CommitTimes {
+    /// Whether rows written at `t` are returned.
+    #[inline]
+    pub fn contains(&self, t: &str) -> bool {
+        match self {
+            CommitTimes::All => true,
+            CommitTimes::Only(s) => s.contains(t),
+        }
+    }
+
+    /// The admitted times of a window.
+    pub fn only<I: IntoIterator<Item = String>>(times: I) -> CommitTimes {
+        CommitTimes::Only(times.into_iter().collect())
+    }
+}
+
 /// A timeline action (the part after the instant time).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
@@ -79,6 +106,18 @@ impl Action {
             self,
             Action::Commit | Action::DeltaCommit | Action::ReplaceCommit
         )
+    }
+}
+
+impl Action {
+    /// Whether an instant of this action, in any state, writes data files: the writes plus
+    /// compaction, log compaction and clustering (the instants that bound the active timeline).
+    pub fn is_write_or_table_service(&self) -> bool {
+        self.is_write()
+            || matches!(
+                self,
+                Action::Compaction | Action::LogCompaction | Action::Clustering
+            )
     }
 }
 

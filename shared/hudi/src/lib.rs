@@ -97,9 +97,9 @@ mod mor;
 pub mod planner;
 pub mod properties;
 pub mod reader;
+pub mod snapshot;
 pub mod timeline;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -111,11 +111,12 @@ use tracing::debug;
 pub use config::{BaseFileFormat, KeyGenerator, TableConfig, TableType};
 pub use error::{HudiError, Result};
 pub use feed::ChangeFeed;
-pub use instant::{Action, InstantFile, InstantState, parse_instant_file_name};
+pub use instant::{Action, CommitTimes, InstantFile, InstantState, parse_instant_file_name};
 pub use metadata::{CommitMetadata, WriteStat};
 pub use planner::{
     BaseFile, FileSlice, IncrementalPlan, LogFile, LogVisibility, PlannedInstant, ReplacedFileGroup,
 };
+pub use snapshot::SnapshotUnit;
 pub use reader::{META_COLUMNS, OP_COLUMN, OP_DELETE, OP_UPSERT, ReadOptions, change_schema};
 pub use timeline::{Instant, InstantPosition, PendingInstant, Timeline};
 
@@ -236,6 +237,30 @@ impl HudiTable {
         Ok(plan)
     }
 
+    /// The table as of `until` (default: its latest completed instant) as a snapshot plan: the
+    /// latest committed slice of every live file group, read in full. Needs neither archived
+    /// instants nor cleaned files (see [`snapshot`]).
+    pub async fn plan_snapshot(&self, until: Option<&str>) -> Result<IncrementalPlan> {
+        let timeline = self.timeline().await?;
+        self.plan_snapshot_with_timeline(&timeline, until).await
+    }
+
+    /// [`HudiTable::plan_snapshot`] over an already loaded timeline.
+    pub async fn plan_snapshot_with_timeline(
+        &self,
+        timeline: &Timeline,
+        until: Option<&str>,
+    ) -> Result<IncrementalPlan> {
+        planner::Planner {
+            store: &self.store,
+            config: &self.config,
+            table: &self.uri,
+            timeline,
+        }
+        .plan_snapshot(until)
+        .await
+    }
+
     /// Stream the change rows of slice `slice_index` of `plan`.
     pub fn read_slice(
         &self,
@@ -251,7 +276,7 @@ impl HudiTable {
                 index: slice_index,
                 len: plan.slices.len(),
             })?;
-        let times: HashSet<String> = plan.commit_times().into_iter().collect();
+        let times = plan.row_filter();
         Ok(self.slice_stream(
             slice.clone(),
             Arc::new(times),
@@ -273,7 +298,7 @@ impl HudiTable {
     fn slice_stream(
         &self,
         slice: FileSlice,
-        times: Arc<HashSet<String>>,
+        times: Arc<CommitTimes>,
         mor: Option<Arc<mor::MorContext>>,
         options: ReadOptions,
     ) -> BatchStream {
@@ -312,7 +337,7 @@ impl HudiTable {
 
     /// Stream the change rows of every slice of `plan`, in plan order.
     pub fn read_changes(&self, plan: &IncrementalPlan, options: &ReadOptions) -> BatchStream {
-        let times: Arc<HashSet<String>> = Arc::new(plan.commit_times().into_iter().collect());
+        let times = Arc::new(plan.row_filter());
         let mor = self.mor_context(plan);
         let me = self.clone();
         let options = options.clone();

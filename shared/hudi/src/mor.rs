@@ -41,6 +41,7 @@ use tracing::debug;
 
 use crate::config::{KeyGenerator, TableConfig};
 use crate::error::{HudiError, Result};
+use crate::instant::CommitTimes;
 use crate::log::{
     BlockType, DataBlockOptions, DataBlockReader, DeleteRowSpec, FileGroupMerger,
     InstantVisibility, KeyEncoding, LogBlock, LogError, LogFileRef, LogReaderOptions, MergeConfig,
@@ -135,7 +136,7 @@ struct Ctx {
     store: DynStore,
     table: String,
     slice: FileSlice,
-    admitted: Arc<HashSet<String>>,
+    admitted: Arc<CommitTimes>,
     batch_size: usize,
 }
 
@@ -323,7 +324,7 @@ pub(crate) async fn open_slice(
     store: DynStore,
     table: String,
     slice: FileSlice,
-    admitted: Arc<HashSet<String>>,
+    admitted: Arc<CommitTimes>,
     columns: Option<Vec<String>>,
     batch_size: usize,
     mor: Arc<MorContext>,

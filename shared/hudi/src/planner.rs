@@ -11,7 +11,7 @@ use tracing::{Instrument, debug, info_span};
 use crate::config::{BaseFileFormat, TableConfig};
 use crate::error::{HudiError, Result};
 use crate::files::{BaseFileName, LogFileName};
-use crate::instant::{Action, compare_instant_times, is_valid_instant_time};
+use crate::instant::{Action, CommitTimes, compare_instant_times, is_valid_instant_time};
 use crate::metadata::CommitMetadata;
 use crate::timeline::{Instant, InstantPosition, Timeline, TimelineLoader};
 
@@ -143,6 +143,10 @@ pub struct IncrementalPlan {
     pub capped_by_pending: Option<String>,
     /// MOR only: which instants' log blocks are part of the table as of the window end.
     pub log_visibility: LogVisibility,
+    /// A snapshot plan ([`crate::HudiTable::plan_snapshot`]): the latest committed slice of
+    /// every live file group, every row of it (not only rows of the admitted instants), no
+    /// derived deletes. `instants` are the active instants the snapshot covers.
+    pub snapshot: bool,
 }
 
 /// Which log blocks count as of a window's end (hudi-format.md 6.5): blocks written by a
@@ -178,6 +182,16 @@ impl IncrementalPlan {
             .collect()
     }
 
+    /// The rows a read of this plan returns: the admitted instants' rows, or every row of a
+    /// snapshot.
+    pub fn row_filter(&self) -> CommitTimes {
+        if self.snapshot {
+            CommitTimes::All
+        } else {
+            CommitTimes::only(self.commit_times())
+        }
+    }
+
     /// Whether the window admitted nothing.
     pub fn is_empty(&self) -> bool {
         self.instants.is_empty()
@@ -190,7 +204,7 @@ impl IncrementalPlan {
 }
 
 /// A bound is an instant time (14-17 digits) or an all-zero string meaning "the beginning".
-fn check_bound(table: &str, name: &str, v: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn check_bound(table: &str, name: &str, v: Option<&str>) -> Result<Option<String>> {
     match v {
         None => Ok(None),
         Some(s) if !s.is_empty() && s.bytes().all(|b| b == b'0') => Ok(None),
@@ -204,7 +218,7 @@ fn check_bound(table: &str, name: &str, v: Option<&str>) -> Result<Option<String
     }
 }
 
-const RESYNC_HINT_CLEANED: &str = "it was removed by the cleaner (or a rollback) before this consumer read it; \
+pub(crate) const RESYNC_HINT_CLEANED: &str = "it was removed by the cleaner (or a rollback) before this consumer read it; \
      the incremental history is gone: resync the table (full snapshot), then continue incrementally \
      from the latest instant; to avoid this, sync more often than hoodie.cleaner.commits.retained commits";
 
@@ -224,7 +238,7 @@ struct Touch {
 }
 
 impl Planner<'_> {
-    fn loader(&self) -> TimelineLoader<'_> {
+    pub(crate) fn loader(&self) -> TimelineLoader<'_> {
         TimelineLoader {
             store: self.store,
             config: self.config,
@@ -681,6 +695,7 @@ impl Planner<'_> {
             end,
             capped_by_pending,
             log_visibility,
+            snapshot: false,
         })
     }
 
@@ -742,7 +757,7 @@ impl Planner<'_> {
 
     /// The earliest pending instant that will add rows (commit, deltacommit, non-clustering
     /// replacecommit), if any.
-    async fn hollow_commit_cap(&self) -> Result<Option<String>> {
+    pub(crate) async fn hollow_commit_cap(&self) -> Result<Option<String>> {
         let loader = self.loader();
         for p in &self.timeline.pending {
             if loader.pending_adds_rows(p).await? {
@@ -758,38 +773,11 @@ impl Planner<'_> {
             .list(partition)
             .await
             .map_err(|e| HudiError::storage(self.table, e))?;
-        let mut out = PartitionFiles::default();
-        for obj in listing.objects {
-            let name = obj.file_name().to_string();
-            if let Some(b) = BaseFileName::parse(&name) {
-                out.bases
-                    .entry(b.file_id.clone())
-                    .or_default()
-                    .push(BaseFile {
-                        path: obj.path.clone(),
-                        size: obj.size,
-                        instant_time: b.instant_time,
-                    });
-            } else if let Some(l) = LogFileName::parse(&name) {
-                if l.is_cdc {
-                    continue;
-                }
-                out.logs
-                    .entry(l.file_id.clone())
-                    .or_default()
-                    .push(LogFile {
-                        path: obj.path.clone(),
-                        size: obj.size,
-                        instant_time: l.instant_time,
-                        version: l.version,
-                    });
-            }
-        }
-        Ok(out)
+        Ok(PartitionFiles::from_objects(listing.objects))
     }
 
     /// Log files belonging to the chosen slice of a file group as of the window end.
-    fn slice_logs(
+    pub(crate) fn slice_logs(
         &self,
         files: &PartitionFiles,
         file_id: &str,
@@ -905,14 +893,58 @@ fn window_log_files(
 }
 
 /// What is visible as of the window end (for assigning log files to slices).
-struct AsOf<'a> {
-    base_visible: &'a dyn Fn(&str) -> bool,
-    visible: &'a dyn Fn(&Instant) -> bool,
-    late_logs: &'a BTreeSet<String>,
+pub(crate) struct AsOf<'a> {
+    pub base_visible: &'a dyn Fn(&str) -> bool,
+    pub visible: &'a dyn Fn(&Instant) -> bool,
+    pub late_logs: &'a BTreeSet<String>,
 }
 
+/// The base and log files of one partition, by file id.
 #[derive(Debug, Clone, Default)]
-struct PartitionFiles {
-    bases: BTreeMap<String, Vec<BaseFile>>,
-    logs: BTreeMap<String, Vec<LogFile>>,
+pub(crate) struct PartitionFiles {
+    pub bases: BTreeMap<String, Vec<BaseFile>>,
+    pub logs: BTreeMap<String, Vec<LogFile>>,
+}
+
+impl PartitionFiles {
+    /// Sort a directory listing into base and (non-CDC) log files; other files are ignored.
+    pub(crate) fn from_objects(objects: Vec<hps_storage::ObjectMeta>) -> PartitionFiles {
+        let mut out = PartitionFiles::default();
+        for obj in objects {
+            let name = obj.file_name().to_string();
+            if let Some(b) = BaseFileName::parse(&name) {
+                out.bases
+                    .entry(b.file_id.clone())
+                    .or_default()
+                    .push(BaseFile {
+                        path: obj.path.clone(),
+                        size: obj.size,
+                        instant_time: b.instant_time,
+                    });
+            } else if let Some(l) = LogFileName::parse(&name) {
+                if l.is_cdc {
+                    continue;
+                }
+                out.logs
+                    .entry(l.file_id.clone())
+                    .or_default()
+                    .push(LogFile {
+                        path: obj.path.clone(),
+                        size: obj.size,
+                        instant_time: l.instant_time,
+                        version: l.version,
+                    });
+            }
+        }
+        out
+    }
+
+    /// The file ids with a base or a log file.
+    pub(crate) fn file_ids(&self) -> BTreeSet<&str> {
+        self.bases
+            .keys()
+            .chain(self.logs.keys())
+            .map(String::as_str)
+            .collect()
+    }
 }

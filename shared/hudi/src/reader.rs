@@ -26,6 +26,7 @@ use parquet::file::metadata::ParquetMetaData;
 use tracing::{Instrument, debug, info_span};
 
 use crate::error::{HudiError, Result};
+use crate::instant::CommitTimes;
 use crate::planner::{BaseFile, FileSlice};
 
 /// The meta column rows are filtered on.
@@ -84,7 +85,7 @@ pub(crate) struct SliceRead {
     pub store: DynStore,
     pub table: String,
     pub slice: FileSlice,
-    pub commit_times: Arc<HashSet<String>>,
+    pub commit_times: Arc<CommitTimes>,
     pub options: ReadOptions,
     /// MOR tables: what merging log files needs.
     pub mor: Option<Arc<crate::mor::MorContext>>,
@@ -233,12 +234,18 @@ fn to_change_batch(
 /// row's commit time; long windows use a hash set.
 #[derive(Debug, Clone)]
 pub(crate) enum TimeSet {
+    /// A snapshot: every row.
+    All,
     Few(Vec<Box<[u8]>>),
     Many(HashSet<String, foldhash::fast::RandomState>),
 }
 
 impl TimeSet {
-    pub(crate) fn new(times: &HashSet<String>) -> TimeSet {
+    pub(crate) fn new(times: &CommitTimes) -> TimeSet {
+        let times = match times {
+            CommitTimes::All => return TimeSet::All,
+            CommitTimes::Only(t) => t,
+        };
         if times.len() <= 16 {
             TimeSet::Few(times.iter().map(|t| t.as_bytes().into()).collect())
         } else {
@@ -249,6 +256,7 @@ impl TimeSet {
     /// Whether a time lies within `min..=max` (row-group statistics).
     pub(crate) fn any_within(&self, min: &[u8], max: &[u8]) -> bool {
         match self {
+            TimeSet::All => true,
             TimeSet::Few(v) => v.iter().any(|t| t.as_ref() >= min && t.as_ref() <= max),
             TimeSet::Many(s) => s.iter().any(|t| t.as_bytes() >= min && t.as_bytes() <= max),
         }
@@ -257,6 +265,7 @@ impl TimeSet {
     #[inline]
     pub(crate) fn contains(&self, t: &str) -> bool {
         match self {
+            TimeSet::All => true,
             TimeSet::Few(v) => v.iter().any(|w| w.as_ref() == t.as_bytes()),
             TimeSet::Many(s) => s.contains(t),
         }
@@ -269,7 +278,7 @@ fn commit_time_mask(
     col: &ArrayRef,
     wanted: &HashSet<String>,
 ) -> std::result::Result<BooleanArray, ArrowError> {
-    commit_time_mask_in(col, &TimeSet::new(wanted))
+    commit_time_mask_in(col, &TimeSet::new(&CommitTimes::Only(wanted.clone())))
 }
 
 /// `true` where the commit time is one of `wanted`.

@@ -115,10 +115,22 @@ impl Timeline {
             .map(|idx| &self.completed[idx])
     }
 
-    /// The oldest requested time on the active timeline (completed or pending).
+    /// Where the active write timeline starts: the oldest requested time of a write instant
+    /// (`commit`, `deltacommit`, `replacecommit`, or a compaction / clustering / log
+    /// compaction in any state). Older write instants were archived, and only completed ones
+    /// are archived, so files written before this time are committed. Cleans and rollbacks
+    /// are archived on their own schedule and do not count.
     pub fn oldest_requested_time(&self) -> Option<&str> {
-        let c = self.completed.first().map(|i| i.requested_time.as_str());
-        let p = self.pending.first().map(|i| i.requested_time.as_str());
+        let c = self
+            .completed
+            .iter()
+            .find(|i| i.action.is_write())
+            .map(|i| i.requested_time.as_str());
+        let p = self
+            .pending
+            .iter()
+            .find(|i| i.action.is_write_or_table_service())
+            .map(|i| i.requested_time.as_str());
         match (c, p) {
             (Some(a), Some(b)) => Some(if compare_instant_times(a, b).is_le() {
                 a

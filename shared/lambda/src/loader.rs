@@ -45,6 +45,8 @@ pub struct PassReport {
     /// Completed instants remain beyond the bookmark (the budget or an instant cap ended the
     /// pass): a continuation is needed.
     pub more_remaining: bool,
+    /// The pass loaded a new table from its snapshot (its history was archived or cleaned).
+    pub bootstrap: bool,
 }
 
 /// Why a pass failed.
@@ -564,6 +566,7 @@ mod tests {
                 rows_applied: 10,
                 position: Some("x".into()),
                 more_remaining: true,
+                bootstrap: false,
             }),
         );
         let queue = Sent::default();

@@ -210,6 +210,7 @@ fn report(r: &hps_sync::PassReport, more: bool) -> PassReport {
         rows_applied: r.rows,
         position: r.position.as_ref().map(|p| p.to_string()),
         more_remaining: more,
+        bootstrap: r.bootstrap,
     }
 }
 

@@ -40,8 +40,9 @@ pub struct TableStatus {
 }
 
 impl TableStatus {
-    /// A one-word state: `paused`, `needs_resync`, `resyncing`, `partial` (a window is
-    /// partially applied), `behind`, `up_to_date` or `new`.
+    /// A one-word state: `paused`, `needs_resync`, `resyncing`, `bootstrapping` (a new table's
+    /// first load is partially applied), `partial` (a window is partially applied), `behind`,
+    /// `up_to_date` or `new`.
     pub fn state(&self) -> &'static str {
         if let Some(Bookmark {
             state: BookmarkState::Paused { .. },
@@ -55,6 +56,9 @@ impl TableStatus {
             Some(f) => match &f.status {
                 FenceStatus::NeedsResync { .. } => "needs_resync",
                 FenceStatus::Resyncing { .. } => "resyncing",
+                FenceStatus::Active if f.cursor.is_some() && f.position.is_none() => {
+                    "bootstrapping"
+                }
                 FenceStatus::Active if f.cursor.is_some() => "partial",
                 FenceStatus::Active if self.instants_behind > 0 => "behind",
                 FenceStatus::Active => "up_to_date",

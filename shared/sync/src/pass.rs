@@ -674,6 +674,11 @@ impl<'p> Run<'p> {
                         .is_none_or(|a| compare_instant_times(i.window_time(), a).is_gt())
                 })
                 .collect();
+            // a snapshot for a resync, and for a new table whose history from the beginning
+            // is incomplete (archived instants); a cleaned file found while planning from the
+            // beginning falls back to it below
+            let mut snapshot = resync_id.is_some()
+                || (fence.position.is_none() && fence.cursor.is_none() && timeline.archive_present);
             let until: String = if let Some(c) = &fence.cursor {
                 c.window_end.ordering_time().to_string()
             } else if candidates.is_empty() {
@@ -684,7 +689,7 @@ impl<'p> Run<'p> {
                 }
                 self.report.remaining_instants = 0;
                 return Ok(self.finish());
-            } else if resync_id.is_some() {
+            } else if snapshot {
                 candidates[candidates.len() - 1].window_time().to_string()
             } else {
                 let k = match self.mode {
@@ -695,12 +700,28 @@ impl<'p> Run<'p> {
                     .window_time()
                     .to_string()
             };
-            let plan = match self
-                .t
-                .hudi
-                .plan_with_timeline(&timeline, after.as_deref(), Some(&until))
-                .await
-            {
+            let planned = if snapshot {
+                self.plan_snapshot(&timeline, &until).await
+            } else {
+                self.t
+                    .hudi
+                    .plan_with_timeline(&timeline, after.as_deref(), Some(&until))
+                    .await
+            };
+            let planned = match planned {
+                Err(e) if !snapshot && bootstraps_instead(&e, &fence) => {
+                    warn!(error = %e, "the history from the beginning is incomplete: bootstrapping from a snapshot");
+                    snapshot = true;
+                    // a partially applied snapshot resumes as of its own end
+                    let at = match (&fence.cursor, candidates.last()) {
+                        (None, Some(latest)) => latest.window_time().to_string(),
+                        _ => until.clone(),
+                    };
+                    self.plan_snapshot(&timeline, &at).await
+                }
+                other => other,
+            };
+            let plan = match planned {
                 Ok(p) => p,
                 Err(e) if e.needs_resync() => {
                     let reload = matches!(e, HudiError::RewrittenHistory { .. });
@@ -768,7 +789,12 @@ impl<'p> Run<'p> {
                 first_slice: start,
                 instants_after,
             });
-            let span = info_span!("window", end = %end, instants = plan.instants.len(), slices = plan.slices.len(), start);
+            if snapshot && resync_id.is_none() {
+                self.report.bootstrap = true;
+                info!(end = %end, slices = plan.slices.len(), first_slice = start,
+                      "bootstrapping a new table from its snapshot (no history needed)");
+            }
+            let span = info_span!("window", end = %end, instants = plan.instants.len(), slices = plan.slices.len(), start, snapshot);
             let ended = match self
                 .run_window(applier, &plan, &pid, start, &end, resync_id.as_deref())
                 .instrument(span)
@@ -798,6 +824,18 @@ impl<'p> Run<'p> {
                 });
             }
         }
+    }
+
+    /// The snapshot plan as of `until`.
+    async fn plan_snapshot(
+        &self,
+        timeline: &hps_hudi::Timeline,
+        until: &str,
+    ) -> Result<IncrementalPlan, HudiError> {
+        self.t
+            .hudi
+            .plan_snapshot_with_timeline(timeline, Some(until))
+            .await
     }
 
     /// Record that the table needs a resync, in the fence and the bookmark.
@@ -918,7 +956,7 @@ impl<'p> Run<'p> {
             window_end: end,
             resync_id,
         };
-        if start >= n || !plan.instants.iter().any(|i| i.adds_rows) {
+        if start >= n || (!plan.snapshot && !plan.instants.iter().any(|i| i.adds_rows)) {
             // nothing to read (table services only, or everything applied): move the fence
             let txp = Mutex::new(TxProgress {
                 first_slice: start,
@@ -1223,6 +1261,14 @@ impl<'p> Run<'p> {
         self.fp(failpoint::AFTER_UPSERT_BEFORE_COMMIT).await?;
         Ok((f, removed))
     }
+}
+
+/// Whether planning a new table from the beginning failed only because history is missing
+/// (archived or cleaned), so that a snapshot bootstrap can take its place.
+fn bootstraps_instead(e: &HudiError, fence: &Fence) -> bool {
+    fence.position.is_none()
+        && e.needs_resync()
+        && !matches!(e, HudiError::RewrittenHistory { .. })
 }
 
 fn fence_err(id: &str, t: &FenceTable, e: FenceError) -> SyncError {

@@ -267,6 +267,8 @@ pub struct PassReport {
     pub remaining_instants: usize,
     /// Staging rows removed (or marked deleted) by a finishing resync.
     pub resync_removed: u64,
+    /// This pass loaded (part of) a new table from its snapshot instead of its history.
+    pub bootstrap: bool,
     /// Wall time of the pass.
     pub elapsed: Duration,
 }

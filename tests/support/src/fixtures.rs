@@ -45,10 +45,25 @@ pub struct FixtureTable {
     pub name: String,
 }
 
-/// Unpack one fixture zip (skipping `__MACOSX/`) and return the table base path.
+/// Unpack one fixture zip of `hudi-fixtures/` (skipping `__MACOSX/`) and return the table base path.
 pub fn unpack(rel_name: &str) -> Option<FixtureTable> {
+    unpack_from("hudi-fixtures", rel_name)
+}
+
+/// Unpack one zip of `realworld-fixtures/` (tables written by other projects' test suites),
+/// e.g. `hudi_v6_table_mor.zip`. In CI (`CI` set) a missing zip fails the test instead of
+/// returning `None`: a fixture test must not pass by skipping there.
+pub fn unpack_realworld(name: &str) -> Option<FixtureTable> {
+    let t = unpack_from("realworld-fixtures", name);
+    if t.is_none() && std::env::var_os("CI").is_some() {
+        panic!("realworld fixture {name} is missing under ../shared (CI must have it)");
+    }
+    t
+}
+
+fn unpack_from(folder: &str, rel_name: &str) -> Option<FixtureTable> {
     let shared = shared_dir()?;
-    let zip = shared.join("hudi-fixtures").join(rel_name);
+    let zip = shared.join(folder).join(rel_name);
     if !zip.exists() {
         return None;
     }

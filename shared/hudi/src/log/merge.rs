@@ -32,7 +32,7 @@
 //! the log are looked up. A slice whose log holds more rows than memory allows needs a
 //! compaction first (Hudi's own reader spills to disk instead).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -43,6 +43,7 @@ use arrow_select::interleave::interleave_record_batch;
 use hps_storage::DynStore;
 
 use super::align::align_batch;
+use crate::instant::CommitTimes;
 use super::avro_block::DataBlockOptions;
 use super::block::{BlockType, LogBlock};
 use super::delete_block::{DeleteRecord, read_delete_block};
@@ -78,7 +79,7 @@ pub struct MergeConfig {
     pub ordering_fields: Vec<String>,
     /// Requested times of the admitted instants: rows with one of these commit times and
     /// deletes written by one of them are the changes to report.
-    pub admitted: Arc<HashSet<String>>,
+    pub admitted: Arc<CommitTimes>,
     /// Names the file group in errors and logs.
     pub file_group: String,
     /// Rows per emitted batch of log rows.
@@ -719,7 +720,7 @@ mod tests {
         let config = MergeConfig {
             mode,
             ordering_fields: vec!["ts".into()],
-            admitted: Arc::new(admitted.iter().map(|s| s.to_string()).collect()),
+            admitted: Arc::new(CommitTimes::only(admitted.iter().map(|s| s.to_string()))),
             file_group: "fg-1".into(),
             batch_size: 2,
         };
@@ -923,7 +924,7 @@ mod tests {
         ])
         .unwrap();
         assert!(m.needs_base_row("k1") && m.needs_base_row("k7") && !m.needs_base_row("k2"));
-        let keys: HashSet<&str> = m.keys_needing_base_rows().collect();
+        let keys: std::collections::HashSet<&str> = m.keys_needing_base_rows().collect();
         assert_eq!(keys.len(), 4, "{keys:?}");
         let (ups, dels) = run(m, BASE);
         assert_eq!(ups, pairs(&[("k5", "base5"), ("k7", "back")]));
@@ -966,7 +967,7 @@ mod tests {
         let config = MergeConfig {
             mode: MergeMode::EventTimeOrdering,
             ordering_fields: vec![],
-            admitted: Arc::new(HashSet::new()),
+            admitted: Arc::new(CommitTimes::only(Vec::new())),
             file_group: "fg".into(),
             batch_size: 10,
         };

@@ -1,0 +1,338 @@
+//! Snapshot bootstrap: tables whose history is not complete any more (archived instants,
+//! cleaned files) are loaded from the latest committed slice of every file group, then
+//! continue incrementally.
+//!
+//! Oracles: the `hudi` PyPI reader's snapshot (`tests/oracle/snapshot.py`) of the same table,
+//! or, for a table as of an earlier instant, of a copy from which the later commits (instant
+//! files and every file they wrote) were removed. The `hudi` reader ignores archives.
+//! - reader level: `HudiTable::plan_snapshot` + `read_changes` on the real archived tables of
+//!   `../shared/realworld-fixtures` (v6 layout-1 archive with cleaned files, v8 LSM history)
+//!   and on every Spark-written fixture the oracle reads;
+//! - pipeline level: a new table with archived instants bootstraps by itself (pass report,
+//!   status), never reads files of writers that are not committed, and then continues
+//!   incrementally; a resync uses the same snapshot plan.
+
+mod sync_common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use hps_gen::{GenConfig, TableType, TableVersion};
+use hps_hudi::{HudiError, HudiTable, ReadOptions};
+use hps_storage::{DynStore, LocalStore};
+use hps_sync::{PassMode, PassOutcome};
+use serde_json::Value;
+use sync_common::*;
+
+/// Rows of a snapshot plan, canonical JSON (see `snapshot.py`), by (partition, key).
+async fn snapshot_rows(path: &Path) -> BTreeMap<(String, String), serde_json::Map<String, Value>> {
+    let store: DynStore = Arc::new(LocalStore::new(path));
+    let table = HudiTable::open(store).await.expect("open");
+    let plan = table.plan_snapshot(None).await.expect("snapshot plan");
+    assert!(plan.snapshot);
+    let mut stream = table.read_changes(
+        &plan,
+        &ReadOptions {
+            columns: None,
+            batch_size: 4,
+        },
+    );
+    let mut out = BTreeMap::new();
+    while let Some(b) = stream.try_next().await.expect("read") {
+        for mut row in hudi_pg_sync::json::batch_to_rows(&b).expect("json") {
+            let op = row.remove("_op");
+            if op != Some(Value::String("upsert".into())) {
+                // a snapshot into an empty table ignores deletes; they must be real deletes
+                assert_eq!(op, Some(Value::String("delete".into())));
+                continue;
+            }
+            let key = (text(&row, "_hoodie_partition_path"), text(&row, "_hoodie_record_key"));
+            assert!(out.insert(key.clone(), row).is_none(), "{key:?} twice in the snapshot");
+        }
+    }
+    out
+}
+
+fn text(row: &serde_json::Map<String, Value>, col: &str) -> String {
+    row.get(col).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+/// Numbers compare with a relative tolerance (floats cross f32/f64).
+fn close(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i == j,
+            _ => match (x.as_f64(), y.as_f64()) {
+                (Some(f), Some(g)) => f == g || (f - g).abs() <= 1e-6 * f.abs().max(g.abs()),
+                _ => x == y,
+            },
+        },
+        _ => a == b,
+    }
+}
+
+/// Differences between our snapshot rows and the oracle's (every oracle column compared).
+fn diff(
+    ours: &BTreeMap<(String, String), serde_json::Map<String, Value>>,
+    oracle: &Value,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let rows = oracle["rows"].as_array().expect("oracle rows");
+    let mut seen = 0;
+    for o in rows {
+        let o = o.as_object().expect("row");
+        let key = (text(o, "_hoodie_partition_path"), text(o, "_hoodie_record_key"));
+        let Some(r) = ours.get(&key) else {
+            problems.push(format!("missing row {key:?}"));
+            continue;
+        };
+        seen += 1;
+        for (col, v) in o {
+            let got = r.get(col).unwrap_or(&Value::Null);
+            if !close(got, v) {
+                problems.push(format!("{key:?}.{col}: ours {got}, oracle {v}"));
+            }
+        }
+    }
+    if seen != ours.len() {
+        problems.push(format!(
+            "{} rows in our snapshot, {} in the oracle's",
+            ours.len(),
+            rows.len()
+        ));
+    }
+    problems
+}
+
+async fn assert_snapshot_matches(label: &str, path: &Path) -> usize {
+    let ours = snapshot_rows(path).await;
+    let oracle = hps_testkit::python::run_oracle("snapshot.py", &[&path.to_string_lossy()]);
+    let problems = diff(&ours, &oracle);
+    assert!(problems.is_empty(), "{label}:\n{}", problems.join("\n"));
+    ours.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_realworld_tables_snapshot_equals_the_oracle() {
+    for name in ["hudi_v6_table_mor.zip", "hudi_v8_table_mor.zip"] {
+        let Some(t) = hps_testkit::fixtures::unpack_realworld(name) else {
+            hps_testkit::skip("../shared/realworld-fixtures is absent");
+            return;
+        };
+        // the history from the beginning is incomplete: a window plan refuses
+        let store: DynStore = Arc::new(LocalStore::new(&t.path));
+        let table = HudiTable::open(store).await.expect("open");
+        assert!(table.timeline().await.unwrap().archive_present, "{name}");
+        assert!(
+            matches!(
+                table.plan(None, None).await,
+                Err(HudiError::HistoryNotRetained { .. })
+            ),
+            "{name}: a window from the beginning must refuse"
+        );
+        let rows = assert_snapshot_matches(name, &t.path).await;
+        assert_eq!(rows, 9, "{name}: the wheel's snapshot has 9 rows");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_equals_the_oracle_on_spark_fixtures() {
+    let names = [
+        "quickstart_trips_table/mor/avro/v6_trips_8i3d.zip",
+        "quickstart_trips_table/mor/avro/v8_trips_8i3u1d.zip",
+        "sample_table/cow/v6_complexkeygen_hivestyle.zip",
+        "sample_table/cow/v6_nonpartitioned.zip",
+        "sample_table/cow/v6_simplekeygen_nonhivestyle_overwritetable.zip",
+        "sample_table/cow/v8_simplekeygen_nonhivestyle.zip",
+        "sample_table/cow/v9_txns_simple_overwrite.zip",
+        "sample_table/mor/avro/v9_nonpartitioned_rollback.zip",
+        "sample_table/mor/avro/v9_txns_simple_meta.zip",
+        "sample_table/mor/avro/v9_txns_simple_overwrite.zip",
+        "sample_table/mor/parquet/v6_nonpartitioned_rollback.zip",
+        "sample_table/mor/parquet/v6_simplekeygen_nonhivestyle.zip",
+    ];
+    let mut checked = 0;
+    for name in names {
+        let Some(t) = hps_testkit::fixtures::unpack(name) else {
+            assert!(std::env::var_os("CI").is_none(), "{name} missing in CI");
+            hps_testkit::skip("../shared/hudi-fixtures is absent");
+            return;
+        };
+        assert_snapshot_matches(name, &t.path).await;
+        checked += 1;
+    }
+    assert_eq!(checked, names.len());
+}
+
+/// Timeline folder and archive folder of a generated table.
+fn timeline_dirs(table: &Path, v: TableVersion) -> (PathBuf, PathBuf) {
+    match v {
+        TableVersion::V6 => (table.join(".hoodie"), table.join(".hoodie/archived")),
+        TableVersion::V9 => (
+            table.join(".hoodie/timeline"),
+            table.join(".hoodie/timeline/history"),
+        ),
+    }
+}
+
+/// The timeline files (every state) of an instant.
+fn instant_files(timeline: &Path, instant: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(timeline)
+        .expect("timeline dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.strip_prefix(instant)
+                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('_'))
+                })
+        })
+        .collect()
+}
+
+/// Move each instant's timeline files from `from` into `to`.
+fn move_instants(from: &Path, to: &Path, instants: &[String]) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for i in instants {
+        let files = instant_files(from, i);
+        assert!(!files.is_empty(), "no timeline file for {i}");
+        for f in files {
+            std::fs::rename(&f, to.join(f.file_name().unwrap())).expect("move");
+        }
+    }
+}
+
+fn gen_cfg(name: &str, tt: TableType, v: TableVersion) -> GenConfig {
+    GenConfig {
+        table_name: name.into(),
+        table_type: tt,
+        table_version: v,
+        partitions: 2,
+        rows: 300,
+        commits: 7,
+        update_fraction: 0.3,
+        insert_fraction: 0.1,
+        delete_fraction: 0.05,
+        rows_per_file_group: 60,
+        row_group_rows: 32,
+        compact_every: if tt == TableType::MergeOnRead { 3 } else { 0 },
+        threads: 1,
+        ..Default::default()
+    }
+}
+
+/// A new table whose two oldest instants are archived and whose two newest are not on the
+/// timeline (their files are: a failed writer's) bootstraps from its snapshot, equals the
+/// table as of its newest visible commit, then applies the two newest incrementally.
+async fn bootstrap_then_incremental(tt: TableType, v: TableVersion) {
+    let label = format!("{tt:?} {v:?}");
+    let pg = pg();
+    let url = fresh_db(&pg);
+    let generated = gen_table(&gen_cfg("boot", tt, v)).await;
+    let commits = &generated.manifest.commits;
+    let n = commits.len();
+    assert!(n >= 6, "{label}: {n} instants");
+    let oldest: Vec<String> = commits[..2].iter().map(|c| c.instant.clone()).collect();
+    let newest: Vec<String> = commits[n - 2..].iter().map(|c| c.instant.clone()).collect();
+
+    // the expected table as of commit n-3: the newest commits' instants and files removed
+    let dir = tempfile::tempdir().unwrap();
+    let asof = dir.path().join("asof");
+    copy_dir(&generated.path, &asof);
+    let (asof_tl, _) = timeline_dirs(&asof, v);
+    for c in &commits[n - 2..] {
+        for f in instant_files(&asof_tl, &c.instant) {
+            std::fs::remove_file(f).unwrap();
+        }
+        for f in &c.files {
+            let _ = std::fs::remove_file(asof.join(f));
+        }
+    }
+    // the synced table: oldest archived, newest hidden (files present)
+    let path = dir.path().join("boot");
+    copy_dir(&generated.path, &path);
+    let (tl, archive) = timeline_dirs(&path, v);
+    let hidden = dir.path().join("hidden");
+    move_instants(&tl, &archive, &oldest);
+    move_instants(&tl, &hidden, &newest);
+
+    let stores = Stores::new(StoreKind::File).await;
+    let pipe = pipeline("p", &stores, &url, test_options());
+    let src = source("boot", &path, "boot");
+    let outs = run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
+    let booted = outs.iter().any(|o| {
+        matches!(o, PassOutcome::Applied(r) | PassOutcome::MoreToDo(r) if r.bootstrap)
+    });
+    assert!(booted, "{label}: no pass reported a bootstrap: {outs:?}");
+    assert_staging_matches(&url, &src, &asof).await;
+    let st = pipe.status(&src).await.unwrap();
+    assert_eq!(st.state(), "up_to_date", "{label}");
+
+    // the newest commits complete: applied incrementally, no bootstrap
+    move_instants(&hidden, &tl, &newest);
+    let outs = run_until_up_to_date(&pipe, &src, PassMode::Step).await;
+    let applied = outs
+        .iter()
+        .filter(|o| matches!(o, PassOutcome::Applied(r) if !r.bootstrap))
+        .count();
+    assert_eq!(applied, 2, "{label}: {outs:?}");
+    assert_staging_matches(&url, &src, &generated.path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_then_incremental_cow_v6() {
+    init_tracing();
+    bootstrap_then_incremental(TableType::CopyOnWrite, TableVersion::V6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_then_incremental_cow_v9() {
+    init_tracing();
+    bootstrap_then_incremental(TableType::CopyOnWrite, TableVersion::V9).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_then_incremental_mor_v6() {
+    init_tracing();
+    bootstrap_then_incremental(TableType::MergeOnRead, TableVersion::V6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_then_incremental_mor_v9() {
+    init_tracing();
+    bootstrap_then_incremental(TableType::MergeOnRead, TableVersion::V9).await;
+}
+
+/// The real archived tables sync into PostgreSQL as new tables: bootstrapped, staging equals
+/// the oracle's snapshot; a resync (same snapshot plan) keeps it equal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_realworld_tables_sync_as_new_tables() {
+    init_tracing();
+    let pg = pg();
+    for name in ["hudi_v6_table_mor.zip", "hudi_v8_table_mor.zip"] {
+        let Some(t) = hps_testkit::fixtures::unpack_realworld(name) else {
+            hps_testkit::skip("../shared/realworld-fixtures is absent");
+            return;
+        };
+        let url = fresh_db(&pg);
+        let stores = Stores::new(StoreKind::File).await;
+        let pipe = pipeline("p", &stores, &url, test_options());
+        let src = source("rw", &t.path, "rw");
+        let outs = run_until_up_to_date(&pipe, &src, PassMode::Step).await;
+        assert!(
+            outs.iter()
+                .any(|o| matches!(o, PassOutcome::Applied(r) if r.bootstrap)),
+            "{name}: {outs:?}"
+        );
+        assert_staging_matches(&url, &src, &t.path).await;
+        pipe.resync(&src, hps_sync::ResyncMode::Merge, None)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: resync: {e}"));
+        run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
+        assert_staging_matches(&url, &src, &t.path).await;
+    }
+}
