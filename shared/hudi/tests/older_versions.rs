@@ -129,8 +129,13 @@ fn changes_of(batches: &[RecordBatch]) -> Vec<Change> {
     out
 }
 
-/// The change rows of the window `(after, until]`, read through the public API.
-async fn window(t: &HudiTable, after: Option<&str>, until: Option<&str>) -> Vec<Change> {
+/// The change rows of the window `(after, until]`, read through the public API, and the
+/// distinct `_hoodie_commit_time` values they carry.
+async fn window_with_times(
+    t: &HudiTable,
+    after: Option<&str>,
+    until: Option<&str>,
+) -> (Vec<Change>, BTreeSet<String>) {
     let plan = t.plan(after, until).await.unwrap_or_else(|e| {
         panic!("plan ({after:?}, {until:?}]: {e}");
     });
@@ -139,7 +144,15 @@ async fn window(t: &HudiTable, after: Option<&str>, until: Option<&str>) -> Vec<
         .try_collect()
         .await
         .unwrap_or_else(|e| panic!("read ({after:?}, {until:?}]: {e}"));
-    changes_of(&batches)
+    let times = batches
+        .iter()
+        .flat_map(|b| (0..b.num_rows()).map(move |r| string_at(b, "_hoodie_commit_time", r)))
+        .collect();
+    (changes_of(&batches), times)
+}
+
+async fn window(t: &HudiTable, after: Option<&str>, until: Option<&str>) -> Vec<Change> {
+    window_with_times(t, after, until).await.0
 }
 
 /// The snapshot: every change from the beginning (no deletes in such a window).
@@ -166,7 +179,10 @@ async fn windows_one_by_one(t: &HudiTable) -> Vec<Vec<Change>> {
             continue;
         }
         let until = inst.window_time().to_string();
-        let changes = window(t, after.as_deref(), Some(&until)).await;
+        let (changes, times) = window_with_times(t, after.as_deref(), Some(&until)).await;
+        // versions <= 6 window by requested time: every row of a one-commit window (upserts
+        // and deletes alike) carries that commit's time
+        assert_eq!(times, BTreeSet::from([inst.requested_time.clone()]), "{until}");
         apply(&mut replay, &changes);
         out.push(changes);
         after = Some(until);
@@ -312,4 +328,20 @@ async fn v3_cow_streamer_table_matches_its_own_files() {
     // the first commit inserted 1000 rows, all with its 14-digit instant time
     assert_eq!(per_commit[0].len(), 1000);
     assert!(per_commit.iter().flatten().all(|c| c.0 == "upsert" || c.0 == OP_DELETE));
+    // each window reports exactly what its commit's write stats say it did
+    let timeline = t.timeline().await.unwrap();
+    for (inst, changes) in timeline.completed.iter().zip(&per_commit) {
+        let m = t.commit_metadata(inst).await.unwrap();
+        let sum = |f: fn(&hps_hudi::WriteStat) -> Option<i64>| -> usize {
+            m.write_stats().map(|(_, s)| f(s).unwrap_or(0)).sum::<i64>() as usize
+        };
+        let deletes = changes.iter().filter(|c| c.0 == OP_DELETE).count();
+        let t = &inst.requested_time;
+        assert_eq!(deletes, sum(|s| s.num_deletes), "{t}: deletes");
+        assert_eq!(
+            changes.len() - deletes,
+            sum(|s| s.num_inserts) + sum(|s| s.num_update_writes),
+            "{t}: upserts"
+        );
+    }
 }
