@@ -177,9 +177,7 @@ fn key_generator(
         Some(s) => KeyGenerator::from_class_or_type(&versions::normalize_class_name(s)),
         None if table_version < 3 => KeyGenerator::Unknown,
         None if partition_fields.is_empty() => KeyGenerator::NonPartitioned,
-        None if record_key_fields.len() > 1 || partition_fields.len() > 1 => {
-            KeyGenerator::Complex
-        }
+        None if record_key_fields.len() > 1 || partition_fields.len() > 1 => KeyGenerator::Complex,
         None => KeyGenerator::Simple,
     }
 }
@@ -193,7 +191,10 @@ fn check_checksum(table: &str, p: &BTreeMap<String, String>) {
     let database = p.get("hoodie.database.name").map_or("", |s| s.trim());
     let expected = versions::table_checksum(database, name);
     if stored != expected.to_string() {
-        warn!(table, stored, expected, "hoodie.table.checksum does not match the table name");
+        warn!(
+            table,
+            stored, expected, "hoodie.table.checksum does not match the table name"
+        );
     }
 }
 
@@ -271,8 +272,7 @@ impl TableConfig {
         if ordering_fields.is_empty() {
             ordering_fields = csv(p.get("hoodie.table.precombine.field"));
         }
-        let key_generator =
-            key_generator(table_version, p, &record_key_fields, &partition_fields);
+        let key_generator = key_generator(table_version, p, &record_key_fields, &partition_fields);
         check_checksum(table, p);
         let base_file_format = match p
             .get("hoodie.table.base.file.format")
@@ -515,17 +515,18 @@ hoodie.table.name=hoodie_trips
         assert_eq!(
             c.key_generator,
             KeyGenerator::Other(
-                "org.apache.hudi.utilities.functional.TestHoodieDeltaStreamer$TestGenerator"
-                    .into()
+                "org.apache.hudi.utilities.functional.TestHoodieDeltaStreamer$TestGenerator".into()
             )
         );
     }
 
     #[test]
     fn v1_v2_properties_without_key_or_layout_keys() {
-        let c = parse("hoodie.table.version=1\nhoodie.table.name=t\nhoodie.table.type=MERGE_ON_READ\n\
+        let c = parse(
+            "hoodie.table.version=1\nhoodie.table.name=t\nhoodie.table.type=MERGE_ON_READ\n\
              hoodie.compaction.payload.class=com.uber.hoodie.common.model.HoodieAvroPayload\n\
-             hoodie.table.ro.file.format=PARQUET\n")
+             hoodie.table.ro.file.format=PARQUET\n",
+        )
         .unwrap();
         assert_eq!(c.table_version, 1);
         // no key generator stored before v3: unknown, not inferred from absent fields
@@ -547,10 +548,47 @@ hoodie.table.name=hoodie_trips
         assert_eq!(l0.timeline_layout_version, 0);
     }
 
+    /// Payload classes of v1-v5 merge-on-read tables: absent means Hudi 0.6+'s default
+    /// `OverwriteWithLatestAvroPayload`; pre-Apache names resolve like Apache ones; the 0.5
+    /// default `HoodieAvroPayload` (other semantics) is refused rather than guessed.
+    #[test]
+    fn v1_to_v5_payload_classes() {
+        use crate::log::MergeMode;
+        use crate::mor::merge_mode;
+        let mor = |version: u32, payload: &str| {
+            let text = format!(
+                "hoodie.table.version={version}\nhoodie.table.type=MERGE_ON_READ\n\
+                 hoodie.table.precombine.field=ts\n{payload}"
+            );
+            merge_mode(&parse(&text).unwrap(), "t")
+        };
+        for v in 1..=5 {
+            assert_eq!(
+                mor(v, "").unwrap(),
+                MergeMode::OverwriteWithLatestPayload,
+                "v{v}"
+            );
+        }
+        let uber = "hoodie.compaction.payload.class=\
+                    com.uber.hoodie.common.model.OverwriteWithLatestAvroPayload\n";
+        assert_eq!(mor(4, uber).unwrap(), MergeMode::OverwriteWithLatestPayload);
+        let default = "hoodie.compaction.payload.class=\
+                       org.apache.hudi.common.model.DefaultHoodieRecordPayload\n";
+        assert_eq!(mor(5, default).unwrap(), MergeMode::DefaultPayload);
+        let avro = "hoodie.compaction.payload.class=\
+                    com.uber.hoodie.common.model.HoodieAvroPayload\n";
+        assert!(matches!(
+            mor(1, avro),
+            Err(HudiError::NotYetSupported { .. })
+        ));
+    }
+
     #[test]
     fn unversioned_table_is_refused_naming_its_release() {
-        let e = parse("hoodie.table.name=t\nhoodie.table.type=COPY_ON_WRITE\n\
-             hoodie.table.ro.file.format=PARQUET\nhoodie.archivelog.folder=\n")
+        let e = parse(
+            "hoodie.table.name=t\nhoodie.table.type=COPY_ON_WRITE\n\
+             hoodie.table.ro.file.format=PARQUET\nhoodie.archivelog.folder=\n",
+        )
         .unwrap_err();
         match &e {
             HudiError::UnversionedTable { looks_like, .. } => {
@@ -559,7 +597,10 @@ hoodie.table.name=hoodie_trips
             other => panic!("{other:?}"),
         }
         let msg = e.to_string();
-        assert!(msg.contains("table version 0") && msg.contains("Hudi 0.5.0 or older"), "{msg}");
+        assert!(
+            msg.contains("table version 0") && msg.contains("Hudi 0.5.0 or older"),
+            "{msg}"
+        );
         assert!(matches!(
             parse("hoodie.timeline.layout.version=1\n"),
             Err(HudiError::UnversionedTable { looks_like, .. }) if looks_like == "0.5.1-0.5.3"
@@ -601,10 +642,7 @@ hoodie.table.name=hoodie_trips
 
     #[test]
     fn rejects_bad_input() {
-        assert!(matches!(
-            parse(""),
-            Err(HudiError::UnversionedTable { .. })
-        ));
+        assert!(matches!(parse(""), Err(HudiError::UnversionedTable { .. })));
         assert!(matches!(
             parse("hoodie.table.version=seven"),
             Err(HudiError::MalformedProperties { .. })

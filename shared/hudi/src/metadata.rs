@@ -402,7 +402,10 @@ mod tests {
             "minAndMaxEventTime": {"Optional.empty": {"val": null, "present": false}},
             "writePartitionPaths": ["2023-01-01"]
         });
-        let v3 = with(top(&with(v6.clone(), serde_json::json!({}))), derived.clone());
+        let v3 = with(
+            top(&with(v6.clone(), serde_json::json!({}))),
+            derived.clone(),
+        );
         let v4_stat = with(
             v6.clone(),
             serde_json::json!({"recordsStats": {"val": null, "present": false},
@@ -431,14 +434,16 @@ mod tests {
     /// recognised by `compacted: true` whatever the operation says.
     #[test]
     fn missing_or_null_operation_type_and_compacted_flag() {
-        let m = CommitMetadata::decode(br#"{"partitionToWriteStats":{},"compacted":false}"#).unwrap();
+        let m =
+            CommitMetadata::decode(br#"{"partitionToWriteStats":{},"compacted":false}"#).unwrap();
         assert_eq!(m.operation(), "UNKNOWN");
         assert!(m.adds_rows());
         let m = CommitMetadata::decode(br#"{"partitionToWriteStats":null,"operationType":null}"#)
             .unwrap();
         assert_eq!(m.operation(), "UNKNOWN");
         assert_eq!(m.write_stats().count(), 0);
-        let m = CommitMetadata::decode(br#"{"partitionToWriteStats":{},"compacted":true}"#).unwrap();
+        let m =
+            CommitMetadata::decode(br#"{"partitionToWriteStats":{},"compacted":true}"#).unwrap();
         assert!(m.is_compaction());
         assert!(!m.adds_rows());
     }

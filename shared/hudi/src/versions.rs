@@ -103,7 +103,11 @@ pub fn null_partition_name(table_version: u32) -> &'static str {
 
 /// Every sentinel a Hudi writer has used for a null partition value: Spark writers of
 /// versions <= 4, Spark writers of versions >= 5, and early Flink writers.
-pub const NULL_PARTITION_NAMES: [&str; 3] = ["default", "__HIVE_DEFAULT_PARTITION__", "__DEFAULT_PARTITION__"];
+pub const NULL_PARTITION_NAMES: [&str; 3] = [
+    "default",
+    "__HIVE_DEFAULT_PARTITION__",
+    "__DEFAULT_PARTITION__",
+];
 
 /// Whether one partition path segment (`value` or hive-style `field=value`) is a null-value
 /// sentinel. A literal string value `default` is indistinguishable from null in tables of

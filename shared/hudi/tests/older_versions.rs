@@ -182,7 +182,11 @@ async fn windows_one_by_one(t: &HudiTable) -> Vec<Vec<Change>> {
         let (changes, times) = window_with_times(t, after.as_deref(), Some(&until)).await;
         // versions <= 6 window by requested time: every row of a one-commit window (upserts
         // and deletes alike) carries that commit's time
-        assert_eq!(times, BTreeSet::from([inst.requested_time.clone()]), "{until}");
+        assert_eq!(
+            times,
+            BTreeSet::from([inst.requested_time.clone()]),
+            "{until}"
+        );
         apply(&mut replay, &changes);
         out.push(changes);
         after = Some(until);
@@ -295,7 +299,11 @@ fn cow_oracle(table: &Path) -> Rows {
             let changes = changes_of(std::slice::from_ref(b));
             // changes_of sorts rows: match soft-delete flags by key instead of position
             let flagged: BTreeSet<String> = (0..b.num_rows())
-                .filter(|&r| deleted.as_ref().is_some_and(|d| d.is_valid(r) && d.value(r)))
+                .filter(|&r| {
+                    deleted
+                        .as_ref()
+                        .is_some_and(|d| d.is_valid(r) && d.value(r))
+                })
                 .map(|r| string_at(b, "_hoodie_record_key", r))
                 .collect();
             for (_, p, k, d) in changes {
@@ -319,7 +327,11 @@ async fn v3_cow_streamer_table_matches_its_own_files() {
     assert_eq!(t.config().table_version, 3);
     let rows = snapshot(&t).await;
     let oracle = cow_oracle(&f.path);
-    assert_eq!(oracle.len(), 3000, "oracle: the newest base file holds 3000 keys");
+    assert_eq!(
+        oracle.len(),
+        3000,
+        "oracle: the newest base file holds 3000 keys"
+    );
     assert_eq!(rows.len(), oracle.len());
     assert_eq!(rows, oracle, "snapshot != newest committed base files");
     assert!(rows.keys().all(|(p, _)| p == "default"));
@@ -327,7 +339,12 @@ async fn v3_cow_streamer_table_matches_its_own_files() {
     assert_eq!(per_commit.len(), 7, "7 commits");
     // the first commit inserted 1000 rows, all with its 14-digit instant time
     assert_eq!(per_commit[0].len(), 1000);
-    assert!(per_commit.iter().flatten().all(|c| c.0 == "upsert" || c.0 == OP_DELETE));
+    assert!(
+        per_commit
+            .iter()
+            .flatten()
+            .all(|c| c.0 == "upsert" || c.0 == OP_DELETE)
+    );
     // each window reports exactly what its commit's write stats say it did
     let timeline = t.timeline().await.unwrap();
     for (inst, changes) in timeline.completed.iter().zip(&per_commit) {

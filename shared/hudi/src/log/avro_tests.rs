@@ -516,10 +516,7 @@ async fn hostile_block_contents_are_errors() {
             "unknown content version 4",
             Box::new(|c: &mut Vec<u8>| c[3] = 4),
         ),
-        (
-            "content version 0",
-            Box::new(|c: &mut Vec<u8>| c[3] = 0),
-        ),
+        ("content version 0", Box::new(|c: &mut Vec<u8>| c[3] = 0)),
         (
             "huge record count",
             Box::new(|c: &mut Vec<u8>| c[4..8].copy_from_slice(&i32::MAX.to_be_bytes())),

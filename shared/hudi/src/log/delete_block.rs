@@ -490,10 +490,7 @@ mod tests {
             let file = encode_block(1, &[(0, "20220901000000000")], &content, &[]);
             let dir = tempfile::tempdir().unwrap();
             let store: DynStore = Arc::new(LocalStore::new(dir.path()));
-            store
-                .put("d.log", Bytes::from(file.clone()))
-                .await
-                .unwrap();
+            store.put("d.log", Bytes::from(file.clone())).await.unwrap();
             let block = LogFileReader::new(store.clone(), "d.log", file.len() as u64)
                 .read_all()
                 .await
@@ -503,15 +500,19 @@ mod tests {
                 .await
                 .unwrap_err();
             match &err {
-                LogError::UnsupportedContentVersion { version: v, why, .. } => {
+                LogError::UnsupportedContentVersion {
+                    version: v, why, ..
+                } => {
                     assert_eq!(*v, version);
                     assert!(why.contains("Kryo") && why.contains("0.14"), "{why}");
                 }
                 other => panic!("{other:?}"),
             }
-            assert!(decode_delete_block_content(&content)
-                .unwrap_err()
-                .contains("Kryo"));
+            assert!(
+                decode_delete_block_content(&content)
+                    .unwrap_err()
+                    .contains("Kryo")
+            );
         }
     }
 
