@@ -112,10 +112,10 @@ pub struct TableConfig {
     /// both a flat `.hoodie/` folder.
     pub timeline_layout_version: u32,
     /// Directory of the active timeline, relative to the base path
-    /// (`.hoodie` for layout 1, `.hoodie/<hoodie.timeline.path>` for layout 2).
+    /// (`.hoodie` for layouts 0 and 1, `.hoodie/<hoodie.timeline.path>` for layout 2).
     pub timeline_dir: String,
     /// Directory of archived instants, relative to the base path
-    /// (`.hoodie/<hoodie.archivelog.folder>` for layout 1,
+    /// (`.hoodie/<hoodie.archivelog.folder>` for layouts 0 and 1,
     /// `<timeline_dir>/<hoodie.timeline.history.path>` for layout 2).
     pub archive_dir: String,
     /// `hoodie.datasource.write.hive_style_partitioning`.

@@ -2,8 +2,9 @@
 //! wrote them, and the storage conventions that changed from one version to the next
 //! (legacy property names and defaults, null-partition sentinels, the table checksum).
 //!
-//! Everything version-specific that is a *name* Hudi writes lives here, so the rest of the
-//! crate asks "is this the null partition?" instead of comparing strings itself.
+//! The names that changed between versions (legacy property keys, class packages, null
+//! partition sentinels) live here, so the rest of the crate asks "is this the null
+//! partition?" instead of comparing strings itself.
 //!
 //! Versions 1 to 5 (Hudi 0.6 to 0.13) share the version-6 layout: a flat `.hoodie/` timeline
 //! whose completed files carry only the requested time, JSON commit metadata, Avro log blocks
