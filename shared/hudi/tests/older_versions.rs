@@ -24,6 +24,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
+use hps_hudi::log::{BlockType, HeaderKey, LogFileName, LogFileReader};
 use hps_hudi::{HudiTable, OP_COLUMN, OP_DELETE, ReadOptions};
 use hps_storage::{DynStore, LocalStore};
 
@@ -205,11 +206,44 @@ fn apply(state: &mut Rows, changes: &[Change]) {
     }
 }
 
+/// (content version, has `BLOCK_IDENTIFIER`) of every log block of the table's partitions.
+async fn log_block_versions(f: &Fixture) -> Vec<(i32, bool)> {
+    let store: DynStore = Arc::new(LocalStore::new(&f.path));
+    let mut out = Vec::new();
+    for part in std::fs::read_dir(&f.path).unwrap().flatten() {
+        let pname = part.file_name().to_string_lossy().into_owned();
+        if !part.path().is_dir() || pname.starts_with('.') {
+            continue;
+        }
+        for e in std::fs::read_dir(part.path()).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if LogFileName::parse(&name).is_none() {
+                continue;
+            }
+            let bytes = std::fs::read(e.path()).unwrap();
+            let rel = format!("{pname}/{name}");
+            let mut reader = LogFileReader::new(store.clone(), &rel, bytes.len() as u64);
+            for b in reader.read_all().await.unwrap() {
+                assert_eq!(b.block_type, BlockType::AvroData, "{rel}");
+                let at = b.content.start as usize;
+                let version = i32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+                let has_id = b.header.get(HeaderKey::BlockIdentifier).is_some();
+                out.push((version, has_id));
+            }
+        }
+    }
+    out
+}
+
 /// The v4 (Hudi 0.11) or v5 (Hudi 0.12) table reads exactly like its v6 twin.
 async fn matches_v6_twin(name: &str, version: u32) {
     let (Some(old), Some(twin)) = (realworld(name), realworld("hudi_v6_table")) else {
         return;
     };
+    // the storage difference under test: the old table's update went to a log block of
+    // content version 2 without BLOCK_IDENTIFIER, the twin's to a version-3 block with one
+    assert_eq!(log_block_versions(&old).await, [(2, false)]);
+    assert_eq!(log_block_versions(&twin).await, [(3, true)]);
     let (old, twin) = (open(&old).await, open(&twin).await);
     assert_eq!(old.config().table_version, version);
     let rows = snapshot(&old).await;
