@@ -113,7 +113,8 @@ impl CliError {
                 H::IncrementalUnsupported { .. }
                 | H::UnsupportedBaseFormat { .. }
                 | H::NotYetSupported { .. }
-                | H::UnsupportedTableVersion { .. },
+                | H::UnsupportedTableVersion { .. }
+                | H::UnversionedTable { .. },
             ) => 4,
             CliError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
             CliError::Sync(e) if e.needs_resync() => 3,
@@ -124,6 +125,7 @@ impl CliError {
                         | H::UnsupportedBaseFormat { .. }
                         | H::NotYetSupported { .. }
                         | H::UnsupportedTableVersion { .. }
+                        | H::UnversionedTable { .. }
                 ) =>
             {
                 4

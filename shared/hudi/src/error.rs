@@ -31,11 +31,18 @@ pub enum HudiError {
     #[error("table {table}: malformed hoodie.properties: {reason}")]
     MalformedProperties { table: String, reason: String },
 
-    /// Only table versions 6, 8 and 9 are readable.
+    /// Only table versions 1-6, 8 and 9 are readable.
     #[error(
-        "table {table}: unsupported Hudi table version {version} (this reader supports versions 6, 8 and 9, i.e. Hudi 0.14-0.15 and 1.0-1.2)"
+        "table {table}: unsupported Hudi table version {version} (this reader supports versions 1-6, 8 and 9, i.e. Hudi 0.6-0.15 and 1.0-1.2)"
     )]
     UnsupportedTableVersion { table: String, version: String },
+
+    /// `hoodie.properties` has no `hoodie.table.version`: a table version 0 table written by
+    /// Hudi 0.5 or older, which this reader does not read.
+    #[error(
+        "table {table}: hoodie.properties has no hoodie.table.version, so this is a table version 0 table (it looks written by Hudi {looks_like}); this reader reads table versions 1-6, 8 and 9 only: upgrade the table by writing to it once with Hudi 0.6 or later"
+    )]
+    UnversionedTable { table: String, looks_like: String },
 
     /// The base files are not parquet (Lance, ORC, HFile).
     #[error(

@@ -124,6 +124,13 @@ mod tests {
         for bad in [
             "",
             ".hoodie_partition_metadata",
+            // the base-format partition metafile (hoodie.partition.metafile.use.base.format,
+            // v4+) and a writer's leftover temp metafile are not base files
+            ".hoodie_partition_metadata.parquet",
+            ".hoodie_partition_metadata.orc",
+            ".hoodie_partition_metadata_0",
+            // Hadoop checksum side files next to every file of the v3-v6 fixtures
+            ".a_1-2-3_20260307162440672.parquet.crc",
             ".DS_Store",
             "a_1-2-3_2026030716244.parquet",
             "a_1-2_20260307162440672.parquet",
@@ -135,6 +142,18 @@ mod tests {
         ] {
             assert_eq!(BaseFileName::parse(bad), None, "{bad:?}");
         }
+    }
+
+    /// Hudi 0.10 (table version 3) still wrote 14-digit instant times into file names.
+    #[test]
+    fn second_precision_instants_in_file_names() {
+        let b = BaseFileName::parse(
+            "default/297a6753-3b99-4c49-87ee-b61a5792089a-0_0-33-36_20211022144701.parquet",
+        )
+        .unwrap();
+        assert_eq!(b.instant_time, "20211022144701");
+        let l = LogFileName::parse(".g-0_20211022144701.log.2_0-1-2").unwrap();
+        assert_eq!((l.instant_time.as_str(), l.version), ("20211022144701", 2));
     }
 
     #[test]
@@ -159,6 +178,7 @@ mod tests {
             ".b-0_2025012604082.log.1_0-1-2",
             ".b-0_20250126040826878.log.99999999999999999999999_0-1-2",
             ".hoodie_partition_metadata",
+            "..b-0_20250126040826878.log.1_0-1-2.crc",
         ] {
             assert_eq!(LogFileName::parse(bad), None, "{bad:?}");
         }

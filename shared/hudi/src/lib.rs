@@ -1,9 +1,10 @@
 //! # hps-hudi: an incremental Apache Hudi reader
 //!
 //! Answers "what changed in this Hudi table after bookmark X, up to Y" for copy-on-write and
-//! merge-on-read tables of table versions 6, 8 and 9 (Hudi 0.14-0.15, 1.0, 1.1-1.2), reading storage
-//! directly through [`hps_storage::ObjectStore`] with the `parquet`/`arrow` crates. It knows
-//! nothing about AWS or Postgres.
+//! merge-on-read tables of table versions 1-6, 8 and 9 (Hudi 0.6-0.15, 1.0, 1.1-1.2; see
+//! [`versions`] for what differs between them), reading storage directly through
+//! [`hps_storage::ObjectStore`] with the `parquet`/`arrow` crates. It knows nothing about AWS
+//! or Postgres.
 //!
 //! ## Use
 //!
@@ -34,7 +35,7 @@
 //! ## Windows (`after`, `until`]
 //!
 //! `after` is exclusive, `until` inclusive; both are instant times in the table's window
-//! domain: **completion time** on v8/v9, **instant (requested) time** on v6 (see
+//! domain: **completion time** on v8/v9, **instant (requested) time** on v1-v6 (see
 //! [`InstantPosition::window_key`]). `None` means the beginning / the latest instant.
 //! Admitted are completed `commit`, `deltacommit` and `replacecommit` instants in the window;
 //! rows are kept when their `_hoodie_commit_time` equals the *requested* time of an admitted
@@ -99,6 +100,7 @@ pub mod properties;
 pub mod reader;
 pub mod snapshot;
 pub mod timeline;
+pub mod versions;
 
 use std::sync::Arc;
 

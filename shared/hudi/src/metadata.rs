@@ -359,6 +359,95 @@ where
 mod tests {
     use super::*;
 
+    /// One MOR write stat (a log append) as the Hudi 0.14 (v6) writer records it.
+    fn v6_log_stat() -> Json {
+        serde_json::json!({
+            "fileId": "g-0", "path": "2023-01-01/.g-0_20250802170158668.log.1_0-46-1255",
+            "prevCommit": "20250802170158668", "numWrites": 2, "numDeletes": 0,
+            "numUpdateWrites": 2, "numInserts": 0, "totalWriteBytes": 1068,
+            "partitionPath": "2023-01-01", "fileSizeInBytes": 1068, "logVersion": 1,
+            "baseFile": "g-0_0-17-29_20250802170158668.parquet",
+            "logFiles": [".g-0_20250802170158668.log.1_0-46-1255"], "cdcStats": null
+        })
+    }
+
+    fn with(mut stat: Json, extra: Json) -> Json {
+        if let (Some(s), Some(e)) = (stat.as_object_mut(), extra.as_object()) {
+            s.remove("cdcStats");
+            for (k, v) in e {
+                s.insert(k.clone(), v.clone());
+            }
+        }
+        stat
+    }
+
+    /// Commit JSON of Hudi 0.10 (v3), 0.11 (v4) and 0.12 (v5) carries derived getters next to
+    /// the four real keys (`writeStats` duplicating every stat, `fileIdAndRelativePaths`,
+    /// `minAndMaxEventTime` keyed `"Optional.empty"`) and per-stat extras; only the real keys
+    /// count, so all decode to the v6 shape and nothing is counted twice.
+    #[test]
+    fn commit_json_of_versions_3_to_5_decodes_like_v6() {
+        let v6 = v6_log_stat();
+        let top = |stat: &Json| {
+            serde_json::json!({
+                "partitionToWriteStats": {"2023-01-01": [stat]},
+                "compacted": false, "extraMetadata": {"schema": "{}"}, "operationType": "UPSERT"
+            })
+        };
+        let derived = serde_json::json!({
+            "fileIdAndRelativePaths": {"g-0": "2023-01-01/.g-0_20250802170158668.log.1_0-46-1255"},
+            "totalRecordsDeleted": 0, "totalLogRecordsCompacted": 0, "totalLogFilesCompacted": 0,
+            "totalCompactedRecordsUpdated": 0, "totalLogFilesSize": 0, "totalScanTime": 0,
+            "totalCreateTime": 0, "totalUpsertTime": 0,
+            "minAndMaxEventTime": {"Optional.empty": {"val": null, "present": false}},
+            "writePartitionPaths": ["2023-01-01"]
+        });
+        let v3 = with(
+            top(&with(v6.clone(), serde_json::json!({}))),
+            derived.clone(),
+        );
+        let v4_stat = with(
+            v6.clone(),
+            serde_json::json!({"recordsStats": {"val": null, "present": false},
+                               "columnStats": {"val": null, "present": false}}),
+        );
+        let mut v4 = with(top(&v4_stat), derived);
+        if let Some(o) = v4.as_object_mut() {
+            o.insert("writeStats".into(), Json::Array(vec![v4_stat.clone()]));
+        }
+        let v5_stat = with(
+            v6.clone(),
+            serde_json::json!({"runtimeStats": {"totalScanTime": 0, "totalUpsertTime": 284,
+                               "totalCreateTime": 0}, "recordsStats": {"val": null}}),
+        );
+        let v5 = top(&v5_stat);
+        let expected = CommitMetadata::decode(top(&v6).to_string().as_bytes()).unwrap();
+        assert_eq!(expected.write_stats().count(), 1);
+        for (name, json) in [("v3", v3), ("v4", v4), ("v5", v5)] {
+            let m = CommitMetadata::decode(json.to_string().as_bytes()).unwrap();
+            assert_eq!(m, expected, "{name}");
+            assert_eq!(m.write_stats().count(), 1, "{name}: stats counted once");
+        }
+    }
+
+    /// Old commits may lack `operationType` (before 2020) or carry `null`; compactions are
+    /// recognised by `compacted: true` whatever the operation says.
+    #[test]
+    fn missing_or_null_operation_type_and_compacted_flag() {
+        let m =
+            CommitMetadata::decode(br#"{"partitionToWriteStats":{},"compacted":false}"#).unwrap();
+        assert_eq!(m.operation(), "UNKNOWN");
+        assert!(m.adds_rows());
+        let m = CommitMetadata::decode(br#"{"partitionToWriteStats":null,"operationType":null}"#)
+            .unwrap();
+        assert_eq!(m.operation(), "UNKNOWN");
+        assert_eq!(m.write_stats().count(), 0);
+        let m =
+            CommitMetadata::decode(br#"{"partitionToWriteStats":{},"compacted":true}"#).unwrap();
+        assert!(m.is_compaction());
+        assert!(!m.adds_rows());
+    }
+
     const V6_JSON: &str = r#"{
       "partitionToWriteStats": {"30": [{"fileId": "f-0", "path": "30/f-0_0-1-2_20240707001303088.parquet",
         "prevCommit": "null", "numWrites": 1, "numDeletes": 0, "numUpdateWrites": 0, "numInserts": 1,

@@ -442,6 +442,57 @@ mod tests {
         ));
     }
 
+    /// Versions <= 5: layout 0 (one file per instant, renamed from state to state, so only the
+    /// completed file remains) next to layout-1 triples, 14-digit ids of Hudi <= 0.10 mixed
+    /// with 17-digit ones after an upgrade, no completion times, and side folders and files
+    /// (`.aux` compaction-plan copies, `.heartbeat`, `.crc`, EMRFS `*_$folder$` markers) that
+    /// are not instants.
+    #[tokio::test]
+    async fn layout0_and_second_precision_instants() {
+        let (_d, store, cfg) = table(
+            &[
+                (".hoodie/20211022144701.commit", b"{}"),
+                (".hoodie/20211022144707.commit.requested", b""),
+                (".hoodie/20211022144707.inflight", b"{}"),
+                (".hoodie/20211022144707.commit", b"{}"),
+                (".hoodie/20211123000000000.commit", b"{}"),
+                (".hoodie/20211124000000000.deltacommit.inflight", b"{}"),
+                (".hoodie/.20211022144701.commit.crc", b""),
+                (".hoodie/.aux/20211124000000001.compaction.requested", b""),
+                (".hoodie/.heartbeat/20211124000000000", b""),
+                (".hoodie/.temp/20211124000000000/x.marker.CREATE", b""),
+                (".hoodie/20211125000000000.commit_$folder$", b""),
+                (".hoodie/.schema/20211022144701.schemacommit", b"{}"),
+                (".hoodie/hoodie.properties", b"x"),
+            ],
+            "hoodie.table.version=3",
+        )
+        .await;
+        assert_eq!(cfg.timeline_layout_version, 0);
+        let tl = TimelineLoader {
+            store: &store,
+            config: &cfg,
+            table: "t",
+        }
+        .load()
+        .await
+        .unwrap();
+        let order: Vec<&str> = tl
+            .in_window_order()
+            .iter()
+            .map(|i| i.window_time())
+            .collect();
+        assert_eq!(
+            order,
+            ["20211022144701", "20211022144707", "20211123000000000"]
+        );
+        assert!(tl.completed.iter().all(|i| i.completion_time.is_none()));
+        assert!(!tl.uses_completion_time);
+        assert_eq!(tl.pending.len(), 1);
+        assert_eq!(tl.pending[0].action, Action::DeltaCommit);
+        assert!(!tl.archive_present);
+    }
+
     #[tokio::test]
     async fn archive_with_real_content_is_detected() {
         let (_d, store, cfg) = table(

@@ -37,8 +37,19 @@ impl Default for DataBlockOptions {
     }
 }
 
-/// The only content version of data and delete blocks this reader knows.
+/// The content version of delete blocks this reader decodes (Avro, Hudi 0.14+), and of the
+/// data blocks Hudi 0.14+ writes.
 pub(crate) const CONTENT_VERSION: i32 = 3;
+
+/// Content versions of AVRO_DATA blocks this reader decodes. Version 2 (Hudi 0.6-0.13, table
+/// versions <= 5) and version 1 (older writers) have the same layout as version 3: version,
+/// record count, then length-prefixed records.
+const DATA_CONTENT_VERSIONS: std::ops::RangeInclusive<i32> = 1..=CONTENT_VERSION;
+
+/// Why a data block's content version is refused.
+fn unknown_data_version() -> String {
+    format!("AVRO_DATA blocks of content versions {DATA_CONTENT_VERSIONS:?} are supported")
+}
 
 /// Streams the rows of one AVRO_DATA block as record batches.
 #[derive(Debug)]
@@ -110,11 +121,12 @@ impl AvroBlockReader {
             .read_i32()
             .await
             .map_err(|e| eof(e, "content version"))?;
-        if version != CONTENT_VERSION {
+        if !DATA_CONTENT_VERSIONS.contains(&version) {
             return Err(LogError::UnsupportedContentVersion {
                 file,
                 offset,
                 version,
+                why: unknown_data_version(),
             });
         }
         let count = reader

@@ -459,6 +459,53 @@ async fn streams_a_block_in_batches() {
     assert_eq!(ids, "k24");
 }
 
+/// Hudi 0.6-0.13 (table versions <= 5) write AVRO_DATA content version 2 (older writers 1),
+/// with the same layout as version 3, and headers without `BLOCK_IDENTIFIER` in any order
+/// (the Hudi 0.12 twin table puts `SCHEMA` first).
+#[tokio::test]
+async fn data_blocks_of_content_versions_1_and_2_with_schema_first_header() {
+    let records = vec![datum(record(1, true)), datum(record(2, false))];
+    for version in [1i32, 2] {
+        let mut content = version.to_be_bytes().to_vec();
+        content.extend((records.len() as i32).to_be_bytes());
+        for r in &records {
+            content.extend((r.len() as i32).to_be_bytes());
+            content.extend(r);
+        }
+        let file = encode_block(3, &[(2, SCHEMA), (0, "20221207123000123")], &content, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let store: DynStore = Arc::new(LocalStore::new(dir.path()));
+        store
+            .put("v.log", bytes::Bytes::from(file.clone()))
+            .await
+            .unwrap();
+        let block = LogFileReader::new(store.clone(), "v.log", file.len() as u64)
+            .read_all()
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(block.header.instant_time(), Some("20221207123000123"));
+        let batches = AvroBlockReader::open(store, &block, None, &DataBlockOptions::default())
+            .await
+            .unwrap()
+            .read_all()
+            .await
+            .unwrap();
+        let keys: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                let c = b
+                    .column_by_name("_hoodie_record_key")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .clone();
+                (0..c.len()).map(move |i| c.value(i).to_string())
+            })
+            .collect();
+        assert_eq!(keys, ["k1", "k2"], "content version {version}");
+    }
+}
+
 #[tokio::test]
 async fn hostile_block_contents_are_errors() {
     let records = vec![datum(record(1, true)), datum(record(2, false))];
@@ -466,9 +513,10 @@ async fn hostile_block_contents_are_errors() {
     type Tweak = Box<dyn Fn(&mut Vec<u8>)>;
     let cases: Vec<(&str, Tweak)> = vec![
         (
-            "wrong content version",
-            Box::new(|c: &mut Vec<u8>| c[3] = 2),
+            "unknown content version 4",
+            Box::new(|c: &mut Vec<u8>| c[3] = 4),
         ),
+        ("content version 0", Box::new(|c: &mut Vec<u8>| c[3] = 0)),
         (
             "huge record count",
             Box::new(|c: &mut Vec<u8>| c[4..8].copy_from_slice(&i32::MAX.to_be_bytes())),

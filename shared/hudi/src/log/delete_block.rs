@@ -202,6 +202,19 @@ fn be_to_i128(b: &[u8]) -> Result<i128, String> {
     Ok(i128::from_be_bytes(buf))
 }
 
+/// Why a DELETE block of content `version` is refused. Versions 1 (Hudi <= 0.10: `HoodieKey[]`)
+/// and 2 (Hudi 0.11-0.13: `DeleteRecord[]`, whose encoding changed again in 0.13) hold
+/// Kryo-serialized Java objects, which only a JVM reads reliably.
+pub(crate) fn delete_version_refusal(version: i32) -> String {
+    match version {
+        1 | 2 => "a Kryo-serialized DELETE block written by Hudi 0.13 or older (table version \
+                  5 or older) is not supported; compact the file group with Hudi 0.14 or later \
+                  (which rewrites deletes into the base file), then read again"
+            .to_string(),
+        _ => format!("only DELETE blocks of content version {CONTENT_VERSION} are supported"),
+    }
+}
+
 /// Decode a DELETE block's content (`i32 version`, `i32 len`, datum).
 pub fn decode_delete_block_content(content: &[u8]) -> Result<Vec<DeleteRecord>, String> {
     if content.len() < 8 {
@@ -213,7 +226,8 @@ pub fn decode_delete_block_content(content: &[u8]) -> Result<Vec<DeleteRecord>, 
     let version = i32::from_be_bytes([content[0], content[1], content[2], content[3]]);
     if version != CONTENT_VERSION {
         return Err(format!(
-            "unsupported delete block content version {version} (expected {CONTENT_VERSION})"
+            "delete block content version {version}: {}",
+            delete_version_refusal(version)
         ));
     }
     let len = i32::from_be_bytes([content[4], content[5], content[6], content[7]]);
@@ -259,6 +273,7 @@ pub async fn read_delete_block(
                 file: block.file.clone(),
                 offset: block.offset,
                 version,
+                why: delete_version_refusal(version),
             });
         }
     }
@@ -454,6 +469,51 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// Table versions <= 5 write DELETE blocks of content version 1 (Hudi <= 0.10, Kryo
+    /// `HoodieKey[]`) or 2 (Hudi 0.11-0.13, Kryo `DeleteRecord[]`): refused with a typed error
+    /// that says how to make the table readable.
+    #[tokio::test]
+    async fn kryo_delete_blocks_of_versions_1_and_2_are_refused() {
+        use std::sync::Arc;
+
+        use hps_storage::LocalStore;
+
+        use crate::log::block::{LogFileReader, encode_block};
+
+        for version in [1i32, 2] {
+            // a Kryo stream is opaque to us: any bytes after the version and length do
+            let mut content = version.to_be_bytes().to_vec();
+            content.extend(4i32.to_be_bytes());
+            content.extend([0x01, 0x02, 0x03, 0x04]);
+            let file = encode_block(1, &[(0, "20220901000000000")], &content, &[]);
+            let dir = tempfile::tempdir().unwrap();
+            let store: DynStore = Arc::new(LocalStore::new(dir.path()));
+            store.put("d.log", Bytes::from(file.clone())).await.unwrap();
+            let block = LogFileReader::new(store.clone(), "d.log", file.len() as u64)
+                .read_all()
+                .await
+                .unwrap()
+                .remove(0);
+            let err = read_delete_block(&store, &block, &DataBlockOptions::default())
+                .await
+                .unwrap_err();
+            match &err {
+                LogError::UnsupportedContentVersion {
+                    version: v, why, ..
+                } => {
+                    assert_eq!(*v, version);
+                    assert!(why.contains("Kryo") && why.contains("0.14"), "{why}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(
+                decode_delete_block_content(&content)
+                    .unwrap_err()
+                    .contains("Kryo")
+            );
+        }
     }
 
     #[test]

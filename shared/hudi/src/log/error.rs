@@ -87,10 +87,9 @@ pub enum LogError {
         instant: String,
     },
 
-    /// The content of a data or delete block starts with a version this reader does not know.
-    #[error(
-        "log file {file}: block at byte {offset} has content version {version}; only version 3 is supported"
-    )]
+    /// The content of a data or delete block starts with a version this reader does not know
+    /// (or, for delete blocks of versions 1 and 2, cannot decode: Kryo-serialized Java objects).
+    #[error("log file {file}: block at byte {offset} has content version {version}: {why}")]
     UnsupportedContentVersion {
         /// The log file.
         file: String,
@@ -98,6 +97,8 @@ pub enum LogError {
         offset: u64,
         /// The version found.
         version: i32,
+        /// Why it is refused and what to do about it.
+        why: String,
     },
 
     /// A header key the block needs is absent.
