@@ -148,6 +148,8 @@ mod tests {
             pending: vec![],
             archive_present: false,
             uses_completion_time: true,
+            archived_after: None,
+            archived_metadata: Default::default(),
         }
     }
 

@@ -98,6 +98,7 @@ mod mor;
 pub mod planner;
 pub mod properties;
 pub mod reader;
+mod archived_window;
 pub mod snapshot;
 pub mod timeline;
 pub mod versions;

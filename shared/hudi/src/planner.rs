@@ -275,7 +275,32 @@ impl Planner<'_> {
 
     pub async fn plan(&self, after: Option<&str>, until: Option<&str>) -> Result<IncrementalPlan> {
         let span = info_span!("plan", table = self.table, after = ?after, until = ?until);
-        self.plan_inner(after, until).instrument(span).await
+        async {
+            let bound = check_bound(self.table, "after", after)?;
+            match self.reach_into_archive(bound.as_deref()).await? {
+                Some(extended) => {
+                    let planner = Planner {
+                        timeline: &extended,
+                        ..*self
+                    };
+                    planner.plan_inner(after, until).await
+                }
+                None => self.plan_inner(after, until).await,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Commit metadata of a completed instant: from the archive for archived instants merged
+    /// into the timeline, else from its instant file.
+    pub(crate) fn metadata_of<'b>(&'b self, i: &'b Instant) -> BoxFuture<'b, Result<CommitMetadata>> {
+        if let Some(m) = self.timeline.archived_metadata.get(&i.requested_time) {
+            let m = m.clone();
+            return async move { Ok(m) }.boxed();
+        }
+        let loader = self.loader();
+        async move { loader.commit_metadata(i).await }.boxed()
     }
 
     async fn plan_inner(
@@ -358,13 +383,10 @@ impl Planner<'_> {
                 wanted.push(i);
             }
         }
-        let loader = self.loader();
         // futures are collected first (not built lazily inside the stream): keeps the
         // planner's future `Send` for callers on multi-threaded runtimes
-        let loads: Vec<BoxFuture<'_, Result<CommitMetadata>>> = wanted
-            .iter()
-            .map(|i| loader.commit_metadata(i).boxed())
-            .collect();
+        let loads: Vec<BoxFuture<'_, Result<CommitMetadata>>> =
+            wanted.iter().map(|i| self.metadata_of(i)).collect();
         let metas: Vec<CommitMetadata> = futures::stream::iter(loads)
             .buffered(METADATA_CONCURRENCY)
             .try_collect()
@@ -704,6 +726,12 @@ impl Planner<'_> {
     fn check_archive(&self, after: Option<&str>) -> Result<()> {
         let tl = self.timeline;
         if !tl.archive_present {
+            return Ok(());
+        }
+        // archived instants after this bound are merged into the timeline
+        if let (Some(bound), Some(a)) = (tl.archived_after.as_deref(), after)
+            && compare_instant_times(a, bound).is_ge()
+        {
             return Ok(());
         }
         let oldest = tl.in_window_order().first().map(|i| (*i).clone());

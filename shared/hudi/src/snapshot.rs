@@ -211,12 +211,9 @@ impl Planner<'_> {
         &self,
         instants: impl Iterator<Item = &'i &'i Instant>,
     ) -> Result<BTreeMap<String, CommitMetadata>> {
-        let loader = self.loader();
         let wanted: Vec<&Instant> = instants.copied().collect();
-        let loads: Vec<BoxFuture<'_, Result<CommitMetadata>>> = wanted
-            .iter()
-            .map(|i| loader.commit_metadata(i).boxed())
-            .collect();
+        let loads: Vec<BoxFuture<'_, Result<CommitMetadata>>> =
+            wanted.iter().map(|i| self.metadata_of(i)).collect();
         let metas: Vec<CommitMetadata> = futures::stream::iter(loads)
             .buffered(METADATA_CONCURRENCY)
             .try_collect()

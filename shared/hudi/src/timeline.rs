@@ -93,6 +93,12 @@ pub struct Timeline {
     pub archive_present: bool,
     /// Whether windows compare completion times (table version >= 8).
     pub uses_completion_time: bool,
+    /// Set when archived instants were merged into `completed` (a window reaching back into
+    /// the archive): every archived write instant whose window time is after this bound is
+    /// in `completed`, with its metadata in `archived_metadata`.
+    pub archived_after: Option<String>,
+    /// Commit metadata of the merged archived instants, by requested time.
+    pub archived_metadata: std::collections::BTreeMap<String, crate::metadata::CommitMetadata>,
 }
 
 impl Timeline {
@@ -232,6 +238,8 @@ impl TimelineLoader<'_> {
             pending,
             archive_present,
             uses_completion_time: self.config.uses_completion_time(),
+            archived_after: None,
+            archived_metadata: BTreeMap::new(),
         })
     }
 
