@@ -4,58 +4,37 @@
 //!
 //! When `../shared` is absent the tests print a loud skip, or fail when `CI` is set.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use hps_hudi::{Action, ArchivedInstant, ArchivedTimeline, HudiError, HudiTable};
 use hps_storage::{DynStore, LocalStore};
+use hps_testkit::fixtures::{FixtureTable, unpack_realworld};
 
 /// An unpacked copy of a realworld fixture; removed on drop.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
+struct Fixture(FixtureTable);
 
 impl Fixture {
     async fn table(&self) -> HudiTable {
-        let store: DynStore = Arc::new(LocalStore::new(&self.path));
+        let store: DynStore = Arc::new(LocalStore::new(&self.0.path));
         HudiTable::open(store).await.unwrap()
     }
 
     fn file(&self, rel: &str) -> PathBuf {
-        self.path.join(rel)
+        self.0.path.join(rel)
     }
 }
 
-fn realworld_zip(name: &str) -> Option<PathBuf> {
-    let shared = match std::env::var("HPS_SHARED_DIR") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    let zip = shared.join("realworld-fixtures").join(name);
-    zip.is_file().then_some(zip)
-}
-
-/// Unpack `realworld-fixtures/<name>.zip` (as the test kit does: `python3 -m zipfile -e`).
+/// Unpack `realworld-fixtures/<name>.zip`; a loud skip when `../shared` is absent, a failure
+/// when it is absent under CI.
 fn fixture(name: &str) -> Option<Fixture> {
-    let Some(zip) = realworld_zip(&format!("{name}.zip")) else {
-        let reason = format!("fixture realworld-fixtures/{name}.zip (../shared) is absent");
+    let Some(t) = unpack_realworld(&format!("{name}.zip")) else {
+        let reason = format!("fixture ../shared/realworld-fixtures/{name}.zip is absent");
         assert!(std::env::var_os("CI").is_none(), "{reason} and CI is set");
         hps_testkit::skip(&reason);
         return None;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let status = Command::new("python3")
-        .args(["-m", "zipfile", "-e"])
-        .arg(&zip)
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success(), "unzip {}", zip.display());
-    let path = dir.path().join(name);
-    assert!(path.is_dir(), "{} has no top-level {name}/", zip.display());
-    Some(Fixture { _dir: dir, path })
+    Some(Fixture(t))
 }
 
 fn summary(tl: &ArchivedTimeline) -> Vec<(String, String, Option<String>)> {

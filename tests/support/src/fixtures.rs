@@ -47,8 +47,19 @@ pub struct FixtureTable {
 
 /// Unpack one fixture zip (skipping `__MACOSX/`) and return the table base path.
 pub fn unpack(rel_name: &str) -> Option<FixtureTable> {
+    unpack_in("hudi-fixtures", rel_name)
+}
+
+/// Unpack a zip of `../shared/realworld-fixtures` (tables written by Hudi's own fixture
+/// scripts, e.g. `hudi_v6_table_mor.zip`).
+pub fn unpack_realworld(name: &str) -> Option<FixtureTable> {
+    unpack_in("realworld-fixtures", name)
+}
+
+/// Unpack `<shared>/<folder>/<rel_name>`.
+fn unpack_in(folder: &str, rel_name: &str) -> Option<FixtureTable> {
     let shared = shared_dir()?;
-    let zip = shared.join("hudi-fixtures").join(rel_name);
+    let zip = shared.join(folder).join(rel_name);
     if !zip.exists() {
         return None;
     }

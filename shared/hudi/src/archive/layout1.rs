@@ -217,7 +217,8 @@ fn split_records(content: &Bytes) -> std::result::Result<Vec<&[u8]>, String> {
 }
 
 fn take_i32(b: &mut &[u8]) -> Option<i32> {
-    let (head, tail) = b.split_first_chunk::<4>()?;
+    let s: &[u8] = *b;
+    let (head, tail) = s.split_first_chunk::<4>()?;
     *b = tail;
     Some(i32::from_be_bytes(*head))
 }

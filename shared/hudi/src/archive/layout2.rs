@@ -481,9 +481,9 @@ fn to_instant(
     else {
         return Ok(inst);
     };
-    let fail = |reason: String| {
-        ctx.malformed(path, format!("metadata of instant {}: {reason}", inst.requested_time))
-    };
+    let requested = inst.requested_time.clone();
+    let fail =
+        |reason: String| ctx.malformed(path, format!("metadata of instant {requested}: {reason}"));
     let (name, json) = decode_single_record_ocf(bytes).map_err(&fail)?;
     let name = name.unwrap_or_default();
     let short = name.rsplit('.').next().unwrap_or_default();
