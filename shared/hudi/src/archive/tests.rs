@@ -223,17 +223,23 @@ async fn layout1_duplicates_collapse_and_missing_state_means_completed() {
 
 #[tokio::test]
 async fn layout1_after_stops_at_an_old_file() {
-    let mut files = two_files();
-    // archive.1 is older than the bound: never read, so its damage goes unnoticed
-    files[0].1 = b"garbage that is not a log file".to_vec();
+    // archive.1 is damaged, archive.2 holds only instants at or before the bound, archive.3
+    // newer ones: reading stops after archive.2, so archive.1 is never opened
+    let two = two_files();
+    let files = vec![
+        (A1, b"garbage that is not a log file".to_vec()),
+        (A2, two[0].1.clone()),
+        (".hoodie/archived/.commits_.archive.3_1-0-1", two[1].1.clone()),
+    ];
     let tl = load(V6, &files, Some("20250101000000002")).await.unwrap();
     let times: Vec<&str> = tl.instants.iter().map(|i| i.requested_time.as_str()).collect();
     assert_eq!(times, vec!["20250101000000003", "20250101000000005", "20250101000000007", "20250101000000010"]);
-    // without the bound archive.1 is read and its damage reported
-    assert_eq!(malformed_file(load(V6, &files, None).await), A1);
     // a bound past everything: nothing, and archive.1 still untouched
     let tl = load(V6, &files, Some("20250101000000010")).await.unwrap();
     assert!(tl.instants.is_empty());
+    // a bound inside archive.2 (or none) reads archive.1 and reports its damage
+    assert_eq!(malformed_file(load(V6, &files, Some("20250101000000000")).await), A1);
+    assert_eq!(malformed_file(load(V6, &files, None).await), A1);
 }
 
 #[tokio::test]
