@@ -90,8 +90,18 @@ fn timeline_v6_has_no_completion_times() {
 #[test]
 fn timeline_archived_lists_archived_instants_first_and_marks_them() {
     for (name, first, first_completion, archived) in [
-        ("hudi_v6_table_mor.zip", "20250922132126575", "20250922132142906", 5),
-        ("hudi_v8_table_mor.zip", "20250922133010859", "20250922133022856", 5),
+        (
+            "hudi_v6_table_mor.zip",
+            "20250922132126575",
+            "20250922132142906",
+            5,
+        ),
+        (
+            "hudi_v8_table_mor.zip",
+            "20250922133010859",
+            "20250922133022856",
+            5,
+        ),
     ] {
         let Some(fx) = hps_testkit::fixtures::unpack_realworld(name) else {
             let reason = format!("../shared/realworld-fixtures/{name} is absent");
@@ -111,7 +121,10 @@ fn timeline_archived_lists_archived_instants_first_and_marks_them() {
         assert_eq!(n_archived, archived, "{name}");
         assert!(lines[..archived].iter().all(|l| l[4] == "archived"));
         // the active lines are the plain listing plus the marker
-        let active: Vec<String> = lines[archived..].iter().map(|l| l[..4].join("\t")).collect();
+        let active: Vec<String> = lines[archived..]
+            .iter()
+            .map(|l| l[..4].join("\t"))
+            .collect();
         assert_eq!(active, plain.lines().collect::<Vec<_>>(), "{name}");
     }
 }

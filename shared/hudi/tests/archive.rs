@@ -110,19 +110,69 @@ async fn v6_layout1_archive_has_the_five_completed_instants() {
     );
     let i = &tl.instants;
     assert_eq!(i[0].metadata.as_ref().unwrap().operation(), "INSERT");
-    assert_path(&i[0], 0, "2023-01-01", "27f970ca", "-0_0-13-25_20250922132126575.parquet");
-    assert_path(&i[0], 1, "2023-01-02", "449fde7c", "-0_2-13-26_20250922132126575.parquet");
-    assert_path(&i[1], 0, "2023-01-01", "8dbd20a3", "-0_0-28-47_20250922132143658.parquet");
+    assert_path(
+        &i[0],
+        0,
+        "2023-01-01",
+        "27f970ca",
+        "-0_0-13-25_20250922132126575.parquet",
+    );
+    assert_path(
+        &i[0],
+        1,
+        "2023-01-02",
+        "449fde7c",
+        "-0_2-13-26_20250922132126575.parquet",
+    );
+    assert_path(
+        &i[1],
+        0,
+        "2023-01-01",
+        "8dbd20a3",
+        "-0_0-28-47_20250922132143658.parquet",
+    );
     assert_eq!(i[2].metadata.as_ref().unwrap().operation(), "UPSERT");
-    assert_path(&i[2], 0, "2023-01-01", ".27f970ca", "-0_20250922132126575.log.1_0-59-74");
-    let upsert = i[2].metadata.as_ref().unwrap().write_stats().next().unwrap().1.clone();
+    assert_path(
+        &i[2],
+        0,
+        "2023-01-01",
+        ".27f970ca",
+        "-0_20250922132126575.log.1_0-59-74",
+    );
+    let upsert = i[2]
+        .metadata
+        .as_ref()
+        .unwrap()
+        .write_stats()
+        .next()
+        .unwrap()
+        .1
+        .clone();
     assert_eq!(upsert.prev_commit.as_deref(), Some("20250922132126575"));
     assert_eq!(upsert.num_update_writes, Some(1));
     assert!(i[3].metadata.as_ref().unwrap().is_compaction());
-    assert_path(&i[3], 0, "2023-01-01", "27f970ca", "-0_0-74-87_20250922132149538.parquet");
+    assert_path(
+        &i[3],
+        0,
+        "2023-01-01",
+        "27f970ca",
+        "-0_0-74-87_20250922132149538.parquet",
+    );
     assert!(i[4].metadata.as_ref().unwrap().is_clustering());
-    assert_path(&i[4], 0, "2023-01-01", "5023772b", "-0_0-88-103_20250922132151286.parquet");
-    assert_path(&i[4], 1, "2023-01-02", "343e5050", "-0_0-87-102_20250922132151286.parquet");
+    assert_path(
+        &i[4],
+        0,
+        "2023-01-01",
+        "5023772b",
+        "-0_0-88-103_20250922132151286.parquet",
+    );
+    assert_path(
+        &i[4],
+        1,
+        "2023-01-02",
+        "343e5050",
+        "-0_0-87-102_20250922132151286.parquet",
+    );
     let mut groups = replaced(&i[4]);
     groups.sort();
     assert_eq!(
@@ -150,13 +200,23 @@ async fn v6_after_skips_older_archive_files() {
         return;
     };
     let table = fx.table().await;
-    let tl = table.archived_timeline(Some("20250922132146183")).await.unwrap();
-    let times: Vec<String> = tl.instants.iter().map(|i| i.requested_time.clone()).collect();
+    let tl = table
+        .archived_timeline(Some("20250922132146183"))
+        .await
+        .unwrap();
+    let times: Vec<String> = tl
+        .instants
+        .iter()
+        .map(|i| i.requested_time.clone())
+        .collect();
     assert_eq!(times, vec!["20250922132149538", "20250922132151286"]);
     // archive.1 only holds instants at or before this bound once archive.2 is also old:
     // damage it, and a bound past archive.2 never opens it
     std::fs::write(fx.file(V6_A1), b"not an archive").unwrap();
-    let tl = table.archived_timeline(Some("20250922132151286")).await.unwrap();
+    let tl = table
+        .archived_timeline(Some("20250922132151286"))
+        .await
+        .unwrap();
     assert!(tl.instants.is_empty());
     assert_eq!(malformed_file(table.archived_timeline(None).await), V6_A1);
 }
@@ -181,7 +241,11 @@ async fn v6_damaged_archive_files_are_named() {
     ];
     for (what, bytes) in cases {
         std::fs::write(fx.file(V6_A2), &bytes).unwrap();
-        assert_eq!(malformed_file(table.archived_timeline(None).await), V6_A2, "{what}");
+        assert_eq!(
+            malformed_file(table.archived_timeline(None).await),
+            V6_A2,
+            "{what}"
+        );
     }
 }
 
@@ -206,19 +270,69 @@ async fn v8_layout2_history_has_the_five_instants_with_completion_times() {
     );
     let i = &tl.instants;
     assert_eq!(i[0].metadata.as_ref().unwrap().operation(), "INSERT");
-    assert_path(&i[0], 0, "2023-01-01", "2069f073", "-0_0-29-45_20250922133010859.parquet");
-    assert_path(&i[0], 1, "2023-01-02", "ee77de42", "-0_2-29-46_20250922133010859.parquet");
-    assert_path(&i[1], 0, "2023-01-01", "71df301e", "-0_0-45-87_20250922133023329.parquet");
-    let upsert = i[2].metadata.as_ref().unwrap().write_stats().next().unwrap().1.clone();
+    assert_path(
+        &i[0],
+        0,
+        "2023-01-01",
+        "2069f073",
+        "-0_0-29-45_20250922133010859.parquet",
+    );
+    assert_path(
+        &i[0],
+        1,
+        "2023-01-02",
+        "ee77de42",
+        "-0_2-29-46_20250922133010859.parquet",
+    );
+    assert_path(
+        &i[1],
+        0,
+        "2023-01-01",
+        "71df301e",
+        "-0_0-45-87_20250922133023329.parquet",
+    );
+    let upsert = i[2]
+        .metadata
+        .as_ref()
+        .unwrap()
+        .write_stats()
+        .next()
+        .unwrap()
+        .1
+        .clone();
     assert_eq!(upsert.prev_commit.as_deref(), Some("20250922133025778"));
     assert_eq!(upsert.base_file.as_deref(), Some(""));
     assert_eq!(upsert.log_files.len(), 1);
-    assert_path(&i[2], 0, "2023-01-01", ".2069f073", "-0_20250922133025778.log.1_0-71-127");
+    assert_path(
+        &i[2],
+        0,
+        "2023-01-01",
+        ".2069f073",
+        "-0_20250922133025778.log.1_0-71-127",
+    );
     assert!(i[3].metadata.as_ref().unwrap().is_compaction());
-    assert_path(&i[3], 0, "2023-01-01", "2069f073", "-0_0-87-153_20250922133028343.parquet");
+    assert_path(
+        &i[3],
+        0,
+        "2023-01-01",
+        "2069f073",
+        "-0_0-87-153_20250922133028343.parquet",
+    );
     assert!(i[4].metadata.as_ref().unwrap().is_clustering());
-    assert_path(&i[4], 0, "2023-01-01", "bcf2b792", "-0_0-98-178_20250922133030689.parquet");
-    assert_path(&i[4], 1, "2023-01-02", "9ed36c30", "-0_1-98-179_20250922133030689.parquet");
+    assert_path(
+        &i[4],
+        0,
+        "2023-01-01",
+        "bcf2b792",
+        "-0_0-98-178_20250922133030689.parquet",
+    );
+    assert_path(
+        &i[4],
+        1,
+        "2023-01-02",
+        "9ed36c30",
+        "-0_1-98-179_20250922133030689.parquet",
+    );
     let mut groups = replaced(&i[4]);
     groups.sort();
     assert_eq!(
@@ -244,11 +358,21 @@ async fn v8_after_compares_completion_times() {
     };
     let table = fx.table().await;
     // 20250922133028343 was requested before the bound but completed after it
-    let tl = table.archived_timeline(Some("20250922133030000")).await.unwrap();
-    let times: Vec<String> = tl.instants.iter().map(|i| i.requested_time.clone()).collect();
+    let tl = table
+        .archived_timeline(Some("20250922133030000"))
+        .await
+        .unwrap();
+    let times: Vec<String> = tl
+        .instants
+        .iter()
+        .map(|i| i.requested_time.clone())
+        .collect();
     assert_eq!(times, vec!["20250922133028343", "20250922133030689"]);
     assert!(tl.instants.iter().all(|i| i.metadata.is_some()));
-    let tl = table.archived_timeline(Some("20250922133033386")).await.unwrap();
+    let tl = table
+        .archived_timeline(Some("20250922133033386"))
+        .await
+        .unwrap();
     assert!(tl.instants.is_empty());
 }
 
@@ -261,7 +385,10 @@ async fn v8_damaged_history_is_named() {
     let version = fx.file(&format!("{V8_H}/_version_"));
     // _version_ missing: the highest manifest is used
     std::fs::remove_file(&version).unwrap();
-    assert_eq!(table.archived_timeline(None).await.unwrap().instants.len(), 5);
+    assert_eq!(
+        table.archived_timeline(None).await.unwrap().instants.len(),
+        5
+    );
     std::fs::write(&version, b"garbage").unwrap();
     assert_eq!(
         malformed_file(table.archived_timeline(None).await),

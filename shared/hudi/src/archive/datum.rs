@@ -30,8 +30,7 @@ pub(crate) struct DatumSchema {
 impl DatumSchema {
     /// Parse a writer schema from its JSON text.
     pub(crate) fn parse(json: &str) -> Result<DatumSchema, String> {
-        let schema =
-            Schema::parse_str(json).map_err(|e| format!("invalid Avro schema: {e}"))?;
+        let schema = Schema::parse_str(json).map_err(|e| format!("invalid Avro schema: {e}"))?;
         Ok(DatumSchema { schema })
     }
 
@@ -180,9 +179,12 @@ pub(crate) struct SingleRecordOcf<'a> {
 /// Split an object container file that must hold exactly one record and use no codec (the
 /// format of instant files and of archived payloads).
 pub(crate) fn split_single_record_ocf(bytes: &[u8]) -> Result<SingleRecordOcf<'_>, String> {
-    let body = bytes
-        .strip_prefix(OCF_MAGIC.as_slice())
-        .ok_or_else(|| format!("not an Avro object container file (starts with {})", hex_head(bytes)))?;
+    let body = bytes.strip_prefix(OCF_MAGIC.as_slice()).ok_or_else(|| {
+        format!(
+            "not an Avro object container file (starts with {})",
+            hex_head(bytes)
+        )
+    })?;
     let mut c = Cursor::new(body);
     let (schema_json, codec) = ocf_header(&mut c)?;
     if codec.as_deref().is_some_and(|codec| codec != "null") {
@@ -190,15 +192,19 @@ pub(crate) fn split_single_record_ocf(bytes: &[u8]) -> Result<SingleRecordOcf<'_
     }
     let schema_json = schema_json.ok_or("container has no avro.schema")?;
     let schema = DatumSchema::parse(&schema_json)?;
-    c.take(SYNC_LEN).map_err(|e| format!("sync marker: {}", e.0))?;
+    c.take(SYNC_LEN)
+        .map_err(|e| format!("sync marker: {}", e.0))?;
     let count = c.read_long().map_err(|e| format!("block count: {}", e.0))?;
     if count != 1 {
-        return Err(format!("container holds {count} records in its first block, expected 1"));
+        return Err(format!(
+            "container holds {count} records in its first block, expected 1"
+        ));
     }
     let size = c.read_long().map_err(|e| format!("block size: {}", e.0))?;
     let size = usize::try_from(size).map_err(|_| format!("negative block size {size}"))?;
     let datum = c.take(size).map_err(|e| format!("record: {}", e.0))?;
-    c.take(SYNC_LEN).map_err(|e| format!("block sync marker: {}", e.0))?;
+    c.take(SYNC_LEN)
+        .map_err(|e| format!("block sync marker: {}", e.0))?;
     if !c.is_empty() {
         return Err("container holds more than one block".to_string());
     }
@@ -209,13 +215,17 @@ pub(crate) fn split_single_record_ocf(bytes: &[u8]) -> Result<SingleRecordOcf<'_
 fn ocf_header(c: &mut Cursor<'_>) -> Result<(Option<String>, Option<String>), String> {
     let (mut schema, mut codec) = (None, None);
     loop {
-        let n = c.read_block_count(1).map_err(|e| format!("header: {}", e.0))?;
+        let n = c
+            .read_block_count(1)
+            .map_err(|e| format!("header: {}", e.0))?;
         if n == 0 {
             return Ok((schema, codec));
         }
         for _ in 0..n {
             let k = c.read_str().map_err(|e| format!("header key: {}", e.0))?;
-            let v = c.read_bytes().map_err(|e| format!("header value: {}", e.0))?;
+            let v = c
+                .read_bytes()
+                .map_err(|e| format!("header value: {}", e.0))?;
             let v = std::str::from_utf8(v).map_err(|e| format!("header {k}: {e}"))?;
             match k {
                 "avro.schema" => schema = Some(v.to_string()),

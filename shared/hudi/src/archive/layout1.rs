@@ -48,7 +48,9 @@ pub fn parse_archive_name(name: &str) -> Option<std::result::Result<u64, String>
     let parsed = rest.split_once('_').and_then(|(v, token)| {
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         let token_ok = token.split('-').count() == 3 && token.split('-').all(digits);
-        (digits(v) && token_ok).then(|| v.parse::<u64>().ok()).flatten()
+        (digits(v) && token_ok)
+            .then(|| v.parse::<u64>().ok())
+            .flatten()
     });
     Some(parsed.ok_or_else(|| format!("{name:?} is not a valid archive file name")))
 }
@@ -59,7 +61,9 @@ pub(crate) async fn load(ctx: &ArchiveCtx<'_>) -> Result<Loaded> {
     let files = archive_files(ctx, &listing)?;
     let merge_output = merge_output(ctx, &listing).await?;
     let mut out = Loaded {
-        watermark: files.first().map(|f| format!("v1:{}:{}", f.version, f.size)),
+        watermark: files
+            .first()
+            .map(|f| format!("v1:{}:{}", f.version, f.size)),
         ..Loaded::default()
     };
     for f in &files {
@@ -71,7 +75,8 @@ pub(crate) async fn load(ctx: &ArchiveCtx<'_>) -> Result<Loaded> {
             }
             Err(e) => return Err(e),
         };
-        let whole_file_old = !ctx.by_completion && entries.iter().all(|e| !ctx.is_after(&e.commit_time));
+        let whole_file_old =
+            !ctx.by_completion && entries.iter().all(|e| !ctx.is_after(&e.commit_time));
         out.instants
             .extend(entries.into_iter().filter_map(|e| e.into_instant(&f.path)));
         if ctx.after.is_some() && whole_file_old {
@@ -116,9 +121,16 @@ async fn merge_output(
         return Ok(None);
     };
     if plan.size > MAX_INSTANT_FILE_BYTES {
-        return Err(ctx.malformed(&plan.path, format!("{} bytes is too large for a merge plan", plan.size)));
+        return Err(ctx.malformed(
+            &plan.path,
+            format!("{} bytes is too large for a merge plan", plan.size),
+        ));
     }
-    let bytes = ctx.store.get(&plan.path).await.map_err(|e| ctx.storage(e))?;
+    let bytes = ctx
+        .store
+        .get(&plan.path)
+        .await
+        .map_err(|e| ctx.storage(e))?;
     let (_, v) = decode_single_record_ocf(&bytes).map_err(|r| ctx.malformed(&plan.path, r))?;
     Ok(v.get("mergedArchiveFileName")
         .and_then(Json::as_str)
@@ -133,18 +145,27 @@ async fn read_file(ctx: &ArchiveCtx<'_>, f: &ArchiveFile) -> Result<Vec<Entry>> 
     let mut reader = LogFileReader::new(ctx.store.clone(), f.path.clone(), f.size);
     let mut schemas = SchemaCache::default();
     let mut entries = Vec::new();
-    while let Some(block) = reader.next_block().await.map_err(|e| log_error(ctx, &f.path, e))? {
+    while let Some(block) = reader
+        .next_block()
+        .await
+        .map_err(|e| log_error(ctx, &f.path, e))?
+    {
         check_block(ctx, &block)?;
         let content = block
             .fetch_content(ctx.store, MAX_BLOCK_CONTENT)
             .await
             .map_err(|e| log_error(ctx, &f.path, e))?;
         let schema = schemas.get(ctx, &block)?;
-        for (i, datum) in split_records(&content).map_err(|r| block_error(ctx, &block, r))?.into_iter().enumerate() {
+        for (i, datum) in split_records(&content)
+            .map_err(|r| block_error(ctx, &block, r))?
+            .into_iter()
+            .enumerate()
+        {
             let v = schema
                 .decode(datum)
                 .map_err(|r| block_error(ctx, &block, format!("record {i}: {r}")))?;
-            let e = Entry::from_json(v).map_err(|r| block_error(ctx, &block, format!("record {i}: {r}")))?;
+            let e = Entry::from_json(v)
+                .map_err(|r| block_error(ctx, &block, format!("record {i}: {r}")))?;
             entries.push(e);
         }
     }
@@ -154,10 +175,18 @@ async fn read_file(ctx: &ArchiveCtx<'_>, f: &ArchiveFile) -> Result<Vec<Entry>> 
 /// Archive blocks must be intact AVRO_DATA blocks.
 fn check_block(ctx: &ArchiveCtx<'_>, b: &LogBlock) -> Result<()> {
     if let Some(reason) = &b.corruption {
-        return Err(block_error(ctx, b, format!("torn or truncated block: {reason}")));
+        return Err(block_error(
+            ctx,
+            b,
+            format!("torn or truncated block: {reason}"),
+        ));
     }
     if b.block_type != BlockType::AvroData {
-        return Err(block_error(ctx, b, format!("block type {} where AVRO_DATA was expected", b.block_type)));
+        return Err(block_error(
+            ctx,
+            b,
+            format!("block type {} where AVRO_DATA was expected", b.block_type),
+        ));
     }
     Ok(())
 }
@@ -192,20 +221,32 @@ fn split_records(content: &Bytes) -> std::result::Result<Vec<&[u8]>, String> {
     let mut rest: &[u8] = content;
     let version = take_i32(&mut rest).ok_or("content too short for its version")?;
     if version != CONTENT_VERSION {
-        return Err(format!("content version {version}; only {CONTENT_VERSION} is supported"));
+        return Err(format!(
+            "content version {version}; only {CONTENT_VERSION} is supported"
+        ));
     }
     let count = take_i32(&mut rest).ok_or("content too short for its record count")?;
     let count = usize::try_from(count)
         .ok()
         .filter(|n| n.saturating_mul(4) <= rest.len())
-        .ok_or_else(|| format!("record count {count} does not fit the {} content bytes", rest.len()))?;
+        .ok_or_else(|| {
+            format!(
+                "record count {count} does not fit the {} content bytes",
+                rest.len()
+            )
+        })?;
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let len = take_i32(&mut rest).ok_or_else(|| format!("record {i}: length cut off"))?;
         let len = usize::try_from(len)
             .ok()
             .filter(|l| *l <= rest.len())
-            .ok_or_else(|| format!("record {i}: length {len} does not fit the {} bytes left", rest.len()))?;
+            .ok_or_else(|| {
+                format!(
+                    "record {i}: length {len} does not fit the {} bytes left",
+                    rest.len()
+                )
+            })?;
         let (datum, tail) = rest.split_at(len);
         out.push(datum);
         rest = tail;

@@ -120,7 +120,10 @@ async fn load_pass(ctx: &ArchiveCtx<'_>) -> Result<Pass> {
         if meta.size != entry.file_len {
             return Err(ctx.malformed(
                 &path,
-                format!("{} bytes on storage but {} in {manifest_path}", meta.size, entry.file_len),
+                format!(
+                    "{} bytes on storage but {} in {manifest_path}",
+                    meta.size, entry.file_len
+                ),
             ));
         }
         match read_history_file(ctx, meta).await? {
@@ -133,11 +136,17 @@ async fn load_pass(ctx: &ArchiveCtx<'_>) -> Result<Pass> {
 
 /// No readable `_version_` and no manifest: an empty history, unless parquet files exist.
 fn no_manifest(ctx: &ArchiveCtx<'_>, listing: &[ObjectMeta]) -> Result<Pass> {
-    match listing.iter().find(|o| parse_history_name(o.file_name()).is_some()) {
+    match listing
+        .iter()
+        .find(|o| parse_history_name(o.file_name()).is_some())
+    {
         None => Ok(Pass::Done(Loaded::default())),
         Some(o) => Err(ctx.malformed(
             &format!("{}/{VERSION_FILE}", ctx.dir),
-            format!("missing, and no manifest_N lists {} or any other history file", o.path),
+            format!(
+                "missing, and no manifest_N lists {} or any other history file",
+                o.path
+            ),
         )),
     }
 }
@@ -160,7 +169,15 @@ async fn current_version(ctx: &ArchiveCtx<'_>, listing: &[ObjectMeta]) -> Result
         .and_then(|s| s.parse::<u64>().ok())
         .filter(|v| *v > 0)
         .map(Some)
-        .ok_or_else(|| ctx.malformed(&path, format!("{:?} is not a snapshot version", String::from_utf8_lossy(trimmed))))
+        .ok_or_else(|| {
+            ctx.malformed(
+                &path,
+                format!(
+                    "{:?} is not a snapshot version",
+                    String::from_utf8_lossy(trimmed)
+                ),
+            )
+        })
 }
 
 fn highest_manifest(listing: &[ObjectMeta]) -> Option<u64> {
@@ -193,7 +210,10 @@ async fn read_manifest(ctx: &ArchiveCtx<'_>, meta: &ObjectMeta) -> Result<Manife
     let mut seen = HashSet::new();
     for f in &m.files {
         if parse_history_name(&f.file_name).is_none() {
-            return Err(ctx.malformed(&meta.path, format!("lists {:?}, not a history file name", f.file_name)));
+            return Err(ctx.malformed(
+                &meta.path,
+                format!("lists {:?}, not a history file name", f.file_name),
+            ));
         }
         if !seen.insert(f.file_name.as_str()) {
             return Err(ctx.malformed(&meta.path, format!("lists {:?} twice", f.file_name)));
@@ -346,14 +366,19 @@ async fn read_time_rows(
     let stream = builder(file, rg, leaves)
         .build()
         .map_err(|e| pq_fail(ctx, path, e))?;
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| pq_fail(ctx, path, e))?;
+    let batches: Vec<RecordBatch> = stream
+        .try_collect()
+        .await
+        .map_err(|e| pq_fail(ctx, path, e))?;
     let mut out = Vec::new();
     for b in &batches {
         let requested = strings(ctx, path, b, COL_INSTANT)?;
         let completion = strings(ctx, path, b, COL_COMPLETION)?;
         let action = strings(ctx, path, b, COL_ACTION)?;
         for i in 0..b.num_rows() {
-            out.push(time_row(ctx, path, &requested, &completion, &action, i).map_err(PqFail::Err)?);
+            out.push(
+                time_row(ctx, path, &requested, &completion, &action, i).map_err(PqFail::Err)?,
+            );
         }
     }
     Ok(out)
@@ -370,14 +395,30 @@ fn time_row(
     let get = |a: &StringArray| a.is_valid(i).then(|| a.value(i).to_string());
     let requested = get(requested)
         .filter(|t| is_valid_instant_time(t))
-        .ok_or_else(|| ctx.malformed(path, format!("row {i}: instantTime is null or not an instant time")))?;
+        .ok_or_else(|| {
+            ctx.malformed(
+                path,
+                format!("row {i}: instantTime is null or not an instant time"),
+            )
+        })?;
     let completion = get(completion);
-    if completion.as_deref().is_some_and(|c| !is_valid_instant_time(c)) {
-        return Err(ctx.malformed(path, format!("row {i} ({requested}): completionTime is not an instant time")));
+    if completion
+        .as_deref()
+        .is_some_and(|c| !is_valid_instant_time(c))
+    {
+        return Err(ctx.malformed(
+            path,
+            format!("row {i} ({requested}): completionTime is not an instant time"),
+        ));
     }
     let action = get(action)
         .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_lowercase()))
-        .ok_or_else(|| ctx.malformed(path, format!("row {i} ({requested}): action is null or not an action name")))?;
+        .ok_or_else(|| {
+            ctx.malformed(
+                path,
+                format!("row {i} ({requested}): action is null or not an action name"),
+            )
+        })?;
     Ok(TimeRow {
         requested,
         completion,
@@ -439,9 +480,14 @@ async fn read_payloads(
 
 fn in_set(col: &ArrayRef, set: &HashSet<String>) -> BooleanArray {
     let strings = arrow_cast::cast(col, &DataType::Utf8).ok();
-    let strings = strings.as_ref().and_then(|a| a.as_any().downcast_ref::<StringArray>());
+    let strings = strings
+        .as_ref()
+        .and_then(|a| a.as_any().downcast_ref::<StringArray>());
     match strings {
-        Some(s) => s.iter().map(|v| Some(v.is_some_and(|v| set.contains(v)))).collect(),
+        Some(s) => s
+            .iter()
+            .map(|v| Some(v.is_some_and(|v| set.contains(v))))
+            .collect(),
         None => BooleanArray::from(vec![true; col.len()]),
     }
 }
@@ -491,7 +537,11 @@ fn to_instant(
         expect_record(short, &["HoodieRollbackMetadata"]).map_err(&fail)?;
         inst.rolled_back = rolled_back_from_json(json).map_err(&fail)?;
     } else {
-        expect_record(short, &["HoodieCommitMetadata", "HoodieReplaceCommitMetadata"]).map_err(&fail)?;
+        expect_record(
+            short,
+            &["HoodieCommitMetadata", "HoodieReplaceCommitMetadata"],
+        )
+        .map_err(&fail)?;
         inst.metadata = Some(CommitMetadata::from_json(json).map_err(&fail)?);
     }
     Ok(inst)
@@ -502,6 +552,9 @@ fn expect_record(short: &str, allowed: &[&str]) -> std::result::Result<(), Strin
     if allowed.contains(&short) {
         Ok(())
     } else {
-        Err(format!("holds a {short:?} record, expected {}", allowed.join(" or ")))
+        Err(format!(
+            "holds a {short:?} record, expected {}",
+            allowed.join(" or ")
+        ))
     }
 }

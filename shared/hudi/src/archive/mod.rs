@@ -187,7 +187,11 @@ impl ArchiveCtx<'_> {
     }
 
     /// The time `after` compares for an instant.
-    pub(crate) fn window_time<'i>(&self, requested: &'i str, completion: Option<&'i str>) -> &'i str {
+    pub(crate) fn window_time<'i>(
+        &self,
+        requested: &'i str,
+        completion: Option<&'i str>,
+    ) -> &'i str {
         match (self.by_completion, completion) {
             (true, Some(c)) => c,
             _ => requested,
@@ -201,7 +205,10 @@ impl ArchiveCtx<'_> {
             if !self.is_after(self.window_time(&i.requested_time, i.completion_time.as_deref())) {
                 continue;
             }
-            let key = (instant_sort_key(&i.requested_time), i.action.as_str().to_string());
+            let key = (
+                instant_sort_key(&i.requested_time),
+                i.action.as_str().to_string(),
+            );
             unique.entry(key).or_insert(i);
         }
         ArchivedTimeline {
@@ -230,7 +237,9 @@ pub(crate) fn completed_action(a: Action) -> Action {
 }
 
 /// Rolled-back instant times of a rollback's metadata (JSON form).
-pub(crate) fn rolled_back_from_json(v: serde_json::Value) -> std::result::Result<Vec<String>, String> {
+pub(crate) fn rolled_back_from_json(
+    v: serde_json::Value,
+) -> std::result::Result<Vec<String>, String> {
     if !v.is_object() {
         return Err("rollback metadata is not a record".to_string());
     }

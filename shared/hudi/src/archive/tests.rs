@@ -42,15 +42,14 @@ fn s(v: &str) -> Value {
 }
 
 fn commit_meta(op: &str, path: &str) -> Value {
-    let stat = Value::Record(vec![
-        ("fileId".into(), s("f1")),
-        ("path".into(), s(path)),
-    ]);
+    let stat = Value::Record(vec![("fileId".into(), s("f1")), ("path".into(), s(path))]);
     Value::Record(vec![
         (
             "partitionToWriteStats".into(),
             some(Value::Map(
-                [("p".to_string(), Value::Array(vec![stat]))].into_iter().collect(),
+                [("p".to_string(), Value::Array(vec![stat]))]
+                    .into_iter()
+                    .collect(),
             )),
         ),
         ("operationType".into(), s(op)),
@@ -118,7 +117,11 @@ async fn store_with(files: &[(&str, Vec<u8>)]) -> (tempfile::TempDir, DynStore) 
     (dir, store)
 }
 
-async fn load(props: &str, files: &[(&str, Vec<u8>)], after: Option<&str>) -> Result<ArchivedTimeline> {
+async fn load(
+    props: &str,
+    files: &[(&str, Vec<u8>)],
+    after: Option<&str>,
+) -> Result<ArchivedTimeline> {
     let (_d, store) = store_with(files).await;
     let cfg = TableConfig::parse("t", props.as_bytes()).unwrap();
     load_archived(&store, &cfg, "t", after).await
@@ -129,7 +132,9 @@ fn malformed_file(r: Result<ArchivedTimeline>) -> String {
         Err(e @ HudiError::MalformedArchive { .. }) => {
             assert!(!e.is_transient());
             assert!(!e.needs_resync());
-            let HudiError::MalformedArchive { file, .. } = e else { unreachable!() };
+            let HudiError::MalformedArchive { file, .. } = e else {
+                unreachable!()
+            };
             file
         }
         other => panic!("expected MalformedArchive, got {other:?}"),
@@ -141,7 +146,12 @@ const A2: &str = ".hoodie/archived/.commits_.archive.2_1-0-1";
 
 fn two_files() -> Vec<(&'static str, Vec<u8>)> {
     let mut f1 = Vec::new();
-    for e in instant_entries("20250101000000001", "deltacommit", "20250101000000002", "p/a.parquet") {
+    for e in instant_entries(
+        "20250101000000001",
+        "deltacommit",
+        "20250101000000002",
+        "p/a.parquet",
+    ) {
         f1.extend(archive_block(&[e]));
     }
     // a rollback archived before the commits of the same run, and a clean
@@ -150,13 +160,42 @@ fn two_files() -> Vec<(&'static str, Vec<u8>)> {
         Value::Array(vec![Value::String("20250101000000004".into())]),
     )]);
     let mut f2 = archive_block(&[
-        entry("20250101000000005", "rollback", "COMPLETED", "20250101000000006", Some(rb)),
-        entry("20250101000000007", "clean", "COMPLETED", "20250101000000008", None),
+        entry(
+            "20250101000000005",
+            "rollback",
+            "COMPLETED",
+            "20250101000000006",
+            Some(rb),
+        ),
+        entry(
+            "20250101000000007",
+            "clean",
+            "COMPLETED",
+            "20250101000000008",
+            None,
+        ),
     ]);
-    let mut batch = instant_entries("20250101000000003", "commit", "20250101000000009", "p/b.parquet");
-    batch.extend(instant_entries("20250101000000010", "replacecommit", "20250101000000011", "p/c.parquet"));
+    let mut batch = instant_entries(
+        "20250101000000003",
+        "commit",
+        "20250101000000009",
+        "p/b.parquet",
+    );
+    batch.extend(instant_entries(
+        "20250101000000010",
+        "replacecommit",
+        "20250101000000011",
+        "p/c.parquet",
+    ));
     f2.extend(archive_block(&batch));
-    vec![(A1, f1), (A2, f2), (".hoodie/archived/..commits_.archive.1_1-0-1.crc", b"crc".to_vec())]
+    vec![
+        (A1, f1),
+        (A2, f2),
+        (
+            ".hoodie/archived/..commits_.archive.1_1-0-1.crc",
+            b"crc".to_vec(),
+        ),
+    ]
 }
 
 #[tokio::test]
@@ -165,35 +204,61 @@ async fn layout1_completed_instants_sorted_with_payloads() {
     let got: Vec<(&str, &str, Option<&str>)> = tl
         .instants
         .iter()
-        .map(|i| (i.requested_time.as_str(), i.action.as_str(), i.completion_time.as_deref()))
+        .map(|i| {
+            (
+                i.requested_time.as_str(),
+                i.action.as_str(),
+                i.completion_time.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         vec![
-            ("20250101000000001", "deltacommit", Some("20250101000000002")),
+            (
+                "20250101000000001",
+                "deltacommit",
+                Some("20250101000000002")
+            ),
             ("20250101000000003", "commit", Some("20250101000000009")),
             ("20250101000000005", "rollback", Some("20250101000000006")),
             ("20250101000000007", "clean", Some("20250101000000008")),
-            ("20250101000000010", "replacecommit", Some("20250101000000011")),
+            (
+                "20250101000000010",
+                "replacecommit",
+                Some("20250101000000011")
+            ),
         ]
     );
     let c = tl.by_requested("20250101000000003").unwrap();
     let md = c.metadata.as_ref().unwrap();
     assert!(md.is_compaction());
-    assert_eq!(md.write_stats().next().unwrap().1.path.as_deref(), Some("p/b.parquet"));
+    assert_eq!(
+        md.write_stats().next().unwrap().1.path.as_deref(),
+        Some("p/b.parquet")
+    );
     let r = tl.by_requested("20250101000000010").unwrap();
     assert_eq!(r.metadata.as_ref().unwrap().write_stats().count(), 1);
     assert_eq!(tl.rolled_back_instants(), vec!["20250101000000004"]);
     assert_eq!(tl.writes().count(), 3);
     assert_eq!(tl.by_requested("20250101000000007").unwrap().metadata, None);
-    assert_eq!(tl.watermark.as_deref(), Some(format!("v1:2:{}", two_files()[1].1.len())).as_deref());
+    assert_eq!(
+        tl.watermark.as_deref(),
+        Some(format!("v1:2:{}", two_files()[1].1.len())).as_deref()
+    );
 }
 
 #[tokio::test]
 async fn layout1_duplicates_collapse_and_missing_state_means_completed() {
     let mut files = two_files();
     // the same completed entry archived twice (a crashed run), plus an entry without state
-    let mut f3 = archive_block(&[entry("20250101000000001", "deltacommit", "COMPLETED", "20250101000000002", None)]);
+    let mut f3 = archive_block(&[entry(
+        "20250101000000001",
+        "deltacommit",
+        "COMPLETED",
+        "20250101000000002",
+        None,
+    )]);
     let schema = Schema::parse_str(ENTRY_SCHEMA).unwrap();
     let stateless = apache_avro::to_avro_datum(
         &schema,
@@ -214,11 +279,20 @@ async fn layout1_duplicates_collapse_and_missing_state_means_completed() {
     let tl = load(V6, &files, None).await.unwrap();
     assert_eq!(tl.instants.len(), 6);
     assert_eq!(
-        tl.instants.iter().filter(|i| i.requested_time == "20250101000000001").count(),
+        tl.instants
+            .iter()
+            .filter(|i| i.requested_time == "20250101000000001")
+            .count(),
         1
     );
     let last = tl.instants.last().unwrap();
-    assert_eq!((last.requested_time.as_str(), last.completion_time.as_deref()), ("20250101000000012", None));
+    assert_eq!(
+        (
+            last.requested_time.as_str(),
+            last.completion_time.as_deref()
+        ),
+        ("20250101000000012", None)
+    );
 }
 
 #[tokio::test]
@@ -229,16 +303,34 @@ async fn layout1_after_stops_at_an_old_file() {
     let files = vec![
         (A1, b"garbage that is not a log file".to_vec()),
         (A2, two[0].1.clone()),
-        (".hoodie/archived/.commits_.archive.3_1-0-1", two[1].1.clone()),
+        (
+            ".hoodie/archived/.commits_.archive.3_1-0-1",
+            two[1].1.clone(),
+        ),
     ];
     let tl = load(V6, &files, Some("20250101000000002")).await.unwrap();
-    let times: Vec<&str> = tl.instants.iter().map(|i| i.requested_time.as_str()).collect();
-    assert_eq!(times, vec!["20250101000000003", "20250101000000005", "20250101000000007", "20250101000000010"]);
+    let times: Vec<&str> = tl
+        .instants
+        .iter()
+        .map(|i| i.requested_time.as_str())
+        .collect();
+    assert_eq!(
+        times,
+        vec![
+            "20250101000000003",
+            "20250101000000005",
+            "20250101000000007",
+            "20250101000000010"
+        ]
+    );
     // a bound past everything: nothing, and archive.1 still untouched
     let tl = load(V6, &files, Some("20250101000000010")).await.unwrap();
     assert!(tl.instants.is_empty());
     // a bound inside archive.2 (or none) reads archive.1 and reports its damage
-    assert_eq!(malformed_file(load(V6, &files, Some("20250101000000000")).await), A1);
+    assert_eq!(
+        malformed_file(load(V6, &files, Some("20250101000000000")).await),
+        A1
+    );
     assert_eq!(malformed_file(load(V6, &files, None).await), A1);
 }
 
@@ -256,33 +348,83 @@ async fn layout1_hostile_files_name_the_file() {
     let mut huge_len = good.clone();
     huge_len[6..14].copy_from_slice(&i64::MAX.to_be_bytes());
     cases.push(("huge block length", huge_len));
-    let rec = entry("20250101000000001", "deltacommit", "COMPLETED", "20250101000000002", None);
-    cases.push(("no SCHEMA header", encode_block(3, &[(0, "20250101000000001")], &content(&[rec.clone()]), &[])));
-    cases.push(("delete block", encode_block(1, &[(2, ENTRY_SCHEMA)], &content(&[rec.clone()]), &[])));
+    let rec = entry(
+        "20250101000000001",
+        "deltacommit",
+        "COMPLETED",
+        "20250101000000002",
+        None,
+    );
+    cases.push((
+        "no SCHEMA header",
+        encode_block(
+            3,
+            &[(0, "20250101000000001")],
+            &content(&[rec.clone()]),
+            &[],
+        ),
+    ));
+    cases.push((
+        "delete block",
+        encode_block(1, &[(2, ENTRY_SCHEMA)], &content(&[rec.clone()]), &[]),
+    ));
     let mut c = content(&[rec.clone()]);
     c[0..4].copy_from_slice(&2i32.to_be_bytes());
-    cases.push(("content version 2", encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[])));
+    cases.push((
+        "content version 2",
+        encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[]),
+    ));
     let mut c = content(&[rec.clone()]);
     c[4..8].copy_from_slice(&i32::MAX.to_be_bytes());
-    cases.push(("huge record count", encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[])));
+    cases.push((
+        "huge record count",
+        encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[]),
+    ));
     let mut c = content(&[rec.clone()]);
     c[8..12].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
-    cases.push(("huge record length", encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[])));
+    cases.push((
+        "huge record length",
+        encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[]),
+    ));
     let mut c = content(&[rec.clone()]);
     c.push(0);
-    cases.push(("trailing byte", encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[])));
-    cases.push(("invalid schema", encode_block(3, &[(2, "{not json")], &content(&[rec.clone()]), &[])));
+    cases.push((
+        "trailing byte",
+        encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[]),
+    ));
+    cases.push((
+        "invalid schema",
+        encode_block(3, &[(2, "{not json")], &content(&[rec.clone()]), &[]),
+    ));
     cases.push((
         "14-digit commit time is fine but 13 is not",
-        archive_block(&[entry("2025010100000", "deltacommit", "COMPLETED", "20250101000000002", None)]),
+        archive_block(&[entry(
+            "2025010100000",
+            "deltacommit",
+            "COMPLETED",
+            "20250101000000002",
+            None,
+        )]),
     ));
     cases.push((
         "unknown state",
-        archive_block(&[entry("20250101000000001", "deltacommit", "DONE", "20250101000000002", None)]),
+        archive_block(&[entry(
+            "20250101000000001",
+            "deltacommit",
+            "DONE",
+            "20250101000000002",
+            None,
+        )]),
     ));
     cases.push((
         "unknown action spelling",
-        archive_block(&[entry("20250101000000001", "Delta-Commit", "COMPLETED", "20250101000000002", None)]),
+        archive_block(&[entry(
+            "20250101000000001",
+            "Delta-Commit",
+            "COMPLETED",
+            "20250101000000002",
+            None,
+        )]),
     ));
     for (what, bytes) in cases {
         let r = load(V6, &[(A1, bytes)], None).await;
@@ -293,9 +435,20 @@ async fn layout1_hostile_files_name_the_file() {
 #[tokio::test]
 async fn layout1_allocation_bombs_inside_a_record_are_refused() {
     // a map/array count and a string length of ~2^62 inside a tiny record
-    let rec = entry("20250101000000001", "deltacommit", "COMPLETED", "20250101000000002", Some(commit_meta("UPSERT", "p/a")));
+    let rec = entry(
+        "20250101000000001",
+        "deltacommit",
+        "COMPLETED",
+        "20250101000000002",
+        Some(commit_meta("UPSERT", "p/a")),
+    );
     // record layout: union 1 (0x02), union 1 for the map (0x02), then the map block count
-    for bomb in [vec![0x02, 0x02, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], vec![0x02, 0x02, 0x02, 0xfe, 0xff, 0xff, 0xff, 0x0f]] {
+    for bomb in [
+        vec![
+            0x02, 0x02, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ],
+        vec![0x02, 0x02, 0x02, 0xfe, 0xff, 0xff, 0xff, 0x0f],
+    ] {
         let mut r = bomb.clone();
         r.extend_from_slice(&rec[bomb.len().min(rec.len())..]);
         let block = archive_block(&[r]);
@@ -313,10 +466,20 @@ async fn layout1_allocation_bombs_inside_a_record_are_refused() {
 async fn layout1_bad_names_and_merge_leftovers() {
     let good = two_files()[0].1.clone();
     let bad = ".hoodie/archived/.commits_.archive.x_1-0-1";
-    assert_eq!(malformed_file(load(V6, &[(bad, good.clone())], None).await), bad);
-    assert_eq!(parse_archive_name(".commits_.archive.12_1-0-1"), Some(Ok(12)));
+    assert_eq!(
+        malformed_file(load(V6, &[(bad, good.clone())], None).await),
+        bad
+    );
+    assert_eq!(
+        parse_archive_name(".commits_.archive.12_1-0-1"),
+        Some(Ok(12))
+    );
     assert_eq!(parse_archive_name("..commits_.archive.1_1-0-1.crc"), None);
-    assert!(parse_archive_name(".commits_.archive.1_1-0").unwrap().is_err());
+    assert!(
+        parse_archive_name(".commits_.archive.1_1-0")
+            .unwrap()
+            .is_err()
+    );
     // an unfinished merge: its half-written output is skipped, as Hudi does
     let plan_schema = Schema::parse_str(
         r#"{"type":"record","name":"HoodieMergeArchiveFilePlan","namespace":"org.apache.hudi.avro.model","fields":[
@@ -328,12 +491,22 @@ async fn layout1_bad_names_and_merge_leftovers() {
     let mut w = apache_avro::Writer::new(&plan_schema, Vec::new());
     w.append(Value::Record(vec![
         ("version".into(), Value::Union(0, Box::new(Value::Int(1)))),
-        ("candidate".into(), some(Value::Array(vec![Value::String(format!("/t/{A1}"))]))),
-        ("mergedArchiveFileName".into(), s("/t/.hoodie/archived/.commits_.archive.2_1-0-1")),
+        (
+            "candidate".into(),
+            some(Value::Array(vec![Value::String(format!("/t/{A1}"))])),
+        ),
+        (
+            "mergedArchiveFileName".into(),
+            s("/t/.hoodie/archived/.commits_.archive.2_1-0-1"),
+        ),
     ]))
     .unwrap();
     let plan = w.into_inner().unwrap();
-    let files = vec![(A1, good.clone()), (A2, good[..50].to_vec()), (".hoodie/archived/mergeArchivePlan", plan)];
+    let files = vec![
+        (A1, good.clone()),
+        (A2, good[..50].to_vec()),
+        (".hoodie/archived/mergeArchivePlan", plan),
+    ];
     let tl = load(V6, &files, None).await.unwrap();
     assert_eq!(tl.instants.len(), 1);
 }
@@ -378,10 +551,18 @@ fn history_parquet(rows: &[Row<'_>]) -> Vec<u8> {
         ("action", col(&|r| Some(r.2.to_string()))),
         (
             "metadata",
-            Arc::new(BinaryArray::from(rows.iter().map(|r| r.3.as_deref()).collect::<Vec<_>>())) as ArrayRef,
+            Arc::new(BinaryArray::from(
+                rows.iter().map(|r| r.3.as_deref()).collect::<Vec<_>>(),
+            )) as ArrayRef,
         ),
-        ("plan", Arc::new(BinaryArray::from(vec![None::<&[u8]>; rows.len()])) as ArrayRef),
-        ("version", Arc::new(Int32Array::from(vec![1; rows.len()])) as ArrayRef),
+        (
+            "plan",
+            Arc::new(BinaryArray::from(vec![None::<&[u8]>; rows.len()])) as ArrayRef,
+        ),
+        (
+            "version",
+            Arc::new(Int32Array::from(vec![1; rows.len()])) as ArrayRef,
+        ),
     ])
     .unwrap();
     let mut out = Vec::new();
@@ -395,24 +576,54 @@ const H: &str = ".hoodie/timeline/history";
 
 fn commit_payload(op: &str, path: &str) -> Vec<u8> {
     ocf(COMMIT_SCHEMA, {
-        let Value::Record(f) = commit_meta(op, path) else { unreachable!() };
+        let Value::Record(f) = commit_meta(op, path) else {
+            unreachable!()
+        };
         Value::Record(f)
     })
 }
 
 fn history() -> Vec<(String, Vec<u8>)> {
     let f1 = history_parquet(&[
-        ("20250101000000001", Some("20250101000000003"), "deltacommit", Some(commit_payload("INSERT", "p/a.parquet"))),
-        ("20250101000000002", Some("20250101000000009"), "commit", Some(commit_payload("COMPACT", "p/b.parquet"))),
+        (
+            "20250101000000001",
+            Some("20250101000000003"),
+            "deltacommit",
+            Some(commit_payload("INSERT", "p/a.parquet")),
+        ),
+        (
+            "20250101000000002",
+            Some("20250101000000009"),
+            "commit",
+            Some(commit_payload("COMPACT", "p/b.parquet")),
+        ),
     ]);
-    let rb = ocf(ROLLBACK_SCHEMA, Value::Record(vec![(
-        "commitsRollback".into(),
-        Value::Array(vec![Value::String("20250101000000004".into())]),
-    )]));
+    let rb = ocf(
+        ROLLBACK_SCHEMA,
+        Value::Record(vec![(
+            "commitsRollback".into(),
+            Value::Array(vec![Value::String("20250101000000004".into())]),
+        )]),
+    );
     let f2 = history_parquet(&[
-        ("20250101000000005", Some("20250101000000006"), "rollback", Some(rb)),
-        ("20250101000000007", Some("20250101000000008"), "clean", Some(b"not even looked at".to_vec())),
-        ("20250101000000010", Some("20250101000000011"), "replacecommit", None),
+        (
+            "20250101000000005",
+            Some("20250101000000006"),
+            "rollback",
+            Some(rb),
+        ),
+        (
+            "20250101000000007",
+            Some("20250101000000008"),
+            "clean",
+            Some(b"not even looked at".to_vec()),
+        ),
+        (
+            "20250101000000010",
+            Some("20250101000000011"),
+            "replacecommit",
+            None,
+        ),
     ]);
     let n1 = "20250101000000001_20250101000000002_0.parquet";
     let n2 = "20250101000000005_20250101000000010_0.parquet";
@@ -426,10 +637,16 @@ fn history() -> Vec<(String, Vec<u8>)> {
     vec![
         (format!("{H}/_version_"), b"2".to_vec()),
         (format!("{H}/manifest_1"), manifest(&[(n1, f1.len())])),
-        (format!("{H}/manifest_2"), manifest(&[(n1, f1.len()), (n2, f2.len())])),
+        (
+            format!("{H}/manifest_2"),
+            manifest(&[(n1, f1.len()), (n2, f2.len())]),
+        ),
         (format!("{H}/.manifest_2.crc"), b"x".to_vec()),
         // an orphan (unfinished write) the manifest does not list
-        (format!("{H}/20250101000000012_20250101000000013_0.parquet"), b"junk".to_vec()),
+        (
+            format!("{H}/20250101000000012_20250101000000013_0.parquet"),
+            b"junk".to_vec(),
+        ),
         (format!("{H}/{n1}"), f1),
         (format!("{H}/{n2}"), f2),
     ]
@@ -454,24 +671,67 @@ async fn layout2_reads_the_current_manifest() {
     let got: Vec<(&str, Option<&str>, &str, bool)> = tl
         .instants
         .iter()
-        .map(|i| (i.requested_time.as_str(), i.completion_time.as_deref(), i.action.as_str(), i.metadata.is_some()))
+        .map(|i| {
+            (
+                i.requested_time.as_str(),
+                i.completion_time.as_deref(),
+                i.action.as_str(),
+                i.metadata.is_some(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         vec![
-            ("20250101000000001", Some("20250101000000003"), "deltacommit", true),
-            ("20250101000000002", Some("20250101000000009"), "commit", true),
-            ("20250101000000005", Some("20250101000000006"), "rollback", false),
-            ("20250101000000007", Some("20250101000000008"), "clean", false),
-            ("20250101000000010", Some("20250101000000011"), "replacecommit", false),
+            (
+                "20250101000000001",
+                Some("20250101000000003"),
+                "deltacommit",
+                true
+            ),
+            (
+                "20250101000000002",
+                Some("20250101000000009"),
+                "commit",
+                true
+            ),
+            (
+                "20250101000000005",
+                Some("20250101000000006"),
+                "rollback",
+                false
+            ),
+            (
+                "20250101000000007",
+                Some("20250101000000008"),
+                "clean",
+                false
+            ),
+            (
+                "20250101000000010",
+                Some("20250101000000011"),
+                "replacecommit",
+                false
+            ),
         ]
     );
     assert_eq!(tl.rolled_back_instants(), vec!["20250101000000004"]);
     assert_eq!(tl.watermark.as_deref(), Some("v2:2"));
     // by completion time: 002 was requested before the bound but completed after it
     let tl = load2(&history(), Some("20250101000000007")).await.unwrap();
-    let times: Vec<&str> = tl.instants.iter().map(|i| i.requested_time.as_str()).collect();
-    assert_eq!(times, vec!["20250101000000002", "20250101000000007", "20250101000000010"]);
+    let times: Vec<&str> = tl
+        .instants
+        .iter()
+        .map(|i| i.requested_time.as_str())
+        .collect();
+    assert_eq!(
+        times,
+        vec![
+            "20250101000000002",
+            "20250101000000007",
+            "20250101000000010"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -489,27 +749,45 @@ async fn layout2_version_file_fallbacks_and_errors() {
     for garbage in ["-1", "abc", "0", "99999999999999999999999"] {
         let mut f = history();
         set(&mut f, "_version_", Some(garbage.as_bytes().to_vec()));
-        assert_eq!(malformed_file(load2(&f, None).await), format!("{H}/_version_"), "{garbage}");
+        assert_eq!(
+            malformed_file(load2(&f, None).await),
+            format!("{H}/_version_"),
+            "{garbage}"
+        );
     }
     // a version whose manifest is missing
     let mut f = history();
     set(&mut f, "_version_", Some(b"7".to_vec()));
-    assert_eq!(malformed_file(load2(&f, None).await), format!("{H}/manifest_7"));
+    assert_eq!(
+        malformed_file(load2(&f, None).await),
+        format!("{H}/manifest_7")
+    );
     // no _version_ and no manifest, but history files
     let mut f = history();
     for n in ["_version_", "manifest_1", "manifest_2"] {
         set(&mut f, n, None);
     }
-    assert_eq!(malformed_file(load2(&f, None).await), format!("{H}/_version_"));
+    assert_eq!(
+        malformed_file(load2(&f, None).await),
+        format!("{H}/_version_")
+    );
 }
 
 #[tokio::test]
 async fn layout2_hostile_manifests_and_files() {
     let n2 = "20250101000000005_20250101000000010_0.parquet";
-    for bad in [&b"{"[..], b"[]", br#"{"files": [{"fileName": "../x.parquet", "fileLen": 1}]}"#, br#"{"files": [{"fileName": 5}]}"#] {
+    for bad in [
+        &b"{"[..],
+        b"[]",
+        br#"{"files": [{"fileName": "../x.parquet", "fileLen": 1}]}"#,
+        br#"{"files": [{"fileName": 5}]}"#,
+    ] {
         let mut f = history();
         set(&mut f, "manifest_2", Some(bad.to_vec()));
-        assert_eq!(malformed_file(load2(&f, None).await), format!("{H}/manifest_2"));
+        assert_eq!(
+            malformed_file(load2(&f, None).await),
+            format!("{H}/manifest_2")
+        );
     }
     // a listed file is missing (even after re-reading the snapshot)
     let mut f = history();
@@ -534,30 +812,70 @@ async fn layout2_payloads_must_be_single_record_containers() {
         let schema = Schema::parse_str(COMMIT_SCHEMA).unwrap();
         let mut w = apache_avro::Writer::new(&schema, Vec::new());
         for _ in 0..2 {
-            let Value::Record(f) = commit_meta("INSERT", "p") else { unreachable!() };
+            let Value::Record(f) = commit_meta("INSERT", "p") else {
+                unreachable!()
+            };
             w.append(Value::Record(f)).unwrap();
         }
         w.into_inner().unwrap()
     };
-    let rb_as_commit = ocf(ROLLBACK_SCHEMA, Value::Record(vec![("commitsRollback".into(), Value::Array(vec![]))]));
+    let rb_as_commit = ocf(
+        ROLLBACK_SCHEMA,
+        Value::Record(vec![("commitsRollback".into(), Value::Array(vec![]))]),
+    );
     let raw_json = br#"{"partitionToWriteStats": {}}"#.to_vec();
-    for (what, payload) in [("raw JSON", raw_json), ("empty", Vec::new()), ("two records", two), ("wrong record type", rb_as_commit)] {
-        let bytes = history_parquet(&[("20250101000000001", Some("20250101000000002"), "commit", Some(payload))]);
+    for (what, payload) in [
+        ("raw JSON", raw_json),
+        ("empty", Vec::new()),
+        ("two records", two),
+        ("wrong record type", rb_as_commit),
+    ] {
+        let bytes = history_parquet(&[(
+            "20250101000000001",
+            Some("20250101000000002"),
+            "commit",
+            Some(payload),
+        )]);
         let name = "20250101000000001_20250101000000001_0.parquet";
         let files = vec![
             (format!("{H}/_version_"), b"1".to_vec()),
-            (format!("{H}/manifest_1"), format!(r#"{{"files":[{{"fileName":"{name}","fileLen":{}}}]}}"#, bytes.len()).into_bytes()),
+            (
+                format!("{H}/manifest_1"),
+                format!(
+                    r#"{{"files":[{{"fileName":"{name}","fileLen":{}}}]}}"#,
+                    bytes.len()
+                )
+                .into_bytes(),
+            ),
             (format!("{H}/{name}"), bytes),
         ];
-        assert_eq!(malformed_file(load2(&files, None).await), format!("{H}/{name}"), "{what}");
+        assert_eq!(
+            malformed_file(load2(&files, None).await),
+            format!("{H}/{name}"),
+            "{what}"
+        );
         // outside the window the payload is never read
-        assert!(load2(&files, Some("20250101000000002")).await.unwrap().instants.is_empty(), "{what}");
+        assert!(
+            load2(&files, Some("20250101000000002"))
+                .await
+                .unwrap()
+                .instants
+                .is_empty(),
+            "{what}"
+        );
     }
     // null action is refused, null completion time is kept as unknown
     let name = "20250101000000001_20250101000000001_0.parquet";
     let bytes = history_parquet(&[("20250101000000001", None, "clean", None)]);
     let files = vec![
-        (format!("{H}/manifest_3"), format!(r#"{{"files":[{{"fileName":"{name}","fileLen":{}}}]}}"#, bytes.len()).into_bytes()),
+        (
+            format!("{H}/manifest_3"),
+            format!(
+                r#"{{"files":[{{"fileName":"{name}","fileLen":{}}}]}}"#,
+                bytes.len()
+            )
+            .into_bytes(),
+        ),
         (format!("{H}/{name}"), bytes),
     ];
     let tl = load2(&files, None).await.unwrap();
