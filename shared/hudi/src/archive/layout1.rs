@@ -258,8 +258,7 @@ fn split_records(content: &Bytes) -> std::result::Result<Vec<&[u8]>, String> {
 }
 
 fn take_i32(b: &mut &[u8]) -> Option<i32> {
-    let s: &[u8] = *b;
-    let (head, tail) = s.split_first_chunk::<4>()?;
+    let (head, tail) = std::mem::take(b).split_first_chunk::<4>()?;
     *b = tail;
     Some(i32::from_be_bytes(*head))
 }

@@ -360,33 +360,38 @@ async fn layout1_hostile_files_name_the_file() {
         encode_block(
             3,
             &[(0, "20250101000000001")],
-            &content(&[rec.clone()]),
+            &content(std::slice::from_ref(&rec)),
             &[],
         ),
     ));
     cases.push((
         "delete block",
-        encode_block(1, &[(2, ENTRY_SCHEMA)], &content(&[rec.clone()]), &[]),
+        encode_block(
+            1,
+            &[(2, ENTRY_SCHEMA)],
+            &content(std::slice::from_ref(&rec)),
+            &[],
+        ),
     ));
-    let mut c = content(&[rec.clone()]);
+    let mut c = content(std::slice::from_ref(&rec));
     c[0..4].copy_from_slice(&2i32.to_be_bytes());
     cases.push((
         "content version 2",
         encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[]),
     ));
-    let mut c = content(&[rec.clone()]);
+    let mut c = content(std::slice::from_ref(&rec));
     c[4..8].copy_from_slice(&i32::MAX.to_be_bytes());
     cases.push((
         "huge record count",
         encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[]),
     ));
-    let mut c = content(&[rec.clone()]);
+    let mut c = content(std::slice::from_ref(&rec));
     c[8..12].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
     cases.push((
         "huge record length",
         encode_block(3, &[(2, ENTRY_SCHEMA)], &c, &[]),
     ));
-    let mut c = content(&[rec.clone()]);
+    let mut c = content(std::slice::from_ref(&rec));
     c.push(0);
     cases.push((
         "trailing byte",
@@ -394,7 +399,12 @@ async fn layout1_hostile_files_name_the_file() {
     ));
     cases.push((
         "invalid schema",
-        encode_block(3, &[(2, "{not json")], &content(&[rec.clone()]), &[]),
+        encode_block(
+            3,
+            &[(2, "{not json")],
+            &content(std::slice::from_ref(&rec)),
+            &[],
+        ),
     ));
     cases.push((
         "14-digit commit time is fine but 13 is not",
