@@ -69,7 +69,9 @@ pub(crate) async fn load(ctx: &ArchiveCtx<'_>) -> Result<Loaded> {
     for f in &files {
         let entries = match read_file(ctx, f).await {
             Ok(e) => e,
-            Err(e) if merge_output.as_deref() == Some(file_name(&f.path)) => {
+            Err(e @ HudiError::MalformedArchive { .. })
+                if merge_output.as_deref() == Some(file_name(&f.path)) =>
+            {
                 warn!(file = %f.path, error = %e, "skipping the unfinished output of an archive merge");
                 continue;
             }
