@@ -26,6 +26,9 @@ pub enum Command {
         /// Table base path: a local directory, file://… or s3://bucket/prefix.
         #[arg(long)]
         table: String,
+        /// Also list archived instants; adds a fifth column, `archived` or `active`.
+        #[arg(long)]
+        archived: bool,
     },
     /// Print the rows changed in the window (after, until].
     Changes {
@@ -67,11 +70,11 @@ pub enum Command {
 /// Run a parsed command.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Timeline { table } => {
+        Command::Timeline { table, archived } => {
             let t = commands::open_table(&table).await?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            commands::timeline(&t, &mut out).await
+            commands::timeline(&t, archived, &mut out).await
         }
         Command::Changes {
             table,

@@ -4,6 +4,7 @@
 //!
 //! - `hudi-pg-sync timeline --table <path-or-s3-uri>`: completed instants, one per line:
 //!   requested time, completion time (empty on v6), action, operation type (tab-separated).
+//!   `--archived` adds the archived instants and a fifth column, `archived` or `active`.
 //! - `hudi-pg-sync changes --table <uri> [--after <instant>] [--until <instant>] --format jsonl`:
 //!   one JSON object per changed row of the window `(after, until]` (completion times on
 //!   v8/v9, instant times on v6; no `--after` = from the beginning), all columns including the

@@ -87,6 +87,48 @@ fn timeline_v6_has_no_completion_times() {
     );
 }
 
+#[test]
+fn timeline_archived_lists_archived_instants_first_and_marks_them() {
+    for (name, first, first_completion, archived) in [
+        (
+            "hudi_v6_table_mor.zip",
+            "20250922132126575",
+            "20250922132142906",
+            5,
+        ),
+        (
+            "hudi_v8_table_mor.zip",
+            "20250922133010859",
+            "20250922133022856",
+            5,
+        ),
+    ] {
+        let Some(fx) = hps_testkit::fixtures::unpack_realworld(name) else {
+            let reason = format!("../shared/realworld-fixtures/{name} is absent");
+            assert!(std::env::var_os("CI").is_none(), "{reason} and CI is set");
+            hps_testkit::skip(&reason);
+            return;
+        };
+        let plain = stdout(&run(&["timeline", "--table", path(&fx.path)]));
+        let out = stdout(&run(&["timeline", "--table", path(&fx.path), "--archived"]));
+        let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+        assert!(lines.iter().all(|l| l.len() == 5), "{out}");
+        assert_eq!(
+            lines[0],
+            vec![first, first_completion, "deltacommit", "INSERT", "archived"]
+        );
+        let n_archived = lines.iter().filter(|l| l[4] == "archived").count();
+        assert_eq!(n_archived, archived, "{name}");
+        assert!(lines[..archived].iter().all(|l| l[4] == "archived"));
+        // the active lines are the plain listing plus the marker
+        let active: Vec<String> = lines[archived..]
+            .iter()
+            .map(|l| l[..4].join("\t"))
+            .collect();
+        assert_eq!(active, plain.lines().collect::<Vec<_>>(), "{name}");
+    }
+}
+
 fn changes(table: &Path, extra: &[&str]) -> (Vec<serde_json::Map<String, Value>>, String) {
     let (rows, _, stderr) = changes_raw(table, extra);
     (rows, stderr)

@@ -123,6 +123,16 @@ pub enum HudiError {
         file: String,
     },
 
+    /// An archived timeline file (layout 1 `.commits_.archive.N_token`, layout 2 `_version_`,
+    /// `manifest_N` or a history parquet file) is damaged, truncated or not what its name says.
+    /// Permanent: the archived history cannot be read until the file is repaired.
+    #[error("table {table}: malformed archived timeline file {file}: {reason}")]
+    MalformedArchive {
+        table: String,
+        file: String,
+        reason: String,
+    },
+
     /// A parquet / arrow error while reading a data file that is not a truncation.
     #[error("table {table}: cannot read {file}: {reason}")]
     ReadFailed {

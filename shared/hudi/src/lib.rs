@@ -86,6 +86,7 @@
 //!
 //! A merge-on-read slice also holds its valid log rows (one file group's log side) in memory.
 
+pub mod archive;
 pub mod config;
 pub mod deletes;
 pub mod error;
@@ -111,6 +112,7 @@ use futures::stream::BoxStream;
 use hps_storage::DynStore;
 use tracing::debug;
 
+pub use archive::{ArchivedInstant, ArchivedTimeline, load_archived};
 pub use config::{BaseFileFormat, KeyGenerator, TableConfig, TableType};
 pub use error::{HudiError, Result};
 pub use feed::ChangeFeed;
@@ -203,6 +205,14 @@ impl HudiTable {
     /// The active timeline: completed instants and pending ones.
     pub async fn timeline(&self) -> Result<Timeline> {
         self.loader().load().await
+    }
+
+    /// The archived timeline: completed instants moved off the active timeline, in either
+    /// archive layout. `after` (exclusive, in the window domain of [`HudiTable::plan`]) skips
+    /// older history; `None` reads all of it. Load the active timeline *before* this, and
+    /// prefer its copy of an instant found in both ([`ArchivedTimeline::retain_not_active`]).
+    pub async fn archived_timeline(&self, after: Option<&str>) -> Result<ArchivedTimeline> {
+        archive::load_archived(&self.store, &self.config, &self.uri, after).await
     }
 
     /// Commit metadata of a completed `commit`/`deltacommit`/`replacecommit` instant.
@@ -391,6 +401,7 @@ mod send_tests {
         assert_send(&t.plan(None, None));
         assert_send(&t.plan_with_timeline(tl, None, None));
         assert_send(&t.timeline());
+        assert_send(&t.archived_timeline(None));
         assert_send(&t.changes_since(None, None, &ReadOptions::default()));
         assert_send(&t.read_changes(p, &ReadOptions::default()));
         assert_send(&HudiTable::open(t.store().clone()));

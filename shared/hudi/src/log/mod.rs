@@ -42,7 +42,7 @@
 //! Delete change rows in the change schema come from [`delete_change_batch`].
 
 pub mod align;
-mod avro_binary;
+pub(crate) mod avro_binary;
 pub mod avro_block;
 pub mod avro_decode;
 #[cfg(test)]
