@@ -336,3 +336,65 @@ async fn archived_realworld_tables_sync_as_new_tables() {
         assert_staging_matches(&url, &src, &t.path).await;
     }
 }
+
+/// Change rows of the window `(after, latest]`: upserts by (partition, key).
+async fn window_rows(
+    table: &HudiTable,
+    after: &str,
+) -> Result<(BTreeMap<(String, String), String>, Vec<String>), HudiError> {
+    let plan = table.plan(Some(after), None).await?;
+    let mut stream = table.read_changes(&plan, &ReadOptions::default());
+    let mut upserts = BTreeMap::new();
+    while let Some(b) = stream.try_next().await? {
+        for row in hudi_pg_sync::json::batch_to_rows(&b).expect("json") {
+            if row.get("_op") == Some(&Value::String("upsert".into())) {
+                let key = (text(&row, "_hoodie_partition_path"), text(&row, "_hoodie_record_key"));
+                upserts.insert(key, text(&row, "_hoodie_commit_time"));
+            }
+        }
+    }
+    let admitted = plan.instants.iter().map(|i| i.requested_time.clone()).collect();
+    Ok((upserts, admitted))
+}
+
+/// A bookmark inside the archived range of the real archived tables: the window reads the
+/// archived instants after it from the archive and either returns exactly the snapshot rows
+/// those instants (and the active ones) wrote, or — when a file it needs was cleaned —
+/// refuses with `HistoryNotRetained`. It never silently skips a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bookmarks_inside_the_archive_continue_or_refuse() {
+    for name in ["hudi_v6_table_mor.zip", "hudi_v8_table_mor.zip"] {
+        let Some(t) = hps_testkit::fixtures::unpack_realworld(name) else {
+            hps_testkit::skip("../shared/realworld-fixtures is absent");
+            return;
+        };
+        let store: DynStore = Arc::new(LocalStore::new(&t.path));
+        let table = HudiTable::open(store.clone()).await.expect("open");
+        let archived = hps_hudi::archive::load_archived(&store, table.config(), "t", None)
+            .await
+            .expect("archive");
+        let writes: Vec<_> = archived.writes().collect();
+        assert_eq!(writes.len(), 5, "{name}: the fixture archived 5 writes");
+        let snapshot = snapshot_rows(&t.path).await;
+        let mut continued = 0;
+        for w in &writes {
+            let bookmark = w.completion_time.clone().filter(|_| name.contains("v8"));
+            let bookmark = bookmark.unwrap_or_else(|| w.requested_time.clone());
+            match window_rows(&table, &bookmark).await {
+                Ok((upserts, admitted)) => {
+                    continued += 1;
+                    let expected: BTreeMap<(String, String), String> = snapshot
+                        .iter()
+                        .filter(|(_, r)| admitted.contains(&text(r, "_hoodie_commit_time")))
+                        .map(|(k, r)| (k.clone(), text(r, "_hoodie_commit_time")))
+                        .collect();
+                    assert_eq!(upserts, expected, "{name}: window after {bookmark}");
+                }
+                Err(HudiError::HistoryNotRetained { .. }) => {}
+                Err(e) => panic!("{name}: window after {bookmark}: {e}"),
+            }
+        }
+        // the newest archived write: nothing archived after it, the active timeline follows
+        assert!(continued >= 1, "{name}: no bookmark in the archive continued");
+    }
+}

@@ -41,6 +41,11 @@ impl Planner<'_> {
             return Ok(None);
         }
         let mut archived = load_archived(self.store, self.config, self.table, Some(after)).await?;
+        if archived.watermark.is_none() {
+            // an archive folder with content but no archive in it: what was archived cannot
+            // be told, so the window is refused as before (never assumed empty)
+            return Ok(None);
+        }
         archived.retain_not_active(tl);
         self.check_archived_rollbacks(&archived, after)?;
         let writes: Vec<&ArchivedInstant> = archived.writes().collect();
