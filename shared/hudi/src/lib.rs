@@ -86,6 +86,7 @@
 //! A merge-on-read slice also holds its valid log rows (one file group's log side) in memory.
 
 pub mod config;
+pub mod convert;
 pub mod deletes;
 pub mod error;
 mod feed;
@@ -97,13 +98,15 @@ mod mor;
 pub mod planner;
 pub mod properties;
 pub mod reader;
+pub mod table_schema;
 pub mod timeline;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
-use futures::StreamExt;
+use arrow_schema::SchemaRef;
+use futures::{StreamExt, TryStreamExt};
 use futures::stream::BoxStream;
 use hps_storage::DynStore;
 use tracing::debug;
@@ -132,7 +135,12 @@ pub struct HudiTable {
     store: DynStore,
     config: Arc<TableConfig>,
     uri: String,
+    /// The table schema resolved for a plan (keyed by the plan's end), shared by clones.
+    schema_cache: Arc<Mutex<Option<SchemaCacheEntry>>>,
 }
+
+/// A resolved table schema and the plan end it was resolved for.
+type SchemaCacheEntry = (String, Option<SchemaRef>);
 
 /// A plan together with the stream of all its change batches (see [`changes_since`]).
 pub struct Changes {
@@ -170,6 +178,7 @@ impl HudiTable {
             store,
             config: Arc::new(config),
             uri,
+            schema_cache: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -204,6 +213,30 @@ impl HudiTable {
     /// Commit metadata of a completed `commit`/`deltacommit`/`replacecommit` instant.
     pub async fn commit_metadata(&self, instant: &Instant) -> Result<CommitMetadata> {
         self.loader().commit_metadata(instant).await
+    }
+
+    /// The table schema: one Arrow type per column over the table's life, from the newest
+    /// commit's writer schema or the create schema (see [`table_schema`]); `None` when the
+    /// table records neither. Every read converts each file's columns to these types.
+    pub async fn table_schema(&self) -> Result<Option<SchemaRef>> {
+        let timeline = self.timeline().await?;
+        table_schema::load(self, &timeline).await
+    }
+
+    /// [`HudiTable::table_schema`], resolved once per plan end and shared by the reads of
+    /// that plan's slices.
+    async fn schema_for(&self, plan_end: String) -> Result<Option<SchemaRef>> {
+        if let Ok(cache) = self.schema_cache.lock()
+            && let Some((end, schema)) = cache.as_ref()
+            && *end == plan_end
+        {
+            return Ok(schema.clone());
+        }
+        let schema = self.table_schema().await?;
+        if let Ok(mut cache) = self.schema_cache.lock() {
+            *cache = Some((plan_end, schema.clone()));
+        }
+        Ok(schema)
     }
 
     /// Refuse tables this reader cannot read incrementally (non-parquet base files, meta
@@ -251,13 +284,20 @@ impl HudiTable {
                 index: slice_index,
                 len: plan.slices.len(),
             })?;
-        let times: HashSet<String> = plan.commit_times().into_iter().collect();
-        Ok(self.slice_stream(
+        let times: Arc<HashSet<String>> = Arc::new(plan.commit_times().into_iter().collect());
+        let (me, slice, mor, options) = (
+            self.clone(),
             slice.clone(),
-            Arc::new(times),
             self.mor_context(plan),
             options.clone(),
-        ))
+        );
+        let end = plan_key(plan);
+        Ok(futures::stream::once(async move {
+            let schema = me.schema_for(end).await?;
+            Ok::<_, HudiError>(me.slice_stream(slice, times, mor, options, schema))
+        })
+        .try_flatten()
+        .boxed())
     }
 
     /// What merging MOR log files needs (`None` on COW tables).
@@ -276,6 +316,7 @@ impl HudiTable {
         times: Arc<HashSet<String>>,
         mor: Option<Arc<mor::MorContext>>,
         options: ReadOptions,
+        table_schema: Option<SchemaRef>,
     ) -> BatchStream {
         if let Some(plan) = &slice.deletes {
             return deletes::DeleteRead {
@@ -295,6 +336,7 @@ impl HudiTable {
             commit_times: times,
             options,
             mor,
+            table_schema,
         }
         .stream()
         .map(move |r| {
@@ -316,11 +358,22 @@ impl HudiTable {
         let mor = self.mor_context(plan);
         let me = self.clone();
         let options = options.clone();
-        futures::stream::iter(plan.slices.clone())
-            .flat_map(move |slice| {
-                me.slice_stream(slice, times.clone(), mor.clone(), options.clone())
-            })
-            .boxed()
+        let slices = plan.slices.clone();
+        let end = plan_key(plan);
+        futures::stream::once(async move {
+            let schema = me.schema_for(end).await?;
+            Ok::<_, HudiError>(futures::stream::iter(slices).flat_map(move |slice| {
+                me.slice_stream(
+                    slice,
+                    times.clone(),
+                    mor.clone(),
+                    options.clone(),
+                    schema.clone(),
+                )
+            }))
+        })
+        .try_flatten()
+        .boxed()
     }
 
     /// Plan `(after, until]` and stream all its change rows.
@@ -334,6 +387,11 @@ impl HudiTable {
         let batches = self.read_changes(&plan, options);
         Ok(Changes { plan, batches })
     }
+}
+
+/// The key a plan's table schema is cached under: its end position.
+fn plan_key(plan: &IncrementalPlan) -> String {
+    format!("{}|{:?}", plan.table, plan.end)
 }
 
 /// The one-call helper: "give me what changed since my bookmark" (up to the latest instant).
