@@ -36,11 +36,15 @@ pub fn timestamp_partition_fields(config: &TableConfig) -> Vec<String> {
             .iter()
             .map(|f| f.split(':').next().unwrap_or(f).to_string())
             .collect(),
+        // the typed `field:TIMESTAMP` form is only in the raw property (v8+)
         KeyGenerator::Custom => config
-            .partition_fields
-            .iter()
-            .filter(|f| f.to_ascii_uppercase().ends_with(":TIMESTAMP"))
-            .map(|f| f.split(':').next().unwrap_or(f).to_string())
+            .properties
+            .get("hoodie.table.partition.fields")
+            .map(String::as_str)
+            .unwrap_or("")
+            .split(',')
+            .filter(|f| f.trim().to_ascii_uppercase().ends_with(":TIMESTAMP"))
+            .map(|f| f.split(':').next().unwrap_or(f).trim().to_string())
             .collect(),
         _ => Vec::new(),
     }
@@ -164,7 +168,8 @@ mod tests {
         assert_eq!(latest.field(1).data_type(), &DataType::Int64);
         // a field that was a string all along stays one (and is left for older schemas)
         let mut latest = schema(&[("pf", DataType::Utf8)]);
-        let left = keep_numeric_partition_fields(&mut latest, &latest.clone(), &["pf".into()]);
+        let same = latest.clone();
+        let left = keep_numeric_partition_fields(&mut latest, &same, &["pf".into()]);
         assert_eq!(left, vec!["pf".to_string()]);
         assert_eq!(latest.field(0).data_type(), &DataType::Utf8);
     }
