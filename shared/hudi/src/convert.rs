@@ -193,8 +193,9 @@ pub fn convert_array(
         return relabel(array, target).map_err(|_| incompatible(column, from, target));
     }
     match (from, target) {
-        (Struct(_), Struct(fields)) => convert_struct(array.as_struct(), fields, column)
-            .map(|s| Arc::new(s) as ArrayRef),
+        (Struct(_), Struct(fields)) => {
+            convert_struct(array.as_struct(), fields, column).map(|s| Arc::new(s) as ArrayRef)
+        }
         (List(_), List(field)) => convert_list(array, field, column),
         (Map(_, _), Map(entries, sorted)) => convert_map(array, entries, *sorted, column),
         (f, t) if is_reinterpretation(f, t) => reinterpret(array, target, column),
@@ -388,13 +389,8 @@ fn convert_struct(
     if fields.is_empty() {
         return Ok(StructArray::new_empty_fields(s.len(), s.nulls().cloned()));
     }
-    StructArray::try_new(fields.clone(), children, s.nulls().cloned()).map_err(|_| {
-        incompatible(
-            column,
-            s.data_type(),
-            &DataType::Struct(fields.clone()),
-        )
-    })
+    StructArray::try_new(fields.clone(), children, s.nulls().cloned())
+        .map_err(|_| incompatible(column, s.data_type(), &DataType::Struct(fields.clone())))
 }
 
 fn convert_list(
@@ -404,9 +400,14 @@ fn convert_list(
 ) -> Result<ArrayRef, ConvertError> {
     let list = array.as_list::<i32>();
     let values = convert_array(list.values(), field.data_type(), &format!("{column}[]"))?;
-    ListArray::try_new(field.clone(), list.offsets().clone(), values, list.nulls().cloned())
-        .map(|l| Arc::new(l) as ArrayRef)
-        .map_err(|_| incompatible(column, array.data_type(), &DataType::List(field.clone())))
+    ListArray::try_new(
+        field.clone(),
+        list.offsets().clone(),
+        values,
+        list.nulls().cloned(),
+    )
+    .map(|l| Arc::new(l) as ArrayRef)
+    .map_err(|_| incompatible(column, array.data_type(), &DataType::List(field.clone())))
 }
 
 fn convert_map(

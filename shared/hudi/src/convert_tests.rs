@@ -5,8 +5,8 @@ use std::sync::Arc;
 use arrow_array::builder::{Int64Builder, ListBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Float64Type, Int32Type, Int64Type, Time64MicrosecondType,
-    TimestampMicrosecondType, TimestampMillisecondType,
+    Date32Type, Float64Type, Int32Type, Int64Type, Time64MicrosecondType, TimestampMicrosecondType,
+    TimestampMillisecondType,
 };
 use arrow_array::{
     Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Int32Array,
@@ -34,12 +34,7 @@ fn long_and_timestamps_of_the_same_unit_are_reinterpreted() {
     assert_eq!(out.value(0), 1_432_125_295_999);
     assert!(out.is_null(1));
     // and back
-    let back = convert_array(
-        &(Arc::new(out.clone()) as ArrayRef),
-        &DataType::Int64,
-        "c",
-    )
-    .unwrap();
+    let back = convert_array(&(Arc::new(out.clone()) as ArrayRef), &DataType::Int64, "c").unwrap();
     assert_eq!(back.as_primitive::<Int64Type>().value(0), 1_432_125_295_999);
     // UTC label to local label: the epoch value stays
     let utc = arr(TimestampMicrosecondArray::from(vec![5]).with_timezone("UTC"));
@@ -99,14 +94,21 @@ fn ints_dates_and_times_are_reinterpreted() {
 
 #[test]
 fn strings_holding_numbers_are_parsed() {
-    let s = arr(StringArray::from(vec![Some("1747102000000"), None, Some("-5")]));
+    let s = arr(StringArray::from(vec![
+        Some("1747102000000"),
+        None,
+        Some("-5"),
+    ]));
     let out = convert_array(&s, &DataType::Int64, "partition_field").unwrap();
     assert_eq!(
         out.as_primitive::<Int64Type>(),
         &Int64Array::from(vec![Some(1_747_102_000_000), None, Some(-5)])
     );
     let out = convert_array(&s, &DataType::Int32, "c");
-    assert!(matches!(out, Err(ConvertError::OutOfRange { .. })), "{out:?}");
+    assert!(
+        matches!(out, Err(ConvertError::OutOfRange { .. })),
+        "{out:?}"
+    );
     let f = arr(StringArray::from(vec!["1.5"]));
     let out = convert_array(&f, &DataType::Float64, "c").unwrap();
     assert_eq!(out.as_primitive::<Float64Type>().value(0), 1.5);
@@ -114,7 +116,14 @@ fn strings_holding_numbers_are_parsed() {
 
 #[test]
 fn unparsable_strings_name_column_and_value() {
-    for bad in ["2025-05-13 02", "", " 12", "1e3", "12x", "99999999999999999999"] {
+    for bad in [
+        "2025-05-13 02",
+        "",
+        " 12",
+        "1e3",
+        "12x",
+        "99999999999999999999",
+    ] {
         let s = arr(StringArray::from(vec![bad]));
         match convert_array(&s, &DataType::Int64, "partition_field") {
             Err(ConvertError::Unparsable { column, value, to }) => {
@@ -135,15 +144,16 @@ fn unparsable_strings_name_column_and_value() {
 fn numbers_widen_and_decimals_rescale() {
     let i = arr(Int32Array::from(vec![i32::MAX]));
     let out = convert_array(&i, &DataType::Int64, "c").unwrap();
-    assert_eq!(out.as_primitive::<Int64Type>().value(0), i64::from(i32::MAX));
+    assert_eq!(
+        out.as_primitive::<Int64Type>().value(0),
+        i64::from(i32::MAX)
+    );
     let f = arr(Float32Array::from(vec![0.5f32]));
     let out = convert_array(&f, &DataType::Float64, "c").unwrap();
     assert_eq!(out.as_primitive::<Float64Type>().value(0), 0.5);
-    let d = arr(
-        Decimal128Array::from(vec![12345])
-            .with_precision_and_scale(5, 2)
-            .unwrap(),
-    );
+    let d = arr(Decimal128Array::from(vec![12345])
+        .with_precision_and_scale(5, 2)
+        .unwrap());
     let out = convert_array(&d, &DataType::Decimal128(10, 4), "c").unwrap();
     assert_eq!(
         out.as_primitive::<arrow_array::types::Decimal128Type>()
@@ -152,7 +162,10 @@ fn numbers_widen_and_decimals_rescale() {
     );
     // narrowing a decimal that does not fit is an error, never a silent null
     let out = convert_array(&d, &DataType::Decimal128(3, 2), "c");
-    assert!(matches!(out, Err(ConvertError::OutOfRange { .. })), "{out:?}");
+    assert!(
+        matches!(out, Err(ConvertError::OutOfRange { .. })),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -196,7 +209,9 @@ fn nested_records_and_lists_convert_their_children() {
     assert_eq!(out.data_type(), &target);
     let s = out.as_struct();
     assert_eq!(
-        s.column(0).as_primitive::<TimestampMillisecondType>().value(0),
+        s.column(0)
+            .as_primitive::<TimestampMillisecondType>()
+            .value(0),
         10
     );
     assert_eq!(s.column(1).as_primitive::<Int32Type>().value(1), 8);
@@ -280,5 +295,8 @@ fn conform_batch_converts_only_what_the_table_decides() {
     );
     assert_eq!(out.schema().field(2).data_type(), &DataType::Int32);
     let typed = with_table_types(&batch.schema(), &table);
-    assert_eq!(typed.field(1).data_type(), out.schema().field(1).data_type());
+    assert_eq!(
+        typed.field(1).data_type(),
+        out.schema().field(1).data_type()
+    );
 }

@@ -677,14 +677,13 @@ impl MergedSlice {
             return Ok(None);
         }
         while let Some(batch) = self.base.try_next().await? {
-            let batch =
-                conform_batch(&batch, &self.merge_schema).map_err(|source| {
-                    HudiError::TypeConversion {
-                        table: self.table.clone(),
-                        file: self.base_file.clone(),
-                        source,
-                    }
-                })?;
+            let batch = conform_batch(&batch, &self.merge_schema).map_err(|source| {
+                HudiError::TypeConversion {
+                    table: self.table.clone(),
+                    file: self.base_file.clone(),
+                    source,
+                }
+            })?;
             let changed = match self.merger.as_mut() {
                 Some(m) => m.merge_base_batch(&batch),
                 None => return Ok(None),

@@ -105,7 +105,10 @@ fn parse(json: &str, what: &str) -> Option<Schema> {
 
 /// The table schema of `table` as of its active timeline (see the module docs), or `None`
 /// when no commit records a schema and the table has no create schema.
-pub(crate) async fn load(table: &crate::HudiTable, timeline: &Timeline) -> Result<Option<SchemaRef>> {
+pub(crate) async fn load(
+    table: &crate::HudiTable,
+    timeline: &Timeline,
+) -> Result<Option<SchemaRef>> {
     let create = table
         .config()
         .properties
@@ -121,7 +124,11 @@ pub(crate) async fn load(table: &crate::HudiTable, timeline: &Timeline) -> Resul
     let mut older = writes.iter();
     for instant in older.by_ref() {
         let md = table.commit_metadata(instant).await?;
-        if let Some(s) = md.extra_metadata.get("schema").and_then(|s| parse(s, &instant.path)) {
+        if let Some(s) = md
+            .extra_metadata
+            .get("schema")
+            .and_then(|s| parse(s, &instant.path))
+        {
             newest = Some(s);
             break;
         }
@@ -138,7 +145,11 @@ pub(crate) async fn load(table: &crate::HudiTable, timeline: &Timeline) -> Resul
             break;
         }
         let md = table.commit_metadata(instant).await?;
-        if let Some(s) = md.extra_metadata.get("schema").and_then(|s| parse(s, &instant.path)) {
+        if let Some(s) = md
+            .extra_metadata
+            .get("schema")
+            .and_then(|s| parse(s, &instant.path))
+        {
             left = keep_numeric_partition_fields(&mut schema, &s, &left);
         }
     }

@@ -108,7 +108,11 @@ fn rendered_rows(batches: &[RecordBatch], columns: &[&str]) -> Vec<String> {
     for b in batches {
         let op = b.column_by_name(OP_COLUMN).expect("_op");
         for row in 0..b.num_rows() {
-            assert_eq!(op.as_string::<i32>().value(row), OP_UPSERT, "no deletes expected");
+            assert_eq!(
+                op.as_string::<i32>().value(row),
+                OP_UPSERT,
+                "no deletes expected"
+            );
             let cells: Vec<String> = columns
                 .iter()
                 .map(|c| {
@@ -240,8 +244,5 @@ async fn timestamp_keygen_partition_field_strings_in_logs_read_as_numbers() {
         "ts",
         "partition_field",
     ];
-    assert_eq!(
-        rendered_rows(&batches, &columns),
-        expected(KEYGEN_EXPECTED)
-    );
+    assert_eq!(rendered_rows(&batches, &columns), expected(KEYGEN_EXPECTED));
 }

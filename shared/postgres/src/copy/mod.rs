@@ -1095,8 +1095,8 @@ mod tests {
         };
         // 294276-12-31T23:59:59.999999 is the last valid instant; one µs later is not
         let last = PG_END_TIMESTAMP_US - 1 + PG_EPOCH_US;
-        let ts = TimestampMicrosecondArray::from(vec![last, last + 1, i64::MIN])
-            .with_timezone("UTC");
+        let ts =
+            TimestampMicrosecondArray::from(vec![last, last + 1, i64::MIN]).with_timezone("UTC");
         assert!(put(&ts, &PgType::Timestamptz, 0).is_ok());
         let e = put(&ts, &PgType::Timestamptz, 1).unwrap_err();
         assert!(e.contains("outside PostgreSQL's range"), "{e}");
