@@ -123,7 +123,7 @@ pub enum HudiError {
         table: String,
         file: String,
         #[source]
-        source: crate::convert::ConvertError,
+        source: Box<crate::convert::ConvertError>,
     },
 
     /// A parquet / arrow error while reading a data file that is not a truncation.

@@ -285,15 +285,16 @@ impl HudiTable {
                 len: plan.slices.len(),
             })?;
         let times: Arc<HashSet<String>> = Arc::new(plan.commit_times().into_iter().collect());
-        let (me, slice, mor, options) = (
+        let (me, slice, visibility, options) = (
             self.clone(),
             slice.clone(),
-            self.mor_context(plan),
+            plan.log_visibility.clone(),
             options.clone(),
         );
         let end = plan_key(plan);
         Ok(futures::stream::once(async move {
             let schema = me.schema_for(end).await?;
+            let mor = me.mor_context(visibility, schema.clone());
             Ok::<_, HudiError>(me.slice_stream(slice, times, mor, options, schema))
         })
         .try_flatten()
@@ -301,11 +302,16 @@ impl HudiTable {
     }
 
     /// What merging MOR log files needs (`None` on COW tables).
-    fn mor_context(&self, plan: &IncrementalPlan) -> Option<Arc<mor::MorContext>> {
+    fn mor_context(
+        &self,
+        visibility: LogVisibility,
+        table_schema: Option<SchemaRef>,
+    ) -> Option<Arc<mor::MorContext>> {
         self.config.is_mor().then(|| {
             Arc::new(mor::MorContext {
                 config: self.config.clone(),
-                visibility: plan.log_visibility.clone(),
+                visibility,
+                table_schema,
             })
         })
     }
@@ -355,13 +361,14 @@ impl HudiTable {
     /// Stream the change rows of every slice of `plan`, in plan order.
     pub fn read_changes(&self, plan: &IncrementalPlan, options: &ReadOptions) -> BatchStream {
         let times: Arc<HashSet<String>> = Arc::new(plan.commit_times().into_iter().collect());
-        let mor = self.mor_context(plan);
+        let visibility = plan.log_visibility.clone();
         let me = self.clone();
         let options = options.clone();
         let slices = plan.slices.clone();
         let end = plan_key(plan);
         futures::stream::once(async move {
             let schema = me.schema_for(end).await?;
+            let mor = me.mor_context(visibility, schema.clone());
             Ok::<_, HudiError>(futures::stream::iter(slices).flat_map(move |slice| {
                 me.slice_stream(
                     slice,

@@ -62,6 +62,8 @@ const PARTITION_PATH_COLUMN: &str = "_hoodie_partition_path";
 pub(crate) struct MorContext {
     pub config: Arc<TableConfig>,
     pub visibility: LogVisibility,
+    /// The table schema every column is converted to (see [`crate::convert`]).
+    pub table_schema: Option<SchemaRef>,
 }
 
 impl InstantVisibility for LogVisibility {
@@ -320,7 +322,6 @@ pub(crate) async fn open_slice(
     columns: Option<Vec<String>>,
     batch_size: usize,
     mor: Arc<MorContext>,
-    table_schema: Option<SchemaRef>,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     let batch_size = if batch_size == 0 {
         DEFAULT_BATCH_SIZE
@@ -406,7 +407,7 @@ pub(crate) async fn open_slice(
         scan.blocks.iter().chain(window_blocks.iter()),
     );
     // one type per column over the table's life: the table schema decides
-    let file_schema = match &table_schema {
+    let file_schema = match &mor.table_schema {
         Some(t) => with_table_types(&file_schema, t),
         None => file_schema,
     };
@@ -681,7 +682,7 @@ impl MergedSlice {
                 HudiError::TypeConversion {
                     table: self.table.clone(),
                     file: self.base_file.clone(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             let changed = match self.merger.as_mut() {

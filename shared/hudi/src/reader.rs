@@ -121,7 +121,6 @@ impl SliceRead {
                 self.options.columns,
                 self.options.batch_size,
                 mor,
-                self.table_schema,
             )
             .await;
         }
@@ -220,7 +219,7 @@ impl SliceRead {
                             HudiError::TypeConversion {
                                 table: err.table.clone(),
                                 file: err.base.path.clone(),
-                                source,
+                                source: Box::new(source),
                             }
                         })?,
                         None => b,

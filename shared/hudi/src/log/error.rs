@@ -181,7 +181,7 @@ pub enum LogError {
         offset: u64,
         /// The column, the types and the value.
         #[source]
-        source: crate::convert::ConvertError,
+        source: Box<crate::convert::ConvertError>,
     },
 
     /// Merging rows failed (missing record key, incompatible column types, ...).

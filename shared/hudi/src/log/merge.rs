@@ -410,7 +410,7 @@ impl FileGroupMerger {
                             LogError::TypeConversion {
                                 file: block.file.clone(),
                                 offset: block.offset,
-                                source,
+                                source: Box::new(source),
                             }
                         })?;
                     self.push_log_batch(&batch, &instant)?;
