@@ -76,7 +76,9 @@
 //! rows carry the deleting instant as `_hoodie_commit_time`, the record key, partition path
 //! and key columns, nulls elsewhere). Batch schemas come from
 //! each file: under schema evolution different slices may carry different columns; match
-//! columns by name.
+//! columns by name. A column's type is the same in every batch: it comes from the table
+//! schema ([`HudiTable::table_schema`]) and every file's values are converted to it
+//! ([`convert`]), whatever type the file itself stored.
 //!
 //! ## Memory
 //!

@@ -5,7 +5,7 @@
 //!
 //! The Avro → Arrow mapping matches what `parquet-avro` writes for the same schema in base
 //! files (and what the `parquet` crate reads back): `[null, T]` unions → nullable `T`,
-//! decimals (fixed or bytes) → `Decimal128(p, s)` (`Decimal256` above 38 digits), `date` →
+//! decimals (fixed or bytes) → `Decimal128(p, s)` (at most 38 digits), `date` →
 //! `Date32`, `timestamp-micros`/`-millis`/`-nanos` → `Timestamp(unit, "UTC")`,
 //! `local-timestamp-*` → `Timestamp(unit, None)`, `time-millis` → `Time32(ms)`, `time-micros`
 //! → `Time64(µs)`, enums and uuids → `Utf8`, `fixed` → `FixedSizeBinary`, records →
@@ -15,7 +15,13 @@
 //! With a target schema (e.g. the base file's), columns are matched by name, so schema
 //! evolution works: a target column the writer lacks is all-null, a writer field the target
 //! lacks is skipped, numbers widen (int → long → float → double), timestamps rescale to a finer
-//! unit, decimals to a larger scale. Anything else is a typed error naming the column. The
+//! unit, decimals to a larger scale. The target type also repairs what older writers wrote:
+//! a timestamp, time or date logical type read into a plain integer column (or a plain
+//! integer into such a column) keeps its stored value, a `timestamp-micros` value read into a
+//! millisecond column keeps its value (0.x writers labelled millisecond values so), a
+//! nanosecond value read into a coarser column is floored, and a string read into a numeric
+//! column must hold a number (the error names the column and the value). Decimals wider than
+//! 38 digits are refused. Anything else is a typed error naming the column. The
 //! decoder is written against the Avro spec and checks every length against the bytes present
 //! (`apache-avro`'s own decoder pre-allocates untrusted array lengths): hostile input yields an
 //! error, never a panic or a huge allocation. `apache-avro` is used to parse schemas.
