@@ -246,3 +246,43 @@ async fn timestamp_keygen_partition_field_strings_in_logs_read_as_numbers() {
     ];
     assert_eq!(rendered_rows(&batches, &columns), expected(KEYGEN_EXPECTED));
 }
+
+#[tokio::test]
+async fn an_unparsable_partition_field_string_names_column_file_and_value() {
+    let Some(t) = unpack("trino_hudi_timestamp_keygen_pt_epoch_to_yyyy_mm_dd_hh_v8_mor") else {
+        return;
+    };
+    // the Spark SQL update's log block of partition `2025-05-13 02` holds the epoch as the
+    // Avro string "1747102000000"; replace one digit in place (same length, framing intact)
+    let dir = t.path.join("2025-05-13 02");
+    let log = std::fs::read_dir(&dir)
+        .expect("partition dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains(".log."))
+        .expect("a log file");
+    let mut bytes = std::fs::read(&log).expect("read log");
+    let at = bytes
+        .windows(13)
+        .position(|w| w == b"1747102000000")
+        .expect("the epoch string in the log block");
+    bytes[at + 11] = b'x';
+    std::fs::write(&log, &bytes).expect("write log");
+
+    let table = HudiTable::open(Arc::new(LocalStore::new(&t.path)))
+        .await
+        .expect("open");
+    let plan = table.plan(None, None).await.expect("plan");
+    let err = table
+        .read_changes(&plan, &ReadOptions::default())
+        .try_collect::<Vec<_>>()
+        .await
+        .expect_err("an unparsable partition field must stop the read");
+    let msg = err.to_string();
+    assert!(msg.contains("partition_field"), "{msg}");
+    assert!(msg.contains("17471020000x0"), "{msg}");
+    assert!(
+        msg.contains(".431215ed-9ef5-4256-8025-069484ca1d6f-0_20250613121505700.log.1"),
+        "{msg}"
+    );
+}
