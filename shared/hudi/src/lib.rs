@@ -333,6 +333,7 @@ impl HudiTable {
                 config: self.config.clone(),
                 plan: plan.clone(),
                 options,
+                table_schema,
             }
             .stream();
         }
