@@ -433,15 +433,22 @@ fn convert_map(
     .map_err(|_| incompatible(column, array.data_type(), &target))
 }
 
+/// Whether the table type `table` replaces a file's type `file`: when they differ in more
+/// than nested field names and nullability (those labels stay as the file has them).
+fn decides(file: &DataType, table: &DataType) -> bool {
+    file != table && !same_shape(file, table)
+}
+
 /// `schema` with each column the table schema knows taking the table's type (nullable);
-/// columns the table schema lacks keep their file type.
+/// columns the table schema lacks, or whose types differ only in nested labels, keep their
+/// file type.
 pub fn with_table_types(schema: &Schema, table: &Schema) -> Schema {
     Schema::new(
         schema
             .fields()
             .iter()
             .map(|f| match table.field_with_name(f.name()) {
-                Ok(t) if t.data_type() != f.data_type() => f
+                Ok(t) if decides(f.data_type(), t.data_type()) => f
                     .as_ref()
                     .clone()
                     .with_data_type(t.data_type().clone())
@@ -461,7 +468,7 @@ pub fn conform_batch(batch: &RecordBatch, table: &Schema) -> Result<RecordBatch,
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (f, c) in schema.fields().iter().zip(batch.columns()) {
         match table.field_with_name(f.name()) {
-            Ok(t) if t.data_type() != c.data_type() => {
+            Ok(t) if decides(c.data_type(), t.data_type()) => {
                 columns.push(convert_array(c, t.data_type(), f.name())?);
                 fields.push(
                     f.as_ref()
