@@ -770,6 +770,8 @@ pub(crate) struct DeleteRead {
     pub config: Arc<TableConfig>,
     pub plan: Arc<DeletePlan>,
     pub options: ReadOptions,
+    /// The table schema: delete rows carry the same column types as the upserts.
+    pub table_schema: Option<SchemaRef>,
 }
 
 /// What a key source reports.
@@ -1178,7 +1180,8 @@ impl Walk {
         self.next_unit >= self.read.plan.units.len()
     }
 
-    /// The change schema of the delete rows (the schema file's, projected).
+    /// The change schema of the delete rows (the schema file's, projected, with the table
+    /// schema's column types).
     async fn schema(&mut self) -> Result<SchemaRef> {
         if let Some(s) = &self.schema {
             return Ok(s.clone());
@@ -1208,6 +1211,10 @@ impl Walk {
                         .collect::<Vec<_>>(),
                 )
             }
+        };
+        let projected = match &self.read.table_schema {
+            Some(t) => crate::convert::with_table_types(&projected, t),
+            None => projected,
         };
         let s = change_schema(&projected);
         self.schema = Some(s.clone());

@@ -133,6 +133,16 @@ pub enum HudiError {
         reason: String,
     },
 
+    /// A column's values in a data file cannot be converted to the column's table type
+    /// (an unparsable string in a numeric column, an overflow, a type with no conversion).
+    #[error("table {table}: {file}: {source}")]
+    TypeConversion {
+        table: String,
+        file: String,
+        #[source]
+        source: Box<crate::convert::ConvertError>,
+    },
+
     /// A parquet / arrow error while reading a data file that is not a truncation.
     #[error("table {table}: cannot read {file}: {reason}")]
     ReadFailed {

@@ -77,7 +77,9 @@
 //! rows carry the deleting instant as `_hoodie_commit_time`, the record key, partition path
 //! and key columns, nulls elsewhere). Batch schemas come from
 //! each file: under schema evolution different slices may carry different columns; match
-//! columns by name.
+//! columns by name. A column's type is the same in every batch: it comes from the table
+//! schema ([`HudiTable::table_schema`]) and every file's values are converted to it
+//! ([`convert`]), whatever type the file itself stored.
 //!
 //! ## Memory
 //!
@@ -88,6 +90,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod convert;
 pub mod deletes;
 pub mod error;
 mod feed;
@@ -101,14 +104,16 @@ pub mod properties;
 pub mod reader;
 mod archived_window;
 pub mod snapshot;
+pub mod table_schema;
 pub mod timeline;
 pub mod versions;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
-use futures::StreamExt;
+use arrow_schema::SchemaRef;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use hps_storage::DynStore;
 use tracing::debug;
 
@@ -138,7 +143,12 @@ pub struct HudiTable {
     store: DynStore,
     config: Arc<TableConfig>,
     uri: String,
+    /// The table schema resolved for a plan (keyed by the plan's end), shared by clones.
+    schema_cache: Arc<Mutex<Option<SchemaCacheEntry>>>,
 }
+
+/// A resolved table schema and the plan end it was resolved for.
+type SchemaCacheEntry = (String, Option<SchemaRef>);
 
 /// A plan together with the stream of all its change batches (see [`changes_since`]).
 pub struct Changes {
@@ -176,6 +186,7 @@ impl HudiTable {
             store,
             config: Arc::new(config),
             uri,
+            schema_cache: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -218,6 +229,30 @@ impl HudiTable {
     /// Commit metadata of a completed `commit`/`deltacommit`/`replacecommit` instant.
     pub async fn commit_metadata(&self, instant: &Instant) -> Result<CommitMetadata> {
         self.loader().commit_metadata(instant).await
+    }
+
+    /// The table schema: one Arrow type per column over the table's life, from the newest
+    /// commit's writer schema or the create schema (see [`table_schema`]); `None` when the
+    /// table records neither. Every read converts each file's columns to these types.
+    pub async fn table_schema(&self) -> Result<Option<SchemaRef>> {
+        let timeline = self.timeline().await?;
+        table_schema::load(self, &timeline).await
+    }
+
+    /// [`HudiTable::table_schema`], resolved once per plan end and shared by the reads of
+    /// that plan's slices.
+    async fn schema_for(&self, plan_end: String) -> Result<Option<SchemaRef>> {
+        if let Ok(cache) = self.schema_cache.lock()
+            && let Some((end, schema)) = cache.as_ref()
+            && *end == plan_end
+        {
+            return Ok(schema.clone());
+        }
+        let schema = self.table_schema().await?;
+        if let Ok(mut cache) = self.schema_cache.lock() {
+            *cache = Some((plan_end, schema.clone()));
+        }
+        Ok(schema)
     }
 
     /// Refuse tables this reader cannot read incrementally (non-parquet base files, meta
@@ -289,21 +324,34 @@ impl HudiTable {
                 index: slice_index,
                 len: plan.slices.len(),
             })?;
-        let times = plan.row_filter();
-        Ok(self.slice_stream(
+        let times = Arc::new(plan.row_filter());
+        let (me, slice, visibility, options) = (
+            self.clone(),
             slice.clone(),
-            Arc::new(times),
-            self.mor_context(plan),
+            plan.log_visibility.clone(),
             options.clone(),
-        ))
+        );
+        let end = plan_key(plan);
+        Ok(futures::stream::once(async move {
+            let schema = me.schema_for(end).await?;
+            let mor = me.mor_context(visibility, schema.clone());
+            Ok::<_, HudiError>(me.slice_stream(slice, times, mor, options, schema))
+        })
+        .try_flatten()
+        .boxed())
     }
 
     /// What merging MOR log files needs (`None` on COW tables).
-    fn mor_context(&self, plan: &IncrementalPlan) -> Option<Arc<mor::MorContext>> {
+    fn mor_context(
+        &self,
+        visibility: LogVisibility,
+        table_schema: Option<SchemaRef>,
+    ) -> Option<Arc<mor::MorContext>> {
         self.config.is_mor().then(|| {
             Arc::new(mor::MorContext {
                 config: self.config.clone(),
-                visibility: plan.log_visibility.clone(),
+                visibility,
+                table_schema,
             })
         })
     }
@@ -314,6 +362,7 @@ impl HudiTable {
         times: Arc<CommitTimes>,
         mor: Option<Arc<mor::MorContext>>,
         options: ReadOptions,
+        table_schema: Option<SchemaRef>,
     ) -> BatchStream {
         if let Some(plan) = &slice.deletes {
             return deletes::DeleteRead {
@@ -322,6 +371,7 @@ impl HudiTable {
                 config: self.config.clone(),
                 plan: plan.clone(),
                 options,
+                table_schema,
             }
             .stream();
         }
@@ -333,6 +383,7 @@ impl HudiTable {
             commit_times: times,
             options,
             mor,
+            table_schema,
         }
         .stream()
         .map(move |r| {
@@ -351,14 +402,26 @@ impl HudiTable {
     /// Stream the change rows of every slice of `plan`, in plan order.
     pub fn read_changes(&self, plan: &IncrementalPlan, options: &ReadOptions) -> BatchStream {
         let times = Arc::new(plan.row_filter());
-        let mor = self.mor_context(plan);
+        let visibility = plan.log_visibility.clone();
         let me = self.clone();
         let options = options.clone();
-        futures::stream::iter(plan.slices.clone())
-            .flat_map(move |slice| {
-                me.slice_stream(slice, times.clone(), mor.clone(), options.clone())
-            })
-            .boxed()
+        let slices = plan.slices.clone();
+        let end = plan_key(plan);
+        futures::stream::once(async move {
+            let schema = me.schema_for(end).await?;
+            let mor = me.mor_context(visibility, schema.clone());
+            Ok::<_, HudiError>(futures::stream::iter(slices).flat_map(move |slice| {
+                me.slice_stream(
+                    slice,
+                    times.clone(),
+                    mor.clone(),
+                    options.clone(),
+                    schema.clone(),
+                )
+            }))
+        })
+        .try_flatten()
+        .boxed()
     }
 
     /// Plan `(after, until]` and stream all its change rows.
@@ -372,6 +435,11 @@ impl HudiTable {
         let batches = self.read_changes(&plan, options);
         Ok(Changes { plan, batches })
     }
+}
+
+/// The key a plan's table schema is cached under: its end position.
+fn plan_key(plan: &IncrementalPlan) -> String {
+    format!("{}|{:?}", plan.table, plan.end)
 }
 
 /// The one-call helper: "give me what changed since my bookmark" (up to the latest instant).

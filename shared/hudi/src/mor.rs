@@ -40,6 +40,7 @@ use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use tracing::debug;
 
 use crate::config::{KeyGenerator, TableConfig};
+use crate::convert::{conform_batch, unify, with_table_types};
 use crate::error::{HudiError, Result};
 use crate::instant::CommitTimes;
 use crate::log::{
@@ -62,6 +63,8 @@ const PARTITION_PATH_COLUMN: &str = "_hoodie_partition_path";
 pub(crate) struct MorContext {
     pub config: Arc<TableConfig>,
     pub visibility: LogVisibility,
+    /// The table schema every column is converted to (see [`crate::convert`]).
+    pub table_schema: Option<SchemaRef>,
 }
 
 impl InstantVisibility for LogVisibility {
@@ -221,22 +224,13 @@ async fn log_only_schema(
     ))
 }
 
-/// Whether Hudi's schema evolution may widen a column of type `from` to `to` (int → long,
-/// int/long → float/double, float → double).
-fn is_widening(from: &DataType, to: &DataType) -> bool {
-    use DataType::*;
-    matches!(
-        (from, to),
-        (Int8 | Int16 | Int32, Int64)
-            | (Int8 | Int16 | Int32 | Int64, Float32 | Float64)
-            | (Float32, Float64)
-    )
-}
-
 /// `schema` evolved by the log blocks' `SCHEMA` headers (schema evolution after the base file
 /// was written): columns only the logs carry are appended as nullable in block order, and
-/// numeric columns the logs widened take the wider type (base rows are cast on read).
-/// Columns the logs no longer carry stay (null in their rows).
+/// columns whose type the logs changed take the common type of both
+/// ([`crate::convert::unify`]: the wider number, the annotated timestamp or date over a plain
+/// number, the number over a string; base rows are converted on read). Columns the logs no
+/// longer carry stay (null in their rows). The table schema, when known, overrides these
+/// types afterwards.
 fn with_log_columns<'a>(schema: Schema, blocks: impl Iterator<Item = &'a LogBlock>) -> Schema {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let mut names: HashSet<String> = fields.iter().map(|f| f.name().clone()).collect();
@@ -256,9 +250,10 @@ fn with_log_columns<'a>(schema: Schema, blocks: impl Iterator<Item = &'a LogBloc
             if names.insert(f.name().clone()) {
                 fields.push(f.as_ref().clone().with_nullable(true));
             } else if let Some(existing) = fields.iter_mut().find(|e| e.name() == f.name())
-                && is_widening(existing.data_type(), f.data_type())
+                && existing.data_type() != f.data_type()
+                && let Some(common) = unify(existing.data_type(), f.data_type())
             {
-                *existing = existing.clone().with_data_type(f.data_type().clone());
+                *existing = existing.clone().with_data_type(common).with_nullable(true);
             }
         }
     }
@@ -412,6 +407,11 @@ pub(crate) async fn open_slice(
         Schema::new(file_schema.fields().clone()),
         scan.blocks.iter().chain(window_blocks.iter()),
     );
+    // one type per column over the table's life: the table schema decides
+    let file_schema = match &mor.table_schema {
+        Some(t) => with_table_types(&file_schema, t),
+        None => file_schema,
+    };
     if let Some(cols) = &columns {
         for c in cols {
             if c != OP_COLUMN && file_schema.field_with_name(c).is_err() {
@@ -653,45 +653,14 @@ struct MergedSlice {
     merger: Option<FileGroupMerger>,
     base: BoxStream<'static, Result<RecordBatch>>,
     out_schema: SchemaRef,
-    /// The merger's row schema (base batches are widened to it)
+    /// The merger's row schema (base batches are converted to it)
     merge_schema: SchemaRef,
     spec: DeleteRowSpec,
     table: String,
     group: String,
+    /// The base file's path (for conversion errors).
+    base_file: String,
     batch_size: usize,
-}
-
-/// `batch` with every column whose type `schema` widened cast to the wider type.
-fn widen(batch: &RecordBatch, schema: &SchemaRef) -> std::result::Result<RecordBatch, String> {
-    let mut changed = false;
-    let mut fields = Vec::with_capacity(batch.num_columns());
-    let mut columns = Vec::with_capacity(batch.num_columns());
-    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
-        match schema.field_with_name(f.name()) {
-            Ok(target)
-                if target.data_type() != c.data_type()
-                    && is_widening(c.data_type(), target.data_type()) =>
-            {
-                let cast = arrow_cast::cast(c, target.data_type())
-                    .map_err(|e| format!("column {}: {e}", f.name()))?;
-                fields.push(
-                    f.as_ref()
-                        .clone()
-                        .with_data_type(target.data_type().clone()),
-                );
-                columns.push(cast);
-                changed = true;
-            }
-            _ => {
-                fields.push(f.as_ref().clone());
-                columns.push(c.clone());
-            }
-        }
-    }
-    if !changed {
-        return Ok(batch.clone());
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
 
 impl MergedSlice {
@@ -710,7 +679,13 @@ impl MergedSlice {
             return Ok(None);
         }
         while let Some(batch) = self.base.try_next().await? {
-            let batch = widen(&batch, &self.merge_schema).map_err(|e| self.err(e))?;
+            let batch = conform_batch(&batch, &self.merge_schema).map_err(|source| {
+                HudiError::TypeConversion {
+                    table: self.table.clone(),
+                    file: self.base_file.clone(),
+                    source: Box::new(source),
+                }
+            })?;
             let changed = match self.merger.as_mut() {
                 Some(m) => m.merge_base_batch(&batch),
                 None => return Ok(None),
@@ -756,6 +731,12 @@ fn merged_stream(
         merge_schema,
         spec,
         group: ctx.group(),
+        base_file: ctx
+            .slice
+            .base_file
+            .as_ref()
+            .map(|b| b.path.clone())
+            .unwrap_or_default(),
         table: ctx.table,
         batch_size: ctx.batch_size,
     };

@@ -89,6 +89,8 @@ pub(crate) struct SliceRead {
     pub options: ReadOptions,
     /// MOR tables: what merging log files needs.
     pub mor: Option<Arc<crate::mor::MorContext>>,
+    /// The table schema every column's values are converted to (see [`crate::convert`]).
+    pub table_schema: Option<SchemaRef>,
 }
 
 impl SliceRead {
@@ -205,11 +207,27 @@ impl SliceRead {
             .with_batch_size(batch_size)
             .build()
             .map_err(|e| err.map(e))?;
-        let out_schema = change_schema(stream.schema());
+        let table_schema = self.table_schema;
+        let out_schema = match &table_schema {
+            Some(t) => change_schema(&crate::convert::with_table_types(stream.schema(), t)),
+            None => change_schema(stream.schema()),
+        };
         Ok(stream
             .map(move |r| match r {
-                Ok(b) => to_change_batch(&out_schema, b)
-                    .map_err(|e| err.map(ParquetError::ArrowError(e.to_string()))),
+                Ok(b) => {
+                    let b = match &table_schema {
+                        Some(t) => crate::convert::conform_batch(&b, t).map_err(|source| {
+                            HudiError::TypeConversion {
+                                table: err.table.clone(),
+                                file: err.base.path.clone(),
+                                source: Box::new(source),
+                            }
+                        })?,
+                        None => b,
+                    };
+                    to_change_batch(&out_schema, b)
+                        .map_err(|e| err.map(ParquetError::ArrowError(e.to_string())))
+                }
                 Err(e) => Err(err.map(e)),
             })
             .boxed())

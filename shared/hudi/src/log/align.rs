@@ -11,9 +11,10 @@ use arrow_array::{
 use arrow_schema::{DataType, FieldRef, Fields, SchemaRef};
 
 /// `batch` with the columns of `schema`, by name: absent columns become all-null (schema
-/// evolution), extra columns are dropped, and nested types that differ only in child field
-/// names or nullability (`element` vs `array` list items, map entry names) are relabelled.
-/// Other type differences are an error naming the column.
+/// evolution), extra columns are dropped, nested types that differ only in child field
+/// names or nullability (`element` vs `array` list items, map entry names) are relabelled,
+/// and other type differences are converted by [`crate::convert::convert_array`] (an error
+/// naming the column when there is no conversion).
 pub fn align_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
     if batch.schema().fields() == schema.fields() {
         return RecordBatch::try_new_with_options(
@@ -26,8 +27,8 @@ pub fn align_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatc
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let column = match batch.column_by_name(field.name()) {
-            Some(c) => relabel(c, field.data_type())
-                .map_err(|e| format!("column {}: {e}", field.name()))?,
+            Some(c) => crate::convert::convert_array(c, field.data_type(), field.name())
+                .map_err(|e| e.to_string())?,
             None => {
                 if !field.is_nullable() {
                     return Err(format!(

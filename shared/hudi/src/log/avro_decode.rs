@@ -5,7 +5,7 @@
 //!
 //! The Avro → Arrow mapping matches what `parquet-avro` writes for the same schema in base
 //! files (and what the `parquet` crate reads back): `[null, T]` unions → nullable `T`,
-//! decimals (fixed or bytes) → `Decimal128(p, s)` (`Decimal256` above 38 digits), `date` →
+//! decimals (fixed or bytes) → `Decimal128(p, s)` (at most 38 digits), `date` →
 //! `Date32`, `timestamp-micros`/`-millis`/`-nanos` → `Timestamp(unit, "UTC")`,
 //! `local-timestamp-*` → `Timestamp(unit, None)`, `time-millis` → `Time32(ms)`, `time-micros`
 //! → `Time64(µs)`, enums and uuids → `Utf8`, `fixed` → `FixedSizeBinary`, records →
@@ -15,7 +15,13 @@
 //! With a target schema (e.g. the base file's), columns are matched by name, so schema
 //! evolution works: a target column the writer lacks is all-null, a writer field the target
 //! lacks is skipped, numbers widen (int → long → float → double), timestamps rescale to a finer
-//! unit, decimals to a larger scale. Anything else is a typed error naming the column. The
+//! unit, decimals to a larger scale. The target type also repairs what older writers wrote:
+//! a timestamp, time or date logical type read into a plain integer column (or a plain
+//! integer into such a column) keeps its stored value, a `timestamp-micros` value read into a
+//! millisecond column keeps its value (0.x writers labelled millisecond values so), a
+//! nanosecond value read into a coarser column is floored, and a string read into a numeric
+//! column must hold a number (the error names the column and the value). Decimals wider than
+//! 38 digits are refused. Anything else is a typed error naming the column. The
 //! decoder is written against the Avro spec and checks every length against the bytes present
 //! (`apache-avro`'s own decoder pre-allocates untrusted array lengths): hostile input yields an
 //! error, never a panic or a huge allocation. `apache-avro` is used to parse schemas.
@@ -39,6 +45,9 @@ use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema, Schema
 use super::avro_binary::{AvroRead, AvroReadError, Cursor};
 
 const MAX_DEPTH: usize = 64;
+
+/// The widest decimal Hudi's writers produce (Spark's limit); wider Avro decimals are refused.
+const MAX_DECIMAL_PRECISION: usize = 38;
 
 fn ferr<T>(msg: impl Into<String>) -> Result<T, String> {
     Err(msg.into())
@@ -203,13 +212,12 @@ fn decimal_type(precision: usize, scale: usize, path: &str) -> Result<DataType, 
             ));
         }
     };
-    if p <= 38 {
+    if precision <= MAX_DECIMAL_PRECISION {
         Ok(DataType::Decimal128(p, s))
-    } else if p <= 76 {
-        Ok(DataType::Decimal256(p, s))
     } else {
         ferr(format!(
-            "column {path}: decimal precision {precision} exceeds 76"
+            "column {path}: decimal precision {precision} exceeds {MAX_DECIMAL_PRECISION} digits \
+             (the most Hudi writers produce)"
         ))
     }
 }
@@ -377,19 +385,24 @@ impl Skip {
 // ---------------------------------------------------------------------------------------------
 
 /// How an integer-like Avro value is read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum IntSrc {
     Int,
     Long,
+    /// A string holding a decimal integer (Spark SQL's writes of a timestamp key
+    /// generator's partition field); the column path names it in errors.
+    Str(Arc<str>),
 }
 
 /// How a floating-point column is fed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum FloatSrc {
     Int,
     Long,
     Float,
     Double,
+    /// A string holding a number; the column path names it in errors.
+    Str(Arc<str>),
 }
 
 /// How a string column is fed.
@@ -415,10 +428,12 @@ enum Decoder {
         len: usize,
     },
     Boolean(BooleanBuilder),
-    /// Integers, dates, times and timestamps: `value * mult`, stored at the target's width.
+    /// Integers, dates, times and timestamps: `value * mult / div` (floored), stored at the
+    /// target's width.
     Int {
         src: IntSrc,
         mult: i64,
+        div: i64,
         values: Vec<i64>,
         nulls: NullBufferBuilder,
         data_type: DataType,
@@ -596,13 +611,15 @@ impl Decoder {
             };
         }
         let nulls = || NullBufferBuilder::new(0);
-        let int = |src: IntSrc, mult: i64| Decoder::Int {
+        let scaled = |src: IntSrc, mult: i64, div: i64| Decoder::Int {
             src,
             mult,
+            div,
             values: Vec::new(),
             nulls: nulls(),
             data_type: target.clone(),
         };
+        let int = |src: IntSrc, mult: i64| scaled(src, mult, 1);
         let float = |src: FloatSrc| Decoder::Float {
             src,
             values: Vec::new(),
@@ -652,11 +669,34 @@ impl Decoder {
                     A::Long => *unit,
                     _ => TimeUnit::Microsecond,
                 };
-                match unit_mult(from, unit) {
-                    Some(m) => int(IntSrc::Long, m),
-                    None => return mismatch(path, writer, target),
+                match (unit_mult(from, unit), unit_mult(*unit, &from)) {
+                    (Some(m), _) => int(IntSrc::Long, m),
+                    // old writers labelled millisecond values as microseconds: the table's
+                    // millisecond type is right, the value stays
+                    (None, _) if from == TimeUnit::Microsecond => int(IntSrc::Long, 1),
+                    (None, Some(d)) => scaled(IntSrc::Long, 1, d),
+                    (None, None) => return mismatch(path, writer, target),
                 }
             }
+            // a logical type the table does not have (or the other way round): the stored
+            // epoch, day or time-of-day count is kept, only the label changes
+            (
+                A::TimestampMillis
+                | A::LocalTimestampMillis
+                | A::TimestampMicros
+                | A::LocalTimestampMicros
+                | A::TimestampNanos
+                | A::LocalTimestampNanos
+                | A::TimeMicros,
+                D::Int64,
+            ) => int(IntSrc::Long, 1),
+            (A::Date | A::TimeMillis, D::Int32 | D::Int64) => int(IntSrc::Int, 1),
+            (A::Int, D::Date32 | D::Time32(_)) => int(IntSrc::Int, 1),
+            (A::Long, D::Time64(_)) => int(IntSrc::Long, 1),
+            (A::String, D::Int8 | D::Int16 | D::Int32 | D::Int64) => {
+                int(IntSrc::Str(Arc::from(path)), 1)
+            }
+            (A::String, D::Float32 | D::Float64) => float(FloatSrc::Str(Arc::from(path))),
             (A::Int, D::Float32 | D::Float64) => float(FloatSrc::Int),
             (A::Long, D::Float32 | D::Float64) => float(FloatSrc::Long),
             (A::Float, D::Float32 | D::Float64) => float(FloatSrc::Float),
@@ -696,6 +736,13 @@ impl Decoder {
                 builder: FixedSizeBinaryBuilder::new(12),
             },
             (A::Decimal(d), D::Decimal128(_, s) | D::Decimal256(_, s)) => {
+                if d.precision > MAX_DECIMAL_PRECISION {
+                    return ferr(format!(
+                        "column {path}: decimal precision {} exceeds {MAX_DECIMAL_PRECISION} digits \
+                         (the most Hudi writers produce)",
+                        d.precision
+                    ));
+                }
                 let src = match names.resolve(&d.inner)? {
                     A::Fixed(f) => BinSrc::Fixed(f.size),
                     A::Bytes => BinSrc::Bytes,
@@ -803,6 +850,7 @@ impl Decoder {
             Decoder::Int {
                 src,
                 mult,
+                div,
                 values,
                 nulls,
                 data_type,
@@ -810,9 +858,11 @@ impl Decoder {
                 let raw = match src {
                     IntSrc::Int => i64::from(c.read_int()?),
                     IntSrc::Long => c.read_long()?,
+                    IntSrc::Str(column) => parse_int_str(c.read_str()?, column, data_type)?,
                 };
                 let v = raw
                     .checked_mul(*mult)
+                    .map(|v| v.div_euclid(*div))
                     .filter(|v| int_width_ok(data_type, *v))
                     .ok_or_else(|| {
                         AvroReadError(format!("value {raw} does not fit Arrow {data_type}"))
@@ -828,6 +878,15 @@ impl Decoder {
                     FloatSrc::Long => c.read_long()? as f64,
                     FloatSrc::Float => f64::from(c.read_float()?),
                     FloatSrc::Double => c.read_double()?,
+                    FloatSrc::Str(column) => {
+                        let s = c.read_str()?;
+                        s.trim().parse::<f64>().map_err(|_| {
+                            AvroReadError(format!(
+                                "column {column}: value {:?} is not a number",
+                                s.chars().take(64).collect::<String>()
+                            ))
+                        })?
+                    }
                 };
                 values.push(v);
                 nulls.append_non_null();
@@ -975,10 +1034,11 @@ impl Decoder {
                                 ))
                             })?);
                         }
-                        Arc::new(
+                        let array =
                             Decimal128Array::try_new(ScalarBuffer::from(narrow), nulls.finish())?
-                                .with_precision_and_scale(*p, *s)?,
-                        )
+                                .with_precision_and_scale(*p, *s)?;
+                        array.validate_decimal_precision(*p)?;
+                        Arc::new(array)
                     }
                     DataType::Decimal256(p, s) => Arc::new(
                         Decimal256Array::try_new(ScalarBuffer::from(values), nulls.finish())?
@@ -1106,6 +1166,21 @@ fn int_array(
             "integer values cannot form a {other} column"
         ))),
     }
+}
+
+/// A string holding a decimal integer (optional sign, digits only), or an error naming the
+/// column and the value.
+fn parse_int_str(s: &str, column: &str, target: &DataType) -> AvroRead<i64> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let parsed = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse::<i64>().ok())
+        .flatten();
+    parsed.ok_or_else(|| {
+        AvroReadError(format!(
+            "column {column}: value {:?} is not a number, cannot be read as Arrow {target}",
+            s.chars().take(64).collect::<String>()
+        ))
+    })
 }
 
 fn read_str<'a>(src: &StrSrc, c: &mut Cursor<'a>) -> AvroRead<std::borrow::Cow<'a, str>> {

@@ -173,6 +173,18 @@ pub enum LogError {
         what: String,
     },
 
+    /// A data block's column cannot be converted to the column's table type.
+    #[error("log file {file}: block at byte {offset}: {source}")]
+    TypeConversion {
+        /// The log file.
+        file: String,
+        /// Offset of the block's magic.
+        offset: u64,
+        /// The column, the types and the value.
+        #[source]
+        source: Box<crate::convert::ConvertError>,
+    },
+
     /// Merging rows failed (missing record key, incompatible column types, ...).
     #[error("merge of file group {file_group}: {reason}")]
     Merge {

@@ -406,6 +406,14 @@ impl FileGroupMerger {
                 let mut reader =
                     DataBlockReader::open(store, block, Some(self.schema.clone()), options).await?;
                 while let Some(batch) = reader.next_batch().await? {
+                    let batch =
+                        crate::convert::conform_batch(&batch, &self.schema).map_err(|source| {
+                            LogError::TypeConversion {
+                                file: block.file.clone(),
+                                offset: block.offset,
+                                source: Box::new(source),
+                            }
+                        })?;
                     self.push_log_batch(&batch, &instant)?;
                 }
                 Ok(())

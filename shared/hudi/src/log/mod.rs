@@ -46,6 +46,8 @@ pub(crate) mod avro_binary;
 pub mod avro_block;
 pub mod avro_decode;
 #[cfg(test)]
+mod avro_logical_tests;
+#[cfg(test)]
 mod avro_tests;
 pub mod block;
 pub mod delete_block;

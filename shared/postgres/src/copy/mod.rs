@@ -29,6 +29,12 @@ const PG_EPOCH_US: i64 = 946_684_800_000_000;
 /// Days between 1970-01-01 and 2000-01-01.
 const PG_EPOCH_DAYS: i64 = 10_957;
 const US_PER_DAY: i64 = 86_400_000_000;
+/// PostgreSQL's first valid timestamp (4714-11-24 00:00 BC), in µs since 2000-01-01.
+const PG_MIN_TIMESTAMP_US: i64 = -211_813_488_000_000_000;
+/// PostgreSQL's first invalid timestamp (294277-01-01 00:00), in µs since 2000-01-01.
+const PG_END_TIMESTAMP_US: i64 = 9_223_371_331_200_000_000;
+/// PostgreSQL's date range (4714-11-24 BC to 5874897-12-31), in days since 2000-01-01.
+const PG_DATE_DAYS: std::ops::Range<i64> = -2_451_545..2_145_031_949;
 
 /// Append the file header.
 pub(crate) fn put_header(out: &mut BytesMut) {
@@ -703,6 +709,11 @@ where
         }
         let v: i64 = self.arr.value(row).into();
         let days = v.div_euclid(self.div) - PG_EPOCH_DAYS;
+        if !PG_DATE_DAYS.contains(&days) {
+            return Err(format!(
+                "date {v} (Arrow native value) is outside PostgreSQL's date range (4714 BC to 5874897 AD)"
+            ));
+        }
         out.put_i32(4);
         out.put_i32(i32::try_from(days).map_err(|_| "date out of range".to_string())?);
         Ok(())
@@ -748,11 +759,17 @@ where
             put_null(out);
             return Ok(());
         }
+        let raw: i64 = self.arr.value(row).into();
         let us = self
             .scale
-            .apply(self.arr.value(row).into())
+            .apply(raw)
             .and_then(|us| us.checked_sub(PG_EPOCH_US))
-            .ok_or_else(|| "timestamp out of range".to_string())?;
+            .filter(|us| (PG_MIN_TIMESTAMP_US..PG_END_TIMESTAMP_US).contains(us))
+            .ok_or_else(|| {
+                format!(
+                    "timestamp {raw} (Arrow native value) is outside PostgreSQL's range (4713 BC to 294276 AD)"
+                )
+            })?;
         out.put_i32(8);
         out.put_i64(us);
         Ok(())
@@ -1067,6 +1084,31 @@ mod tests {
         let next = enc.encode(next, &mut out, usize::MAX, &mut db).unwrap();
         assert_eq!(next, 1000);
         assert_eq!(out.len(), 10_000);
+    }
+
+    #[test]
+    fn timestamps_and_dates_outside_postgres_range_are_errors() {
+        use arrow_array::{Date32Array, TimestampMicrosecondArray, TimestampMillisecondArray};
+        let put = |a: &dyn Array, t: &PgType, row: usize| {
+            let cell = field_cell(a, t).unwrap();
+            cell.put(row, &mut BytesMut::new(), &mut DigitBuf::default())
+        };
+        // the largest µs value Arrow holds (year 294247) is still inside PostgreSQL's range;
+        // values before 4713 BC are not
+        let ts = TimestampMicrosecondArray::from(vec![i64::MAX, i64::MIN]).with_timezone("UTC");
+        assert!(put(&ts, &PgType::Timestamptz, 0).is_ok());
+        let e = put(&ts, &PgType::Timestamptz, 1).unwrap_err();
+        assert!(e.contains("outside PostgreSQL's range"), "{e}");
+        let first = PG_MIN_TIMESTAMP_US + PG_EPOCH_US;
+        let local = TimestampMicrosecondArray::from(vec![first, first - 1]);
+        assert!(put(&local, &PgType::Timestamp, 0).is_ok());
+        assert!(put(&local, &PgType::Timestamp, 1).is_err());
+        // milliseconds that overflow when scaled to µs
+        let ms = TimestampMillisecondArray::from(vec![i64::MAX]);
+        assert!(put(&ms, &PgType::Timestamp, 0).is_err());
+        let dates = Date32Array::from(vec![i32::MIN, 0]);
+        assert!(put(&dates, &PgType::Date, 0).is_err());
+        assert!(put(&dates, &PgType::Date, 1).is_ok());
     }
 
     #[test]
