@@ -26,8 +26,20 @@ use hps_sync::{PassMode, PassOutcome};
 use serde_json::Value;
 use sync_common::*;
 
-/// Rows of a snapshot plan, canonical JSON (see `snapshot.py`), by (partition, key).
-async fn snapshot_rows(path: &Path) -> BTreeMap<(String, String), serde_json::Map<String, Value>> {
+/// (partition path, record key, commit time): tables written with `insert` may hold a key
+/// twice (the snapshot holds both copies, as the oracle's does).
+type RowId = (String, String, String);
+
+fn row_id(row: &serde_json::Map<String, Value>) -> RowId {
+    (
+        text(row, "_hoodie_partition_path"),
+        text(row, "_hoodie_record_key"),
+        text(row, "_hoodie_commit_time"),
+    )
+}
+
+/// Rows of a snapshot plan, canonical JSON (see `snapshot.py`), by [`RowId`].
+async fn snapshot_rows(path: &Path) -> BTreeMap<RowId, serde_json::Map<String, Value>> {
     let store: DynStore = Arc::new(LocalStore::new(path));
     let table = HudiTable::open(store).await.expect("open");
     let plan = table.plan_snapshot(None).await.expect("snapshot plan");
@@ -48,19 +60,76 @@ async fn snapshot_rows(path: &Path) -> BTreeMap<(String, String), serde_json::Ma
                 assert_eq!(op, Some(Value::String("delete".into())));
                 continue;
             }
-            let key = (text(&row, "_hoodie_partition_path"), text(&row, "_hoodie_record_key"));
-            assert!(out.insert(key.clone(), row).is_none(), "{key:?} twice in the snapshot");
+            let key = row_id(&row);
+            let file = text(&row, "_hoodie_file_name");
+            if let Some(first) = out.insert(key.clone(), row) {
+                panic!(
+                    "{}: {key:?} twice in the snapshot ({} and {file})",
+                    path.display(),
+                    text(&first, "_hoodie_file_name")
+                );
+            }
         }
     }
     out
 }
 
 fn text(row: &serde_json::Map<String, Value>, col: &str) -> String {
-    row.get(col).and_then(Value::as_str).unwrap_or("").to_string()
+    row.get(col)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `batch_to_rows` renders dates, timestamps and binary as text (ISO 8601, base64);
+/// `snapshot.py` as numbers (days, microseconds) and hex. Ours in the oracle's form.
+fn as_oracle(ours: &Value, oracle: &Value) -> Value {
+    let Value::String(s) = ours else {
+        return ours.clone();
+    };
+    match oracle {
+        Value::Number(_) => {
+            if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+                let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+                return Value::from((d - epoch).num_days());
+            }
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+                return Value::from(t.timestamp_micros());
+            }
+            if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+                return Value::from(t.and_utc().timestamp_micros());
+            }
+            ours.clone()
+        }
+        Value::String(o) if o != s => match base64_to_hex(s) {
+            Some(h) => Value::String(h),
+            None => ours.clone(),
+        },
+        _ => ours.clone(),
+    }
+}
+
+/// Standard base64 (with padding) to lowercase hex.
+fn base64_to_hex(s: &str) -> Option<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = String::new();
+    for c in s.trim_end_matches('=').bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push_str(&format!("{:02x}", (bits >> n) & 0xff));
+        }
+    }
+    Some(out)
 }
 
 /// Numbers compare with a relative tolerance (floats cross f32/f64).
 fn close(a: &Value, b: &Value) -> bool {
+    let a = &as_oracle(a, b);
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(i), Some(j)) => i == j,
@@ -74,16 +143,13 @@ fn close(a: &Value, b: &Value) -> bool {
 }
 
 /// Differences between our snapshot rows and the oracle's (every oracle column compared).
-fn diff(
-    ours: &BTreeMap<(String, String), serde_json::Map<String, Value>>,
-    oracle: &Value,
-) -> Vec<String> {
+fn diff(ours: &BTreeMap<RowId, serde_json::Map<String, Value>>, oracle: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let rows = oracle["rows"].as_array().expect("oracle rows");
     let mut seen = 0;
     for o in rows {
         let o = o.as_object().expect("row");
-        let key = (text(o, "_hoodie_partition_path"), text(o, "_hoodie_record_key"));
+        let key = row_id(o);
         let Some(r) = ours.get(&key) else {
             problems.push(format!("missing row {key:?}"));
             continue;
@@ -264,9 +330,9 @@ async fn bootstrap_then_incremental(tt: TableType, v: TableVersion) {
     let pipe = pipeline("p", &stores, &url, test_options());
     let src = source("boot", &path, "boot");
     let outs = run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
-    let booted = outs.iter().any(|o| {
-        matches!(o, PassOutcome::Applied(r) | PassOutcome::MoreToDo(r) if r.bootstrap)
-    });
+    let booted = outs
+        .iter()
+        .any(|o| matches!(o, PassOutcome::Applied(r) | PassOutcome::MoreToDo(r) if r.bootstrap));
     assert!(booted, "{label}: no pass reported a bootstrap: {outs:?}");
     assert_staging_matches(&url, &src, &asof).await;
     let st = pipe.status(&src).await.unwrap();
@@ -348,12 +414,19 @@ async fn window_rows(
     while let Some(b) = stream.try_next().await? {
         for row in hudi_pg_sync::json::batch_to_rows(&b).expect("json") {
             if row.get("_op") == Some(&Value::String("upsert".into())) {
-                let key = (text(&row, "_hoodie_partition_path"), text(&row, "_hoodie_record_key"));
+                let key = (
+                    text(&row, "_hoodie_partition_path"),
+                    text(&row, "_hoodie_record_key"),
+                );
                 upserts.insert(key, text(&row, "_hoodie_commit_time"));
             }
         }
     }
-    let admitted = plan.instants.iter().map(|i| i.requested_time.clone()).collect();
+    let admitted = plan
+        .instants
+        .iter()
+        .map(|i| i.requested_time.clone())
+        .collect();
     Ok((upserts, admitted))
 }
 
@@ -386,7 +459,9 @@ async fn bookmarks_inside_the_archive_continue_or_refuse() {
                     let expected: BTreeMap<(String, String), String> = snapshot
                         .iter()
                         .filter(|(_, r)| admitted.contains(&text(r, "_hoodie_commit_time")))
-                        .map(|(k, r)| (k.clone(), text(r, "_hoodie_commit_time")))
+                        .map(|((p, k, _), r)| {
+                            ((p.clone(), k.clone()), text(r, "_hoodie_commit_time"))
+                        })
                         .collect();
                     assert_eq!(upserts, expected, "{name}: window after {bookmark}");
                 }
@@ -395,6 +470,9 @@ async fn bookmarks_inside_the_archive_continue_or_refuse() {
             }
         }
         // the newest archived write: nothing archived after it, the active timeline follows
-        assert!(continued >= 1, "{name}: no bookmark in the archive continued");
+        assert!(
+            continued >= 1,
+            "{name}: no bookmark in the archive continued"
+        );
     }
 }

@@ -89,6 +89,7 @@
 //! A merge-on-read slice also holds its valid log rows (one file group's log side) in memory.
 
 pub mod archive;
+mod archived_window;
 pub mod config;
 pub mod convert;
 pub mod deletes;
@@ -102,7 +103,6 @@ mod mor;
 pub mod planner;
 pub mod properties;
 pub mod reader;
-mod archived_window;
 pub mod snapshot;
 pub mod table_schema;
 pub mod timeline;
@@ -126,8 +126,8 @@ pub use metadata::{CommitMetadata, WriteStat};
 pub use planner::{
     BaseFile, FileSlice, IncrementalPlan, LogFile, LogVisibility, PlannedInstant, ReplacedFileGroup,
 };
-pub use snapshot::SnapshotUnit;
 pub use reader::{META_COLUMNS, OP_COLUMN, OP_DELETE, OP_UPSERT, ReadOptions, change_schema};
+pub use snapshot::SnapshotUnit;
 pub use timeline::{Instant, InstantPosition, PendingInstant, Timeline};
 
 /// A stream of change batches.

@@ -294,7 +294,10 @@ impl Planner<'_> {
 
     /// Commit metadata of a completed instant: from the archive for archived instants merged
     /// into the timeline, else from its instant file.
-    pub(crate) fn metadata_of<'b>(&'b self, i: &'b Instant) -> BoxFuture<'b, Result<CommitMetadata>> {
+    pub(crate) fn metadata_of<'b>(
+        &'b self,
+        i: &'b Instant,
+    ) -> BoxFuture<'b, Result<CommitMetadata>> {
         if let Some(m) = self.timeline.archived_metadata.get(&i.requested_time) {
             let m = m.clone();
             return async move { Ok(m) }.boxed();

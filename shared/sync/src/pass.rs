@@ -1266,9 +1266,7 @@ impl<'p> Run<'p> {
 /// Whether planning a new table from the beginning failed only because history is missing
 /// (archived or cleaned), so that a snapshot bootstrap can take its place.
 fn bootstraps_instead(e: &HudiError, fence: &Fence) -> bool {
-    fence.position.is_none()
-        && e.needs_resync()
-        && !matches!(e, HudiError::RewrittenHistory { .. })
+    fence.position.is_none() && e.needs_resync() && !matches!(e, HudiError::RewrittenHistory { .. })
 }
 
 fn fence_err(id: &str, t: &FenceTable, e: FenceError) -> SyncError {

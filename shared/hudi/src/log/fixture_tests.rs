@@ -513,7 +513,9 @@ async fn merge_group(
             .into_iter()
             .filter(|f: &String| base_batches[0].schema().field_with_name(f).is_ok())
             .collect(),
-        admitted: Arc::new(crate::instant::CommitTimes::only(admitted.iter().map(|s| s.to_string()))),
+        admitted: Arc::new(crate::instant::CommitTimes::only(
+            admitted.iter().map(|s| s.to_string()),
+        )),
         file_group: file_id.into(),
         batch_size: 1024,
     };

@@ -43,13 +43,13 @@ use arrow_select::interleave::interleave_record_batch;
 use hps_storage::DynStore;
 
 use super::align::align_batch;
-use crate::instant::CommitTimes;
 use super::avro_block::DataBlockOptions;
 use super::block::{BlockType, LogBlock};
 use super::delete_block::{DeleteRecord, read_delete_block};
 use super::error::{LogError, LogResult};
 use super::ordering::{OrderingValue, compare_opt};
 use super::scan::DataBlockReader;
+use crate::instant::CommitTimes;
 
 /// Meta column holding the record key.
 pub const RECORD_KEY_COLUMN: &str = "_hoodie_record_key";
