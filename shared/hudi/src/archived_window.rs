@@ -40,7 +40,24 @@ impl Planner<'_> {
         if compare_instant_times(after, oldest.window_time()).is_ge() {
             return Ok(None);
         }
-        let mut archived = load_archived(self.store, self.config, self.table, Some(after)).await?;
+        let mut archived = match load_archived(self.store, self.config, self.table, Some(after))
+            .await
+        {
+            Ok(a) => a,
+            // what was archived after the bookmark cannot be told: the snapshot needs no archive
+            Err(HudiError::MalformedArchive { file, reason, .. }) => {
+                return Err(HudiError::HistoryNotRetained {
+                    table: self.table.to_string(),
+                    file,
+                    instant: oldest.requested_time.clone(),
+                    hint: format!(
+                        "the bookmark {after} is older than the active timeline and the archived \
+                         timeline cannot be read ({reason}): resync the table (full snapshot)"
+                    ),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         if archived.watermark.is_none() {
             // an archive folder with content but no archive in it: what was archived cannot
             // be told, so the window is refused as before (never assumed empty)
