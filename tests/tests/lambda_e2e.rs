@@ -1088,3 +1088,51 @@ async fn lambda_end_to_end() {
         "the password appears in the loader's logs"
     );
 }
+
+/// Every file of a table, relative to its base path (archives and the metadata table too).
+fn all_files(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    walk(root, root, &mut files);
+    files
+}
+
+/// A real table whose early instants were archived (and whose oldest files were cleaned),
+/// uploaded whole: the sweep enqueues it and the loader bootstraps it from its snapshot, then
+/// staging equals the `hudi` reader's snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_bootstraps_an_archived_table() {
+    let Some(fixture) = hps_testkit::fixtures::unpack_realworld("hudi_v6_table_mor.zip") else {
+        skip("../shared/realworld-fixtures not found");
+        return;
+    };
+    let mirror = tempfile::tempdir().expect("mirror");
+    let table = Table {
+        id: "v6_archived",
+        prefix: "warehouse/v6_archived",
+        key: "id",
+        mirror: mirror.path().join("v6_archived"),
+        fixture,
+    };
+    let mut h = Harness::start(&format!("{}={}", table.id, table.uri())).await;
+    let files = all_files(&table.fixture.path);
+    assert!(files.iter().any(|f| f.contains(".hoodie/archived/")));
+    h.upload(&table, &files).await;
+    let _ = h.take_s3_events().await;
+    let sweep: Value = serde_json::from_slice(
+        &std::fs::read(workspace_root().join("infra/events/scheduled-sweep.json"))
+            .expect("sweep event"),
+    )
+    .expect("sweep JSON");
+    let r = h.invoke_ok("commit-detector", &sweep);
+    assert_eq!(r["enqueued"], 1, "{r}");
+    let d = h.drain().await;
+    assert!(d.failed_tables.is_empty(), "{d:?}\n{}", h.logs());
+    let expected = oracle(&table);
+    assert_eq!(expected.len(), 9, "the wheel's snapshot of the fixture");
+    assert_eq!(h.staging(&table).await, expected, "staging after the bootstrap");
+    let loader_log = h.loader.as_ref().map(Proc::log_text).unwrap_or_default();
+    assert!(
+        loader_log.contains("bootstrapping a new table from its snapshot"),
+        "the loader says it bootstrapped"
+    );
+}

@@ -9,10 +9,10 @@
 //!   generator): the partition field is a number in base files and a string holding the
 //!   number in the Spark SQL update's log blocks.
 //!
-//! Oracle (every test): `tests/oracle/realworld_snapshot.py`, which reads the table's own
-//! parquet files with pyarrow and its Avro log blocks with fastavro (logical types stripped,
-//! raw stored values), keeps the latest version of each key, and prints it; its output is
-//! embedded below (regenerate with the command in each test). Timestamps, dates and decimals
+//! Oracle (every test): `tests/oracle/realworld_snapshot.py` (run in the test venv), which reads
+//! the table's own parquet files with pyarrow and its Avro log blocks with fastavro (logical
+//! types stripped, raw stored values), keeps the latest version of each key, and prints it.
+//! Timestamps, dates and decimals
 //! are compared as their raw stored integers (decimals unscaled), in the unit of the column's
 //! table type, so the test checks both the value and the type it is read as.
 
@@ -192,15 +192,16 @@ fn assert_trips_types(batches: &[RecordBatch]) {
     assert_type(batches, "dec_fixed_large", &DataType::Decimal128(18, 9));
 }
 
-// Oracle: python3 tests/oracle/realworld_snapshot.py <table> _row_key - <TRIPS_COLUMNS joined by ','>
-const COW_EXPECTED: &str = include_str!("oracle/logical_types_cow_v6.txt");
-
-// Oracle: python3 tests/oracle/realworld_snapshot.py <table> _row_key timestamp <TRIPS_COLUMNS joined by ','>
-const MOR_EXPECTED: &str = include_str!("oracle/logical_types_mor_v8.txt");
-
-// Oracle: python3 tests/oracle/realworld_snapshot.py <table> id ts
-//   id,_hoodie_commit_time,_hoodie_partition_path,name,price,ts,partition_field --numeric partition_field
-const KEYGEN_EXPECTED: &str = include_str!("oracle/timestamp_keygen_mor_v8.txt");
+/// The oracle's rows of the table at `path` (see the module docs).
+fn oracle(path: &std::path::Path, args: &[&str]) -> Vec<String> {
+    let table = path.to_string_lossy();
+    let mut all = vec![table.as_ref()];
+    all.extend_from_slice(args);
+    expected(&hps_testkit::python::run_oracle_text(
+        "realworld_snapshot.py",
+        &all,
+    ))
+}
 
 #[tokio::test]
 async fn logical_types_cow_v6_reads_every_file_as_the_table_types() {
@@ -211,7 +212,7 @@ async fn logical_types_cow_v6_reads_every_file_as_the_table_types() {
     assert_trips_types(&batches);
     assert_eq!(
         rendered_rows(&batches, &TRIPS_COLUMNS),
-        expected(COW_EXPECTED)
+        oracle(&t.path, &["_row_key", "-", &TRIPS_COLUMNS.join(",")])
     );
 }
 
@@ -224,7 +225,7 @@ async fn logical_types_mor_v8_reads_log_blocks_as_the_table_types() {
     assert_trips_types(&batches);
     assert_eq!(
         rendered_rows(&batches, &TRIPS_COLUMNS),
-        expected(MOR_EXPECTED)
+        oracle(&t.path, &["_row_key", "timestamp", &TRIPS_COLUMNS.join(",")])
     );
 }
 
@@ -244,7 +245,11 @@ async fn timestamp_keygen_partition_field_strings_in_logs_read_as_numbers() {
         "ts",
         "partition_field",
     ];
-    assert_eq!(rendered_rows(&batches, &columns), expected(KEYGEN_EXPECTED));
+    let expected = oracle(
+        &t.path,
+        &["id", "ts", &columns.join(","), "--numeric", "partition_field"],
+    );
+    assert_eq!(rendered_rows(&batches, &columns), expected);
 }
 
 #[tokio::test]

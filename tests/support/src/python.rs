@@ -27,6 +27,24 @@ pub fn venv_bin(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
+/// Run a Python script from `tests/oracle/` with arguments; returns its stdout as text.
+pub fn run_oracle_text(script: &str, args: &[&str]) -> String {
+    let path = workspace_root().join("tests").join("oracle").join(script);
+    let out = Command::new(venv_python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
+    assert!(
+        out.status.success(),
+        "oracle {} {:?} failed: {}",
+        path.display(),
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Run a Python script from `tests/oracle/` with arguments; returns stdout parsed as JSON.
 pub fn run_oracle(script: &str, args: &[&str]) -> serde_json::Value {
     let path = workspace_root().join("tests").join("oracle").join(script);
