@@ -11,6 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use hps_storage::{DynStore, LocalStore};
 use tracing::{Instrument, info, info_span};
 
+use crate::archive::{ActiveInstant, Archiver};
 use crate::commit_meta::{CommitMetadata, CompactionOperation, WriteStat, compaction_plan_ocf};
 use crate::config::{GenConfig, InstantKind, TableVersion};
 use crate::encode::EncodeCtx;
@@ -108,6 +109,7 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     let mut commits = Vec::with_capacity(cfg.commits as usize + 1);
     let mut partitions_written: BTreeSet<u32> = BTreeSet::new();
     let mut last_changes = CommitChanges::default();
+    let mut archiver = Archiver::default();
 
     for (v, kind) in cfg.instant_kinds().into_iter().enumerate() {
         let version = u16::try_from(v)
@@ -123,7 +125,7 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
         };
         match kind {
             InstantKind::Insert | InstantKind::Upsert => {
-                let (record, changes) = write_commit(
+                let (mut record, changes, active) = write_commit(
                     &io,
                     &mut state,
                     version,
@@ -133,14 +135,17 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
                 )
                 .instrument(span)
                 .await?;
+                maintain(&io, &mut archiver, active, &mut record).await?;
                 commits.push(record);
                 last_changes = changes;
             }
             InstantKind::Compaction => {
-                if let Some(record) = write_compaction(&io, &mut state, version, &mut stats)
-                    .instrument(span)
-                    .await?
+                if let Some((mut record, active)) =
+                    write_compaction(&io, &mut state, version, &mut stats)
+                        .instrument(span)
+                        .await?
                 {
+                    maintain(&io, &mut archiver, active, &mut record).await?;
                     commits.push(record);
                 }
             }
@@ -236,7 +241,7 @@ async fn write_commit(
     initial: bool,
     partitions_written: &mut BTreeSet<u32>,
     stats: &mut GenStats,
-) -> GenResult<(CommitRecord, CommitChanges)> {
+) -> GenResult<(CommitRecord, CommitChanges, ActiveInstant)> {
     let (store, cfg, ctx, schedule) = (io.store, io.cfg, io.ctx, io.schedule);
     let commit_started = Instant::now();
     let instant = ctx.instant(version).to_string();
@@ -338,6 +343,18 @@ async fn write_commit(
         live_rows: state.live(),
         files,
         bytes,
+        clean_instant: None,
+        cleaned: Vec::new(),
+        archived: Vec::new(),
+    };
+    let active = ActiveInstant {
+        instant: instant.clone(),
+        completion: completion.clone(),
+        requested_action: cfg.table_type.commit_action().to_string(),
+        action: cfg.table_type.commit_action().to_string(),
+        files: [requested_path, inflight_path, completed_path],
+        profile: keeps_payloads(cfg).then_some(profile),
+        metadata: keeps_payloads(cfg).then_some(metadata),
     };
     info!(
         inserted = changes.inserted.end - changes.inserted.start,
@@ -348,7 +365,12 @@ async fn write_commit(
         elapsed_ms = commit_started.elapsed().as_millis() as u64,
         "commit {instant} written"
     );
-    Ok((record, changes))
+    Ok((record, changes, active))
+}
+
+/// Whether archival needs the commit metadata kept in memory (layout 1 re-encodes it).
+fn keeps_payloads(cfg: &GenConfig) -> bool {
+    cfg.archive.is_some() && !cfg.table_version.is_layout2()
 }
 
 /// A compaction: plan (`compaction.requested`), empty `compaction.inflight`, new base files,
@@ -359,7 +381,7 @@ async fn write_compaction(
     state: &mut TableState,
     version: u16,
     stats: &mut GenStats,
-) -> GenResult<Option<CommitRecord>> {
+) -> GenResult<Option<(CommitRecord, ActiveInstant)>> {
     let (store, cfg, ctx) = (io.store, io.cfg, io.ctx);
     let started = Instant::now();
     let instant = ctx.instant(version).to_string();
@@ -447,7 +469,16 @@ async fn write_compaction(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "compaction {instant} written"
     );
-    Ok(Some(CommitRecord {
+    let active = ActiveInstant {
+        instant: instant.clone(),
+        completion: completion.clone(),
+        requested_action: "compaction".to_string(),
+        action: "commit".to_string(),
+        files: [requested_path, inflight_path, completed_path],
+        profile: None,
+        metadata: keeps_payloads(cfg).then_some(metadata),
+    };
+    let record = CommitRecord {
         version,
         instant,
         completion: cfg.table_version.is_layout2().then_some(completion),
@@ -459,7 +490,26 @@ async fn write_compaction(
         live_rows: state.live(),
         files,
         bytes,
-    }))
+        clean_instant: None,
+        cleaned: Vec::new(),
+        archived: Vec::new(),
+    };
+    Ok(Some((record, active)))
+}
+
+/// Table services after an instant completed: archival (when configured) of the oldest
+/// instants, recorded in `record`.
+async fn maintain(
+    io: &CommitIo<'_>,
+    archiver: &mut Archiver,
+    active: ActiveInstant,
+    record: &mut CommitRecord,
+) -> GenResult<()> {
+    archiver.push(active);
+    if let Some(a) = io.cfg.archive {
+        record.archived = archiver.run(io.store, io.cfg.table_version, a).await?;
+    }
+    Ok(())
 }
 
 fn encode_metadata(

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod archive;
 pub mod commit_meta;
 pub mod config;
 pub mod encode;
@@ -45,7 +46,7 @@ pub mod rng;
 pub mod rows;
 pub mod schema;
 
-pub use config::{Codec, GenConfig, InstantKind, TableType, TableVersion};
+pub use config::{ArchivalConfig, Codec, GenConfig, InstantKind, TableType, TableVersion};
 pub use error::{GenError, GenResult};
 pub use generate::{GenReport, GenStats, generate, generate_local};
 pub use manifest::{CommitRecord, MANIFEST_PATH, Manifest, SampleRow, TableInfo};
