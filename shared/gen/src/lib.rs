@@ -31,6 +31,7 @@
 //! ```
 
 pub mod archive;
+pub mod clean;
 pub mod commit_meta;
 pub mod config;
 pub mod encode;

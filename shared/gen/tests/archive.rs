@@ -134,6 +134,38 @@ async fn check(tt: TableType, v: TableVersion, clean: Option<u32>) -> Manifest {
     m
 }
 
+/// Cleaning after every commit: old slices are deleted, the clean instants are archived with
+/// the commits, and the snapshot still equals the manifest.
+async fn check_cleaned(tt: TableType, v: TableVersion) {
+    let m = check(tt, v, Some(3)).await;
+    let cleaned = m.cleaned_files();
+    assert!(cleaned.len() > 10, "{tt:?} {v:?}: {} cleaned", cleaned.len());
+    let cleans: Vec<&String> = m.commits.iter().filter_map(|c| c.clean_instant.as_ref()).collect();
+    assert!(!cleans.is_empty());
+    let archived = m.archived_instants();
+    assert!(cleans.iter().any(|c| archived.contains(c)), "no clean archived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cow_v9_cleaned() {
+    check_cleaned(TableType::CopyOnWrite, TableVersion::V9).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mor_v9_cleaned() {
+    check_cleaned(TableType::MergeOnRead, TableVersion::V9).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cow_v6_cleaned() {
+    check_cleaned(TableType::CopyOnWrite, TableVersion::V6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mor_v6_cleaned() {
+    check_cleaned(TableType::MergeOnRead, TableVersion::V6).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cow_v9_archives_to_the_lsm_history() {
     check(TableType::CopyOnWrite, TableVersion::V9, None).await;
