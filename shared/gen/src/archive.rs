@@ -179,7 +179,12 @@ impl Archiver {
             what: "history manifest".into(),
             source: e,
         })?;
-        put(store, &format!("{HISTORY_DIR}/manifest_{version}"), manifest).await?;
+        put(
+            store,
+            &format!("{HISTORY_DIR}/manifest_{version}"),
+            manifest,
+        )
+        .await?;
         put(
             store,
             &format!("{HISTORY_DIR}/_version_"),
@@ -313,7 +318,11 @@ fn archive_block(inst: &ActiveInstant) -> DataBlock {
     };
     let is_commit = inst.is_commit() && inst.requested_action == inst.action;
     let states = [
-        ("REQUESTED", &inst.requested_action, is_commit.then_some(&empty)),
+        (
+            "REQUESTED",
+            &inst.requested_action,
+            is_commit.then_some(&empty),
+        ),
         (
             "INFLIGHT",
             &inst.requested_action,

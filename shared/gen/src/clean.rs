@@ -226,7 +226,10 @@ mod tests {
     #[test]
     fn keeps_the_slice_in_effect_at_the_earliest_retained_commit() {
         let mut c = Cleaner::default();
-        c.record(0, &files(&["p/a-0_0-1-1_0.parquet", "p/b-0_0-1-1_0.parquet"]));
+        c.record(
+            0,
+            &files(&["p/a-0_0-1-1_0.parquet", "p/b-0_0-1-1_0.parquet"]),
+        );
         c.record(1, &files(&["p/.a-0_0.log.1_0-1-1"]));
         c.record(2, &files(&["p/a-0_0-1-1_2.parquet"]));
         assert!(c.plan(4).is_none());

@@ -61,7 +61,7 @@ pub struct GenReport {
 
 const SALT_MARKER: u64 = 0x4D41_524B; // "MARK"
 const SALT_SAMPLES: u64 = 0x5341_4D50; // "SAMP"
-const SALT_CLEAN: u64 = 0x434C_4541_4E; // "CLEAN"
+const SALT_CLEAN: u64 = 0x0043_4C45_414E; // "CLEAN"
 
 /// Generate a table into a local directory (created if missing).
 pub async fn generate_local(dir: impl AsRef<Path>, cfg: &GenConfig) -> GenResult<GenReport> {
@@ -532,7 +532,12 @@ async fn write_clean(
 ) -> GenResult<ActiveInstant> {
     let (store, cfg) = (io.store, io.cfg);
     let v = usize::from(record.version);
-    let done = io.schedule.completed.get(v).copied().unwrap_or(cfg.start_time);
+    let done = io
+        .schedule
+        .completed
+        .get(v)
+        .copied()
+        .unwrap_or(cfg.start_time);
     let instant = format_instant(done + chrono::Duration::milliseconds(1));
     let completion = format_instant(done + chrono::Duration::milliseconds(2));
     let earliest = io.ctx.instant(plan.earliest_retained).to_string();
@@ -546,9 +551,8 @@ async fn write_clean(
         earliest_action,
         last_commit: &record.instant,
     };
-    let marker = |salt: u64| {
-        SplitMix64::new(hash_words(&[cfg.seed, SALT_CLEAN, v as u64, salt])).bytes16()
-    };
+    let marker =
+        |salt: u64| SplitMix64::new(hash_words(&[cfg.seed, SALT_CLEAN, v as u64, salt])).bytes16();
     let dir = timeline_dir(cfg.table_version);
     let completed = match cfg.table_version {
         TableVersion::V6 => format!("{dir}/{instant}.clean"),

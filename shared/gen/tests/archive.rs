@@ -78,7 +78,11 @@ async fn check(tt: TableType, v: TableVersion, clean: Option<u32>) -> Manifest {
         .await
         .expect("archive");
     let expected = m.archived_instants();
-    assert!(expected.len() > 40, "{label}: only {} archived", expected.len());
+    assert!(
+        expected.len() > 40,
+        "{label}: only {} archived",
+        expected.len()
+    );
     let got: Vec<String> = archived
         .instants
         .iter()
@@ -115,9 +119,16 @@ async fn check(tt: TableType, v: TableVersion, clean: Option<u32>) -> Manifest {
         .iter()
         .filter(|i| i.action.is_write())
         .count();
-    assert!((5..=8).contains(&commits), "{label}: {commits} active commits");
+    assert!(
+        (5..=8).contains(&commits),
+        "{label}: {commits} active commits"
+    );
     for i in &timeline.completed {
-        assert!(!expected.contains(&i.requested_time), "{label}: {} both", i.requested_time);
+        assert!(
+            !expected.contains(&i.requested_time),
+            "{label}: {} both",
+            i.requested_time
+        );
     }
 
     // cleaned files are gone
@@ -139,11 +150,22 @@ async fn check(tt: TableType, v: TableVersion, clean: Option<u32>) -> Manifest {
 async fn check_cleaned(tt: TableType, v: TableVersion) {
     let m = check(tt, v, Some(3)).await;
     let cleaned = m.cleaned_files();
-    assert!(cleaned.len() > 10, "{tt:?} {v:?}: {} cleaned", cleaned.len());
-    let cleans: Vec<&String> = m.commits.iter().filter_map(|c| c.clean_instant.as_ref()).collect();
+    assert!(
+        cleaned.len() > 10,
+        "{tt:?} {v:?}: {} cleaned",
+        cleaned.len()
+    );
+    let cleans: Vec<&String> = m
+        .commits
+        .iter()
+        .filter_map(|c| c.clean_instant.as_ref())
+        .collect();
     assert!(!cleans.is_empty());
     let archived = m.archived_instants();
-    assert!(cleans.iter().any(|c| archived.contains(c)), "no clean archived");
+    assert!(
+        cleans.iter().any(|c| archived.contains(c)),
+        "no clean archived"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
