@@ -362,6 +362,19 @@ mod tests {
         };
         assert!(c.validate().is_err());
         c = GenConfig {
+            archive: Some(ArchivalConfig {
+                keep_min: 5,
+                keep_max: 5,
+            }),
+            ..GenConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = GenConfig {
+            clean_retain_commits: Some(0),
+            ..GenConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = GenConfig {
             table_name: "bad-name".into(),
             ..GenConfig::default()
         };
