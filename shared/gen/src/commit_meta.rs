@@ -221,6 +221,39 @@ impl CommitMetadata {
         object_container(COMMIT_METADATA_SCHEMA, &datum, sync_marker)
     }
 
+    /// Encode as the Hudi 0.14 `HoodieCommitMetadata` Avro record that layout-1 archive
+    /// entries embed (`partitionToWriteStats` with the 17-field write stat, `extraMetadata`,
+    /// `version`, `operationType`; no `compacted`).
+    pub fn encode_v014_datum(&self, b: &mut Vec<u8>) {
+        put_long(b, 1);
+        if !self.partition_to_write_stats.is_empty() {
+            put_long(b, self.partition_to_write_stats.len() as i64);
+            for (partition, stats) in &self.partition_to_write_stats {
+                put_str(b, partition);
+                if !stats.is_empty() {
+                    put_long(b, stats.len() as i64);
+                    for s in stats {
+                        s.encode_v014_datum(b);
+                    }
+                }
+                put_long(b, 0);
+            }
+        }
+        put_long(b, 0);
+        put_long(b, 1);
+        if !self.extra_metadata.is_empty() {
+            put_long(b, self.extra_metadata.len() as i64);
+            for (k, v) in &self.extra_metadata {
+                put_str(b, k);
+                put_str(b, v);
+            }
+        }
+        put_long(b, 0);
+        // version: ["int", "null"]: null
+        put_long(b, 1);
+        opt_str(b, Some(&self.operation_type));
+    }
+
     fn encode_datum(&self, b: &mut Vec<u8>) {
         // partitionToWriteStats: ["null", map<array<HoodieWriteStat>>]
         put_long(b, 1);
@@ -259,7 +292,7 @@ impl CommitMetadata {
     }
 }
 
-fn opt_str(b: &mut Vec<u8>, v: Option<&str>) {
+pub(crate) fn opt_str(b: &mut Vec<u8>, v: Option<&str>) {
     match v {
         Some(s) => {
             put_long(b, 1);
@@ -269,7 +302,7 @@ fn opt_str(b: &mut Vec<u8>, v: Option<&str>) {
     }
 }
 
-fn opt_long(b: &mut Vec<u8>, v: Option<i64>) {
+pub(crate) fn opt_long(b: &mut Vec<u8>, v: Option<i64>) {
     match v {
         Some(x) => {
             put_long(b, 1);
@@ -280,6 +313,35 @@ fn opt_long(b: &mut Vec<u8>, v: Option<i64>) {
 }
 
 impl WriteStat {
+    /// Encode as Hudi 0.14's 17-field Avro `HoodieWriteStat` (what layout-1 archives keep).
+    fn encode_v014_datum(&self, b: &mut Vec<u8>) {
+        opt_str(b, Some(&self.file_id));
+        opt_str(b, self.path.as_deref());
+        opt_str(b, Some(&self.prev_commit));
+        for v in [
+            self.num_writes,
+            self.num_deletes,
+            self.num_update_writes,
+            self.total_write_bytes,
+            self.total_write_errors,
+        ] {
+            opt_long(b, Some(v));
+        }
+        opt_str(b, self.partition_path.as_deref());
+        opt_long(b, Some(self.total_log_records));
+        opt_long(b, None); // totalLogFiles
+        for v in [
+            self.total_updated_records_compacted,
+            self.num_inserts,
+            self.total_log_blocks,
+            self.total_corrupt_log_block,
+            self.total_rollback_blocks,
+            self.file_size_in_bytes,
+        ] {
+            opt_long(b, Some(v));
+        }
+    }
+
     /// Encode in the field order of Hudi 1.1's `HoodieWriteStat`.
     fn encode_datum(&self, b: &mut Vec<u8>) {
         opt_str(b, Some(&self.file_id));

@@ -156,6 +156,22 @@ pub struct GenConfig {
     /// has log files (a `compaction` instant completing as a `COMPACT` commit). 0 = never.
     #[serde(default)]
     pub compact_every: u32,
+    /// Archive old instants after each commit, as Hudi's timeline archiver does. `None` = never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchivalConfig>,
+    /// After each commit, delete the file slices no reader of the latest this-many commits
+    /// needs (Hudi's `KEEP_LATEST_COMMITS` cleaner), writing a `clean` instant. `None` = never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_retain_commits: Option<u32>,
+}
+
+/// When the generator archives: Hudi's `hoodie.keep.min.commits` / `hoodie.keep.max.commits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivalConfig {
+    /// Completed commits left on the active timeline after an archival run.
+    pub keep_min: u32,
+    /// An archival run starts once more than this many completed commits are active.
+    pub keep_max: u32,
 }
 
 /// What one instant of the generated timeline does.
@@ -196,6 +212,8 @@ impl Default for GenConfig {
                 .map(|n| n.get())
                 .unwrap_or(2),
             compact_every: 0,
+            archive: None,
+            clean_retain_commits: None,
         }
     }
 }
@@ -248,6 +266,17 @@ impl GenConfig {
                 "update fraction {} + delete fraction {} exceed 1 (a key is updated or deleted at most once per commit)",
                 self.update_fraction, self.delete_fraction
             ));
+        }
+        if let Some(a) = self.archive
+            && (a.keep_min == 0 || a.keep_max <= a.keep_min)
+        {
+            return bad(format!(
+                "archival keep_min = {} must be > 0 and < keep_max = {}",
+                a.keep_min, a.keep_max
+            ));
+        }
+        if self.clean_retain_commits == Some(0) {
+            return bad("clean_retain_commits must be > 0".into());
         }
         if self.rows_per_file_group == 0 {
             return bad("rows per file group must be > 0".into());
@@ -329,6 +358,19 @@ mod tests {
         assert!(c.validate().is_err());
         c = GenConfig {
             insert_fraction: f64::NAN,
+            ..GenConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = GenConfig {
+            archive: Some(ArchivalConfig {
+                keep_min: 5,
+                keep_max: 5,
+            }),
+            ..GenConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c = GenConfig {
+            clean_retain_commits: Some(0),
             ..GenConfig::default()
         };
         assert!(c.validate().is_err());

@@ -11,6 +11,8 @@ use futures::{StreamExt, TryStreamExt};
 use hps_storage::{DynStore, LocalStore};
 use tracing::{Instrument, info, info_span};
 
+use crate::archive::{ActiveInstant, Archiver};
+use crate::clean::{CleanPlan, CleanTimes, Cleaner, clean_metadata_ocf, cleaner_plan_ocf};
 use crate::commit_meta::{CommitMetadata, CompactionOperation, WriteStat, compaction_plan_ocf};
 use crate::config::{GenConfig, InstantKind, TableVersion};
 use crate::encode::EncodeCtx;
@@ -19,7 +21,7 @@ use crate::jobs::encode_job;
 use crate::manifest::{
     CommitRecord, MANIFEST_FORMAT, MANIFEST_PATH, Manifest, SampleRow, id_ranges, table_info,
 };
-use crate::naming::{Schedule, compaction_files, instant_files};
+use crate::naming::{Schedule, compaction_files, format_instant, instant_files, timeline_dir};
 use crate::plan::{CommitChanges, FileJob, TableState};
 use crate::properties::{partition_metadata, table_properties};
 use crate::rng::{SplitMix64, hash_words};
@@ -59,6 +61,7 @@ pub struct GenReport {
 
 const SALT_MARKER: u64 = 0x4D41_524B; // "MARK"
 const SALT_SAMPLES: u64 = 0x5341_4D50; // "SAMP"
+const SALT_CLEAN: u64 = 0x0043_4C45_414E; // "CLEAN"
 
 /// Generate a table into a local directory (created if missing).
 pub async fn generate_local(dir: impl AsRef<Path>, cfg: &GenConfig) -> GenResult<GenReport> {
@@ -108,6 +111,8 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     let mut commits = Vec::with_capacity(cfg.commits as usize + 1);
     let mut partitions_written: BTreeSet<u32> = BTreeSet::new();
     let mut last_changes = CommitChanges::default();
+    let mut archiver = Archiver::default();
+    let mut cleaner = Cleaner::default();
 
     for (v, kind) in cfg.instant_kinds().into_iter().enumerate() {
         let version = u16::try_from(v)
@@ -123,7 +128,7 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
         };
         match kind {
             InstantKind::Insert | InstantKind::Upsert => {
-                let (record, changes) = write_commit(
+                let (mut record, changes, active) = write_commit(
                     &io,
                     &mut state,
                     version,
@@ -133,14 +138,17 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
                 )
                 .instrument(span)
                 .await?;
+                maintain(&io, &mut archiver, &mut cleaner, active, &mut record).await?;
                 commits.push(record);
                 last_changes = changes;
             }
             InstantKind::Compaction => {
-                if let Some(record) = write_compaction(&io, &mut state, version, &mut stats)
-                    .instrument(span)
-                    .await?
+                if let Some((mut record, active)) =
+                    write_compaction(&io, &mut state, version, &mut stats)
+                        .instrument(span)
+                        .await?
                 {
+                    maintain(&io, &mut archiver, &mut cleaner, active, &mut record).await?;
                     commits.push(record);
                 }
             }
@@ -236,7 +244,7 @@ async fn write_commit(
     initial: bool,
     partitions_written: &mut BTreeSet<u32>,
     stats: &mut GenStats,
-) -> GenResult<(CommitRecord, CommitChanges)> {
+) -> GenResult<(CommitRecord, CommitChanges, ActiveInstant)> {
     let (store, cfg, ctx, schedule) = (io.store, io.cfg, io.ctx, io.schedule);
     let commit_started = Instant::now();
     let instant = ctx.instant(version).to_string();
@@ -338,6 +346,18 @@ async fn write_commit(
         live_rows: state.live(),
         files,
         bytes,
+        clean_instant: None,
+        cleaned: Vec::new(),
+        archived: Vec::new(),
+    };
+    let active = ActiveInstant {
+        instant: instant.clone(),
+        completion: completion.clone(),
+        requested_action: cfg.table_type.commit_action().to_string(),
+        action: cfg.table_type.commit_action().to_string(),
+        files: [requested_path, inflight_path, completed_path],
+        profile: keeps_payloads(cfg).then_some(profile),
+        metadata: keeps_payloads(cfg).then_some(metadata),
     };
     info!(
         inserted = changes.inserted.end - changes.inserted.start,
@@ -348,7 +368,12 @@ async fn write_commit(
         elapsed_ms = commit_started.elapsed().as_millis() as u64,
         "commit {instant} written"
     );
-    Ok((record, changes))
+    Ok((record, changes, active))
+}
+
+/// Whether archival needs the commit metadata kept in memory (layout 1 re-encodes it).
+fn keeps_payloads(cfg: &GenConfig) -> bool {
+    cfg.archive.is_some() && !cfg.table_version.is_layout2()
 }
 
 /// A compaction: plan (`compaction.requested`), empty `compaction.inflight`, new base files,
@@ -359,7 +384,7 @@ async fn write_compaction(
     state: &mut TableState,
     version: u16,
     stats: &mut GenStats,
-) -> GenResult<Option<CommitRecord>> {
+) -> GenResult<Option<(CommitRecord, ActiveInstant)>> {
     let (store, cfg, ctx) = (io.store, io.cfg, io.ctx);
     let started = Instant::now();
     let instant = ctx.instant(version).to_string();
@@ -447,7 +472,16 @@ async fn write_compaction(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "compaction {instant} written"
     );
-    Ok(Some(CommitRecord {
+    let active = ActiveInstant {
+        instant: instant.clone(),
+        completion: completion.clone(),
+        requested_action: "compaction".to_string(),
+        action: "commit".to_string(),
+        files: [requested_path, inflight_path, completed_path],
+        profile: None,
+        metadata: keeps_payloads(cfg).then_some(metadata),
+    };
+    let record = CommitRecord {
         version,
         instant,
         completion: cfg.table_version.is_layout2().then_some(completion),
@@ -459,7 +493,98 @@ async fn write_compaction(
         live_rows: state.live(),
         files,
         bytes,
-    }))
+        clean_instant: None,
+        cleaned: Vec::new(),
+        archived: Vec::new(),
+    };
+    Ok(Some((record, active)))
+}
+
+/// Table services after an instant completed, as Hudi runs them: clean, then archive (each
+/// when configured); what they did is recorded in `record`.
+async fn maintain(
+    io: &CommitIo<'_>,
+    archiver: &mut Archiver,
+    cleaner: &mut Cleaner,
+    active: ActiveInstant,
+    record: &mut CommitRecord,
+) -> GenResult<()> {
+    archiver.push(active);
+    if let Some(n) = io.cfg.clean_retain_commits {
+        cleaner.record(record.version, &record.files);
+        if let Some(plan) = cleaner.plan(n).filter(|p| !p.is_empty()) {
+            archiver.push(write_clean(io, &plan, record).await?);
+        }
+    }
+    if let Some(a) = io.cfg.archive {
+        record.archived = archiver.run(io.store, io.cfg.table_version, a).await?;
+    }
+    Ok(())
+}
+
+/// A `clean` instant right after commit `record` (requested 1 ms after its completion):
+/// the plan as `clean.requested` and `clean.inflight`, the deletions, then the completed
+/// `clean` file.
+async fn write_clean(
+    io: &CommitIo<'_>,
+    plan: &CleanPlan,
+    record: &mut CommitRecord,
+) -> GenResult<ActiveInstant> {
+    let (store, cfg) = (io.store, io.cfg);
+    let v = usize::from(record.version);
+    let done = io
+        .schedule
+        .completed
+        .get(v)
+        .copied()
+        .unwrap_or(cfg.start_time);
+    let instant = format_instant(done + chrono::Duration::milliseconds(1));
+    let completion = format_instant(done + chrono::Duration::milliseconds(2));
+    let earliest = io.ctx.instant(plan.earliest_retained).to_string();
+    let earliest_action = match cfg.instant_kinds().get(usize::from(plan.earliest_retained)) {
+        Some(InstantKind::Compaction) => "commit",
+        _ => cfg.table_type.commit_action(),
+    };
+    let times = CleanTimes {
+        clean: &instant,
+        earliest: &earliest,
+        earliest_action,
+        last_commit: &record.instant,
+    };
+    let marker =
+        |salt: u64| SplitMix64::new(hash_words(&[cfg.seed, SALT_CLEAN, v as u64, salt])).bytes16();
+    let dir = timeline_dir(cfg.table_version);
+    let completed = match cfg.table_version {
+        TableVersion::V6 => format!("{dir}/{instant}.clean"),
+        TableVersion::V9 => format!("{dir}/{instant}_{completion}.clean"),
+    };
+    let files = [
+        format!("{dir}/{instant}.clean.requested"),
+        format!("{dir}/{instant}.clean.inflight"),
+        completed,
+    ];
+    let plan_bytes = cleaner_plan_ocf(plan, times, &store.root_uri(), marker(1));
+    put(store, &files[0], plan_bytes.clone()).await?;
+    put(store, &files[1], plan_bytes).await?;
+    for f in plan.files() {
+        store
+            .delete(&f)
+            .await
+            .map_err(|e| GenError::storage(&f, e))?;
+    }
+    put(store, &files[2], clean_metadata_ocf(plan, times, marker(2))).await?;
+    info!(files = plan.files().len(), "clean {instant} written");
+    record.clean_instant = Some(instant.clone());
+    record.cleaned = plan.files();
+    Ok(ActiveInstant {
+        instant,
+        completion,
+        requested_action: "clean".to_string(),
+        action: "clean".to_string(),
+        files,
+        profile: None,
+        metadata: None,
+    })
 }
 
 fn encode_metadata(

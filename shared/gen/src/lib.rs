@@ -13,6 +13,9 @@
 //!   file per touched group and deltacommit (an AVRO_DATA block and a DELETE block).
 //! - **MOR compaction** ([`GenConfig::compact_every`]): a `compaction` instant rewrites every
 //!   group with log files into a new base file; rows keep their commit times.
+//! - **Cleaning** ([`GenConfig::clean_retain_commits`], [`clean`]) and **archival**
+//!   ([`GenConfig::archive`], [`archive`]) after each instant, as Hudi's table services run
+//!   them; the manifest records the deleted files and archived instants per commit.
 //! - **Table version 6**: timeline in `.hoodie/`, JSON commit metadata, v6 log naming (base
 //!   instant + increasing log version). **Version 9**: `.hoodie/timeline/`,
 //!   `<requested>_<completion>.<action>` files, Avro commit metadata, one log file per
@@ -30,6 +33,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod archive;
+pub mod clean;
 pub mod commit_meta;
 pub mod config;
 pub mod encode;
@@ -45,7 +50,7 @@ pub mod rng;
 pub mod rows;
 pub mod schema;
 
-pub use config::{Codec, GenConfig, InstantKind, TableType, TableVersion};
+pub use config::{ArchivalConfig, Codec, GenConfig, InstantKind, TableType, TableVersion};
 pub use error::{GenError, GenResult};
 pub use generate::{GenReport, GenStats, generate, generate_local};
 pub use manifest::{CommitRecord, MANIFEST_PATH, Manifest, SampleRow, TableInfo};

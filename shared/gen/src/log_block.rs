@@ -33,13 +33,20 @@ fn put_header(out: &mut Vec<u8>, entries: &[(i32, &str)]) {
     }
 }
 
-/// Append one framed block to `out`.
+/// Append one framed block to `out` with the instant and schema headers.
 fn put_block(out: &mut Vec<u8>, ty: BlockType, instant: &str, schema: &str, content: &[u8]) {
-    let mut header = Vec::with_capacity(schema.len() + 64);
-    put_header(
-        &mut header,
+    put_block_with(
+        out,
+        ty,
         &[(HEADER_INSTANT_TIME, instant), (HEADER_SCHEMA, schema)],
+        content,
     );
+}
+
+/// Append one framed block to `out` with the given header entries.
+fn put_block_with(out: &mut Vec<u8>, ty: BlockType, entries: &[(i32, &str)], content: &[u8]) {
+    let mut header = Vec::with_capacity(entries.iter().map(|e| e.1.len() + 8).sum::<usize>() + 4);
+    put_header(&mut header, entries);
     let footer: [u8; 4] = 0i32.to_be_bytes();
     // everything after the length field, up to and including the trailer
     let block_len = 4 + 4 + header.len() + 8 + content.len() + footer.len() + 8;
@@ -86,11 +93,27 @@ impl DataBlock {
 
     /// Frame the block (instant and record schema in the header) onto `out`.
     pub fn write_to(&self, out: &mut Vec<u8>, instant: &str, schema: &str) {
+        put_block(out, BlockType::AvroData, instant, schema, &self.content());
+    }
+
+    /// Frame the block as an archive block onto `out`: the record schema is the only header
+    /// (archive blocks carry no instant time).
+    pub fn write_archive_to(&self, out: &mut Vec<u8>, schema: &str) {
+        put_block_with(
+            out,
+            BlockType::AvroData,
+            &[(HEADER_SCHEMA, schema)],
+            &self.content(),
+        );
+    }
+
+    /// Content version, record count, then the length-prefixed records.
+    fn content(&self) -> Vec<u8> {
         let mut content = Vec::with_capacity(self.records.len() + 8);
         content.extend_from_slice(&BLOCK_CONTENT_VERSION.to_be_bytes());
         content.extend_from_slice(&self.count.to_be_bytes());
         content.extend_from_slice(&self.records);
-        put_block(out, BlockType::AvroData, instant, schema, &content);
+        content
     }
 }
 

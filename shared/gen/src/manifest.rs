@@ -61,6 +61,16 @@ pub struct CommitRecord {
     pub files: Vec<String>,
     /// Bytes of those files.
     pub bytes: u64,
+    /// Requested time of the `clean` instant run right after this commit, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_instant: Option<String>,
+    /// Data files that clean deleted (relative paths).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleaned: Vec<String>,
+    /// Requested times of the instants archived right after this commit (commits,
+    /// compactions and cleans), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archived: Vec<String>,
 }
 
 impl CommitRecord {
@@ -112,6 +122,22 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Every archived requested time, over all commits, oldest first.
+    pub fn archived_instants(&self) -> Vec<String> {
+        self.commits
+            .iter()
+            .flat_map(|c| c.archived.iter().cloned())
+            .collect()
+    }
+
+    /// Every data file deleted by cleaning, over all commits.
+    pub fn cleaned_files(&self) -> Vec<String> {
+        self.commits
+            .iter()
+            .flat_map(|c| c.cleaned.iter().cloned())
+            .collect()
+    }
+
     /// The final state, replayed from the commits: id → version that wrote its live row.
     pub fn expected_state(&self) -> BTreeMap<i64, u16> {
         let mut state = BTreeMap::new();

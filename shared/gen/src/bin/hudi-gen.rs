@@ -5,6 +5,8 @@
 //! hudi-gen --out /tmp/t --table-version 9 --type cow --rows 1000000 --commits 5 \
 //!          --update 0.01 --insert 0.005 --delete 0.001 --partitions 4 --seed 42
 //! hudi-gen --out /tmp/m --type mor --commits 6 --compact-every 3
+//! hudi-gen --out /tmp/a --commits 60 --archive-keep-min 5 --archive-keep-max 8 \
+//!          --clean-retain-commits 3
 //! ```
 
 use std::path::PathBuf;
@@ -12,7 +14,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use hps_gen::{Codec, GenConfig, TableType, TableVersion};
+use hps_gen::{ArchivalConfig, Codec, GenConfig, TableType, TableVersion};
 
 /// Generate an Apache Hudi table (independent writer, for tests and benchmarks).
 #[derive(Debug, Parser)]
@@ -72,6 +74,18 @@ struct Args {
     /// MOR only: compact every file group with log files after every N upserts (0 = never).
     #[arg(long, default_value_t = 0)]
     compact_every: u32,
+    /// Archive old instants after each commit: completed commits left active by a run
+    /// (`hoodie.keep.min.commits`). Needs --archive-keep-max.
+    #[arg(long, requires = "archive_keep_max")]
+    archive_keep_min: Option<u32>,
+    /// Archive once more than this many completed commits are active
+    /// (`hoodie.keep.max.commits`). Needs --archive-keep-min.
+    #[arg(long, requires = "archive_keep_min")]
+    archive_keep_max: Option<u32>,
+    /// Clean after each commit, keeping the file versions the latest N commits need
+    /// (`hoodie.cleaner.commits.retained`).
+    #[arg(long)]
+    clean_retain_commits: Option<u32>,
     /// Also write the manifest JSON here (it is always stored in the table at
     /// `.hoodie/.aux/hudi-gen/manifest.json`).
     #[arg(long)]
@@ -114,6 +128,11 @@ fn config(a: &Args) -> Result<GenConfig, String> {
         commit_interval_ms: a.commit_interval_ms,
         threads: a.threads.unwrap_or(d.threads),
         compact_every: a.compact_every,
+        archive: match (a.archive_keep_min, a.archive_keep_max) {
+            (Some(keep_min), Some(keep_max)) => Some(ArchivalConfig { keep_min, keep_max }),
+            _ => None,
+        },
+        clean_retain_commits: a.clean_retain_commits,
     })
 }
 
