@@ -476,3 +476,85 @@ async fn bookmarks_inside_the_archive_continue_or_refuse() {
         );
     }
 }
+
+fn long_lived_cfg(name: &str, v: TableVersion, clean: Option<u32>) -> GenConfig {
+    GenConfig {
+        commits: 30,
+        archive: Some(hps_gen::ArchivalConfig {
+            keep_min: 5,
+            keep_max: 8,
+        }),
+        clean_retain_commits: clean,
+        ..gen_cfg(name, TableType::CopyOnWrite, v)
+    }
+}
+
+/// A generated table of 30 commits whose timeline was archived as Hudi does: a new table
+/// bootstraps; a bookmark rewound into the archived range continues incrementally (every file
+/// the archived commits wrote still exists) and the windows admit the archived commits; with
+/// cleaning, the same bookmark needs a resync, which restores staging == snapshot.
+async fn archived_bookmark(v: TableVersion) {
+    let label = format!("{v:?}");
+    let pg = pg();
+    for clean in [None, Some(3)] {
+        let url = fresh_db(&pg);
+        let generated = gen_table(&long_lived_cfg("lived", v, clean)).await;
+        let archived = generated.manifest.archived_instants();
+        let commits: Vec<&str> = generated
+            .manifest
+            .commits
+            .iter()
+            .filter(|c| archived.contains(&c.instant) && c.action != "compaction")
+            .map(|c| c.instant.as_str())
+            .collect();
+        assert!(commits.len() >= 10, "{label}: {} archived commits", commits.len());
+        let stores = Stores::new(StoreKind::File).await;
+        let pipe = pipeline("p", &stores, &url, test_options());
+        let src = source("lived", &generated.path, "lived");
+        let outs = run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
+        assert!(
+            outs.iter()
+                .any(|o| matches!(o, PassOutcome::Applied(r) | PassOutcome::MoreToDo(r) if r.bootstrap)),
+            "{label}: {outs:?}"
+        );
+        assert_staging_matches(&url, &src, &generated.path).await;
+
+        // back into the archive: ten archived commits after the bookmark
+        let bookmark = commits[commits.len() - 10];
+        pipe.rewind(&src, Some(bookmark))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: rewind to archived {bookmark}: {e}"));
+        let out = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
+        match (clean, &out) {
+            (None, PassOutcome::Applied(r)) => {
+                let applied: Vec<&str> =
+                    r.instants.iter().map(|p| p.requested_time.as_str()).collect();
+                for c in &commits[commits.len() - 9..] {
+                    assert!(applied.contains(c), "{label}: archived {c} not re-applied: {applied:?}");
+                }
+                assert!(!r.bootstrap);
+            }
+            (Some(_), PassOutcome::NeedsResync { reason }) => {
+                assert!(reason.contains("history no longer retained"), "{label}: {reason}");
+                pipe.resync(&src, hps_sync::ResyncMode::Merge, None)
+                    .await
+                    .unwrap_or_else(|e| panic!("{label}: resync: {e}"));
+                run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
+            }
+            other => panic!("{label}: after rewinding into the archive: {other:?}"),
+        }
+        assert_staging_matches(&url, &src, &generated.path).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_bookmark_continues_or_resyncs_v6() {
+    init_tracing();
+    archived_bookmark(TableVersion::V6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_bookmark_continues_or_resyncs_v9() {
+    init_tracing();
+    archived_bookmark(TableVersion::V9).await;
+}

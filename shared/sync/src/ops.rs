@@ -386,6 +386,32 @@ async fn start_resync(
 }
 
 /// Rewind under the lease (see [`SyncPipeline::rewind`]).
+/// The position of an archived completed write instant (a rewind target older than the
+/// active timeline: the next pass reads the archived instants after it).
+async fn archived_position(
+    run: &Run<'_>,
+    tl: &hps_hudi::Timeline,
+    t: &str,
+) -> SyncResult<Option<Position>> {
+    if !tl.archive_present {
+        return Ok(None);
+    }
+    let id = &run.t.src.id;
+    let archived = run
+        .t
+        .hudi
+        .archived_timeline(None)
+        .await
+        .map_err(|e| SyncError::hudi(id, e))?;
+    Ok(archived
+        .by_requested(t)
+        .filter(|a| a.is_write())
+        .map(|a| Position {
+            requested_time: a.requested_time.clone(),
+            completion_time: a.completion_time.clone().filter(|_| tl.uses_completion_time),
+        }))
+}
+
 async fn rewind_locked(
     run: &mut Run<'_>,
     applier: &mut Applier,
@@ -406,13 +432,17 @@ async fn rewind_locked(
                 .timeline()
                 .await
                 .map_err(|e| SyncError::hudi(&id, e))?;
-            let i = tl.completed_by_requested(t).filter(|i| i.action.is_write()).ok_or_else(|| {
-                refuse(format!("{t} is not a completed commit/deltacommit/replacecommit on the active timeline"))
-            })?;
-            Some(Position {
-                requested_time: i.requested_time.clone(),
-                completion_time: i.completion_time.clone(),
-            })
+            match tl.completed_by_requested(t).filter(|i| i.action.is_write()) {
+                Some(i) => Some(Position {
+                    requested_time: i.requested_time.clone(),
+                    completion_time: i.completion_time.clone(),
+                }),
+                None => Some(archived_position(run, &tl, t).await?.ok_or_else(|| {
+                    refuse(format!(
+                        "{t} is not a completed commit/deltacommit/replacecommit on the active or the archived timeline"
+                    ))
+                })?),
+            }
         }
     };
     let fence = run.fence.clone().ok_or_else(|| refuse("no fence".into()))?;
