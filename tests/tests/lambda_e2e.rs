@@ -1129,7 +1129,11 @@ async fn lambda_bootstraps_an_archived_table() {
     assert!(d.failed_tables.is_empty(), "{d:?}\n{}", h.logs());
     let expected = oracle(&table);
     assert_eq!(expected.len(), 9, "the wheel's snapshot of the fixture");
-    assert_eq!(h.staging(&table).await, expected, "staging after the bootstrap");
+    assert_eq!(
+        h.staging(&table).await,
+        expected,
+        "staging after the bootstrap"
+    );
     let loader_log = h.loader.as_ref().map(Proc::log_text).unwrap_or_default();
     assert!(
         loader_log.contains("bootstrapping a new table from its snapshot"),

@@ -507,14 +507,19 @@ async fn archived_bookmark(v: TableVersion) {
             .filter(|c| archived.contains(&c.instant) && c.action != "compaction")
             .map(|c| c.instant.as_str())
             .collect();
-        assert!(commits.len() >= 10, "{label}: {} archived commits", commits.len());
+        assert!(
+            commits.len() >= 10,
+            "{label}: {} archived commits",
+            commits.len()
+        );
         let stores = Stores::new(StoreKind::File).await;
         let pipe = pipeline("p", &stores, &url, test_options());
         let src = source("lived", &generated.path, "lived");
         let outs = run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
         assert!(
-            outs.iter()
-                .any(|o| matches!(o, PassOutcome::Applied(r) | PassOutcome::MoreToDo(r) if r.bootstrap)),
+            outs.iter().any(
+                |o| matches!(o, PassOutcome::Applied(r) | PassOutcome::MoreToDo(r) if r.bootstrap)
+            ),
             "{label}: {outs:?}"
         );
         assert_staging_matches(&url, &src, &generated.path).await;
@@ -527,15 +532,24 @@ async fn archived_bookmark(v: TableVersion) {
         let out = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
         match (clean, &out) {
             (None, PassOutcome::Applied(r)) => {
-                let applied: Vec<&str> =
-                    r.instants.iter().map(|p| p.requested_time.as_str()).collect();
+                let applied: Vec<&str> = r
+                    .instants
+                    .iter()
+                    .map(|p| p.requested_time.as_str())
+                    .collect();
                 for c in &commits[commits.len() - 9..] {
-                    assert!(applied.contains(c), "{label}: archived {c} not re-applied: {applied:?}");
+                    assert!(
+                        applied.contains(c),
+                        "{label}: archived {c} not re-applied: {applied:?}"
+                    );
                 }
                 assert!(!r.bootstrap);
             }
             (Some(_), PassOutcome::NeedsResync { reason }) => {
-                assert!(reason.contains("history no longer retained"), "{label}: {reason}");
+                assert!(
+                    reason.contains("history no longer retained"),
+                    "{label}: {reason}"
+                );
                 pipe.resync(&src, hps_sync::ResyncMode::Merge, None)
                     .await
                     .unwrap_or_else(|e| panic!("{label}: resync: {e}"));

@@ -225,7 +225,10 @@ async fn logical_types_mor_v8_reads_log_blocks_as_the_table_types() {
     assert_trips_types(&batches);
     assert_eq!(
         rendered_rows(&batches, &TRIPS_COLUMNS),
-        oracle(&t.path, &["_row_key", "timestamp", &TRIPS_COLUMNS.join(",")])
+        oracle(
+            &t.path,
+            &["_row_key", "timestamp", &TRIPS_COLUMNS.join(",")]
+        )
     );
 }
 
@@ -247,7 +250,13 @@ async fn timestamp_keygen_partition_field_strings_in_logs_read_as_numbers() {
     ];
     let expected = oracle(
         &t.path,
-        &["id", "ts", &columns.join(","), "--numeric", "partition_field"],
+        &[
+            "id",
+            "ts",
+            &columns.join(","),
+            "--numeric",
+            "partition_field",
+        ],
     );
     assert_eq!(rendered_rows(&batches, &columns), expected);
 }

@@ -408,7 +408,10 @@ async fn archived_position(
         .filter(|a| a.is_write())
         .map(|a| Position {
             requested_time: a.requested_time.clone(),
-            completion_time: a.completion_time.clone().filter(|_| tl.uses_completion_time),
+            completion_time: a
+                .completion_time
+                .clone()
+                .filter(|_| tl.uses_completion_time),
         }))
 }
 

@@ -24,7 +24,7 @@
 //! let config = MergeConfig {
 //!     mode: MergeMode::EventTimeOrdering,
 //!     ordering_fields: vec!["ts".into()],
-//!     admitted: Arc::new(admitted),
+//!     admitted: Arc::new(hps_hudi::CommitTimes::Only(admitted)),
 //!     file_group: "fg-0".into(),
 //!     batch_size: 8192,
 //! };
