@@ -572,3 +572,75 @@ async fn archived_bookmark_continues_or_resyncs_v9() {
     init_tracing();
     archived_bookmark(TableVersion::V9).await;
 }
+
+/// A bootstrap under a budget that ends every pass after one transaction resumes from its
+/// cursor (status `bootstrapping` in between) and ends equal to the snapshot; a loader that
+/// crashes at any step of a bootstrap is followed by one that converges to the snapshot with
+/// no change row landed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_resumes_under_deadlines_and_converges_after_crashes() {
+    use hps_sync::failpoint::{self, FailAction};
+    init_tracing();
+    let pg = pg();
+    let generated = gen_table(&long_lived_cfg("bootcrash", TableVersion::V9, None)).await;
+    let options = |ttl: u64| {
+        let mut o = test_options();
+        o.max_rows_per_txn = 40;
+        o.lease_ttl = std::time::Duration::from_secs(ttl);
+        o
+    };
+
+    let url = fresh_db(&pg);
+    let stores = Stores::new(StoreKind::File).await;
+    let pipe = pipeline("p", &stores, &url, options(30));
+    let src = source("boot", &generated.path, "boot");
+    let (mut passes, mut saw_bootstrapping) = (0, false);
+    loop {
+        let o = pipe
+            .run_pass(&src, Some(tokio::time::Instant::now()), PassMode::ToLatest)
+            .await
+            .unwrap();
+        passes += 1;
+        saw_bootstrapping |= pipe.status(&src).await.unwrap().state() == "bootstrapping";
+        match o {
+            PassOutcome::UpToDate { .. } => break,
+            PassOutcome::MoreToDo(_) | PassOutcome::Applied(_) => assert!(passes < 500),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(passes > 4, "{passes} passes");
+    assert!(saw_bootstrapping);
+    assert_staging_matches(&url, &src, &generated.path).await;
+
+    let mut fired = 0;
+    for point in failpoint::ALL {
+        let url = fresh_db(&pg);
+        let stores = Stores::new(StoreKind::File).await;
+        let victim = pipeline("p", &stores, &url, options(1));
+        victim.failpoints().arm(
+            point,
+            FailAction::Panic,
+            u64::from(point != failpoint::AFTER_PLAN),
+        );
+        let (v, s) = (victim.clone(), src.clone());
+        let joined =
+            tokio::spawn(async move { v.run_pass(&s, None, PassMode::ToLatest).await }).await;
+        if victim.failpoints().fired(point) == 1 {
+            fired += 1;
+            assert!(joined.is_err_and(|e| e.is_panic()), "{point}");
+        }
+        drop(victim);
+        let rerun = pipeline("p", &stores, &url, options(5));
+        run_until_settled(&rerun, &src, PassMode::ToLatest, || None).await;
+        assert_staging_matches(&url, &src, &generated.path).await;
+        let dups = landing_duplicates(&url, &target_of(&src).await).await;
+        assert!(
+            dups.is_empty(),
+            "{point}: change rows landed twice: {dups:?}"
+        );
+    }
+    assert!(
+        fired >= failpoint::ALL.len() - 1,
+        "{fired} failpoints fired"
+    );
+}
