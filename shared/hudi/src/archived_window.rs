@@ -34,7 +34,13 @@ impl Planner<'_> {
         if !tl.archive_present || tl.archived_after.is_some() {
             return Ok(None);
         }
-        let Some(oldest) = tl.in_window_order().into_iter().next() else {
+        // cleans and rollbacks are archived on their own schedule: only a write bounds the
+        // range archived writes can lie in
+        let Some(oldest) = tl
+            .in_window_order()
+            .into_iter()
+            .find(|i| i.action.is_write())
+        else {
             return Ok(None);
         };
         if compare_instant_times(after, oldest.window_time()).is_ge() {

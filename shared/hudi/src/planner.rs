@@ -737,7 +737,11 @@ impl Planner<'_> {
         {
             return Ok(());
         }
-        let oldest = tl.in_window_order().first().map(|i| (*i).clone());
+        let oldest = tl
+            .in_window_order()
+            .into_iter()
+            .find(|i| i.action.is_write())
+            .cloned();
         let Some(oldest) = oldest else { return Ok(()) };
         let missed = after.is_none_or(|a| compare_instant_times(a, oldest.window_time()).is_lt());
         if missed {

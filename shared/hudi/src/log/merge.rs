@@ -641,7 +641,7 @@ impl FileGroupMerger {
                     if self
                         .config
                         .admitted
-                        .contains(&*self.deletes[index as usize].instant)
+                        .contains(&self.deletes[index as usize].instant)
                     {
                         delete_indexes.push(index);
                     }
