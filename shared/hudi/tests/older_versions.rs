@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -29,34 +28,18 @@ use hps_hudi::{HudiTable, OP_COLUMN, OP_DELETE, ReadOptions};
 use hps_storage::{DynStore, LocalStore};
 
 /// An unpacked real-world table; the temp dir goes away on drop.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
+type Fixture = hps_testkit::fixtures::FixtureTable;
 
-/// Unpack `realworld-fixtures/<name>.zip` (as `python3 -m zipfile -e`, like the other fixture
-/// tests). `None` (after a loud skip) when `../shared` is absent; a failure under `CI`.
+/// Unpack `realworld-fixtures/<name>.zip`. `None` (after a loud skip) when `../shared` is
+/// absent; a failure under `CI`.
 fn realworld(name: &str) -> Option<Fixture> {
-    let zip = hps_testkit::shared_dir()
-        .map(|s| s.join("realworld-fixtures").join(format!("{name}.zip")))
-        .filter(|z| z.is_file());
-    let Some(zip) = zip else {
-        let why = format!("realworld fixture {name}.zip (../shared/realworld-fixtures) is absent");
-        assert!(std::env::var_os("CI").is_none(), "{why} (CI is set)");
-        hps_testkit::skip(&why);
-        return None;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let status = Command::new("python3")
-        .args(["-m", "zipfile", "-e"])
-        .arg(&zip)
-        .arg(dir.path())
-        .status()
-        .expect("python3 -m zipfile");
-    assert!(status.success(), "unzip {} failed", zip.display());
-    let path = dir.path().join(name);
-    assert!(path.is_dir(), "{name}.zip has no top-level folder {name}");
-    Some(Fixture { _dir: dir, path })
+    let t = hps_testkit::fixtures::unpack_realworld(&format!("{name}.zip"));
+    if t.is_none() {
+        hps_testkit::skip(&format!(
+            "realworld fixture {name}.zip (../shared/realworld-fixtures) is absent"
+        ));
+    }
+    t
 }
 
 async fn open(f: &Fixture) -> HudiTable {

@@ -16,7 +16,6 @@
 //! are compared as their raw stored integers (decimals unscaled), in the unit of the column's
 //! table type, so the test checks both the value and the type it is read as.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -31,38 +30,18 @@ use hps_hudi::{HudiTable, OP_COLUMN, OP_UPSERT, ReadOptions};
 use hps_storage::LocalStore;
 
 /// An unpacked real-world fixture (the temp dir is removed on drop).
-struct Unpacked {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
+type Unpacked = hps_testkit::fixtures::FixtureTable;
 
-/// Unpack `realworld-fixtures/<name>.zip` like the test kit does (`python3 -m zipfile -e`).
-/// Without `../shared`: a failure under `CI`, a loud skip otherwise.
+/// Unpack `realworld-fixtures/<name>.zip`. Without `../shared`: a failure under `CI`, a loud
+/// skip otherwise.
 fn unpack(name: &str) -> Option<Unpacked> {
-    let zip = hps_testkit::shared_dir()
-        .map(|s| s.join("realworld-fixtures").join(format!("{name}.zip")))
-        .filter(|z| z.exists());
-    let Some(zip) = zip else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "../shared/realworld-fixtures/{name}.zip is absent (CI must have it)"
-        );
+    let t = hps_testkit::fixtures::unpack_realworld(&format!("{name}.zip"));
+    if t.is_none() {
         hps_testkit::skip(&format!(
             "../shared/realworld-fixtures/{name}.zip is absent"
         ));
-        return None;
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let status = std::process::Command::new("python3")
-        .args(["-m", "zipfile", "-e"])
-        .arg(&zip)
-        .arg(dir.path())
-        .status()
-        .expect("python3 -m zipfile");
-    assert!(status.success(), "unzip {} failed", zip.display());
-    let path = dir.path().join(name);
-    assert!(path.is_dir(), "{name}.zip has no top-level folder {name}");
-    Some(Unpacked { _dir: dir, path })
+    }
+    t
 }
 
 /// Every change batch of a read from the beginning.

@@ -47,24 +47,7 @@ pub fn run_oracle_text(script: &str, args: &[&str]) -> String {
 
 /// Run a Python script from `tests/oracle/` with arguments; returns stdout parsed as JSON.
 pub fn run_oracle(script: &str, args: &[&str]) -> serde_json::Value {
-    let path = workspace_root().join("tests").join("oracle").join(script);
-    let out = Command::new(venv_python())
-        .arg(&path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
-    assert!(
-        out.status.success(),
-        "oracle {} {:?} failed: {}",
-        path.display(),
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "oracle {} printed no JSON ({e}): {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    let text = run_oracle_text(script, args);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("oracle {script} printed no JSON ({e}): {text}"))
 }
