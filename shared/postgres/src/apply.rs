@@ -13,6 +13,7 @@ use futures::{SinkExt, Stream, StreamExt};
 use tokio_postgres::{CopyInSink, Transaction};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::bulk::{LoadMode, copy_upserts, open_shadow};
 use crate::catalog::read_catalog;
 use crate::conn::ConnectionManager;
 use crate::copy::numeric::DigitBuf;
@@ -265,9 +266,28 @@ impl Applier {
         S: Stream<Item = Result<RecordBatch, E>> + Send,
         E: Into<BoxError>,
     {
-        let span = info_span!("apply", table = %spec.display_name(), load_id);
+        self.apply_as(spec, load_id, schema, batches, hook, LoadMode::Upsert)
+            .await
+    }
+
+    /// [`Applier::apply`] in the given [`LoadMode`]: a bootstrap's loads go into its shadow
+    /// table (see [`crate::finish_bootstrap`]).
+    pub async fn apply_as<S, E>(
+        &mut self,
+        spec: &TargetTable,
+        load_id: &str,
+        schema: &Schema,
+        batches: S,
+        hook: Option<&dyn TxnHook>,
+        mode: LoadMode,
+    ) -> Result<ApplyStats, PgError>
+    where
+        S: Stream<Item = Result<RecordBatch, E>> + Send,
+        E: Into<BoxError>,
+    {
+        let span = info_span!("apply", table = %spec.display_name(), load_id, ?mode);
         let r = self
-            .apply_inner(spec, load_id, schema, batches, hook)
+            .apply_inner(spec, load_id, schema, batches, hook, mode)
             .instrument(span)
             .await;
         self.after(r)
@@ -328,6 +348,7 @@ impl Applier {
         schema: &Schema,
         batches: S,
         hook: Option<&dyn TxnHook>,
+        mode: LoadMode,
     ) -> Result<ApplyStats, PgError>
     where
         S: Stream<Item = Result<RecordBatch, E>> + Send,
@@ -370,6 +391,30 @@ impl Applier {
             .await
             .map_err(db(format!("{table}: set lock_timeout")))?;
 
+        let shadow = match (mode, &first) {
+            (LoadMode::Bootstrap { first: starts }, Some(_)) => {
+                open_shadow(&tx, spec, &names, &table, starts).await?
+            }
+            _ => None,
+        };
+        if let Some(shadow_q) = shadow
+            && let Some(b) = first.take()
+        {
+            let plan = direct_copy_plan(&tx, &layout, &incoming, load_id, &table).await?;
+            copy_upserts(
+                &tx,
+                &table,
+                &shadow_q,
+                &plan,
+                incoming.op_index,
+                schema,
+                b,
+                batches.as_mut(),
+                &mut stats,
+                chunk,
+            )
+            .await?;
+        }
         if let Some(first) = first {
             let t0 = Instant::now();
             // an empty target takes the leading unique upserts straight into staging
@@ -850,7 +895,7 @@ fn direct_key_types(layout: &TableLayout) -> bool {
 /// Whether staging (and, for hard deletes, the tombstone table) is empty; if so, both stay
 /// locked against other writers until the transaction ends (`SHARE ROW EXCLUSIVE`: readers
 /// are not blocked), so the direct load cannot race another applier.
-async fn target_is_empty(
+pub(crate) async fn target_is_empty(
     tx: &Transaction<'_>,
     spec: &TargetTable,
     names: &Names,
@@ -933,7 +978,12 @@ async fn direct_copy_plan(
     })
 }
 
-fn check_schema(table: &str, schema: &Schema, b: &RecordBatch, batch: u64) -> Result<(), PgError> {
+pub(crate) fn check_schema(
+    table: &str,
+    schema: &Schema,
+    b: &RecordBatch,
+    batch: u64,
+) -> Result<(), PgError> {
     let bs = b.schema();
     let mismatch = |detail: String| PgError::SchemaMismatch {
         table: table.to_string(),
@@ -967,7 +1017,11 @@ fn check_schema(table: &str, schema: &Schema, b: &RecordBatch, batch: u64) -> Re
     Ok(())
 }
 
-async fn exists(tx: &Transaction<'_>, schema: &Ident, name: &Ident) -> Result<bool, PgError> {
+pub(crate) async fn exists(
+    tx: &Transaction<'_>,
+    schema: &Ident,
+    name: &Ident,
+) -> Result<bool, PgError> {
     let q = qualified(schema, name);
     let r = tx
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&q])

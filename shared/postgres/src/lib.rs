@@ -27,6 +27,7 @@
 //! ```
 
 mod apply;
+mod bulk;
 mod catalog;
 mod config;
 mod conn;
@@ -40,6 +41,7 @@ mod tls;
 mod types;
 
 pub use apply::{Applier, ApplyOptions, ApplyStats, PruneStats, TableKind, TextRow, TxnHook};
+pub use bulk::{BootstrapSwap, LoadMode, discard_bootstrap, finish_bootstrap};
 pub use config::{ConnectOptions, Secret, SslMode};
 pub use conn::{ConnectionManager, Connector, RetryPolicy};
 pub use copy::seqno_key;

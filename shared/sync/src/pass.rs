@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use hps_hudi::instant::compare_instant_times;
 use hps_hudi::{HudiError, HudiTable, IncrementalPlan, ReadOptions};
 use hps_postgres::tokio_postgres::Transaction;
-use hps_postgres::{Applier, ApplyStats, PgError, TargetTable, TxnHook};
+use hps_postgres::{Applier, ApplyStats, LoadMode, PgError, TargetTable, TxnHook};
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -295,6 +295,9 @@ struct WindowCtx<'w> {
     plan_id: &'w str,
     window_end: &'w Position,
     resync_id: Option<&'w str>,
+    /// The table's first window (no position yet, not a resync): its loads are a bulk
+    /// bootstrap into a shadow table, swapped in by the window's last transaction.
+    bulk: bool,
 }
 
 impl WindowCtx<'_> {
@@ -955,6 +958,7 @@ impl<'p> Run<'p> {
             plan_id: pid,
             window_end: end,
             resync_id,
+            bulk: resync_id.is_none() && self.fence()?.position.is_none(),
         };
         if start >= n || (!plan.snapshot && !plan.instants.iter().any(|i| i.adds_rows)) {
             // nothing to read (table services only, or everything applied): move the fence
@@ -1121,7 +1125,12 @@ impl<'p> Run<'p> {
                         slices: w.slices(),
                     }
                     .into_stream();
-                    applier.apply(&self.t.spec, &load_id, &schema, stream, Some(&hook)).await.map(|_| ())
+                    let mode = if w.bulk {
+                        LoadMode::Bootstrap { first: lock(txp).first_slice == 0 }
+                    } else {
+                        LoadMode::Upsert
+                    };
+                    applier.apply_as(&self.t.spec, &load_id, &schema, stream, Some(&hook), mode).await.map(|_| ())
                 }
                 _ => fence_only(applier, &hook).await,
             };
@@ -1197,9 +1206,10 @@ impl<'p> Run<'p> {
     ) -> SyncResult<(Fence, u64)> {
         let id = self.id();
         let fence = self.fence()?;
-        let (next, rows, keys, parts) = {
+        let (first, next, rows, keys, parts) = {
             let mut p = lock(txp);
             (
+                p.first_slice,
                 p.next_slice,
                 p.rows,
                 std::mem::take(&mut p.record_keys),
@@ -1207,6 +1217,8 @@ impl<'p> Run<'p> {
             )
         };
         let n = w.slices();
+        self.bootstrap_step(tx, w, first == 0 && rows == 0, next >= n)
+            .await?;
         let mut new = fence.clone();
         new.rows_applied = new.rows_applied.saturating_add(rows);
         new.load_id = Some(load_id.to_string());
@@ -1260,6 +1272,33 @@ impl<'p> Run<'p> {
             .map_err(|e| fence_err(id, &self.t.fence_t, e))?;
         self.fp(failpoint::AFTER_UPSERT_BEFORE_COMMIT).await?;
         Ok((f, removed))
+    }
+}
+
+impl Run<'_> {
+    /// The bulk bootstrap's part of a transaction: a window that starts without rows drops
+    /// the shadow of an abandoned bootstrap; the window's last transaction swaps the shadow
+    /// in (and a resync's drops a stale one).
+    async fn bootstrap_step(
+        &self,
+        tx: &Transaction<'_>,
+        w: &WindowCtx<'_>,
+        starts_empty: bool,
+        last: bool,
+    ) -> SyncResult<()> {
+        let id = self.id();
+        let spec = &self.t.spec;
+        if (w.bulk && starts_empty) || (w.resync_id.is_some() && last) {
+            hps_postgres::discard_bootstrap(tx, spec)
+                .await
+                .map_err(|e| SyncError::pg(id, e))?;
+        }
+        if w.bulk && last {
+            hps_postgres::finish_bootstrap(tx, spec)
+                .await
+                .map_err(|e| SyncError::pg(id, e))?;
+        }
+        Ok(())
     }
 }
 

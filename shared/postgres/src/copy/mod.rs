@@ -451,6 +451,41 @@ impl<'a> StrCol<'a> {
     }
 }
 
+/// The next run `[start, end)` at or after `from` of rows whose `_op` is `upsert` (rows
+/// with `delete` are skipped; anything else is an error naming the row).
+pub(crate) fn next_upsert_run(
+    op: &dyn Array,
+    from: usize,
+    rows: usize,
+) -> Result<Option<(usize, usize)>, EncodeError> {
+    let col = StrCol::new(op).ok_or_else(|| EncodeError {
+        column: "_op".into(),
+        row: None,
+        reason: format!("_op must be a string column, got {}", op.data_type()),
+    })?;
+    let is_upsert = |row: usize| match col.get(row) {
+        Some("upsert") => Ok(true),
+        Some("delete") => Ok(false),
+        other => Err(EncodeError {
+            column: "_op".into(),
+            row: Some(row),
+            reason: format!("_op must be \"upsert\" or \"delete\", got {other:?}"),
+        }),
+    };
+    let mut start = from;
+    while start < rows && !is_upsert(start)? {
+        start += 1;
+    }
+    if start >= rows {
+        return Ok(None);
+    }
+    let mut end = start + 1;
+    while end < rows && is_upsert(end)? {
+        end += 1;
+    }
+    Ok(Some((start, end)))
+}
+
 struct OpCell<'a>(StrCol<'a>);
 impl Cell for OpCell<'_> {
     fn put(&self, row: usize, out: &mut BytesMut, _db: &mut DigitBuf) -> CellResult {
