@@ -26,7 +26,7 @@ async fn load(a: &mut Applier, spec: &TargetTable, id: &str, first: bool, rows: 
 }
 
 async fn finish(a: &mut Applier, spec: &TargetTable) -> Option<BootstrapSwap> {
-    let mut client = a.connection().client().await.expect("client");
+    let client = a.connection().client().await.expect("client");
     let tx = client.transaction().await.expect("begin");
     let swap = finish_bootstrap(&tx, spec).await.expect("finish");
     tx.commit().await.expect("commit");
@@ -229,12 +229,11 @@ async fn an_abandoned_bootstrap_restarts_and_the_shadow_follows_schema_changes()
     let other = common::spec("boot_discard");
     load(&mut a, &other, "L1", true, &[up(c1, 0, 0, 1, 1, "x")]).await;
     assert_eq!(shadow_rows(&pg, "boot_discard").await, Some(1));
-    let mut client = a.connection().client().await.expect("client");
+    let client = a.connection().client().await.expect("client");
     let tx = client.transaction().await.expect("begin");
     assert!(discard_bootstrap(&tx, &other).await.expect("discard"));
     assert!(!discard_bootstrap(&tx, &other).await.expect("discard"));
     tx.commit().await.expect("commit");
-    drop(client);
     assert_eq!(shadow_rows(&pg, "boot_discard").await, None);
     assert_eq!(a.read_staging(&other).await.expect("staging").len(), 0);
 }
