@@ -239,3 +239,40 @@ pub fn floor_step(
     std::fs::write(&path, script).map_err(BenchError::io(format!("writing {}", path.display())))?;
     server.script(&format!("floor {}", STEPS[step]), &target.db, &path, log)
 }
+
+/// The byte-moving limit of a full load: `psql` binary `\copy` of the captured full-load rows
+/// into a fresh, logged table without any index (what PostgreSQL needs to take the bytes, and
+/// nothing more), in one transaction.
+pub fn copy_limit(
+    server: &Server,
+    target: &Target,
+    file: &Path,
+    work: &Path,
+    log: &Path,
+) -> Result<Measured> {
+    let q = format!("{}_copy_limit", target.landing[0].trim_end_matches('"'));
+    let q = format!("{q}\"");
+    server.sql(&target.db, &format!("DROP TABLE IF EXISTS {q}"))?;
+    server.sql(
+        &target.db,
+        &format!(
+            "CREATE TABLE {q} (LIKE {} INCLUDING DEFAULTS)",
+            target.landing[0]
+        ),
+    )?;
+    let cols: Vec<String> = target
+        .columns
+        .iter()
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect();
+    let script = format!(
+        "BEGIN;\n\\copy {q} ({}) FROM '{}' WITH (FORMAT binary)\nCOMMIT;\n",
+        cols.join(", "),
+        file.display()
+    );
+    let path = work.join("copy-limit.sql");
+    std::fs::write(&path, script).map_err(BenchError::io(format!("writing {}", path.display())))?;
+    let m = server.script("copy limit", &target.db, &path, log)?;
+    server.sql(&target.db, &format!("DROP TABLE {q}"))?;
+    Ok(m)
+}

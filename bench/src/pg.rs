@@ -106,14 +106,26 @@ impl Server {
     }
 
     /// `n - 1` copies of `db` (`CREATE DATABASE … TEMPLATE`): `db` itself, then the copies.
+    /// PostgreSQL 15+ copies file by file (`STRATEGY = FILE_COPY`): its default, WAL_LOG,
+    /// reads every page through shared buffers and stopped with "buffer is pinned in
+    /// InvalidateBuffer" on 10M-row databases.
     pub fn copies(&self, db: &str, n: usize) -> Result<Vec<String>> {
+        let version: u32 = self
+            .sql("postgres", "SHOW server_version_num")?
+            .parse()
+            .map_err(|e| BenchError::step(format!("server_version_num: {e}")))?;
+        let strategy = if version >= 150000 {
+            " STRATEGY = FILE_COPY"
+        } else {
+            ""
+        };
         let mut out = vec![db.to_string()];
         for r in 1..n {
             let copy = format!("{db}_r{r}");
             self.sql("postgres", &format!("DROP DATABASE IF EXISTS \"{copy}\""))?;
             self.sql(
                 "postgres",
-                &format!("CREATE DATABASE \"{copy}\" TEMPLATE \"{db}\""),
+                &format!("CREATE DATABASE \"{copy}\" TEMPLATE \"{db}\"{strategy}"),
             )?;
             out.push(copy);
         }

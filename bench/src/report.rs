@@ -70,6 +70,8 @@ pub struct Results {
     pub loader: String,
     /// Label of the floor rows in `cow`.
     pub floor: String,
+    /// Label of the byte-moving limit row in `cow` (full load only).
+    pub limit: String,
     /// Labels of the peers in `cow`.
     pub peers: Vec<String>,
     /// The loader on the MOR table.
@@ -205,6 +207,16 @@ impl Results {
                 rate(l.rate()),
                 rate(f.rate()),
                 mark(r >= 0.9)
+            );
+        }
+        if let (Some(l), Some(c)) = (lf, find(&self.cow, &self.limit, "full")) {
+            let _ = writeln!(
+                s,
+                "| (context) full load (bulk bootstrap) against the byte-moving limit | {:.2}× ({} vs {} rows/s; peak RSS {}) | — |",
+                l.rate() / c.rate(),
+                rate(l.rate()),
+                rate(c.rate()),
+                l.max_rss.map(mb).unwrap_or_default()
             );
         }
         if let (Some(l), Some(p)) = (lf, self.best_peer("full")) {

@@ -49,6 +49,8 @@ const SECTIONS: [&str; 8] = [
 const LOADER: &str = "**loader** (hps-sync pass, release)";
 const LOADER_LANDING: &str = "loader with the direct load off (every row through landing)";
 const FLOOR: &str = "floor: psql `\\copy` binary + upsert SQL";
+/// The byte-moving limit of the full load (see [`floor::copy_limit`]).
+const COPY_LIMIT: &str = "limit: psql `\\copy` binary into an empty table without indexes";
 
 struct Ctx {
     server: Server,
@@ -123,6 +125,7 @@ pub async fn run(a: RunArgs) -> Result<()> {
         rows,
         loader: LOADER.into(),
         floor: FLOOR.into(),
+        limit: COPY_LIMIT.into(),
         ..Default::default()
     };
     res.env.push(format!(
@@ -197,6 +200,18 @@ pub async fn run(a: RunArgs) -> Result<()> {
             })?;
             res.cow.extend(t);
         }
+        eprintln!("== the byte-moving limit of the full load");
+        ctx.server.checkpoint()?;
+        let m = floor::copy_limit(&ctx.server, &target, &cap.files[0], &ctx.work, &ctx.log)?;
+        res.cow.push(Timed {
+            who: COPY_LIMIT.into(),
+            step: STEPS[0].to_string(),
+            rows: cap.rows[0],
+            secs: m.wall.as_secs_f64(),
+            wall_secs: m.wall.as_secs_f64(),
+            max_rss: None,
+            spread: None,
+        });
         if on("loader") {
             let a = fingerprint(&ctx, "bench_loader", &cow)?;
             let b = fingerprint(&ctx, "bench_floor", &cow)?;
@@ -294,7 +309,7 @@ fn notes() -> Vec<String> {
         "time (s): the loader's from process start to the end of its pass (connect, lease, plan, read, COPY, upsert, fence, bookmark); a peer's from after its imports to COMMIT; the floor's is the `psql` process. wall (s) is spawn to exit for every one of them.".into(),
         "all contenders write the same staging table DDL (created by hps-postgres, `fillfactor = 70`) and run the same dedup + version-guarded upsert statement; the floor and the peers land into a plain UNLOGGED table, the loader into its per-load UNLOGGED partition.".into(),
         "the floor replays exactly the rows the loader landed (dumped from an untimed loader run that keeps its landing partitions).".into(),
-        "the full load into the empty staging table goes straight into staging (hps-postgres `direct_load`: binary COPY into staging while the rows are upserts of new keys); the row \"direct load off\" is the same loader with every row through landing + the upsert statement, the floor's path.".into(),
+        "the full load is the table's first window, a bulk bootstrap (hps-postgres `LoadMode::Bootstrap`): binary COPY into a shadow table without keys, then one primary-key build and a swap for the empty staging table; the row \"direct load off\" is the same loader with every row through landing + the upsert statement, the floor's path. The \"limit\" row is the bytes alone: `psql` COPYing the same rows into an empty table without any index.".into(),
         "the peers read upserts only (neither hudi-rs' incremental query nor the parquet files show deletes); the loader also applies the window's deletes. The DuckDB peer is handed the window's changed base files and commit times (a user would take them from the commit metadata).".into(),
         "the 1 % commit runs three times per contender, on copies of its database (and bookmarks) as they stand after the full load: its time is the median, with the fastest and slowest run in brackets.".into(),
         "between the full load and the 1 % commit every contender's database is vacuumed and analyzed, untimed (what autovacuum does soon after a bulk load; without it the loader's 1 % commit took between 0.46 s and 1.00 s in runs on this machine, depending on what PostgreSQL was still doing with the fresh table).".into(),

@@ -294,7 +294,9 @@ fn gen_cfg(name: &str, tt: TableType, v: TableVersion) -> GenConfig {
 /// A new table whose two oldest instants are archived and whose two newest are not on the
 /// timeline (their files are: a failed writer's) bootstraps from its snapshot, equals the
 /// table as of its newest visible commit, then applies the two newest incrementally.
-async fn bootstrap_then_incremental(tt: TableType, v: TableVersion) {
+/// `bulk`: the default landing retention, so that the bootstrap is a bulk load into a shadow
+/// table swapped in at its end; otherwise landing is kept and every row takes the upsert path.
+async fn bootstrap_then_incremental(tt: TableType, v: TableVersion, bulk: bool) {
     let label = format!("{tt:?} {v:?}");
     let pg = pg();
     let url = fresh_db(&pg);
@@ -328,7 +330,11 @@ async fn bootstrap_then_incremental(tt: TableType, v: TableVersion) {
 
     let stores = Stores::new(StoreKind::File).await;
     let pipe = pipeline("p", &stores, &url, test_options());
-    let src = source("boot", &path, "boot");
+    let src = if bulk {
+        source_bulk("boot", &path, "boot")
+    } else {
+        source("boot", &path, "boot")
+    };
     let outs = run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
     let booted = outs
         .iter()
@@ -337,6 +343,13 @@ async fn bootstrap_then_incremental(tt: TableType, v: TableVersion) {
     assert_staging_matches(&url, &src, &asof).await;
     let st = pipe.status(&src).await.unwrap();
     assert_eq!(st.state(), "up_to_date", "{label}");
+    let spec = target_of(&src).await;
+    assert_eq!(
+        shadow_duplicates(&url, &spec).await,
+        None,
+        "{label}: the shadow was swapped in"
+    );
+    assert!(staging_has_primary_key(&url, &spec).await, "{label}");
 
     // the newest commits complete: applied incrementally, no bootstrap
     move_instants(&hidden, &tl, &newest);
@@ -352,25 +365,25 @@ async fn bootstrap_then_incremental(tt: TableType, v: TableVersion) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_then_incremental_cow_v6() {
     init_tracing();
-    bootstrap_then_incremental(TableType::CopyOnWrite, TableVersion::V6).await;
+    bootstrap_then_incremental(TableType::CopyOnWrite, TableVersion::V6, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_then_incremental_cow_v9() {
     init_tracing();
-    bootstrap_then_incremental(TableType::CopyOnWrite, TableVersion::V9).await;
+    bootstrap_then_incremental(TableType::CopyOnWrite, TableVersion::V9, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_then_incremental_mor_v6() {
     init_tracing();
-    bootstrap_then_incremental(TableType::MergeOnRead, TableVersion::V6).await;
+    bootstrap_then_incremental(TableType::MergeOnRead, TableVersion::V6, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_then_incremental_mor_v9() {
     init_tracing();
-    bootstrap_then_incremental(TableType::MergeOnRead, TableVersion::V9).await;
+    bootstrap_then_incremental(TableType::MergeOnRead, TableVersion::V9, true).await;
 }
 
 /// The real archived tables sync into PostgreSQL as new tables: bootstrapped, staging equals
@@ -579,6 +592,17 @@ async fn archived_bookmark_continues_or_resyncs_v9() {
 /// no change row landed twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_resumes_under_deadlines_and_converges_after_crashes() {
+    bootstrap_resumes_and_converges(false).await;
+}
+
+/// The same for a bulk bootstrap (into a shadow table swapped in at the end): between passes
+/// the shadow never holds a key twice, and staging stays empty until the swap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_bootstrap_resumes_under_deadlines_and_converges_after_crashes() {
+    bootstrap_resumes_and_converges(true).await;
+}
+
+async fn bootstrap_resumes_and_converges(bulk: bool) {
     use hps_sync::failpoint::{self, FailAction};
     init_tracing();
     let pg = pg();
@@ -593,8 +617,13 @@ async fn bootstrap_resumes_under_deadlines_and_converges_after_crashes() {
     let url = fresh_db(&pg);
     let stores = Stores::new(StoreKind::File).await;
     let pipe = pipeline("p", &stores, &url, options(30));
-    let src = source("boot", &generated.path, "boot");
-    let (mut passes, mut saw_bootstrapping) = (0, false);
+    let src = if bulk {
+        source_bulk("boot", &generated.path, "boot")
+    } else {
+        source("boot", &generated.path, "boot")
+    };
+    let spec = target_of(&src).await;
+    let (mut passes, mut saw_bootstrapping, mut saw_shadow) = (0, false, false);
     loop {
         let o = pipe
             .run_pass(&src, Some(tokio::time::Instant::now()), PassMode::ToLatest)
@@ -602,6 +631,15 @@ async fn bootstrap_resumes_under_deadlines_and_converges_after_crashes() {
             .unwrap();
         passes += 1;
         saw_bootstrapping |= pipe.status(&src).await.unwrap().state() == "bootstrapping";
+        if let Some(dups) = shadow_duplicates(&url, &spec).await {
+            saw_shadow = true;
+            assert_eq!(
+                dups, 0,
+                "pass {passes}: a slice was loaded into the shadow twice"
+            );
+            let staged = staging_rows(&client(&url).await, &spec).await;
+            assert!(staged.is_empty(), "staging stays empty until the swap");
+        }
         match o {
             PassOutcome::UpToDate { .. } => break,
             PassOutcome::MoreToDo(_) | PassOutcome::Applied(_) => assert!(passes < 500),
@@ -610,7 +648,12 @@ async fn bootstrap_resumes_under_deadlines_and_converges_after_crashes() {
     }
     assert!(passes > 4, "{passes} passes");
     assert!(saw_bootstrapping);
+    assert_eq!(
+        saw_shadow, bulk,
+        "a shadow table exists between passes exactly when bulk"
+    );
     assert_staging_matches(&url, &src, &generated.path).await;
+    assert!(staging_has_primary_key(&url, &spec).await);
 
     let mut fired = 0;
     for point in failpoint::ALL {
@@ -630,9 +673,20 @@ async fn bootstrap_resumes_under_deadlines_and_converges_after_crashes() {
             assert!(joined.is_err_and(|e| e.is_panic()), "{point}");
         }
         drop(victim);
+        assert_eq!(
+            shadow_duplicates(&url, &spec).await.unwrap_or(0),
+            0,
+            "{point}: the crashed pass left a key twice in the shadow"
+        );
         let rerun = pipeline("p", &stores, &url, options(5));
         run_until_settled(&rerun, &src, PassMode::ToLatest, || None).await;
         assert_staging_matches(&url, &src, &generated.path).await;
+        assert_eq!(
+            shadow_duplicates(&url, &spec).await,
+            None,
+            "{point}: no shadow left"
+        );
+        assert!(staging_has_primary_key(&url, &spec).await, "{point}");
         let dups = landing_duplicates(&url, &target_of(&src).await).await;
         assert!(
             dups.is_empty(),

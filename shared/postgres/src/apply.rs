@@ -92,6 +92,8 @@ pub struct ApplyOptions {
     /// whose guarded upsert then sees the directly loaded rows, so the result is the same.
     /// Only with [`LandingRetention::DropAfterApply`] (a landing kept for audit must hold
     /// every row) and key columns whose equality is byte equality (no float or JSON keys).
+    /// The same switch allows the bulk bootstrap ([`crate::LoadMode::Bootstrap`]), under the
+    /// same retention.
     pub direct_load: bool,
     /// Key hashes the direct phase remembers (8 bytes each plus hash-table overhead) before
     /// it hands the rest of the load to the landing path: bounds its memory.
@@ -393,7 +395,10 @@ impl Applier {
 
         let shadow = match (mode, &first) {
             (LoadMode::Bootstrap { first: starts }, Some(_)) => {
-                open_shadow(&tx, spec, &names, &table, starts).await?
+                // a bootstrap under way continues in its shadow; a new one needs the switch
+                let may_start = self.options.direct_load
+                    && matches!(spec.landing_retention, LandingRetention::DropAfterApply);
+                open_shadow(&tx, spec, &names, &table, starts, may_start).await?
             }
             _ => None,
         };

@@ -64,13 +64,15 @@ fn shadow_ident(names: &Names) -> Result<Ident, PgError> {
 }
 
 /// The bootstrap's shadow table for this load (qualified), or `None` when the load must take
-/// the upsert path (staging already holds rows and no bootstrap is under way).
+/// the upsert path (no bootstrap under way, and staging already holds rows or `may_start` is
+/// false).
 pub(crate) async fn open_shadow(
     tx: &Transaction<'_>,
     spec: &TargetTable,
     names: &Names,
     table: &str,
     first: bool,
+    may_start: bool,
 ) -> Result<Option<String>, PgError> {
     let shadow = shadow_ident(names)?;
     let shadow_q = qualified(&names.schema, &shadow);
@@ -80,7 +82,7 @@ pub(crate) async fn open_shadow(
         follow_staging(tx, names, &shadow_q, table).await?;
         return Ok(Some(shadow_q));
     }
-    if !target_is_empty(tx, spec, names, table).await? {
+    if !may_start || !target_is_empty(tx, spec, names, table).await? {
         return Ok(None);
     }
     let sql = format!(

@@ -217,6 +217,55 @@ pub fn source(id: &str, path: &Path, schema: &str) -> TableSource {
     })
 }
 
+/// [`source`] with the default landing retention (landing dropped after each apply): a new
+/// table's first window is then a bulk bootstrap into a shadow table.
+pub fn source_bulk(id: &str, path: &Path, schema: &str) -> TableSource {
+    let store: DynStore = Arc::new(LocalStore::new(path));
+    TableSource::new(id, store).with_target(TargetOverrides {
+        schema: Some(schema.to_string()),
+        ..Default::default()
+    })
+}
+
+/// Rows of the bulk bootstrap's shadow table that repeat a record key (None: no shadow).
+pub async fn shadow_duplicates(url: &str, spec: &TargetTable) -> Option<i64> {
+    let c = client(url).await;
+    let q = format!(
+        "{}.{}",
+        hps_postgres::quote_ident(&spec.schema),
+        hps_postgres::quote_ident(&format!("{}__hps_bootstrap", spec.staging))
+    );
+    let exists: bool = c
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&q])
+        .await
+        .expect("regclass")
+        .get(0);
+    if !exists {
+        return None;
+    }
+    let sql = format!(
+        "SELECT count(*) - count(DISTINCT (\"_hoodie_partition_path\", \"_hoodie_record_key\")) FROM {q}"
+    );
+    Some(c.query_one(&sql, &[]).await.expect("shadow").get(0))
+}
+
+/// Whether staging has a primary key (a bulk bootstrap's swap builds it).
+pub async fn staging_has_primary_key(url: &str, spec: &TargetTable) -> bool {
+    let c = client(url).await;
+    let q = format!(
+        "{}.{}",
+        hps_postgres::quote_ident(&spec.schema),
+        hps_postgres::quote_ident(&spec.staging)
+    );
+    c.query_one(
+        "SELECT count(*) = 1 FROM pg_constraint WHERE conrelid = $1::text::regclass AND contype = 'p'",
+        &[&q],
+    )
+    .await
+    .expect("pk")
+    .get(0)
+}
+
 /// The target a source syncs into.
 pub async fn target_of(src: &TableSource) -> TargetTable {
     let t = hps_hudi::HudiTable::open(src.store.clone())
