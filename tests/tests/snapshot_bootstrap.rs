@@ -698,3 +698,219 @@ async fn bootstrap_resumes_and_converges(bulk: bool) {
         "{fired} failpoints fired"
     );
 }
+
+/// Every timeline file whose instant is after `cut`, moved into `hidden`; the instants moved,
+/// oldest first.
+fn hide_after(timeline: &Path, hidden: &Path, cut: &str) -> Vec<String> {
+    let mut instants: Vec<String> = std::fs::read_dir(timeline)
+        .expect("timeline dir")
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            let digits: String = n.chars().take_while(|c| c.is_ascii_digit()).collect();
+            (digits.len() >= 14 && digits.as_str() > cut).then_some(digits)
+        })
+        .collect();
+    instants.sort();
+    instants.dedup();
+    move_instants(timeline, hidden, &instants);
+    instants
+}
+
+/// Staging as record key → `_hoodie_commit_time`, live rows only.
+async fn staged_versions(
+    url: &str,
+    src: &hps_sync::TableSource,
+    key: &str,
+) -> BTreeMap<i64, String> {
+    let spec = target_of(src).await;
+    let c = client(url).await;
+    let q = format!(
+        "SELECT {}::text, \"_hoodie_commit_time\" FROM {}.{}",
+        hps_postgres::quote_ident(key),
+        hps_postgres::quote_ident(&spec.schema),
+        hps_postgres::quote_ident(&spec.staging)
+    );
+    c.query(&q, &[])
+        .await
+        .expect("staging")
+        .iter()
+        .map(|r| {
+            let id: String = r.get(0);
+            (id.parse().expect("int key"), r.get(1))
+        })
+        .collect()
+}
+
+/// The generator's state after `commits[..=last]`: key → the instant that wrote its live row.
+fn expected_versions(m: &hps_gen::Manifest, last: usize) -> BTreeMap<i64, String> {
+    let mut state = BTreeMap::new();
+    for c in &m.commits[..=last] {
+        for [a, b] in &c.inserted {
+            for id in *a..*b {
+                state.insert(id, c.instant.clone());
+            }
+        }
+        for id in &c.updated {
+            state.insert(*id, c.instant.clone());
+        }
+        for id in &c.deleted {
+            state.remove(id);
+        }
+    }
+    state
+}
+
+/// A table of 200+ commits archived and (optionally) cleaned as Hudi does: a new table
+/// bootstraps with its newest instants not yet on the timeline, then takes them one by one
+/// and equals the generator's state after every one of them (the `hudi` wheel's snapshot at
+/// the end); a bookmark rewound deep into the archive then continues incrementally (nothing
+/// cleaned: every archived commit after it is re-applied) or needs a resync (cleaned), which
+/// restores the snapshot.
+async fn long_lived(tt: TableType, v: TableVersion, clean: Option<u32>, bulk: bool) {
+    let label = format!("{tt:?} {v:?} clean {clean:?} bulk {bulk}");
+    let pg = pg();
+    let url = fresh_db(&pg);
+    let cfg = GenConfig {
+        commits: 210,
+        rows: 400,
+        rows_per_file_group: 100,
+        update_fraction: 0.05,
+        insert_fraction: 0.02,
+        delete_fraction: 0.01,
+        compact_every: if tt == TableType::MergeOnRead { 5 } else { 0 },
+        archive: Some(hps_gen::ArchivalConfig {
+            keep_min: 12,
+            keep_max: 20,
+        }),
+        clean_retain_commits: clean,
+        ..gen_cfg("longlived", tt, v)
+    };
+    let generated = gen_table(&cfg).await;
+    let m = &generated.manifest;
+    let n = m.commits.len();
+    assert!(n >= 200, "{label}: {n} instants");
+    assert!(
+        m.archived_instants().len() >= 150,
+        "{label}: {} archived",
+        m.archived_instants().len()
+    );
+    let key = m.table.record_key_field.clone();
+
+    // the newest 6 commits (and every instant after the cut) are not on the timeline yet
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    copy_dir(&generated.path, &path);
+    let (tl, _) = timeline_dirs(&path, v);
+    let hidden = dir.path().join("hidden");
+    let cut_at = n - 7;
+    let hidden_instants = hide_after(&tl, &hidden, &m.commits[cut_at].instant);
+
+    let stores = Stores::new(StoreKind::File).await;
+    let pipe = pipeline("p", &stores, &url, test_options());
+    let src = if bulk {
+        source_bulk("lived", &path, "lived")
+    } else {
+        source("lived", &path, "lived")
+    };
+    let outs = run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
+    assert!(
+        outs.iter().any(
+            |o| matches!(o, PassOutcome::Applied(r) | PassOutcome::MoreToDo(r) if r.bootstrap)
+        ),
+        "{label}: {outs:?}"
+    );
+    assert_eq!(
+        staged_versions(&url, &src, &key).await,
+        expected_versions(m, cut_at),
+        "{label}: after the bootstrap"
+    );
+
+    // the later commits arrive one at a time (with the cleans that follow them)
+    for j in cut_at + 1..n {
+        let bound = m.commits[j].instant.clone();
+        let next = m.commits.get(j + 1).map(|c| c.instant.clone());
+        let reveal: Vec<String> = hidden_instants
+            .iter()
+            .filter(|i| {
+                i.as_str() >= bound.as_str() && next.as_deref().is_none_or(|x| i.as_str() < x)
+            })
+            .cloned()
+            .collect();
+        move_instants(&hidden, &tl, &reveal);
+        let outs = run_until_up_to_date(&pipe, &src, PassMode::Step).await;
+        assert!(
+            outs.iter()
+                .all(|o| !matches!(o, PassOutcome::Applied(r) if r.bootstrap)),
+            "{label}: {outs:?}"
+        );
+        assert_eq!(
+            staged_versions(&url, &src, &key).await,
+            expected_versions(m, j),
+            "{label}: after commit {j} ({bound})"
+        );
+    }
+    assert_staging_matches(&url, &src, &generated.path).await;
+
+    // a bookmark deep in the archive
+    let archived = m.archived_instants();
+    let writes: Vec<&str> = m
+        .commits
+        .iter()
+        .filter(|c| archived.contains(&c.instant) && c.action != "compaction")
+        .map(|c| c.instant.as_str())
+        .collect();
+    let bookmark = writes[writes.len() / 4];
+    pipe.rewind(&src, Some(bookmark))
+        .await
+        .unwrap_or_else(|e| panic!("{label}: rewind: {e}"));
+    let out = pipe.run_pass(&src, None, PassMode::ToLatest).await.unwrap();
+    match (clean, &out) {
+        (None, PassOutcome::Applied(r) | PassOutcome::MoreToDo(r)) => {
+            assert!(!r.bootstrap, "{label}");
+            run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
+        }
+        (Some(_), PassOutcome::NeedsResync { reason }) => {
+            assert!(
+                reason.contains("history no longer retained"),
+                "{label}: {reason}"
+            );
+            pipe.resync(&src, hps_sync::ResyncMode::Merge, None)
+                .await
+                .unwrap_or_else(|e| panic!("{label}: resync: {e}"));
+            run_until_up_to_date(&pipe, &src, PassMode::ToLatest).await;
+        }
+        other => panic!("{label}: after rewinding to archived {bookmark}: {other:?}"),
+    }
+    assert_eq!(
+        staged_versions(&url, &src, &key).await,
+        expected_versions(m, n - 1),
+        "{label}: at the end"
+    );
+    assert_staging_matches(&url, &src, &generated.path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lived_cow_v6_cleaned_bulk() {
+    init_tracing();
+    long_lived(TableType::CopyOnWrite, TableVersion::V6, Some(10), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lived_mor_v9_cleaned_bulk() {
+    init_tracing();
+    long_lived(TableType::MergeOnRead, TableVersion::V9, Some(10), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lived_cow_v9_archived_only() {
+    init_tracing();
+    long_lived(TableType::CopyOnWrite, TableVersion::V9, None, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lived_mor_v6_archived_only() {
+    init_tracing();
+    long_lived(TableType::MergeOnRead, TableVersion::V6, None, false).await;
+}
