@@ -135,7 +135,7 @@ pub static ENV_VARS: &[EnvVar] = &[
         roles: LOAD,
         required: NONE,
         default: None,
-        doc: "PEM file of CA certificates for `verify-ca`/`verify-full` (for Aurora: the RDS CA bundle, e.g. shipped in a layer under `/opt`). Unset: the public WebPKI roots.",
+        doc: "PEM file of CA certificates for `verify-ca`/`verify-full` (e.g. shipped in a layer under `/opt`). Unset: the public WebPKI roots, plus Amazon's RDS CAs (built in) for `*.rds.amazonaws.com` hosts, so Aurora, RDS and RDS Proxy endpoints verify without a bundle.",
     },
     EnvVar {
         name: "HPS_PG_SCHEMA",

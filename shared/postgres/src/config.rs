@@ -102,8 +102,9 @@ pub struct ConnectOptions {
     pub password_env: Option<String>,
     /// `sslmode`; `None` = `verify-full` for non-loopback hosts, `prefer` on loopback.
     pub sslmode: Option<SslMode>,
-    /// CA bundle (PEM, may hold many certificates, e.g. the RDS global bundle); without it,
-    /// or with the libpq value `system`, the Mozilla roots (webpki-roots) are used.
+    /// CA bundle (PEM, may hold many certificates); without it, or with the libpq value
+    /// `system`, the Mozilla roots (webpki-roots) are used, plus Amazon's RDS CAs for hosts
+    /// under `.rds.amazonaws.com` (`.cn`).
     pub sslrootcert: Option<PathBuf>,
     /// `application_name` (default `hudi-pg-sync`).
     pub application_name: Option<String>,

@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 
 use crate::config::{ConnectOptions, SslMode};
 use crate::error::{PgError, describe_pg};
-use crate::tls::make_tls;
+use crate::tls::{Roots, make_tls};
 
 /// Exponential backoff with full jitter for transient errors.
 #[derive(Clone, Debug)]
@@ -97,12 +97,8 @@ impl Connector {
     /// Validate the options and build the TLS configuration (reads the CA bundle).
     pub fn new(options: ConnectOptions) -> Result<Self, PgError> {
         let mode = options.effective_sslmode();
-        // libpq's `sslrootcert=system`: the public roots
-        let ca = options
-            .sslrootcert
-            .as_deref()
-            .filter(|p| *p != std::path::Path::new("system"));
-        let tls = make_tls(mode, ca)?;
+        let roots = Roots::for_host(&options.host, options.sslrootcert.as_deref());
+        let tls = make_tls(mode, roots)?;
         Ok(Connector { options, tls })
     }
 

@@ -47,31 +47,70 @@ pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, PgError> {
     Ok(roots)
 }
 
-fn default_roots() -> RootCertStore {
-    RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+/// Amazon's RDS, Aurora and RDS Proxy CAs (`certs/README.md`: provenance, refresh).
+const RDS_CA_PEM: &[u8] = include_bytes!("../certs/amazon-rds-ca.pem");
+
+/// Which certificate authorities verify the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Roots<'a> {
+    /// A PEM bundle (`sslrootcert`).
+    Bundle(&'a Path),
+    /// The public web roots (webpki-roots, Mozilla's list).
+    Public,
+    /// The public roots and Amazon's RDS CAs (RDS and Aurora host names).
+    PublicAndRds,
+}
+
+impl<'a> Roots<'a> {
+    /// `sslrootcert` if given (libpq's `system` = the public roots); else the public roots,
+    /// with Amazon's RDS CAs added for hosts under `.rds.amazonaws.com(.cn)`.
+    pub(crate) fn for_host(host: &str, sslrootcert: Option<&'a Path>) -> Self {
+        match sslrootcert {
+            Some(p) if p == Path::new("system") => Roots::Public,
+            Some(p) => Roots::Bundle(p),
+            None if is_rds_host(host) => Roots::PublicAndRds,
+            None => Roots::Public,
+        }
+    }
+
+    fn store(self) -> Result<RootCertStore, PgError> {
+        let mut store = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        match self {
+            Roots::Bundle(p) => load_roots(p),
+            Roots::Public => Ok(store),
+            Roots::PublicAndRds => {
+                for cert in rustls_pemfile::certs(&mut &RDS_CA_PEM[..]) {
+                    let cert = cert.map_err(|e| PgError::Tls(format!("built-in RDS CAs: {e}")))?;
+                    store
+                        .add(cert)
+                        .map_err(|e| PgError::Tls(format!("built-in RDS CAs: {e}")))?;
+                }
+                Ok(store)
+            }
+        }
     }
 }
 
-/// The TLS connector for `mode`; `ca` is the CA bundle (else the Mozilla roots).
-pub(crate) fn make_tls(mode: SslMode, ca: Option<&Path>) -> Result<MakeRustlsConnect, PgError> {
+/// An Amazon RDS / Aurora / RDS Proxy endpoint name.
+fn is_rds_host(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    h.ends_with(".rds.amazonaws.com") || h.ends_with(".rds.amazonaws.com.cn")
+}
+
+/// The TLS connector for `mode`, verifying against `roots`.
+pub(crate) fn make_tls(mode: SslMode, roots: Roots<'_>) -> Result<MakeRustlsConnect, PgError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| PgError::Tls(e.to_string()))?;
     let config = match mode {
-        SslMode::VerifyFull => {
-            let roots = match ca {
-                Some(p) => load_roots(p)?,
-                None => default_roots(),
-            };
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
+        SslMode::VerifyFull => builder
+            .with_root_certificates(roots.store()?)
+            .with_no_client_auth(),
         SslMode::VerifyCa => {
-            let roots = match ca {
-                Some(p) => load_roots(p)?,
-                None => default_roots(),
-            };
+            let roots = roots.store()?;
             let inner =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
@@ -196,15 +235,56 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
         assert!(matches!(
-            make_tls(SslMode::VerifyFull, Some(&empty)),
+            make_tls(SslMode::VerifyFull, Roots::Bundle(&empty)),
             Err(PgError::Tls(_))
         ));
         let missing = dir.path().join("missing.pem");
         assert!(matches!(
-            make_tls(SslMode::VerifyFull, Some(&missing)),
+            make_tls(SslMode::VerifyFull, Roots::Bundle(&missing)),
             Err(PgError::Io { .. })
         ));
-        assert!(make_tls(SslMode::VerifyFull, None).is_ok());
-        assert!(make_tls(SslMode::Require, None).is_ok());
+        assert!(make_tls(SslMode::VerifyFull, Roots::Public).is_ok());
+        assert!(make_tls(SslMode::VerifyFull, Roots::PublicAndRds).is_ok());
+        assert!(make_tls(SslMode::Require, Roots::Public).is_ok());
+    }
+
+    #[test]
+    fn rds_bundle_parses() {
+        let certs: Vec<_> = rustls_pemfile::certs(&mut &RDS_CA_PEM[..])
+            .collect::<Result<_, _>>()
+            .expect("PEM");
+        assert_eq!(certs.len(), 92, "certs/amazon-rds-ca.pem");
+        let public = Roots::Public.store().unwrap().len();
+        let both = Roots::PublicAndRds.store().unwrap().len();
+        assert_eq!(
+            both,
+            public + certs.len(),
+            "every RDS CA is a usable trust anchor"
+        );
+    }
+
+    #[test]
+    fn rds_hosts_get_the_rds_roots() {
+        let aurora = "lake.cluster-c9akciq32.eu-west-1.rds.amazonaws.com";
+        assert_eq!(Roots::for_host(aurora, None), Roots::PublicAndRds);
+        assert_eq!(
+            Roots::for_host("db.proxy-abc.us-east-1.RDS.amazonaws.com.", None),
+            Roots::PublicAndRds
+        );
+        assert_eq!(
+            Roots::for_host("x.cn-north-1.rds.amazonaws.com.cn", None),
+            Roots::PublicAndRds
+        );
+        assert_eq!(Roots::for_host("db.example.com", None), Roots::Public);
+        assert_eq!(
+            Roots::for_host("rds.amazonaws.com.evil.example", None),
+            Roots::Public
+        );
+        let own = Path::new("/etc/ca.pem");
+        assert_eq!(Roots::for_host(aurora, Some(own)), Roots::Bundle(own));
+        assert_eq!(
+            Roots::for_host(aurora, Some(Path::new("system"))),
+            Roots::Public
+        );
     }
 }
