@@ -23,7 +23,7 @@ use crate::manifest::{
 };
 use crate::naming::{Schedule, compaction_files, format_instant, instant_files, timeline_dir};
 use crate::plan::{CommitChanges, FileJob, TableState};
-use crate::properties::{partition_metadata, table_properties};
+use crate::properties::{partition_metadata, table_properties, upgraded_to_v6_properties};
 use crate::rng::{SplitMix64, hash_words};
 use crate::rows::RowGen;
 use crate::schema::TableSchema;
@@ -101,10 +101,10 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     let props = table_properties(
         &ctx.schema,
         cfg.table_type,
-        cfg.table_version,
+        cfg.version_at(0),
         cfg.start_time,
     );
-    put(&store, ".hoodie/hoodie.properties", props.into_bytes()).await?;
+    put(&store, PROPERTIES, props.clone().into_bytes()).await?;
 
     let mut state = TableState::new(cfg, instants.clone());
     let mut stats = GenStats::default();
@@ -118,6 +118,10 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
         let version = u16::try_from(v)
             .map_err(|_| GenError::Config(format!("instant {v} exceeds the supported count")))?;
         let instant = &instants[usize::from(version)];
+        if cfg.upgrade_instant() == Some(version) {
+            let at = schedule.requested[usize::from(version)];
+            upgrade_to_v6(&store, &props, &ctx.schema, cfg, at).await?;
+        }
         let span = info_span!("instant", version, instant = instant.as_str(), kind = ?kind);
         let io = CommitIo {
             store: &store,
@@ -186,6 +190,32 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     Ok(GenReport { manifest, stats })
 }
 
+const PROPERTIES: &str = ".hoodie/hoodie.properties";
+const PROPERTIES_BACKUP: &str = ".hoodie/hoodie.properties.backup";
+
+/// The first write of Hudi 0.14 to a version-5 table upgrades it in place: the
+/// `FiveToSixUpgradeHandler` removes `.aux/` copies of *pending* compaction plans (there are
+/// none: every generated compaction completes), then `hoodie.properties` is rewritten with
+/// `hoodie.table.version=6` the way `HoodieTableConfig.modify` does it: a backup copy, the new
+/// file, the backup deleted. Data files, logs and earlier instants stay as version 5 wrote them.
+async fn upgrade_to_v6(
+    store: &DynStore,
+    v5_properties: &str,
+    schema: &TableSchema,
+    cfg: &GenConfig,
+    at: chrono::DateTime<chrono::Utc>,
+) -> GenResult<()> {
+    put(store, PROPERTIES_BACKUP, v5_properties.as_bytes().to_vec()).await?;
+    let text = upgraded_to_v6_properties(schema, cfg.table_type, at);
+    put(store, PROPERTIES, text.into_bytes()).await?;
+    store
+        .delete(PROPERTIES_BACKUP)
+        .await
+        .map_err(|e| GenError::storage(PROPERTIES_BACKUP, e))?;
+    info!("table upgraded from version 5 to 6");
+    Ok(())
+}
+
 async fn put(store: &DynStore, path: &str, data: Vec<u8>) -> GenResult<()> {
     store
         .put(path, Bytes::from(data))
@@ -207,7 +237,7 @@ type Written = (u32, String, WriteStat, u64, u64);
 
 /// Encode and store `jobs`, `threads` at a time; results in job order.
 async fn run_jobs(io: &CommitIo<'_>, jobs: Vec<FileJob>, version: u16) -> GenResult<Vec<Written>> {
-    let table_version = io.cfg.table_version;
+    let table_version = io.cfg.version_at(version);
     let mut written: Vec<(usize, Written)> = futures::stream::iter(jobs.into_iter().enumerate())
         .map(|(i, job)| {
             let ctx = Arc::clone(io.ctx);
@@ -256,8 +286,9 @@ async fn write_commit(
     let changes = state.choose_changes(cfg, initial);
     let jobs = state.apply(&ctx.rows, &changes, version);
     let operation = if initial { "INSERT" } else { "UPSERT" };
+    let table_version = cfg.version_at(version);
     let [requested_path, inflight_path, completed_path] =
-        instant_files(cfg.table_version, cfg.table_type, &instant, &completion);
+        instant_files(table_version, cfg.table_type, &instant, &completion);
     let marker = |salt: u64| {
         SplitMix64::new(hash_words(&[
             cfg.seed,
@@ -274,7 +305,7 @@ async fn write_commit(
     put(
         store,
         &inflight_path,
-        encode_metadata(&profile, cfg.table_version, marker(1))?,
+        encode_metadata(&profile, table_version, marker(1))?,
     )
     .await?;
 
@@ -330,7 +361,7 @@ async fn write_commit(
     put(
         store,
         &completed_path,
-        encode_metadata(&metadata, cfg.table_version, marker(2))?,
+        encode_metadata(&metadata, table_version, marker(2))?,
     )
     .await?;
 
@@ -429,9 +460,16 @@ async fn write_compaction(
             _ => None,
         })
         .collect();
+    let table_version = cfg.version_at(version);
     let [requested_path, inflight_path, completed_path] =
-        compaction_files(cfg.table_version, &instant, &completion);
-    put(store, &requested_path, compaction_plan_ocf(&ops, marker(1))).await?;
+        compaction_files(table_version, &instant, &completion);
+    let plan = compaction_plan_ocf(&ops, marker(1));
+    if table_version == TableVersion::V5 {
+        // Hudi <= 0.13 also keeps a copy of the plan in `.hoodie/.aux/` (HUDI-6040)
+        let copy = format!(".hoodie/.aux/{instant}.compaction.requested");
+        put(store, &copy, plan.clone()).await?;
+    }
+    put(store, &requested_path, plan).await?;
     put(store, &inflight_path, Vec::new()).await?;
 
     let written = run_jobs(io, jobs, version).await?;
@@ -463,7 +501,7 @@ async fn write_compaction(
     put(
         store,
         &completed_path,
-        encode_metadata(&metadata, cfg.table_version, marker(2))?,
+        encode_metadata(&metadata, table_version, marker(2))?,
     )
     .await?;
     info!(
@@ -555,7 +593,7 @@ async fn write_clean(
         |salt: u64| SplitMix64::new(hash_words(&[cfg.seed, SALT_CLEAN, v as u64, salt])).bytes16();
     let dir = timeline_dir(cfg.table_version);
     let completed = match cfg.table_version {
-        TableVersion::V6 => format!("{dir}/{instant}.clean"),
+        TableVersion::V5 | TableVersion::V6 => format!("{dir}/{instant}.clean"),
         TableVersion::V9 => format!("{dir}/{instant}_{completion}.clean"),
     };
     let files = [
@@ -593,6 +631,7 @@ fn encode_metadata(
     marker: [u8; 16],
 ) -> GenResult<Vec<u8>> {
     match version {
+        TableVersion::V5 => m.to_v5_json(),
         TableVersion::V6 => m.to_json(),
         TableVersion::V9 => Ok(m.to_avro_ocf(marker)),
     }
