@@ -118,7 +118,11 @@ fn ids(rows: &[String]) -> (BTreeSet<i64>, BTreeSet<i64>) {
 async fn same_as_twin(label: &str, m: &Manifest, table: &HudiTable, twin: &HudiTable) -> usize {
     let ws = windows(table).await;
     assert_eq!(ws, windows(twin).await, "{label}: the same instants");
-    assert_eq!(ws.len(), m.commits.len() + 2, "{label}: one window per commit");
+    assert_eq!(
+        ws.len(),
+        m.commits.len() + 2,
+        "{label}: one window per commit"
+    );
     let mut compared = 0;
     for (i, (after, until)) in ws.iter().enumerate() {
         let w = format!(
@@ -137,7 +141,10 @@ async fn same_as_twin(label: &str, m: &Manifest, table: &HudiTable, twin: &HudiT
             let want_up: BTreeSet<i64> = c.upserted_ids().into_iter().collect();
             let want_del: BTreeSet<i64> = c.deleted.iter().copied().collect();
             if c.operation == "COMPACT" {
-                assert!(up.is_empty() && del.is_empty(), "{w}: a compaction changes no row");
+                assert!(
+                    up.is_empty() && del.is_empty(),
+                    "{w}: a compaction changes no row"
+                );
             } else {
                 assert_eq!(up, want_up, "{w}: upserted ids");
                 assert_eq!(del, want_del, "{w}: deleted ids");

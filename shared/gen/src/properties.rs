@@ -96,7 +96,11 @@ const DATABASE: &str = "default";
 /// `realworld-fixtures/hudi_v5_table`, less `hoodie.table.metadata.partitions`: no metadata
 /// table here): the key generator as a class, `precombine.field`, the 0.12 default payload
 /// class, no create schema, no record merger or CDC keys.
-fn version5_keys(schema: &TableSchema, table_type: TableType, number: u32) -> Vec<(&'static str, String)> {
+fn version5_keys(
+    schema: &TableSchema,
+    table_type: TableType,
+    number: u32,
+) -> Vec<(&'static str, String)> {
     let table = schema.table_name();
     vec![
         ("hoodie.table.timeline.timezone", "UTC".to_string()),
@@ -143,7 +147,11 @@ fn version5_keys(schema: &TableSchema, table_type: TableType, number: u32) -> Ve
 }
 
 /// The keys of a table created by Hudi 0.14/0.15 (version 6) or 1.1 (version 9).
-fn current_keys(schema: &TableSchema, table_type: TableType, version: TableVersion) -> Vec<(&'static str, String)> {
+fn current_keys(
+    schema: &TableSchema,
+    table_type: TableType,
+    version: TableVersion,
+) -> Vec<(&'static str, String)> {
     let table = schema.table_name();
     let mut kv: Vec<(&str, String)> = vec![
         ("hoodie.table.name", table.to_string()),

@@ -239,7 +239,10 @@ fn check_era(md: &serde_json::Value, table_version: TableVersion) {
                     assert_eq!(s.get("recordsStats").is_some(), s.get("logFiles").is_some());
                 }
                 TableVersion::V6 => {
-                    assert!(s["cdcStats"].is_null() && s.get("cdcStats").is_some(), "{s}");
+                    assert!(
+                        s["cdcStats"].is_null() && s.get("cdcStats").is_some(),
+                        "{s}"
+                    );
                     assert!(s.get("recordsStats").is_none());
                 }
                 TableVersion::V9 => {}
@@ -478,8 +481,13 @@ fn upgrade_from_v5_mid_life() {
     assert!(!files.contains_key(".hoodie/hoodie.properties.backup"));
     let m = &report.manifest;
     assert_eq!(
-        m.commits.iter().map(|c| c.operation.as_str()).collect::<Vec<_>>(),
-        ["INSERT", "UPSERT", "UPSERT", "COMPACT", "UPSERT", "UPSERT", "COMPACT", "UPSERT"]
+        m.commits
+            .iter()
+            .map(|c| c.operation.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "INSERT", "UPSERT", "UPSERT", "COMPACT", "UPSERT", "UPSERT", "COMPACT", "UPSERT"
+        ]
     );
     let (mut v5_logs, mut v6_logs) = (0, 0);
     for commit in &m.commits {
@@ -512,7 +520,10 @@ fn upgrade_from_v5_mid_life() {
             }
         }
     }
-    assert!(v5_logs > 0 && v6_logs > 0, "{v5_logs} / {v6_logs} log files");
+    assert!(
+        v5_logs > 0 && v6_logs > 0,
+        "{v5_logs} / {v6_logs} log files"
+    );
 }
 
 /// A MOR table with deletes cannot be written as version 5 (Kryo DELETE blocks).
