@@ -177,6 +177,11 @@ pub struct GenConfig {
     /// instants are written as version 6. `None` = the whole life in `table_version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_from_v5_after: Option<u32>,
+    /// Append the logical-type columns of [`crate::schema::LOGICAL_COLUMNS`]
+    /// (timestamp-millis, local-timestamp-millis/micros, time-micros, uuid) to base files and
+    /// log blocks. The other columns keep their values.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub logical_types: bool,
 }
 
 /// When the generator archives: Hudi's `hoodie.keep.min.commits` / `hoodie.keep.max.commits`.
@@ -229,6 +234,7 @@ impl Default for GenConfig {
             archive: None,
             clean_retain_commits: None,
             upgrade_from_v5_after: None,
+            logical_types: false,
         }
     }
 }

@@ -87,8 +87,9 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     let instants = schedule.instants();
     let completions = schedule.completions();
     let info = table_info(cfg);
-    let schema = TableSchema::new(&cfg.table_name)?;
-    let rows = RowGen::new(cfg.seed, cfg.partitions, schedule.epoch_ms());
+    let schema = TableSchema::with_logical_types(&cfg.table_name, cfg.logical_types)?;
+    let rows = RowGen::new(cfg.seed, cfg.partitions, schedule.epoch_ms())
+        .with_logical_types(cfg.logical_types);
     let ctx = Arc::new(EncodeCtx {
         schema,
         rows: rows.clone(),

@@ -42,6 +42,7 @@ mod error;
 mod generate;
 mod jobs;
 pub mod log_block;
+pub mod logical;
 pub mod manifest;
 pub mod naming;
 pub mod plan;

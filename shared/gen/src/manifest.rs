@@ -164,6 +164,7 @@ impl Manifest {
             self.config.partitions,
             Schedule::new(&self.config).epoch_ms(),
         )
+        .with_logical_types(self.config.logical_types)
     }
 
     /// The expected row of `id` as written by commit `version`.

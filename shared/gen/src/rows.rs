@@ -5,6 +5,7 @@
 //! rewrite regenerates untouched rows bit-for-bit, and tests can compute the expected row of
 //! any key from the manifest alone ([`RowGen::row`]).
 
+use crate::logical::LogicalValues;
 use crate::rng::{SplitMix64, hash_words};
 use crate::schema::DECIMAL_SCALE;
 
@@ -193,6 +194,8 @@ pub struct Row {
     pub ship_date: Option<i32>,
     /// `revision`: index of the commit that wrote this version of the row.
     pub revision: i32,
+    /// The logical-type columns, when the table has them.
+    pub logical: Option<LogicalValues>,
 }
 
 /// Row value generator for one table.
@@ -204,6 +207,8 @@ pub struct RowGen {
     version_epoch_ms: Vec<i64>,
     /// Epoch microseconds of the first commit (anchor of `created_at`).
     start_us: i64,
+    /// Whether rows carry the logical-type columns.
+    logical_types: bool,
 }
 
 impl RowGen {
@@ -220,7 +225,15 @@ impl RowGen {
             partitions: partitions.max(1),
             version_epoch_ms,
             start_us,
+            logical_types: false,
         }
+    }
+
+    /// The same generator, with or without the logical-type columns
+    /// ([`crate::GenConfig::logical_types`]); the other columns' values do not change.
+    pub fn with_logical_types(mut self, on: bool) -> Self {
+        self.logical_types = on;
+        self
     }
 
     /// The record key (`id`) of key index `key`.
@@ -332,6 +345,9 @@ impl RowGen {
         out.is_active = var.below(4) != 0;
         out.is_priority = (!var.one_in(5)).then(|| var.one_in(3));
         out.ship_date = (!var.one_in(7)).then(|| out.order_date + var.below(30) as i32);
+        out.logical = self
+            .logical_types
+            .then(|| LogicalValues::generate(self.seed, key, version, epoch_ms));
     }
 }
 
@@ -348,7 +364,7 @@ impl Row {
     /// The row as JSON for the manifest and oracle checks: decimals as plain strings with
     /// scale 4, timestamps as epoch microseconds, dates as days since epoch.
     pub fn to_json(&self, partition_values: &[String]) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "id": self.id,
             "ts": self.ts,
             "region": partition_values.get(self.partition as usize),
@@ -369,7 +385,13 @@ impl Row {
             "order_date": self.order_date,
             "ship_date": self.ship_date,
             "revision": self.revision,
-        })
+        });
+        if let (Some(l), Some(obj)) = (&self.logical, v.as_object_mut()) {
+            for (k, x) in l.json_entries() {
+                obj.insert(k.to_string(), x);
+            }
+        }
+        v
     }
 }
 

@@ -91,6 +91,10 @@ struct Args {
     /// the table to 6 as Hudi 0.14 does and write the rest as version 6.
     #[arg(long)]
     upgrade_from_v5_after: Option<u32>,
+    /// Add the logical-type columns (timestamp-millis, local-timestamp-millis/micros,
+    /// time-micros, uuid).
+    #[arg(long)]
+    logical_types: bool,
     /// Also write the manifest JSON here (it is always stored in the table at
     /// `.hoodie/.aux/hudi-gen/manifest.json`).
     #[arg(long)]
@@ -139,6 +143,7 @@ fn config(a: &Args) -> Result<GenConfig, String> {
         },
         clean_retain_commits: a.clean_retain_commits,
         upgrade_from_v5_after: a.upgrade_from_v5_after,
+        logical_types: a.logical_types,
     })
 }
 
