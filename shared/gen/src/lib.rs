@@ -16,6 +16,11 @@
 //! - **Cleaning** ([`GenConfig::clean_retain_commits`], [`clean`]) and **archival**
 //!   ([`GenConfig::archive`], [`archive`]) after each instant, as Hudi's table services run
 //!   them; the manifest records the deleted files and archived instants per commit.
+//! - **Table version 5** (Hudi 0.12/0.13): the version-6 layout with that era's properties,
+//!   commit JSON and log block headers; [`GenConfig::upgrade_from_v5_after`] upgrades such a
+//!   table to 6 in the middle of its life.
+//! - **Logical types** ([`GenConfig::logical_types`], [`logical`]): timestamp-millis,
+//!   local-timestamp-millis/micros, time-micros and uuid columns.
 //! - **Table version 6**: timeline in `.hoodie/`, JSON commit metadata, v6 log naming (base
 //!   instant + increasing log version). **Version 9**: `.hoodie/timeline/`,
 //!   `<requested>_<completion>.<action>` files, Avro commit metadata, one log file per

@@ -23,7 +23,7 @@ use arrow_array::builder::{
 
 use crate::rng::{SplitMix64, hash_words};
 
-const SALT_LOGICAL: u64 = 0x4C4F_4749_4341_4C; // "LOGICAL"
+const SALT_LOGICAL: u64 = 0x004C_4F47_4943_414C; // "LOGICAL"
 
 /// Microseconds per day (range of `time-micros`).
 const DAY_US: u64 = 86_400 * 1_000_000;
