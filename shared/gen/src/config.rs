@@ -4,6 +4,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GenError, GenResult};
+use crate::keygen::KeyGenerator;
 
 /// Hudi table type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +183,9 @@ pub struct GenConfig {
     /// log blocks. The other columns keep their values.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub logical_types: bool,
+    /// How record keys and partition paths are made ([`KeyGenerator`]).
+    #[serde(default)]
+    pub key_generator: KeyGenerator,
 }
 
 /// When the generator archives: Hudi's `hoodie.keep.min.commits` / `hoodie.keep.max.commits`.
@@ -235,6 +239,7 @@ impl Default for GenConfig {
             clean_retain_commits: None,
             upgrade_from_v5_after: None,
             logical_types: false,
+            key_generator: KeyGenerator::Simple,
         }
     }
 }
@@ -297,6 +302,12 @@ impl GenConfig {
             ));
         }
         self.validate_v5()?;
+        if self.key_generator == KeyGenerator::NonPartitioned && self.partitions != 1 {
+            return bad(format!(
+                "the non-partitioned key generator writes one partition, not {}",
+                self.partitions
+            ));
+        }
         if self.clean_retain_commits == Some(0) {
             return bad("clean_retain_commits must be > 0".into());
         }

@@ -40,6 +40,8 @@ pub struct EncodeCtx {
     pub partition_paths: Vec<String>,
     /// Base file writer properties (compression, row group size).
     pub props: WriterProperties,
+    /// How record keys are made.
+    pub key_generator: crate::keygen::KeyGenerator,
 }
 
 impl EncodeCtx {
@@ -307,11 +309,8 @@ pub fn encode_base_file(
     for (chunk_keys, chunk_versions) in keys.chunks(BATCH_ROWS).zip(versions.chunks(BATCH_ROWS)) {
         for (&key, &version) in chunk_keys.iter().zip(chunk_versions) {
             ctx.rows.fill(key, version, &mut row);
-            key_buf.clear();
-            {
-                use std::fmt::Write;
-                let _ = write!(key_buf, "{}", row.id);
-            }
+            ctx.key_generator
+                .write_record_key(&mut key_buf, row.id, row.customer_id);
             if min_key.as_deref().is_none_or(|m| key_buf.as_str() < m) {
                 min_key = Some(key_buf.clone());
             }
@@ -469,6 +468,7 @@ mod tests {
             partition_values: vec!["us-east".into(), "eu-west".into()],
             partition_paths: vec!["region=us-east".into(), "region=eu-west".into()],
             props: EncodeCtx::writer_props(Codec::Snappy, 100).unwrap(),
+            key_generator: crate::keygen::KeyGenerator::Simple,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::config::{GenConfig, InstantKind, TableVersion};
 use crate::encode::EncodeCtx;
 use crate::error::{GenError, GenResult};
 use crate::jobs::encode_job;
+use crate::keygen::KeyGenerator;
 use crate::manifest::{
     CommitRecord, MANIFEST_FORMAT, MANIFEST_PATH, Manifest, SampleRow, id_ranges, table_info,
 };
@@ -86,7 +87,7 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     let schedule = Schedule::new(cfg);
     let instants = schedule.instants();
     let completions = schedule.completions();
-    let info = table_info(cfg);
+    let info = table_info(cfg)?;
     let schema = TableSchema::with_logical_types(&cfg.table_name, cfg.logical_types)?;
     let rows = RowGen::new(cfg.seed, cfg.partitions, schedule.epoch_ms())
         .with_logical_types(cfg.logical_types);
@@ -97,12 +98,14 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
         partition_values: info.partition_values.clone(),
         partition_paths: info.partition_paths.clone(),
         props: EncodeCtx::writer_props(cfg.compression, cfg.row_group_rows)?,
+        key_generator: cfg.key_generator,
     });
 
     let props = table_properties(
         &ctx.schema,
         cfg.table_type,
         cfg.version_at(0),
+        cfg.key_generator,
         cfg.start_time,
     );
     put(&store, PROPERTIES, props.clone().into_bytes()).await?;
@@ -207,7 +210,7 @@ async fn upgrade_to_v6(
     at: chrono::DateTime<chrono::Utc>,
 ) -> GenResult<()> {
     put(store, PROPERTIES_BACKUP, v5_properties.as_bytes().to_vec()).await?;
-    let text = upgraded_to_v6_properties(schema, cfg.table_type, at);
+    let text = upgraded_to_v6_properties(schema, cfg.table_type, cfg.key_generator, at);
     put(store, PROPERTIES, text.into_bytes()).await?;
     store
         .delete(PROPERTIES_BACKUP)
@@ -317,7 +320,11 @@ async fn write_commit(
                 &ctx.partition_paths[p as usize],
                 ".hoodie_partition_metadata",
             );
-            let text = partition_metadata(&instant, schedule.requested[usize::from(version)]);
+            let text = partition_metadata(
+                &instant,
+                KeyGenerator::partition_depth(&ctx.partition_paths[p as usize]),
+                schedule.requested[usize::from(version)],
+            );
             put(store, &path, text.into_bytes()).await?;
         }
     }

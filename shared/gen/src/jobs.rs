@@ -150,7 +150,7 @@ pub fn encode_job(
                 let mut row = Row::default();
                 for &k in updates {
                     ctx.rows.fill(k, version, &mut row);
-                    let record_key = row.id.to_string();
+                    let record_key = ctx.key_generator.record_key(row.id, row.customer_id);
                     let seqno = ctx.seqno(version, *partition, k);
                     let meta = LogMeta {
                         commit_time: instant,
@@ -177,7 +177,9 @@ pub fn encode_job(
                 let records: Vec<DeleteRecord> = deletes
                     .iter()
                     .map(|&k| DeleteRecord {
-                        record_key: crate::rows::RowGen::id_of(k).to_string(),
+                        record_key: ctx
+                            .key_generator
+                            .record_key(crate::rows::RowGen::id_of(k), ctx.rows.customer_id_of(k)),
                         partition_path: partition_path.clone(),
                         ordering_val: Some(ordering),
                     })

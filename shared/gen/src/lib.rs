@@ -46,6 +46,7 @@ pub mod encode;
 mod error;
 mod generate;
 mod jobs;
+pub mod keygen;
 pub mod log_block;
 pub mod logical;
 pub mod manifest;
@@ -58,5 +59,6 @@ pub mod schema;
 
 pub use config::{ArchivalConfig, Codec, GenConfig, InstantKind, TableType, TableVersion};
 pub use error::{GenError, GenResult};
+pub use keygen::KeyGenerator;
 pub use generate::{GenReport, GenStats, generate, generate_local};
 pub use manifest::{CommitRecord, MANIFEST_PATH, Manifest, SampleRow, TableInfo};

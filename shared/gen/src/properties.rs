@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::{TableType, TableVersion};
+use crate::keygen::KeyGenerator;
 use crate::schema::{KEY_FIELD, ORDERING_FIELD, PARTITION_FIELD, TableSchema};
 
 /// Escape like `java.util.Properties.store` (keys and values): `\`, `=`, `:`, `#`, `!`,
@@ -61,17 +62,29 @@ pub fn table_properties(
     schema: &TableSchema,
     table_type: TableType,
     version: TableVersion,
+    key_generator: KeyGenerator,
     written_at: DateTime<Utc>,
 ) -> String {
     let header = match version {
         TableVersion::V6 => "Properties saved on",
         TableVersion::V5 | TableVersion::V9 => "Updated at",
     };
-    let kv = match version {
+    let mut kv = match version {
         TableVersion::V5 => version5_keys(schema, table_type, 5),
         TableVersion::V6 | TableVersion::V9 => current_keys(schema, table_type, version),
     };
+    set_all(&mut kv, key_generator.properties(version));
     properties_text(header, &kv, written_at)
+}
+
+/// Set each entry: in place when the key is already there, appended otherwise.
+fn set_all(kv: &mut Vec<(&'static str, String)>, entries: Vec<(&'static str, String)>) {
+    for (k, v) in entries {
+        match kv.iter_mut().find(|(key, _)| *key == k) {
+            Some(slot) => slot.1 = v,
+            None => kv.push((k, v)),
+        }
+    }
 }
 
 /// `hoodie.properties` after Hudi 0.14 upgraded a version-5 table to 6: the same keys as
@@ -81,13 +94,13 @@ pub fn table_properties(
 pub fn upgraded_to_v6_properties(
     schema: &TableSchema,
     table_type: TableType,
+    key_generator: KeyGenerator,
     written_at: DateTime<Utc>,
 ) -> String {
-    properties_text(
-        "Updated at",
-        &version5_keys(schema, table_type, 6),
-        written_at,
-    )
+    let mut kv = version5_keys(schema, table_type, 6);
+    // the keys as the version-5 writer stored them
+    set_all(&mut kv, key_generator.properties(TableVersion::V5));
+    properties_text("Updated at", &kv, written_at)
 }
 
 const DATABASE: &str = "default";
@@ -240,10 +253,11 @@ fn properties_text(header: &str, kv: &[(&str, String)], written_at: DateTime<Utc
     out
 }
 
-/// `.hoodie_partition_metadata` of a one-level partition first written by `commit_time`.
-pub fn partition_metadata(commit_time: &str, written_at: DateTime<Utc>) -> String {
+/// `.hoodie_partition_metadata` of a partition `depth` levels below the base path (0: the
+/// base path of a non-partitioned table) first written by `commit_time`.
+pub fn partition_metadata(commit_time: &str, depth: usize, written_at: DateTime<Utc>) -> String {
     format!(
-        "#partition metadata\n#{}\ncommitTime={commit_time}\npartitionDepth=1\n",
+        "#partition metadata\n#{}\ncommitTime={commit_time}\npartitionDepth={depth}\n",
         java_date(written_at)
     )
 }
@@ -274,13 +288,13 @@ mod tests {
     fn properties_carry_the_version_keys() {
         let s = TableSchema::new("t1").unwrap();
         let t = chrono::DateTime::from_timestamp(1_735_689_600, 0).unwrap();
-        let v6 = table_properties(&s, TableType::MergeOnRead, TableVersion::V6, t);
+        let v6 = table_properties(&s, TableType::MergeOnRead, TableVersion::V6, KeyGenerator::Simple, t);
         assert!(v6.contains("\nhoodie.table.version=6\n"));
         assert!(v6.contains("\nhoodie.timeline.layout.version=1\n"));
         assert!(v6.contains("\nhoodie.table.type=MERGE_ON_READ\n"));
         assert!(v6.contains("\nhoodie.table.precombine.field=ts\n"));
         assert!(v6.contains("hoodie.table.create.schema={\"type\"\\:\"record\""));
-        let v9 = table_properties(&s, TableType::CopyOnWrite, TableVersion::V9, t);
+        let v9 = table_properties(&s, TableType::CopyOnWrite, TableVersion::V9, KeyGenerator::Simple, t);
         assert!(
             v9.starts_with("#Updated at 2025-01-01T00:00:00.000Z\n#Wed Jan 01 00:00:00 UTC 2025\n")
         );
@@ -303,7 +317,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        let v5 = table_properties(&s, TableType::MergeOnRead, TableVersion::V5, t);
+        let v5 = table_properties(&s, TableType::MergeOnRead, TableVersion::V5, KeyGenerator::Simple, t);
         assert!(v5.starts_with("#Updated at 2025-01-01T00:00:00.000Z\n"));
         let mut names: Vec<String> = keys(&v5).into_iter().map(|(k, _)| k).collect();
         names.sort();
@@ -334,7 +348,7 @@ mod tests {
         assert!(v5.contains(
             "\nhoodie.compaction.payload.class=org.apache.hudi.common.model.OverwriteWithLatestAvroPayload\n"
         ));
-        let up = upgraded_to_v6_properties(&s, TableType::MergeOnRead, t);
+        let up = upgraded_to_v6_properties(&s, TableType::MergeOnRead, KeyGenerator::Simple, t);
         let (a, b) = (keys(&v5), keys(&up));
         assert_eq!(a.len(), b.len());
         let changed: Vec<_> = a.iter().zip(&b).filter(|(x, y)| x != y).collect();

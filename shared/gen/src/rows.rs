@@ -254,6 +254,17 @@ impl RowGen {
             as u32
     }
 
+    /// `customer_id` of `key` (fixed for the key's life; the complex key generator's second
+    /// record key field).
+    pub fn customer_id_of(&self, key: u32) -> i32 {
+        let mut stable = SplitMix64::new(hash_words(&[self.seed, SALT_STABLE, u64::from(key)]));
+        Self::first_customer_draw(&mut stable)
+    }
+
+    fn first_customer_draw(stable: &mut SplitMix64) -> i32 {
+        stable.below(5_000_000) as i32
+    }
+
     /// The ordering value (`ts`) of every row written by commit `version`.
     pub fn ts_of(&self, version: u16) -> i64 {
         self.version_epoch_ms
@@ -284,7 +295,7 @@ impl RowGen {
         out.id = Self::id_of(key);
         out.ts = epoch_ms;
         out.partition = self.partition_of(key);
-        out.customer_id = stable.below(5_000_000) as i32;
+        out.customer_id = Self::first_customer_draw(&mut stable);
         out.revision = i32::from(version);
 
         let first = FIRST[stable.below(FIRST.len() as u64) as usize];

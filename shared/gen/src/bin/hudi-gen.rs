@@ -95,6 +95,11 @@ struct Args {
     /// time-micros, uuid).
     #[arg(long)]
     logical_types: bool,
+    /// Key generator: simple, complex (`id,customer_id`), non-partitioned (needs
+    /// --partitions 1), timestamp or custom (`region` as DATE_STRING -> yyyy/MM/dd/HH in
+    /// GMT+05:30).
+    #[arg(long, default_value = "simple")]
+    key_generator: hps_gen::KeyGenerator,
     /// Also write the manifest JSON here (it is always stored in the table at
     /// `.hoodie/.aux/hudi-gen/manifest.json`).
     #[arg(long)]
@@ -144,6 +149,7 @@ fn config(a: &Args) -> Result<GenConfig, String> {
         clean_retain_commits: a.clean_retain_commits,
         upgrade_from_v5_after: a.upgrade_from_v5_after,
         logical_types: a.logical_types,
+        key_generator: a.key_generator,
     })
 }
 
