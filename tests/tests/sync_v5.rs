@@ -155,6 +155,7 @@ fn rewind_to_before_upgrade(dir: &Path, cfg: &GenConfig, m: &Manifest, first: us
         &schema,
         cfg.table_type,
         TableVersion::V5,
+        cfg.key_generator,
         cfg.start_time,
     );
     std::fs::write(dir.join(".hoodie/hoodie.properties"), v5).expect("properties");

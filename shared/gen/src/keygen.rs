@@ -120,7 +120,9 @@ impl KeyGenerator {
     /// The partition path of a `region` value.
     pub fn partition_path(self, value: &str) -> GenResult<String> {
         match self {
-            KeyGenerator::Simple | KeyGenerator::Complex => Ok(format!("{PARTITION_FIELD}={value}")),
+            KeyGenerator::Simple | KeyGenerator::Complex => {
+                Ok(format!("{PARTITION_FIELD}={value}"))
+            }
             KeyGenerator::NonPartitioned => Ok(String::new()),
             KeyGenerator::Timestamp | KeyGenerator::Custom => {
                 let t = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
@@ -155,9 +157,10 @@ impl KeyGenerator {
                 "hoodie.table.keygenerator.class",
                 format!("org.apache.hudi.keygen.{}", self.class_name()),
             )),
-            TableVersion::V9 => {
-                kv.push(("hoodie.table.keygenerator.type", self.type_name().to_string()))
-            }
+            TableVersion::V9 => kv.push((
+                "hoodie.table.keygenerator.type",
+                self.type_name().to_string(),
+            )),
         }
         kv.push(("hoodie.table.recordkey.fields", self.record_key_fields()));
         let partition_fields = match (self, version) {
@@ -176,16 +179,37 @@ impl KeyGenerator {
             // persisted since Hudi 0.11, under the Streamer prefix until 0.14
             let keys: [(&'static str, &str); 5] = match version {
                 TableVersion::V5 => [
-                    ("hoodie.deltastreamer.keygen.timebased.timestamp.type", TIMESTAMP_TYPE),
-                    ("hoodie.deltastreamer.keygen.timebased.input.dateformat", INPUT_DATE_FORMAT),
-                    ("hoodie.deltastreamer.keygen.timebased.output.dateformat", OUTPUT_DATE_FORMAT),
-                    ("hoodie.deltastreamer.keygen.timebased.input.timezone", INPUT_TIMEZONE),
-                    ("hoodie.deltastreamer.keygen.timebased.output.timezone", OUTPUT_TIMEZONE),
+                    (
+                        "hoodie.deltastreamer.keygen.timebased.timestamp.type",
+                        TIMESTAMP_TYPE,
+                    ),
+                    (
+                        "hoodie.deltastreamer.keygen.timebased.input.dateformat",
+                        INPUT_DATE_FORMAT,
+                    ),
+                    (
+                        "hoodie.deltastreamer.keygen.timebased.output.dateformat",
+                        OUTPUT_DATE_FORMAT,
+                    ),
+                    (
+                        "hoodie.deltastreamer.keygen.timebased.input.timezone",
+                        INPUT_TIMEZONE,
+                    ),
+                    (
+                        "hoodie.deltastreamer.keygen.timebased.output.timezone",
+                        OUTPUT_TIMEZONE,
+                    ),
                 ],
                 TableVersion::V6 | TableVersion::V9 => [
                     ("hoodie.keygen.timebased.timestamp.type", TIMESTAMP_TYPE),
-                    ("hoodie.keygen.timebased.input.dateformat", INPUT_DATE_FORMAT),
-                    ("hoodie.keygen.timebased.output.dateformat", OUTPUT_DATE_FORMAT),
+                    (
+                        "hoodie.keygen.timebased.input.dateformat",
+                        INPUT_DATE_FORMAT,
+                    ),
+                    (
+                        "hoodie.keygen.timebased.output.dateformat",
+                        OUTPUT_DATE_FORMAT,
+                    ),
                     ("hoodie.keygen.timebased.input.timezone", INPUT_TIMEZONE),
                     ("hoodie.keygen.timebased.output.timezone", OUTPUT_TIMEZONE),
                 ],
@@ -256,7 +280,10 @@ mod tests {
             KeyGenerator::Simple.partition_path("eu-west").unwrap(),
             "region=eu-west"
         );
-        assert_eq!(KeyGenerator::NonPartitioned.partition_path("x").unwrap(), "");
+        assert_eq!(
+            KeyGenerator::NonPartitioned.partition_path("x").unwrap(),
+            ""
+        );
         assert!(KeyGenerator::Timestamp.partition_path("eu-west").is_err());
     }
 
@@ -270,13 +297,19 @@ mod tests {
             get(&v6, "hoodie.table.keygenerator.class").as_deref(),
             Some("org.apache.hudi.keygen.CustomKeyGenerator")
         );
-        assert_eq!(get(&v6, "hoodie.table.partition.fields").as_deref(), Some("region"));
+        assert_eq!(
+            get(&v6, "hoodie.table.partition.fields").as_deref(),
+            Some("region")
+        );
         assert_eq!(
             get(&v6, "hoodie.keygen.timebased.output.timezone").as_deref(),
             Some("GMT+05:30")
         );
         let v9 = KeyGenerator::Custom.properties(TableVersion::V9);
-        assert_eq!(get(&v9, "hoodie.table.keygenerator.type").as_deref(), Some("CUSTOM"));
+        assert_eq!(
+            get(&v9, "hoodie.table.keygenerator.type").as_deref(),
+            Some("CUSTOM")
+        );
         assert_eq!(
             get(&v9, "hoodie.table.partition.fields").as_deref(),
             Some("region:TIMESTAMP")
@@ -287,11 +320,17 @@ mod tests {
             Some("DATE_STRING")
         );
         let np = KeyGenerator::NonPartitioned.properties(TableVersion::V9);
-        assert_eq!(get(&np, "hoodie.table.partition.fields").as_deref(), Some(""));
+        assert_eq!(
+            get(&np, "hoodie.table.partition.fields").as_deref(),
+            Some("")
+        );
         assert_eq!(
             get(&np, "hoodie.table.keygenerator.type").as_deref(),
             Some("NON_PARTITION")
         );
-        assert_eq!("non-partitioned".parse::<KeyGenerator>().unwrap(), KeyGenerator::NonPartitioned);
+        assert_eq!(
+            "non-partitioned".parse::<KeyGenerator>().unwrap(),
+            KeyGenerator::NonPartitioned
+        );
     }
 }

@@ -59,6 +59,6 @@ pub mod schema;
 
 pub use config::{ArchivalConfig, Codec, GenConfig, InstantKind, TableType, TableVersion};
 pub use error::{GenError, GenResult};
-pub use keygen::KeyGenerator;
 pub use generate::{GenReport, GenStats, generate, generate_local};
+pub use keygen::KeyGenerator;
 pub use manifest::{CommitRecord, MANIFEST_PATH, Manifest, SampleRow, TableInfo};

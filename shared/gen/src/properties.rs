@@ -288,13 +288,25 @@ mod tests {
     fn properties_carry_the_version_keys() {
         let s = TableSchema::new("t1").unwrap();
         let t = chrono::DateTime::from_timestamp(1_735_689_600, 0).unwrap();
-        let v6 = table_properties(&s, TableType::MergeOnRead, TableVersion::V6, KeyGenerator::Simple, t);
+        let v6 = table_properties(
+            &s,
+            TableType::MergeOnRead,
+            TableVersion::V6,
+            KeyGenerator::Simple,
+            t,
+        );
         assert!(v6.contains("\nhoodie.table.version=6\n"));
         assert!(v6.contains("\nhoodie.timeline.layout.version=1\n"));
         assert!(v6.contains("\nhoodie.table.type=MERGE_ON_READ\n"));
         assert!(v6.contains("\nhoodie.table.precombine.field=ts\n"));
         assert!(v6.contains("hoodie.table.create.schema={\"type\"\\:\"record\""));
-        let v9 = table_properties(&s, TableType::CopyOnWrite, TableVersion::V9, KeyGenerator::Simple, t);
+        let v9 = table_properties(
+            &s,
+            TableType::CopyOnWrite,
+            TableVersion::V9,
+            KeyGenerator::Simple,
+            t,
+        );
         assert!(
             v9.starts_with("#Updated at 2025-01-01T00:00:00.000Z\n#Wed Jan 01 00:00:00 UTC 2025\n")
         );
@@ -317,7 +329,13 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        let v5 = table_properties(&s, TableType::MergeOnRead, TableVersion::V5, KeyGenerator::Simple, t);
+        let v5 = table_properties(
+            &s,
+            TableType::MergeOnRead,
+            TableVersion::V5,
+            KeyGenerator::Simple,
+            t,
+        );
         assert!(v5.starts_with("#Updated at 2025-01-01T00:00:00.000Z\n"));
         let mut names: Vec<String> = keys(&v5).into_iter().map(|(k, _)| k).collect();
         names.sort();
