@@ -21,6 +21,8 @@
 //!   table to 6 in the middle of its life.
 //! - **Logical types** ([`GenConfig::logical_types`], [`logical`]): timestamp-millis,
 //!   local-timestamp-millis/micros, time-micros and uuid columns.
+//! - **Key generators** ([`GenConfig::key_generator`], [`keygen`]): simple, complex,
+//!   non-partitioned, timestamp-based and custom.
 //! - **Table version 6**: timeline in `.hoodie/`, JSON commit metadata, v6 log naming (base
 //!   instant + increasing log version). **Version 9**: `.hoodie/timeline/`,
 //!   `<requested>_<completion>.<action>` files, Avro commit metadata, one log file per
