@@ -235,7 +235,9 @@ async fn snapshot_equals_the_oracle_on_spark_fixtures() {
 /// Timeline folder and archive folder of a generated table.
 fn timeline_dirs(table: &Path, v: TableVersion) -> (PathBuf, PathBuf) {
     match v {
-        TableVersion::V6 => (table.join(".hoodie"), table.join(".hoodie/archived")),
+        TableVersion::V5 | TableVersion::V6 => {
+            (table.join(".hoodie"), table.join(".hoodie/archived"))
+        }
         TableVersion::V9 => (
             table.join(".hoodie/timeline"),
             table.join(".hoodie/timeline/history"),

@@ -135,7 +135,7 @@ impl Archiver {
         }
         match version {
             TableVersion::V9 => self.write_history(store, &batch).await?,
-            TableVersion::V6 => self.write_archive_log(store, &batch).await?,
+            TableVersion::V5 | TableVersion::V6 => self.write_archive_log(store, &batch).await?,
         }
         for inst in &batch {
             for f in &inst.files {

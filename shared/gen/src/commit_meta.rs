@@ -122,6 +122,35 @@ pub struct RuntimeStats {
     pub total_create_time: i64,
 }
 
+/// The `cdcStats` entry of a write stat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CdcStats {
+    /// Written as `null` (Hudi 0.14 and later).
+    #[default]
+    Null,
+    /// Not written (Hudi 0.13 and older).
+    Absent,
+}
+
+impl CdcStats {
+    fn is_absent(&self) -> bool {
+        *self == CdcStats::Absent
+    }
+}
+
+impl Serialize for CdcStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_none()
+    }
+}
+
+/// `recordsStats` of a Hudi 0.12/0.13 delta write stat: an empty Java `Option`, `{"val": null}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RecordsStats {
+    /// Always null (no column statistics).
+    pub val: Option<i64>,
+}
+
 /// `HoodieWriteStat`. Field order = Hudi 0.14's JSON order; delta-only fields are omitted
 /// from JSON when absent, like Jackson's output for `HoodieWriteStat` vs `HoodieDeltaWriteStat`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -131,8 +160,9 @@ pub struct WriteStat {
     pub file_id: String,
     /// File written, relative to the base path (null in inflight workload profiles).
     pub path: Option<String>,
-    /// CDC files (never written).
-    pub cdc_stats: Option<BTreeMap<String, i64>>,
+    /// CDC files (never written): `null` from Hudi 0.14, absent before.
+    #[serde(skip_serializing_if = "CdcStats::is_absent")]
+    pub cdc_stats: CdcStats,
     /// Previous base instant of the group, or the string `"null"` for a new group.
     pub prev_commit: String,
     /// Rows written into `path`.
@@ -185,6 +215,9 @@ pub struct WriteStat {
     /// MOR log writes: log files of the slice (v6: all so far; v8/v9: just `path`'s name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_files: Option<Vec<String>>,
+    /// Hudi 0.12/0.13 MOR log writes: the empty column-range statistics `{"val": null}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records_stats: Option<RecordsStats>,
     /// v8/v9: name of the base file this write replaced (COW rewrite).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prev_base_file: Option<String>,
@@ -211,6 +244,20 @@ impl CommitMetadata {
             what: "commit metadata".into(),
             source: e,
         })
+    }
+
+    /// Version-5 encoding (Hudi 0.12.2/0.13, as in `realworld-fixtures/hudi_v5_table`): the
+    /// version-6 JSON without `cdcStats`, and with `recordsStats: {"val": null}` in the stats
+    /// of log writes.
+    pub fn to_v5_json(&self) -> GenResult<Vec<u8>> {
+        let mut m = self.clone();
+        for stat in m.partition_to_write_stats.values_mut().flatten() {
+            stat.cdc_stats = CdcStats::Absent;
+            if stat.log_version.is_some() {
+                stat.records_stats = Some(RecordsStats::default());
+            }
+        }
+        m.to_json()
     }
 
     /// Version-8/9 encoding: an Avro object container file holding this one record, codec
@@ -563,5 +610,27 @@ mod tests {
         assert_eq!(j["operationType"], "UPSERT");
         assert_eq!(j["compacted"], false);
         assert_eq!(j["extraMetadata"]["schema"], "{}");
+    }
+
+    /// Hudi 0.12.2's write stats (`realworld-fixtures/hudi_v5_table`): no `cdcStats`, and
+    /// `recordsStats: {"val": null}` right after `logFiles` in log write stats only.
+    #[test]
+    fn json_has_v5_shape() {
+        let text = String::from_utf8(sample().to_v5_json().unwrap()).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let us = &j["partitionToWriteStats"]["region=us"][0];
+        assert!(us.get("cdcStats").is_none());
+        assert!(us.get("recordsStats").is_none());
+        let eu = &j["partitionToWriteStats"]["region=eu"][0];
+        assert!(eu.get("cdcStats").is_none());
+        assert_eq!(eu["recordsStats"], serde_json::json!({ "val": null }));
+        let (logs, stats) = (
+            text.find("\"logFiles\"").unwrap(),
+            text.find("\"recordsStats\"").unwrap(),
+        );
+        assert!(logs < stats);
+        assert_eq!(j["operationType"], "UPSERT");
+        // the version-6 encoding is unchanged by it
+        assert!(sample().to_json().unwrap() != sample().to_v5_json().unwrap());
     }
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GenError, GenResult};
+use crate::keygen::KeyGenerator;
 
 /// Hudi table type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,10 +47,15 @@ impl std::str::FromStr for TableType {
     }
 }
 
-/// Hudi table version written. 6 = Hudi 0.14/0.15 (timeline layout 1, JSON commit metadata),
-/// 9 = Hudi 1.1 (timeline layout 2 in `.hoodie/timeline/`, Avro commit metadata, completion times).
+/// Hudi table version written. 5 = Hudi 0.12/0.13 and 6 = Hudi 0.14/0.15 (both timeline
+/// layout 1, JSON commit metadata; they differ in `hoodie.properties`, the commit JSON and the
+/// log block headers), 9 = Hudi 1.1 (timeline layout 2 in `.hoodie/timeline/`, Avro commit
+/// metadata, completion times).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TableVersion {
+    /// Table version 5.
+    #[serde(rename = "5")]
+    V5,
     /// Table version 6.
     #[serde(rename = "6")]
     V6,
@@ -62,6 +68,7 @@ impl TableVersion {
     /// The numeric `hoodie.table.version`.
     pub fn number(self) -> u32 {
         match self {
+            TableVersion::V5 => 5,
             TableVersion::V6 => 6,
             TableVersion::V9 => 9,
         }
@@ -77,10 +84,11 @@ impl std::str::FromStr for TableVersion {
     type Err = GenError;
     fn from_str(s: &str) -> GenResult<Self> {
         match s {
+            "5" => Ok(TableVersion::V5),
             "6" => Ok(TableVersion::V6),
             "9" => Ok(TableVersion::V9),
             _ => Err(GenError::Config(format!(
-                "table version {s:?}: expected 6 or 9"
+                "table version {s:?}: expected 5, 6 or 9"
             ))),
         }
     }
@@ -122,7 +130,8 @@ pub struct GenConfig {
     pub table_name: String,
     /// COW or MOR.
     pub table_type: TableType,
-    /// Table version 6 or 9.
+    /// Table version 5, 6 or 9 (with [`GenConfig::upgrade_from_v5_after`]: the version the
+    /// table is upgraded to, 6).
     pub table_version: TableVersion,
     /// Number of partitions (values of the `region` column, hive-style `region=<v>` paths).
     pub partitions: u32,
@@ -163,6 +172,20 @@ pub struct GenConfig {
     /// needs (Hudi's `KEEP_LATEST_COMMITS` cleaner), writing a `clean` instant. `None` = never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clean_retain_commits: Option<u32>,
+    /// Only with table version 6: the first this-many instants are written by a version-5
+    /// writer (Hudi 0.12/0.13), then the table is upgraded in place as Hudi 0.14's first write
+    /// does (`hoodie.properties` rewritten through `hoodie.properties.backup`), and the later
+    /// instants are written as version 6. `None` = the whole life in `table_version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_from_v5_after: Option<u32>,
+    /// Append the logical-type columns of [`crate::schema::LOGICAL_COLUMNS`]
+    /// (timestamp-millis, local-timestamp-millis/micros, time-micros, uuid) to base files and
+    /// log blocks. The other columns keep their values.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub logical_types: bool,
+    /// How record keys and partition paths are made ([`KeyGenerator`]).
+    #[serde(default)]
+    pub key_generator: KeyGenerator,
 }
 
 /// When the generator archives: Hudi's `hoodie.keep.min.commits` / `hoodie.keep.max.commits`.
@@ -214,6 +237,9 @@ impl Default for GenConfig {
             compact_every: 0,
             archive: None,
             clean_retain_commits: None,
+            upgrade_from_v5_after: None,
+            logical_types: false,
+            key_generator: KeyGenerator::Simple,
         }
     }
 }
@@ -275,6 +301,13 @@ impl GenConfig {
                 a.keep_min, a.keep_max
             ));
         }
+        self.validate_v5()?;
+        if self.key_generator == KeyGenerator::NonPartitioned && self.partitions != 1 {
+            return bad(format!(
+                "the non-partitioned key generator writes one partition, not {}",
+                self.partitions
+            ));
+        }
         if self.clean_retain_commits == Some(0) {
             return bad("clean_retain_commits must be > 0".into());
         }
@@ -298,6 +331,58 @@ impl GenConfig {
         if max_rows > u64::from(u32::MAX - 1) {
             return bad(format!(
                 "up to {max_rows} rows could be written; the generator supports < 2^32"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The table version instant `version` (its index in [`GenConfig::instant_kinds`]) is
+    /// written in.
+    pub fn version_at(&self, version: u16) -> TableVersion {
+        match self.upgrade_from_v5_after {
+            Some(k) if u32::from(version) < k => TableVersion::V5,
+            _ => self.table_version,
+        }
+    }
+
+    /// The instant before which the table is upgraded from version 5 to 6, if any.
+    pub fn upgrade_instant(&self) -> Option<u16> {
+        self.upgrade_from_v5_after
+            .and_then(|k| u16::try_from(k).ok())
+    }
+
+    /// Whether some instant is written by a version-5 writer.
+    pub fn writes_v5(&self) -> bool {
+        self.table_version == TableVersion::V5 || self.upgrade_from_v5_after.is_some()
+    }
+
+    /// Version-5 rules: the upgrade goes from 5 to 6 only, after at least one and before the
+    /// last instant; MOR tables written by a version-5 writer have no deletes, because Hudi
+    /// 0.12/0.13 store them in Kryo-serialized DELETE blocks (Java objects), which this
+    /// generator does not write and the reader refuses.
+    fn validate_v5(&self) -> GenResult<()> {
+        let bad = |m: String| Err(GenError::Config(m));
+        if let Some(k) = self.upgrade_from_v5_after {
+            if self.table_version != TableVersion::V6 {
+                return bad(format!(
+                    "upgrade_from_v5_after applies to table version 6 (the upgrade 5 -> 6), not {}",
+                    self.table_version.number()
+                ));
+            }
+            let n = self.instant_kinds().len();
+            if k == 0 || k as usize >= n {
+                return bad(format!(
+                    "upgrade_from_v5_after = {k} must leave at least one instant on each side of the upgrade (1..{n})"
+                ));
+            }
+        }
+        if self.writes_v5()
+            && self.table_type == TableType::MergeOnRead
+            && self.delete_fraction > 0.0
+        {
+            return bad(format!(
+                "delete fraction {} in a MOR table written by Hudi 0.12/0.13 (table version 5): those writers store deletes in Kryo-serialized DELETE blocks, which hudi-gen does not write; use delete_fraction = 0 or table version 6",
+                self.delete_fraction
             ));
         }
         Ok(())
@@ -406,11 +491,56 @@ mod tests {
     }
 
     #[test]
+    fn version_5_rules() {
+        let upgraded = GenConfig {
+            table_version: TableVersion::V6,
+            commits: 4,
+            upgrade_from_v5_after: Some(2),
+            ..GenConfig::default()
+        };
+        upgraded.validate().unwrap();
+        let at: Vec<u32> = (0..5).map(|v| upgraded.version_at(v).number()).collect();
+        assert_eq!(at, vec![5, 5, 6, 6, 6]);
+        assert_eq!(upgraded.upgrade_instant(), Some(2));
+        for k in [0, 5] {
+            let c = GenConfig {
+                upgrade_from_v5_after: Some(k),
+                ..upgraded.clone()
+            };
+            assert!(c.validate().is_err(), "upgrade after {k}");
+        }
+        let from_v9 = GenConfig {
+            table_version: TableVersion::V9,
+            ..upgraded.clone()
+        };
+        assert!(from_v9.validate().is_err());
+        let mor_deletes = GenConfig {
+            table_type: TableType::MergeOnRead,
+            table_version: TableVersion::V5,
+            delete_fraction: 0.01,
+            ..GenConfig::default()
+        };
+        assert!(mor_deletes.validate().is_err());
+        let mor = GenConfig {
+            delete_fraction: 0.0,
+            ..mor_deletes.clone()
+        };
+        mor.validate().unwrap();
+        assert_eq!(mor.version_at(3), TableVersion::V5);
+        let cow = GenConfig {
+            table_type: TableType::CopyOnWrite,
+            ..mor_deletes
+        };
+        cow.validate().unwrap();
+    }
+
+    #[test]
     fn parses_cli_words() {
         assert_eq!("cow".parse::<TableType>().unwrap(), TableType::CopyOnWrite);
         assert_eq!("MOR".parse::<TableType>().unwrap(), TableType::MergeOnRead);
         assert_eq!("9".parse::<TableVersion>().unwrap(), TableVersion::V9);
         assert!("8".parse::<TableVersion>().is_err());
+        assert_eq!("5".parse::<TableVersion>().unwrap(), TableVersion::V5);
         assert_eq!("GZIP".parse::<Codec>().unwrap(), Codec::Gzip);
     }
 }

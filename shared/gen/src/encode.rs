@@ -15,6 +15,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::config::Codec;
 use crate::error::{GenError, GenResult};
+use crate::logical::LogicalBuilders;
 use crate::rows::{Row, RowGen};
 use crate::schema::{DECIMAL_PRECISION, DECIMAL_SCALE, TableSchema};
 
@@ -39,6 +40,8 @@ pub struct EncodeCtx {
     pub partition_paths: Vec<String>,
     /// Base file writer properties (compression, row group size).
     pub props: WriterProperties,
+    /// How record keys are made.
+    pub key_generator: crate::keygen::KeyGenerator,
 }
 
 impl EncodeCtx {
@@ -125,6 +128,7 @@ struct BatchBuilder {
     order_date: Date32Builder,
     ship_date: Date32Builder,
     revision: Int32Builder,
+    logical: Option<LogicalBuilders>,
 }
 
 fn decimal_builder(cap: usize) -> GenResult<Decimal128Builder> {
@@ -141,7 +145,7 @@ fn ts_builder(cap: usize) -> TimestampMicrosecondBuilder {
 }
 
 impl BatchBuilder {
-    fn new(cap: usize) -> GenResult<Self> {
+    fn new(cap: usize, logical_types: bool) -> GenResult<Self> {
         let s = || StringBuilder::with_capacity(cap, cap * 24);
         Ok(Self {
             commit_time: s(),
@@ -169,6 +173,7 @@ impl BatchBuilder {
             order_date: Date32Builder::with_capacity(cap),
             ship_date: Date32Builder::with_capacity(cap),
             revision: Int32Builder::with_capacity(cap),
+            logical: logical_types.then(|| LogicalBuilders::new(cap)),
         })
     }
 
@@ -208,10 +213,13 @@ impl BatchBuilder {
         self.order_date.append_value(r.order_date);
         self.ship_date.append_option(r.ship_date);
         self.revision.append_value(r.revision);
+        if let (Some(b), Some(v)) = (&mut self.logical, &r.logical) {
+            b.append(v);
+        }
     }
 
     fn finish(&mut self, schema: &TableSchema, path: &str) -> GenResult<RecordBatch> {
-        let cols: Vec<ArrayRef> = vec![
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(self.commit_time.finish()),
             Arc::new(self.seqno.finish()),
             Arc::new(self.record_key.finish()),
@@ -238,6 +246,9 @@ impl BatchBuilder {
             Arc::new(self.ship_date.finish()),
             Arc::new(self.revision.finish()),
         ];
+        if let Some(b) = &mut self.logical {
+            cols.extend(b.finish());
+        }
         RecordBatch::try_new(schema.arrow().clone(), cols).map_err(|e| GenError::Arrow {
             path: path.to_string(),
             source: e,
@@ -291,15 +302,15 @@ pub fn encode_base_file(
     let mut seqno = String::new();
     let mut min_key: Option<String> = None;
     let mut max_key: Option<String> = None;
-    let mut builder = BatchBuilder::new(BATCH_ROWS.min(keys.len().max(1)))?;
+    let mut builder = BatchBuilder::new(
+        BATCH_ROWS.min(keys.len().max(1)),
+        ctx.schema.has_logical_types(),
+    )?;
     for (chunk_keys, chunk_versions) in keys.chunks(BATCH_ROWS).zip(versions.chunks(BATCH_ROWS)) {
         for (&key, &version) in chunk_keys.iter().zip(chunk_versions) {
             ctx.rows.fill(key, version, &mut row);
-            key_buf.clear();
-            {
-                use std::fmt::Write;
-                let _ = write!(key_buf, "{}", row.id);
-            }
+            ctx.key_generator
+                .write_record_key(&mut key_buf, row.id, row.customer_id);
             if min_key.as_deref().is_none_or(|m| key_buf.as_str() < m) {
                 min_key = Some(key_buf.clone());
             }
@@ -435,6 +446,13 @@ pub fn encode_avro_row(buf: &mut Vec<u8>, meta: &LogMeta<'_>, region: &str, r: &
     opt(buf, Some(r.order_date), int);
     opt(buf, r.ship_date, int);
     opt(buf, Some(r.revision), int);
+    if let Some(l) = &r.logical {
+        opt(buf, Some(l.event_at_ms), long);
+        opt(buf, Some(l.local_at_ms), long);
+        opt(buf, Some(l.local_at_us), long);
+        opt(buf, Some(l.pickup_time_us), long);
+        opt(buf, l.ref_uuid.as_deref(), string);
+    }
 }
 
 #[cfg(test)]
@@ -450,6 +468,7 @@ mod tests {
             partition_values: vec!["us-east".into(), "eu-west".into()],
             partition_paths: vec!["region=us-east".into(), "region=eu-west".into()],
             props: EncodeCtx::writer_props(Codec::Snappy, 100).unwrap(),
+            key_generator: crate::keygen::KeyGenerator::Simple,
         }
     }
 
@@ -541,5 +560,102 @@ mod tests {
             b.schema().field(13).data_type(),
             &arrow_schema::DataType::Decimal128(18, 4)
         );
+    }
+
+    /// The logical-type columns: Avro log records decode to the annotated types, and base
+    /// files carry the parquet annotations parquet-avro writes, with the same values.
+    #[test]
+    fn logical_type_columns_in_logs_and_base_files() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{
+            Time64MicrosecondType, TimestampMicrosecondType, TimestampMillisecondType,
+        };
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::basic::{LogicalType, TimeUnit as PqTimeUnit};
+        let c = EncodeCtx {
+            schema: TableSchema::with_logical_types("t1", true).unwrap(),
+            rows: RowGen::new(3, 2, vec![1_735_689_600_000, 1_735_689_660_000])
+                .with_logical_types(true),
+            ..ctx()
+        };
+        let schema = apache_avro::Schema::parse_str(c.schema.schema_with_meta()).unwrap();
+        let mut null_uuids = 0;
+        for key in 0..100u32 {
+            let row = c.rows.row(key, 1);
+            let l = row.logical.clone().unwrap();
+            let meta = LogMeta {
+                commit_time: "20250101000100000",
+                seqno: "s",
+                record_key: "k",
+                partition_path: "region=us-east",
+                file_name: "fid-0",
+            };
+            let mut buf = Vec::new();
+            encode_avro_row(&mut buf, &meta, "us-east", &row);
+            let mut slice = &buf[..];
+            let v = apache_avro::from_avro_datum(&schema, &mut slice, None).unwrap();
+            assert!(slice.is_empty(), "trailing bytes");
+            let Value::Record(fields) = v else { panic!() };
+            let get =
+                |n: &str| unwrap_union(&fields.iter().find(|(f, _)| f == n).unwrap().1).clone();
+            assert_eq!(get("revision"), Value::Int(1));
+            assert_eq!(get("event_at"), Value::TimestampMillis(l.event_at_ms));
+            assert_eq!(
+                get("local_at_ms"),
+                Value::LocalTimestampMillis(l.local_at_ms)
+            );
+            assert_eq!(
+                get("local_at_us"),
+                Value::LocalTimestampMicros(l.local_at_us)
+            );
+            assert_eq!(get("pickup_time"), Value::TimeMicros(l.pickup_time_us));
+            match (get("ref_uuid"), &l.ref_uuid) {
+                (Value::Null, None) => null_uuids += 1,
+                (Value::Uuid(u), Some(t)) => assert_eq!(&u.to_string(), t),
+                (v, t) => panic!("ref_uuid {v:?} vs {t:?}"),
+            }
+        }
+        assert!(null_uuids > 0 && null_uuids < 50);
+
+        let keys: Vec<u32> = (0..300).collect();
+        let versions = vec![1u16; keys.len()];
+        let f = encode_base_file(&c, "p/f.parquet", "f.parquet", 0, &keys, &versions).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(f.bytes)).unwrap();
+        let pq = reader.metadata().file_metadata().schema_descr_ptr();
+        let annotation = |i: usize| pq.column(i).logical_type_ref().cloned();
+        assert_eq!(
+            annotation(25),
+            Some(LogicalType::timestamp(true, PqTimeUnit::MILLIS))
+        );
+        assert_eq!(
+            annotation(27),
+            Some(LogicalType::timestamp(false, PqTimeUnit::MICROS))
+        );
+        assert_eq!(
+            annotation(28),
+            Some(LogicalType::time(true, PqTimeUnit::MICROS))
+        );
+        let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        let mut i = 0;
+        for b in &batches {
+            for r in 0..b.num_rows() {
+                let l = c.rows.row(keys[i], 1).logical.unwrap();
+                let ev = b.column(25).as_primitive::<TimestampMillisecondType>();
+                let lm = b.column(26).as_primitive::<TimestampMillisecondType>();
+                let lu = b.column(27).as_primitive::<TimestampMicrosecondType>();
+                let tm = b.column(28).as_primitive::<Time64MicrosecondType>();
+                let id = b.column(29).as_string::<i32>();
+                assert_eq!(ev.value(r), l.event_at_ms);
+                assert_eq!(lm.value(r), l.local_at_ms);
+                assert_eq!(lu.value(r), l.local_at_us);
+                assert_eq!(tm.value(r), l.pickup_time_us);
+                assert_eq!(arrow_array::Array::is_null(id, r), l.ref_uuid.is_none());
+                if let Some(u) = &l.ref_uuid {
+                    assert_eq!(id.value(r), u);
+                }
+                i += 1;
+            }
+        }
+        assert_eq!(i, 300);
     }
 }

@@ -18,12 +18,13 @@ use crate::config::{GenConfig, InstantKind, TableVersion};
 use crate::encode::EncodeCtx;
 use crate::error::{GenError, GenResult};
 use crate::jobs::encode_job;
+use crate::keygen::KeyGenerator;
 use crate::manifest::{
     CommitRecord, MANIFEST_FORMAT, MANIFEST_PATH, Manifest, SampleRow, id_ranges, table_info,
 };
 use crate::naming::{Schedule, compaction_files, format_instant, instant_files, timeline_dir};
 use crate::plan::{CommitChanges, FileJob, TableState};
-use crate::properties::{partition_metadata, table_properties};
+use crate::properties::{partition_metadata, table_properties, upgraded_to_v6_properties};
 use crate::rng::{SplitMix64, hash_words};
 use crate::rows::RowGen;
 use crate::schema::TableSchema;
@@ -86,9 +87,10 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     let schedule = Schedule::new(cfg);
     let instants = schedule.instants();
     let completions = schedule.completions();
-    let info = table_info(cfg);
-    let schema = TableSchema::new(&cfg.table_name)?;
-    let rows = RowGen::new(cfg.seed, cfg.partitions, schedule.epoch_ms());
+    let info = table_info(cfg)?;
+    let schema = TableSchema::with_logical_types(&cfg.table_name, cfg.logical_types)?;
+    let rows = RowGen::new(cfg.seed, cfg.partitions, schedule.epoch_ms())
+        .with_logical_types(cfg.logical_types);
     let ctx = Arc::new(EncodeCtx {
         schema,
         rows: rows.clone(),
@@ -96,15 +98,17 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
         partition_values: info.partition_values.clone(),
         partition_paths: info.partition_paths.clone(),
         props: EncodeCtx::writer_props(cfg.compression, cfg.row_group_rows)?,
+        key_generator: cfg.key_generator,
     });
 
     let props = table_properties(
         &ctx.schema,
         cfg.table_type,
-        cfg.table_version,
+        cfg.version_at(0),
+        cfg.key_generator,
         cfg.start_time,
     );
-    put(&store, ".hoodie/hoodie.properties", props.into_bytes()).await?;
+    put(&store, PROPERTIES, props.clone().into_bytes()).await?;
 
     let mut state = TableState::new(cfg, instants.clone());
     let mut stats = GenStats::default();
@@ -118,6 +122,10 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
         let version = u16::try_from(v)
             .map_err(|_| GenError::Config(format!("instant {v} exceeds the supported count")))?;
         let instant = &instants[usize::from(version)];
+        if cfg.upgrade_instant() == Some(version) {
+            let at = schedule.requested[usize::from(version)];
+            upgrade_to_v6(&store, &props, &ctx.schema, cfg, at).await?;
+        }
         let span = info_span!("instant", version, instant = instant.as_str(), kind = ?kind);
         let io = CommitIo {
             store: &store,
@@ -186,6 +194,32 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     Ok(GenReport { manifest, stats })
 }
 
+const PROPERTIES: &str = ".hoodie/hoodie.properties";
+const PROPERTIES_BACKUP: &str = ".hoodie/hoodie.properties.backup";
+
+/// The first write of Hudi 0.14 to a version-5 table upgrades it in place: the
+/// `FiveToSixUpgradeHandler` removes `.aux/` copies of *pending* compaction plans (there are
+/// none: every generated compaction completes), then `hoodie.properties` is rewritten with
+/// `hoodie.table.version=6` the way `HoodieTableConfig.modify` does it: a backup copy, the new
+/// file, the backup deleted. Data files, logs and earlier instants stay as version 5 wrote them.
+async fn upgrade_to_v6(
+    store: &DynStore,
+    v5_properties: &str,
+    schema: &TableSchema,
+    cfg: &GenConfig,
+    at: chrono::DateTime<chrono::Utc>,
+) -> GenResult<()> {
+    put(store, PROPERTIES_BACKUP, v5_properties.as_bytes().to_vec()).await?;
+    let text = upgraded_to_v6_properties(schema, cfg.table_type, cfg.key_generator, at);
+    put(store, PROPERTIES, text.into_bytes()).await?;
+    store
+        .delete(PROPERTIES_BACKUP)
+        .await
+        .map_err(|e| GenError::storage(PROPERTIES_BACKUP, e))?;
+    info!("table upgraded from version 5 to 6");
+    Ok(())
+}
+
 async fn put(store: &DynStore, path: &str, data: Vec<u8>) -> GenResult<()> {
     store
         .put(path, Bytes::from(data))
@@ -207,7 +241,7 @@ type Written = (u32, String, WriteStat, u64, u64);
 
 /// Encode and store `jobs`, `threads` at a time; results in job order.
 async fn run_jobs(io: &CommitIo<'_>, jobs: Vec<FileJob>, version: u16) -> GenResult<Vec<Written>> {
-    let table_version = io.cfg.table_version;
+    let table_version = io.cfg.version_at(version);
     let mut written: Vec<(usize, Written)> = futures::stream::iter(jobs.into_iter().enumerate())
         .map(|(i, job)| {
             let ctx = Arc::clone(io.ctx);
@@ -256,8 +290,9 @@ async fn write_commit(
     let changes = state.choose_changes(cfg, initial);
     let jobs = state.apply(&ctx.rows, &changes, version);
     let operation = if initial { "INSERT" } else { "UPSERT" };
+    let table_version = cfg.version_at(version);
     let [requested_path, inflight_path, completed_path] =
-        instant_files(cfg.table_version, cfg.table_type, &instant, &completion);
+        instant_files(table_version, cfg.table_type, &instant, &completion);
     let marker = |salt: u64| {
         SplitMix64::new(hash_words(&[
             cfg.seed,
@@ -274,7 +309,7 @@ async fn write_commit(
     put(
         store,
         &inflight_path,
-        encode_metadata(&profile, cfg.table_version, marker(1))?,
+        encode_metadata(&profile, table_version, marker(1))?,
     )
     .await?;
 
@@ -285,7 +320,11 @@ async fn write_commit(
                 &ctx.partition_paths[p as usize],
                 ".hoodie_partition_metadata",
             );
-            let text = partition_metadata(&instant, schedule.requested[usize::from(version)]);
+            let text = partition_metadata(
+                &instant,
+                KeyGenerator::partition_depth(&ctx.partition_paths[p as usize]),
+                schedule.requested[usize::from(version)],
+            );
             put(store, &path, text.into_bytes()).await?;
         }
     }
@@ -330,7 +369,7 @@ async fn write_commit(
     put(
         store,
         &completed_path,
-        encode_metadata(&metadata, cfg.table_version, marker(2))?,
+        encode_metadata(&metadata, table_version, marker(2))?,
     )
     .await?;
 
@@ -429,9 +468,16 @@ async fn write_compaction(
             _ => None,
         })
         .collect();
+    let table_version = cfg.version_at(version);
     let [requested_path, inflight_path, completed_path] =
-        compaction_files(cfg.table_version, &instant, &completion);
-    put(store, &requested_path, compaction_plan_ocf(&ops, marker(1))).await?;
+        compaction_files(table_version, &instant, &completion);
+    let plan = compaction_plan_ocf(&ops, marker(1));
+    if table_version == TableVersion::V5 {
+        // Hudi <= 0.13 also keeps a copy of the plan in `.hoodie/.aux/` (HUDI-6040)
+        let copy = format!(".hoodie/.aux/{instant}.compaction.requested");
+        put(store, &copy, plan.clone()).await?;
+    }
+    put(store, &requested_path, plan).await?;
     put(store, &inflight_path, Vec::new()).await?;
 
     let written = run_jobs(io, jobs, version).await?;
@@ -463,7 +509,7 @@ async fn write_compaction(
     put(
         store,
         &completed_path,
-        encode_metadata(&metadata, cfg.table_version, marker(2))?,
+        encode_metadata(&metadata, table_version, marker(2))?,
     )
     .await?;
     info!(
@@ -555,7 +601,7 @@ async fn write_clean(
         |salt: u64| SplitMix64::new(hash_words(&[cfg.seed, SALT_CLEAN, v as u64, salt])).bytes16();
     let dir = timeline_dir(cfg.table_version);
     let completed = match cfg.table_version {
-        TableVersion::V6 => format!("{dir}/{instant}.clean"),
+        TableVersion::V5 | TableVersion::V6 => format!("{dir}/{instant}.clean"),
         TableVersion::V9 => format!("{dir}/{instant}_{completion}.clean"),
     };
     let files = [
@@ -593,6 +639,7 @@ fn encode_metadata(
     marker: [u8; 16],
 ) -> GenResult<Vec<u8>> {
     match version {
+        TableVersion::V5 => m.to_v5_json(),
         TableVersion::V6 => m.to_json(),
         TableVersion::V9 => Ok(m.to_avro_ocf(marker)),
     }

@@ -3,8 +3,8 @@
 use crate::commit_meta::{RuntimeStats, WriteStat};
 use crate::config::TableVersion;
 use crate::encode::{EncodeCtx, LogMeta, encode_avro_row, encode_base_file};
-use crate::error::GenResult;
-use crate::log_block::{DataBlock, DeleteRecord, write_delete_block};
+use crate::error::{GenError, GenResult};
+use crate::log_block::{BlockFormat, DataBlock, DeleteRecord, write_delete_block};
 use crate::plan::FileJob;
 use crate::rows::Row;
 use hps_storage::join;
@@ -67,7 +67,7 @@ pub fn encode_job(
                 partition_path: Some(partition_path),
                 runtime_stats: Some(RuntimeStats::default()),
                 prev_base_file: match table_version {
-                    TableVersion::V6 => None,
+                    TableVersion::V5 | TableVersion::V6 => None,
                     TableVersion::V9 => prev_base_file.clone(),
                 },
                 ..Default::default()
@@ -112,7 +112,7 @@ pub fn encode_job(
                 total_log_size_compacted: slice.bytes as i64,
                 runtime_stats: Some(RuntimeStats::default()),
                 prev_base_file: match table_version {
-                    TableVersion::V6 => None,
+                    TableVersion::V5 | TableVersion::V6 => None,
                     TableVersion::V9 => Some(prev_base_file.clone()),
                 },
                 ..Default::default()
@@ -150,7 +150,7 @@ pub fn encode_job(
                 let mut row = Row::default();
                 for &k in updates {
                     ctx.rows.fill(k, version, &mut row);
-                    let record_key = row.id.to_string();
+                    let record_key = ctx.key_generator.record_key(row.id, row.customer_id);
                     let seqno = ctx.seqno(version, *partition, k);
                     let meta = LogMeta {
                         commit_time: instant,
@@ -161,7 +161,15 @@ pub fn encode_job(
                     };
                     block.push(|buf| encode_avro_row(buf, &meta, region, &row));
                 }
-                block.write_to(&mut bytes, instant, schema);
+                block.write_to(&mut bytes, instant, schema, BlockFormat::of(table_version));
+            }
+            if !deletes.is_empty() && table_version == TableVersion::V5 {
+                // GenConfig::validate refuses this combination; never write a block Hudi
+                // 0.12/0.13 would not have written
+                return Err(GenError::Config(format!(
+                    "{path}: {} deletes in a table-version-5 log file (Hudi 0.12/0.13 writes Kryo DELETE blocks, which hudi-gen does not)",
+                    deletes.len()
+                )));
             }
             if !deletes.is_empty() {
                 // the delete carries the deleting write's ordering value (ts = commit time)
@@ -169,7 +177,9 @@ pub fn encode_job(
                 let records: Vec<DeleteRecord> = deletes
                     .iter()
                     .map(|&k| DeleteRecord {
-                        record_key: crate::rows::RowGen::id_of(k).to_string(),
+                        record_key: ctx
+                            .key_generator
+                            .record_key(crate::rows::RowGen::id_of(k), ctx.rows.customer_id_of(k)),
                         partition_path: partition_path.clone(),
                         ordering_val: Some(ordering),
                     })
@@ -178,7 +188,7 @@ pub fn encode_job(
             }
             let size = bytes.len() as i64;
             let (prev_commit, stat_base_file, log_files, log_offset) = match table_version {
-                TableVersion::V6 => (
+                TableVersion::V5 | TableVersion::V6 => (
                     ctx.instant(*base_version).to_string(),
                     base_file.clone(),
                     slice_log_files.clone(),

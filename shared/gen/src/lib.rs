@@ -16,6 +16,13 @@
 //! - **Cleaning** ([`GenConfig::clean_retain_commits`], [`clean`]) and **archival**
 //!   ([`GenConfig::archive`], [`archive`]) after each instant, as Hudi's table services run
 //!   them; the manifest records the deleted files and archived instants per commit.
+//! - **Table version 5** (Hudi 0.12/0.13): the version-6 layout with that era's properties,
+//!   commit JSON and log block headers; [`GenConfig::upgrade_from_v5_after`] upgrades such a
+//!   table to 6 in the middle of its life.
+//! - **Logical types** ([`GenConfig::logical_types`], [`logical`]): timestamp-millis,
+//!   local-timestamp-millis/micros, time-micros and uuid columns.
+//! - **Key generators** ([`GenConfig::key_generator`], [`keygen`]): simple, complex,
+//!   non-partitioned, timestamp-based and custom.
 //! - **Table version 6**: timeline in `.hoodie/`, JSON commit metadata, v6 log naming (base
 //!   instant + increasing log version). **Version 9**: `.hoodie/timeline/`,
 //!   `<requested>_<completion>.<action>` files, Avro commit metadata, one log file per
@@ -41,7 +48,9 @@ pub mod encode;
 mod error;
 mod generate;
 mod jobs;
+pub mod keygen;
 pub mod log_block;
+pub mod logical;
 pub mod manifest;
 pub mod naming;
 pub mod plan;
@@ -53,4 +62,5 @@ pub mod schema;
 pub use config::{ArchivalConfig, Codec, GenConfig, InstantKind, TableType, TableVersion};
 pub use error::{GenError, GenResult};
 pub use generate::{GenReport, GenStats, generate, generate_local};
+pub use keygen::KeyGenerator;
 pub use manifest::{CommitRecord, MANIFEST_PATH, Manifest, SampleRow, TableInfo};

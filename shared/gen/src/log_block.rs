@@ -1,14 +1,49 @@
-//! MOR log files: block framing, AVRO_DATA blocks and DELETE blocks (log format version 1,
-//! block content version 3), as Hudi's `HoodieLogFormatWriter` writes them.
+//! MOR log files: block framing, AVRO_DATA blocks and DELETE blocks (log format version 1),
+//! as Hudi's `HoodieLogFormatWriter` writes them: block content version 3 (Hudi 0.14+, table
+//! version 6 and later) or, for data blocks of table version 5, content version 2 with the
+//! `SCHEMA` header first (Hudi 0.12/0.13).
 
+use crate::config::TableVersion;
 use crate::encode::{put_long, put_str};
 
 /// Block magic.
 pub const MAGIC: &[u8; 6] = b"#HUDI#";
 /// Log format version written.
 pub const LOG_FORMAT_VERSION: i32 = 1;
-/// Content version of data and delete blocks.
+/// Content version of data and delete blocks (Hudi 0.14+).
 pub const BLOCK_CONTENT_VERSION: i32 = 3;
+
+/// How a writer release frames AVRO_DATA blocks: the content version and the order of the
+/// header entries. The record layout inside (count, length-prefixed Avro datums) is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockFormat {
+    /// Content version written before the record count.
+    pub content_version: i32,
+    /// Whether the `SCHEMA` header entry comes before `INSTANT_TIME`.
+    pub schema_first: bool,
+}
+
+impl BlockFormat {
+    /// Hudi 0.14 and later: content version 3, `INSTANT_TIME` then `SCHEMA`.
+    pub const CURRENT: BlockFormat = BlockFormat {
+        content_version: BLOCK_CONTENT_VERSION,
+        schema_first: false,
+    };
+    /// Hudi 0.12/0.13 (table version 5): content version 2, `SCHEMA` then `INSTANT_TIME`
+    /// (as in the logs of `realworld-fixtures/hudi_v5_table`).
+    pub const HUDI_0_12: BlockFormat = BlockFormat {
+        content_version: 2,
+        schema_first: true,
+    };
+
+    /// The format the writer of a table version uses.
+    pub fn of(version: TableVersion) -> BlockFormat {
+        match version {
+            TableVersion::V5 => BlockFormat::HUDI_0_12,
+            TableVersion::V6 | TableVersion::V9 => BlockFormat::CURRENT,
+        }
+    }
+}
 
 /// Block types used here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,9 +126,20 @@ impl DataBlock {
         self.count == 0
     }
 
-    /// Frame the block (instant and record schema in the header) onto `out`.
-    pub fn write_to(&self, out: &mut Vec<u8>, instant: &str, schema: &str) {
-        put_block(out, BlockType::AvroData, instant, schema, &self.content());
+    /// Frame the block (instant and record schema in the header) onto `out`, as the writer
+    /// release of `format` does.
+    pub fn write_to(&self, out: &mut Vec<u8>, instant: &str, schema: &str, format: BlockFormat) {
+        let (first, second) = if format.schema_first {
+            ((HEADER_SCHEMA, schema), (HEADER_INSTANT_TIME, instant))
+        } else {
+            ((HEADER_INSTANT_TIME, instant), (HEADER_SCHEMA, schema))
+        };
+        put_block_with(
+            out,
+            BlockType::AvroData,
+            &[first, second],
+            &self.content(format.content_version),
+        );
     }
 
     /// Frame the block as an archive block onto `out`: the record schema is the only header
@@ -103,14 +149,14 @@ impl DataBlock {
             out,
             BlockType::AvroData,
             &[(HEADER_SCHEMA, schema)],
-            &self.content(),
+            &self.content(BLOCK_CONTENT_VERSION),
         );
     }
 
     /// Content version, record count, then the length-prefixed records.
-    fn content(&self) -> Vec<u8> {
+    fn content(&self, content_version: i32) -> Vec<u8> {
         let mut content = Vec::with_capacity(self.records.len() + 8);
-        content.extend_from_slice(&BLOCK_CONTENT_VERSION.to_be_bytes());
+        content.extend_from_slice(&content_version.to_be_bytes());
         content.extend_from_slice(&self.count.to_be_bytes());
         content.extend_from_slice(&self.records);
         content
@@ -291,7 +337,12 @@ mod tests {
         b.push(|buf| put_str(buf, "bc"));
         assert_eq!(b.len(), 2);
         let mut file = Vec::new();
-        b.write_to(&mut file, "20250101000000000", r#""string""#);
+        b.write_to(
+            &mut file,
+            "20250101000000000",
+            r#""string""#,
+            BlockFormat::CURRENT,
+        );
         let mut e = Vec::new();
         write_delete_block(&mut e, "20250101000000000", "{}", &[]);
         file.extend_from_slice(&e);
@@ -305,5 +356,33 @@ mod tests {
             &content[8..],
             &[0, 0, 0, 2, 2, b'a', 0, 0, 0, 3, 4, b'b', b'c']
         );
+    }
+
+    /// Table version 5 writes the data block of Hudi 0.12: content version 2, `SCHEMA` first,
+    /// the same records.
+    #[test]
+    fn version_5_data_block() {
+        let mut b = DataBlock::default();
+        b.push(|buf| put_str(buf, "a"));
+        let mut file = Vec::new();
+        b.write_to(
+            &mut file,
+            "20250101000000000",
+            r#""string""#,
+            BlockFormat::of(TableVersion::V5),
+        );
+        let blocks = walk(&file);
+        let (ty, header, content) = &blocks[0];
+        assert_eq!(*ty, BlockType::AvroData as i32);
+        assert_eq!(
+            header,
+            &vec![
+                (2, "\"string\"".to_string()),
+                (0, "20250101000000000".to_string())
+            ]
+        );
+        assert_eq!(&content[..8], &[0, 0, 0, 2, 0, 0, 0, 1]);
+        assert_eq!(&content[8..], &[0, 0, 0, 2, 2, b'a']);
+        assert_eq!(BlockFormat::of(TableVersion::V6), BlockFormat::CURRENT);
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{GenConfig, TableType, TableVersion};
 use crate::naming::Schedule;
-use crate::rows::{Row, RowGen, partition_values};
+use crate::rows::{Row, RowGen};
 
 /// Manifest format tag.
 pub const MANIFEST_FORMAT: &str = "hudi-gen-manifest/1";
@@ -32,8 +32,11 @@ pub struct TableInfo {
     pub ordering_field: String,
     /// `region` values, index = partition.
     pub partition_values: Vec<String>,
-    /// Partition paths (`region=<v>`), index = partition.
+    /// Partition paths (`region=<v>`, `""`, or formatted dates), index = partition.
     pub partition_paths: Vec<String>,
+    /// The key generator.
+    #[serde(default)]
+    pub key_generator: crate::keygen::KeyGenerator,
 }
 
 /// One commit.
@@ -164,6 +167,7 @@ impl Manifest {
             self.config.partitions,
             Schedule::new(&self.config).epoch_ms(),
         )
+        .with_logical_types(self.config.logical_types)
     }
 
     /// The expected row of `id` as written by commit `version`.
@@ -189,21 +193,23 @@ impl Manifest {
 }
 
 /// Table facts for `cfg`.
-pub fn table_info(cfg: &GenConfig) -> TableInfo {
-    let values = partition_values(cfg.partitions);
-    TableInfo {
+pub fn table_info(cfg: &GenConfig) -> crate::GenResult<TableInfo> {
+    let kg = cfg.key_generator;
+    let values = kg.partition_values(cfg.partitions, cfg.start_time);
+    Ok(TableInfo {
         name: cfg.table_name.clone(),
         table_type: cfg.table_type,
         table_version: cfg.table_version,
-        record_key_field: crate::schema::KEY_FIELD.to_string(),
+        record_key_field: kg.record_key_fields(),
         partition_field: crate::schema::PARTITION_FIELD.to_string(),
         ordering_field: crate::schema::ORDERING_FIELD.to_string(),
         partition_paths: values
             .iter()
-            .map(|v| format!("{}={v}", crate::schema::PARTITION_FIELD))
-            .collect(),
+            .map(|v| kg.partition_path(v))
+            .collect::<crate::GenResult<_>>()?,
         partition_values: values,
-    }
+        key_generator: kg,
+    })
 }
 
 /// Ids of a sorted key list as contiguous half-open ranges.

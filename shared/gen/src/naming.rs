@@ -96,7 +96,7 @@ pub fn log_file_name(file_id: &str, instant: &str, version: u32, token: &str) ->
 /// The timeline directory (relative to the base path).
 pub fn timeline_dir(version: TableVersion) -> &'static str {
     match version {
-        TableVersion::V6 => ".hoodie",
+        TableVersion::V5 | TableVersion::V6 => ".hoodie",
         TableVersion::V9 => ".hoodie/timeline",
     }
 }
@@ -106,7 +106,7 @@ pub fn timeline_dir(version: TableVersion) -> &'static str {
 pub fn compaction_files(version: TableVersion, instant: &str, completion: &str) -> [String; 3] {
     let dir = timeline_dir(version);
     let completed = match version {
-        TableVersion::V6 => format!("{dir}/{instant}.commit"),
+        TableVersion::V5 | TableVersion::V6 => format!("{dir}/{instant}.commit"),
         TableVersion::V9 => format!("{dir}/{instant}_{completion}.commit"),
     };
     [
@@ -130,7 +130,7 @@ pub fn instant_files(
         TableType::MergeOnRead => format!("{dir}/{instant}.{action}.inflight"),
     };
     let completed = match version {
-        TableVersion::V6 => format!("{dir}/{instant}.{action}"),
+        TableVersion::V5 | TableVersion::V6 => format!("{dir}/{instant}.{action}"),
         TableVersion::V9 => format!("{dir}/{instant}_{completion}.{action}"),
     };
     [

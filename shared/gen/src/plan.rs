@@ -450,7 +450,7 @@ impl TableState {
         let file_name = match self.table_version {
             // v6: logs are named after the slice's base instant; on object stores every
             // deltacommit writes the next log version of the slice
-            TableVersion::V6 => {
+            TableVersion::V5 | TableVersion::V6 => {
                 let base_instant = self
                     .instants
                     .get(usize::from(group.base_version))
@@ -467,7 +467,7 @@ impl TableState {
             TableVersion::V9 => log_file_name(&group.file_id, instant, 1, token),
         };
         let log_version = match self.table_version {
-            TableVersion::V6 => group.log_files.len() as u32 + 1,
+            TableVersion::V5 | TableVersion::V6 => group.log_files.len() as u32 + 1,
             TableVersion::V9 => 1,
         };
         group.log_files.push(file_name.clone());

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::{TableType, TableVersion};
+use crate::keygen::KeyGenerator;
 use crate::schema::{KEY_FIELD, ORDERING_FIELD, PARTITION_FIELD, TableSchema};
 
 /// Escape like `java.util.Properties.store` (keys and values): `\`, `=`, `:`, `#`, `!`,
@@ -61,9 +62,109 @@ pub fn table_properties(
     schema: &TableSchema,
     table_type: TableType,
     version: TableVersion,
+    key_generator: KeyGenerator,
     written_at: DateTime<Utc>,
 ) -> String {
-    const DATABASE: &str = "default";
+    let header = match version {
+        TableVersion::V6 => "Properties saved on",
+        TableVersion::V5 | TableVersion::V9 => "Updated at",
+    };
+    let mut kv = match version {
+        TableVersion::V5 => version5_keys(schema, table_type, 5),
+        TableVersion::V6 | TableVersion::V9 => current_keys(schema, table_type, version),
+    };
+    set_all(&mut kv, key_generator.properties(version));
+    properties_text(header, &kv, written_at)
+}
+
+/// Set each entry: in place when the key is already there, appended otherwise.
+fn set_all(kv: &mut Vec<(&'static str, String)>, entries: Vec<(&'static str, String)>) {
+    for (k, v) in entries {
+        match kv.iter_mut().find(|(key, _)| *key == k) {
+            Some(slot) => slot.1 = v,
+            None => kv.push((k, v)),
+        }
+    }
+}
+
+/// `hoodie.properties` after Hudi 0.14 upgraded a version-5 table to 6: the same keys as
+/// before with `hoodie.table.version=6`. The 5 -> 6 upgrade adds no property (its only storage
+/// change concerns `.aux/` copies of pending compaction plans) and Java rewrites the file
+/// with an `Updated at` comment.
+pub fn upgraded_to_v6_properties(
+    schema: &TableSchema,
+    table_type: TableType,
+    key_generator: KeyGenerator,
+    written_at: DateTime<Utc>,
+) -> String {
+    let mut kv = version5_keys(schema, table_type, 6);
+    // the keys as the version-5 writer stored them
+    set_all(&mut kv, key_generator.properties(TableVersion::V5));
+    properties_text("Updated at", &kv, written_at)
+}
+
+const DATABASE: &str = "default";
+
+/// The keys a Hudi 0.12/0.13 Spark writer stores (the 20 keys of the real version-5 table in
+/// `realworld-fixtures/hudi_v5_table`, less `hoodie.table.metadata.partitions`: no metadata
+/// table here): the key generator as a class, `precombine.field`, the 0.12 default payload
+/// class, no create schema, no record merger or CDC keys.
+fn version5_keys(
+    schema: &TableSchema,
+    table_type: TableType,
+    number: u32,
+) -> Vec<(&'static str, String)> {
+    let table = schema.table_name();
+    vec![
+        ("hoodie.table.timeline.timezone", "UTC".to_string()),
+        (
+            "hoodie.table.keygenerator.class",
+            "org.apache.hudi.keygen.SimpleKeyGenerator".to_string(),
+        ),
+        ("hoodie.table.precombine.field", ORDERING_FIELD.to_string()),
+        ("hoodie.table.version", number.to_string()),
+        ("hoodie.database.name", DATABASE.to_string()),
+        (
+            "hoodie.datasource.write.hive_style_partitioning",
+            "true".to_string(),
+        ),
+        (
+            "hoodie.table.checksum",
+            table_checksum(DATABASE, table).to_string(),
+        ),
+        (
+            "hoodie.partition.metafile.use.base.format",
+            "false".to_string(),
+        ),
+        ("hoodie.archivelog.folder", "archived".to_string()),
+        ("hoodie.table.name", table.to_string()),
+        (
+            "hoodie.compaction.payload.class",
+            "org.apache.hudi.common.model.OverwriteWithLatestAvroPayload".to_string(),
+        ),
+        ("hoodie.populate.meta.fields", "true".to_string()),
+        ("hoodie.table.type", table_type.as_hudi().to_string()),
+        (
+            "hoodie.datasource.write.partitionpath.urlencode",
+            "false".to_string(),
+        ),
+        ("hoodie.table.base.file.format", "PARQUET".to_string()),
+        (
+            "hoodie.datasource.write.drop.partition.columns",
+            "false".to_string(),
+        ),
+        ("hoodie.timeline.layout.version", "1".to_string()),
+        ("hoodie.table.recordkey.fields", KEY_FIELD.to_string()),
+        ("hoodie.table.partition.fields", PARTITION_FIELD.to_string()),
+    ]
+}
+
+/// The keys of a table created by Hudi 0.14/0.15 (version 6) or 1.1 (version 9).
+fn current_keys(
+    schema: &TableSchema,
+    table_type: TableType,
+    version: TableVersion,
+) -> Vec<(&'static str, String)> {
     let table = schema.table_name();
     let mut kv: Vec<(&str, String)> = vec![
         ("hoodie.table.name", table.to_string()),
@@ -98,7 +199,7 @@ pub fn table_properties(
         ),
     ];
     match version {
-        TableVersion::V6 => {
+        TableVersion::V5 | TableVersion::V6 => {
             kv.extend([
                 ("hoodie.timeline.layout.version", "1".to_string()),
                 ("hoodie.table.precombine.field", ORDERING_FIELD.to_string()),
@@ -133,10 +234,11 @@ pub fn table_properties(
             ]);
         }
     }
-    let header = match version {
-        TableVersion::V6 => "Properties saved on",
-        TableVersion::V9 => "Updated at",
-    };
+    kv
+}
+
+/// Java `Properties.store` text: the comment, the date comment, then `key=value` lines.
+fn properties_text(header: &str, kv: &[(&str, String)], written_at: DateTime<Utc>) -> String {
     let mut out = format!(
         "#{header} {}\n#{}\n",
         written_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
@@ -145,16 +247,17 @@ pub fn table_properties(
     for (k, v) in kv {
         out.push_str(&escape(k, true));
         out.push('=');
-        out.push_str(&escape(&v, false));
+        out.push_str(&escape(v, false));
         out.push('\n');
     }
     out
 }
 
-/// `.hoodie_partition_metadata` of a one-level partition first written by `commit_time`.
-pub fn partition_metadata(commit_time: &str, written_at: DateTime<Utc>) -> String {
+/// `.hoodie_partition_metadata` of a partition `depth` levels below the base path (0: the
+/// base path of a non-partitioned table) first written by `commit_time`.
+pub fn partition_metadata(commit_time: &str, depth: usize, written_at: DateTime<Utc>) -> String {
     format!(
-        "#partition metadata\n#{}\ncommitTime={commit_time}\npartitionDepth=1\n",
+        "#partition metadata\n#{}\ncommitTime={commit_time}\npartitionDepth={depth}\n",
         java_date(written_at)
     )
 }
@@ -185,18 +288,94 @@ mod tests {
     fn properties_carry_the_version_keys() {
         let s = TableSchema::new("t1").unwrap();
         let t = chrono::DateTime::from_timestamp(1_735_689_600, 0).unwrap();
-        let v6 = table_properties(&s, TableType::MergeOnRead, TableVersion::V6, t);
+        let v6 = table_properties(
+            &s,
+            TableType::MergeOnRead,
+            TableVersion::V6,
+            KeyGenerator::Simple,
+            t,
+        );
         assert!(v6.contains("\nhoodie.table.version=6\n"));
         assert!(v6.contains("\nhoodie.timeline.layout.version=1\n"));
         assert!(v6.contains("\nhoodie.table.type=MERGE_ON_READ\n"));
         assert!(v6.contains("\nhoodie.table.precombine.field=ts\n"));
         assert!(v6.contains("hoodie.table.create.schema={\"type\"\\:\"record\""));
-        let v9 = table_properties(&s, TableType::CopyOnWrite, TableVersion::V9, t);
+        let v9 = table_properties(
+            &s,
+            TableType::CopyOnWrite,
+            TableVersion::V9,
+            KeyGenerator::Simple,
+            t,
+        );
         assert!(
             v9.starts_with("#Updated at 2025-01-01T00:00:00.000Z\n#Wed Jan 01 00:00:00 UTC 2025\n")
         );
         assert!(v9.contains("\nhoodie.table.ordering.fields=ts\n"));
         assert!(v9.contains("\nhoodie.timeline.path=timeline\n"));
         assert!(v9.contains("\nhoodie.table.keygenerator.type=SIMPLE\n"));
+    }
+
+    /// The keys of a version-5 table are those of the Hudi 0.12.2 table in
+    /// `realworld-fixtures/hudi_v5_table` (less the metadata-table key), and the upgrade to 6
+    /// changes only the version.
+    #[test]
+    fn version_5_keys_and_the_upgrade() {
+        let s = TableSchema::new("t1").unwrap();
+        let t = chrono::DateTime::from_timestamp(1_735_689_600, 0).unwrap();
+        let keys = |text: &str| -> Vec<(String, String)> {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let v5 = table_properties(
+            &s,
+            TableType::MergeOnRead,
+            TableVersion::V5,
+            KeyGenerator::Simple,
+            t,
+        );
+        assert!(v5.starts_with("#Updated at 2025-01-01T00:00:00.000Z\n"));
+        let mut names: Vec<String> = keys(&v5).into_iter().map(|(k, _)| k).collect();
+        names.sort();
+        let mut fixture = vec![
+            "hoodie.archivelog.folder",
+            "hoodie.compaction.payload.class",
+            "hoodie.database.name",
+            "hoodie.datasource.write.drop.partition.columns",
+            "hoodie.datasource.write.hive_style_partitioning",
+            "hoodie.datasource.write.partitionpath.urlencode",
+            "hoodie.partition.metafile.use.base.format",
+            "hoodie.populate.meta.fields",
+            "hoodie.table.base.file.format",
+            "hoodie.table.checksum",
+            "hoodie.table.keygenerator.class",
+            "hoodie.table.name",
+            "hoodie.table.partition.fields",
+            "hoodie.table.precombine.field",
+            "hoodie.table.recordkey.fields",
+            "hoodie.table.timeline.timezone",
+            "hoodie.table.type",
+            "hoodie.table.version",
+            "hoodie.timeline.layout.version",
+        ];
+        fixture.sort();
+        assert_eq!(names, fixture);
+        assert!(v5.contains("\nhoodie.table.version=5\n"));
+        assert!(v5.contains(
+            "\nhoodie.compaction.payload.class=org.apache.hudi.common.model.OverwriteWithLatestAvroPayload\n"
+        ));
+        let up = upgraded_to_v6_properties(&s, TableType::MergeOnRead, KeyGenerator::Simple, t);
+        let (a, b) = (keys(&v5), keys(&up));
+        assert_eq!(a.len(), b.len());
+        let changed: Vec<_> = a.iter().zip(&b).filter(|(x, y)| x != y).collect();
+        assert_eq!(
+            changed,
+            vec![(
+                &("hoodie.table.version".to_string(), "5".to_string()),
+                &("hoodie.table.version".to_string(), "6".to_string())
+            )]
+        );
     }
 }

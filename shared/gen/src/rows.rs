@@ -5,6 +5,7 @@
 //! rewrite regenerates untouched rows bit-for-bit, and tests can compute the expected row of
 //! any key from the manifest alone ([`RowGen::row`]).
 
+use crate::logical::LogicalValues;
 use crate::rng::{SplitMix64, hash_words};
 use crate::schema::DECIMAL_SCALE;
 
@@ -193,6 +194,8 @@ pub struct Row {
     pub ship_date: Option<i32>,
     /// `revision`: index of the commit that wrote this version of the row.
     pub revision: i32,
+    /// The logical-type columns, when the table has them.
+    pub logical: Option<LogicalValues>,
 }
 
 /// Row value generator for one table.
@@ -204,6 +207,8 @@ pub struct RowGen {
     version_epoch_ms: Vec<i64>,
     /// Epoch microseconds of the first commit (anchor of `created_at`).
     start_us: i64,
+    /// Whether rows carry the logical-type columns.
+    logical_types: bool,
 }
 
 impl RowGen {
@@ -220,7 +225,15 @@ impl RowGen {
             partitions: partitions.max(1),
             version_epoch_ms,
             start_us,
+            logical_types: false,
         }
+    }
+
+    /// The same generator, with or without the logical-type columns
+    /// ([`crate::GenConfig::logical_types`]); the other columns' values do not change.
+    pub fn with_logical_types(mut self, on: bool) -> Self {
+        self.logical_types = on;
+        self
     }
 
     /// The record key (`id`) of key index `key`.
@@ -239,6 +252,17 @@ impl RowGen {
     pub fn partition_of(&self, key: u32) -> u32 {
         (hash_words(&[self.seed, SALT_PARTITION, u64::from(key)]) % u64::from(self.partitions))
             as u32
+    }
+
+    /// `customer_id` of `key` (fixed for the key's life; the complex key generator's second
+    /// record key field).
+    pub fn customer_id_of(&self, key: u32) -> i32 {
+        let mut stable = SplitMix64::new(hash_words(&[self.seed, SALT_STABLE, u64::from(key)]));
+        Self::first_customer_draw(&mut stable)
+    }
+
+    fn first_customer_draw(stable: &mut SplitMix64) -> i32 {
+        stable.below(5_000_000) as i32
     }
 
     /// The ordering value (`ts`) of every row written by commit `version`.
@@ -271,7 +295,7 @@ impl RowGen {
         out.id = Self::id_of(key);
         out.ts = epoch_ms;
         out.partition = self.partition_of(key);
-        out.customer_id = stable.below(5_000_000) as i32;
+        out.customer_id = Self::first_customer_draw(&mut stable);
         out.revision = i32::from(version);
 
         let first = FIRST[stable.below(FIRST.len() as u64) as usize];
@@ -332,6 +356,9 @@ impl RowGen {
         out.is_active = var.below(4) != 0;
         out.is_priority = (!var.one_in(5)).then(|| var.one_in(3));
         out.ship_date = (!var.one_in(7)).then(|| out.order_date + var.below(30) as i32);
+        out.logical = self
+            .logical_types
+            .then(|| LogicalValues::generate(self.seed, key, version, epoch_ms));
     }
 }
 
@@ -348,7 +375,7 @@ impl Row {
     /// The row as JSON for the manifest and oracle checks: decimals as plain strings with
     /// scale 4, timestamps as epoch microseconds, dates as days since epoch.
     pub fn to_json(&self, partition_values: &[String]) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "id": self.id,
             "ts": self.ts,
             "region": partition_values.get(self.partition as usize),
@@ -369,7 +396,13 @@ impl Row {
             "order_date": self.order_date,
             "ship_date": self.ship_date,
             "revision": self.revision,
-        })
+        });
+        if let (Some(l), Some(obj)) = (&self.logical, v.as_object_mut()) {
+            for (k, x) in l.json_entries() {
+                obj.insert(k.to_string(), x);
+            }
+        }
+        v
     }
 }
 

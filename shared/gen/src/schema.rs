@@ -1,5 +1,6 @@
-//! The generated table's schema: 20 data columns of mixed types, in the three Avro forms Hudi
-//! writes (table create schema, commit schema, schema with meta fields), as Arrow and as the
+//! The generated table's schema: 20 data columns of mixed types (plus, with
+//! [`crate::GenConfig::logical_types`], the five columns of [`LOGICAL_COLUMNS`]), in the three
+//! Avro forms Hudi writes (table create schema, commit schema, schema with meta fields), as Arrow and as the
 //! parquet schema parquet-avro would write (decimals as `FIXED_LEN_BYTE_ARRAY`).
 
 use std::sync::Arc;
@@ -30,6 +31,16 @@ pub enum ColType {
     Boolean,
     /// date, days since epoch (Avro `date`).
     Date,
+    /// timestamp, milliseconds, UTC (Avro `timestamp-millis`).
+    TimestampMillis,
+    /// wall-clock timestamp, milliseconds (Avro `local-timestamp-millis`).
+    LocalTimestampMillis,
+    /// wall-clock timestamp, microseconds (Avro `local-timestamp-micros`).
+    LocalTimestampMicros,
+    /// time of day, microseconds (Avro `time-micros`).
+    TimeMicros,
+    /// UUID text (Avro `string` with logical type `uuid`).
+    Uuid,
 }
 
 /// One data column.
@@ -98,10 +109,21 @@ pub const COLUMNS: [Column; 20] = [
     col("revision", ColType::Int, false),
 ];
 
+/// The logical-type columns appended after [`COLUMNS`] when
+/// [`crate::GenConfig::logical_types`] is set (values: [`crate::logical::LogicalValues`]).
+pub const LOGICAL_COLUMNS: [Column; 5] = [
+    col("event_at", ColType::TimestampMillis, false),
+    col("local_at_ms", ColType::LocalTimestampMillis, false),
+    col("local_at_us", ColType::LocalTimestampMicros, false),
+    col("pickup_time", ColType::TimeMicros, false),
+    col("ref_uuid", ColType::Uuid, true),
+];
+
 /// Schema strings and descriptors of one generated table (they embed the table name).
 #[derive(Debug, Clone)]
 pub struct TableSchema {
     table_name: String,
+    columns: Vec<Column>,
     arrow: SchemaRef,
     parquet: Arc<SchemaDescriptor>,
     create_schema: String,
@@ -110,22 +132,43 @@ pub struct TableSchema {
 }
 
 impl TableSchema {
-    /// Build every form for table `table_name` (already validated as an identifier).
+    /// Build every form for table `table_name` (already validated as an identifier), with the
+    /// 20 base columns.
     pub fn new(table_name: &str) -> GenResult<Self> {
-        let arrow = Arc::new(arrow_schema());
-        let root = parquet_root(table_name).map_err(|e| GenError::Parquet {
+        Self::with_logical_types(table_name, false)
+    }
+
+    /// Build every form, with the [`LOGICAL_COLUMNS`] appended when `logical_types`.
+    pub fn with_logical_types(table_name: &str, logical_types: bool) -> GenResult<Self> {
+        let mut columns = COLUMNS.to_vec();
+        if logical_types {
+            columns.extend(LOGICAL_COLUMNS);
+        }
+        let arrow = Arc::new(arrow_schema(&columns));
+        let root = parquet_root(table_name, &columns).map_err(|e| GenError::Parquet {
             path: format!("<schema of {table_name}>"),
             source: e,
         })?;
         let parquet = Arc::new(SchemaDescriptor::new(Arc::new(root)));
         Ok(Self {
             table_name: table_name.to_string(),
+            create_schema: avro_schema(table_name, &columns, AvroForm::Create),
+            commit_schema: avro_schema(table_name, &columns, AvroForm::Commit),
+            schema_with_meta: avro_schema(table_name, &columns, AvroForm::WithMeta),
+            columns,
             arrow,
             parquet,
-            create_schema: avro_schema(table_name, AvroForm::Create),
-            commit_schema: avro_schema(table_name, AvroForm::Commit),
-            schema_with_meta: avro_schema(table_name, AvroForm::WithMeta),
         })
+    }
+
+    /// The data columns, in file order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// Whether the table has the [`LOGICAL_COLUMNS`].
+    pub fn has_logical_types(&self) -> bool {
+        self.columns.len() > COLUMNS.len()
     }
 
     /// The table name.
@@ -170,16 +213,21 @@ fn arrow_type(ty: ColType) -> DataType {
         ColType::TimestampMicros => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         ColType::Boolean => DataType::Boolean,
         ColType::Date => DataType::Date32,
+        ColType::TimestampMillis => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        ColType::LocalTimestampMillis => DataType::Timestamp(TimeUnit::Millisecond, None),
+        ColType::LocalTimestampMicros => DataType::Timestamp(TimeUnit::Microsecond, None),
+        ColType::TimeMicros => DataType::Time64(TimeUnit::Microsecond),
+        ColType::Uuid => DataType::Utf8,
     }
 }
 
-fn arrow_schema() -> Schema {
+fn arrow_schema(columns: &[Column]) -> Schema {
     let mut fields: Vec<Field> = META_COLUMNS
         .iter()
         .map(|n| Field::new(*n, DataType::Utf8, true))
         .collect();
     fields.extend(
-        COLUMNS
+        columns
             .iter()
             .map(|c| Field::new(c.name, arrow_type(c.ty), true)),
     );
@@ -193,7 +241,8 @@ fn parquet_column(name: &str, ty: Option<ColType>) -> ParquetResult<Type> {
         Type::primitive_type_builder(name, physical).with_repetition(Repetition::OPTIONAL)
     };
     match ty {
-        None | Some(ColType::String) => b(PhysicalType::BYTE_ARRAY)
+        // parquet-avro writes a uuid-annotated string as a plain string
+        None | Some(ColType::String) | Some(ColType::Uuid) => b(PhysicalType::BYTE_ARRAY)
             .with_logical_type(Some(LogicalType::String))
             .build(),
         Some(ColType::Long) => b(PhysicalType::INT64).build(),
@@ -205,6 +254,18 @@ fn parquet_column(name: &str, ty: Option<ColType>) -> ParquetResult<Type> {
             .build(),
         Some(ColType::TimestampMicros) => b(PhysicalType::INT64)
             .with_logical_type(Some(LogicalType::timestamp(true, PqTimeUnit::MICROS)))
+            .build(),
+        Some(ColType::TimestampMillis) => b(PhysicalType::INT64)
+            .with_logical_type(Some(LogicalType::timestamp(true, PqTimeUnit::MILLIS)))
+            .build(),
+        Some(ColType::LocalTimestampMillis) => b(PhysicalType::INT64)
+            .with_logical_type(Some(LogicalType::timestamp(false, PqTimeUnit::MILLIS)))
+            .build(),
+        Some(ColType::LocalTimestampMicros) => b(PhysicalType::INT64)
+            .with_logical_type(Some(LogicalType::timestamp(false, PqTimeUnit::MICROS)))
+            .build(),
+        Some(ColType::TimeMicros) => b(PhysicalType::INT64)
+            .with_logical_type(Some(LogicalType::time(true, PqTimeUnit::MICROS)))
             .build(),
         Some(ColType::Decimal) => b(PhysicalType::FIXED_LEN_BYTE_ARRAY)
             .with_length(DECIMAL_BYTES as i32)
@@ -218,12 +279,12 @@ fn parquet_column(name: &str, ty: Option<ColType>) -> ParquetResult<Type> {
     }
 }
 
-fn parquet_root(table_name: &str) -> ParquetResult<Type> {
-    let mut fields: Vec<Arc<Type>> = Vec::with_capacity(META_COLUMNS.len() + COLUMNS.len());
+fn parquet_root(table_name: &str, columns: &[Column]) -> ParquetResult<Type> {
+    let mut fields: Vec<Arc<Type>> = Vec::with_capacity(META_COLUMNS.len() + columns.len());
     for n in META_COLUMNS {
         fields.push(Arc::new(parquet_column(n, None)?));
     }
-    for c in &COLUMNS {
+    for c in columns {
         fields.push(Arc::new(parquet_column(c.name, Some(c.ty))?));
     }
     Type::group_type_builder(&format!("hoodie.{table_name}.{table_name}_record"))
@@ -247,6 +308,15 @@ fn avro_type(table: &str, c: &Column) -> String {
         ColType::Boolean => "\"boolean\"".into(),
         ColType::Date => r#"{"type":"int","logicalType":"date"}"#.into(),
         ColType::TimestampMicros => r#"{"type":"long","logicalType":"timestamp-micros"}"#.into(),
+        ColType::TimestampMillis => r#"{"type":"long","logicalType":"timestamp-millis"}"#.into(),
+        ColType::LocalTimestampMillis => {
+            r#"{"type":"long","logicalType":"local-timestamp-millis"}"#.into()
+        }
+        ColType::LocalTimestampMicros => {
+            r#"{"type":"long","logicalType":"local-timestamp-micros"}"#.into()
+        }
+        ColType::TimeMicros => r#"{"type":"long","logicalType":"time-micros"}"#.into(),
+        ColType::Uuid => r#"{"type":"string","logicalType":"uuid"}"#.into(),
         ColType::Decimal => format!(
             r#"{{"type":"fixed","name":"fixed","namespace":"hoodie.{table}.{table}_record.{}","size":{DECIMAL_BYTES},"logicalType":"decimal","precision":{DECIMAL_PRECISION},"scale":{DECIMAL_SCALE}}}"#,
             c.name
@@ -254,8 +324,8 @@ fn avro_type(table: &str, c: &Column) -> String {
     }
 }
 
-fn avro_schema(table: &str, form: AvroForm) -> String {
-    let mut fields = Vec::with_capacity(META_COLUMNS.len() + COLUMNS.len());
+fn avro_schema(table: &str, columns: &[Column], form: AvroForm) -> String {
+    let mut fields = Vec::with_capacity(META_COLUMNS.len() + columns.len());
     if form == AvroForm::WithMeta {
         for m in META_COLUMNS {
             fields.push(format!(
@@ -263,7 +333,7 @@ fn avro_schema(table: &str, form: AvroForm) -> String {
             ));
         }
     }
-    for c in &COLUMNS {
+    for c in columns {
         let t = avro_type(table, c);
         fields.push(match form {
             AvroForm::Create => format!(r#"{{"name":"{}","type":[{t},"null"]}}"#, c.name),
@@ -328,6 +398,45 @@ mod tests {
             ColType::Date,
         ] {
             assert!(COLUMNS.iter().any(|c| c.ty == ty), "{ty:?}");
+        }
+    }
+
+    #[test]
+    fn logical_type_columns_in_every_form() {
+        let s = TableSchema::with_logical_types("t1", true).unwrap();
+        assert!(s.has_logical_types() && !TableSchema::new("t1").unwrap().has_logical_types());
+        assert_eq!(s.columns().len(), 25);
+        let avro = apache_avro::Schema::parse_str(s.schema_with_meta()).unwrap();
+        let apache_avro::Schema::Record(r) = avro else {
+            panic!("record")
+        };
+        let ty = |name: &str| {
+            let f = &r.fields[r.lookup[name]];
+            let apache_avro::Schema::Union(u) = &f.schema else {
+                panic!("{name}: union")
+            };
+            u.variants()[1].clone()
+        };
+        use apache_avro::Schema as A;
+        assert_eq!(ty("event_at"), A::TimestampMillis);
+        assert_eq!(ty("local_at_ms"), A::LocalTimestampMillis);
+        assert_eq!(ty("local_at_us"), A::LocalTimestampMicros);
+        assert_eq!(ty("pickup_time"), A::TimeMicros);
+        assert_eq!(ty("ref_uuid"), A::Uuid);
+        let pq = s.parquet();
+        assert_eq!(pq.num_columns(), s.arrow().fields().len());
+        let local = pq.column(5 + 21);
+        assert_eq!(local.name(), "local_at_ms");
+        assert_eq!(
+            local.logical_type_ref().cloned(),
+            Some(LogicalType::timestamp(false, PqTimeUnit::MILLIS))
+        );
+        assert_eq!(
+            pq.column(5 + 24).logical_type_ref().cloned(),
+            Some(LogicalType::String)
+        );
+        for json in [s.create_schema(), s.commit_schema()] {
+            apache_avro::Schema::parse_str(json).unwrap();
         }
     }
 }

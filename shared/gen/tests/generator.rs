@@ -78,13 +78,17 @@ fn num(v: &serde_json::Value) -> i64 {
 
 fn check_layout(table_type: TableType, table_version: TableVersion) {
     let dir = tempfile::tempdir().unwrap();
-    let c = cfg(table_type, table_version);
+    let mut c = cfg(table_type, table_version);
+    if table_version == TableVersion::V5 && table_type == TableType::MergeOnRead {
+        // Hudi 0.12/0.13 write MOR deletes as Kryo blocks, which the generator refuses
+        c.delete_fraction = 0.0;
+    }
     let report = run(dir.path(), &c);
     let files = tree(dir.path());
     let m = &report.manifest;
     let action = table_type.commit_action();
     let tl = match table_version {
-        TableVersion::V6 => ".hoodie",
+        TableVersion::V5 | TableVersion::V6 => ".hoodie",
         TableVersion::V9 => ".hoodie/timeline",
     };
     let props = String::from_utf8(files[".hoodie/hoodie.properties"].clone()).unwrap();
@@ -114,7 +118,7 @@ fn check_layout(table_type: TableType, table_version: TableVersion) {
         };
         assert!(!files[&inflight].is_empty(), "{inflight}");
         let completed = match table_version {
-            TableVersion::V6 => {
+            TableVersion::V5 | TableVersion::V6 => {
                 assert!(commit.completion.is_none());
                 format!("{tl}/{t}.{action}")
             }
@@ -127,6 +131,7 @@ fn check_layout(table_type: TableType, table_version: TableVersion) {
             }
         };
         let md = metadata_json(&files[&completed]);
+        check_era(&md, table_version);
         assert_eq!(
             md["operationType"],
             if commit.version == 0 {
@@ -183,7 +188,7 @@ fn check_layout(table_type: TableType, table_version: TableVersion) {
                             assert_eq!(log_files.len(), 1);
                             assert!(file_name.contains(&format!("_{t}.log.1_")));
                         }
-                        TableVersion::V6 => {
+                        TableVersion::V5 | TableVersion::V6 => {
                             let base = s["baseFile"].as_str().unwrap();
                             let prev = s["prevCommit"].as_str().unwrap();
                             assert!(base.ends_with(&format!("_{prev}.parquet")));
@@ -223,6 +228,29 @@ fn check_layout(table_type: TableType, table_version: TableVersion) {
     }
 }
 
+/// The write-stat keys of the writer release: version 5 (Hudi 0.12) has no `cdcStats` and
+/// `recordsStats` in log stats, version 6 (Hudi 0.14) a null `cdcStats`.
+fn check_era(md: &serde_json::Value, table_version: TableVersion) {
+    for stats in md["partitionToWriteStats"].as_object().unwrap().values() {
+        for s in stats.as_array().unwrap() {
+            match table_version {
+                TableVersion::V5 => {
+                    assert!(s.get("cdcStats").is_none(), "{s}");
+                    assert_eq!(s.get("recordsStats").is_some(), s.get("logFiles").is_some());
+                }
+                TableVersion::V6 => {
+                    assert!(
+                        s["cdcStats"].is_null() && s.get("cdcStats").is_some(),
+                        "{s}"
+                    );
+                    assert!(s.get("recordsStats").is_none());
+                }
+                TableVersion::V9 => {}
+            }
+        }
+    }
+}
+
 /// `compaction.requested` (Avro plan), empty `compaction.inflight`, completed `commit` with
 /// `compacted: true`; each new base file replaces a slice's base file and logs.
 fn check_compaction(
@@ -239,10 +267,18 @@ fn check_compaction(
     assert_eq!(ops.len(), commit.files.len());
     assert!(files[&format!("{tl}/{t}.compaction.inflight")].is_empty());
     let completed = match table_version {
-        TableVersion::V6 => format!("{tl}/{t}.commit"),
+        TableVersion::V5 | TableVersion::V6 => format!("{tl}/{t}.commit"),
         TableVersion::V9 => format!("{tl}/{t}_{}.commit", commit.completion.as_ref().unwrap()),
     };
+    // Hudi <= 0.13 keeps a copy of the plan in .aux (deleted for pending plans by the 5 -> 6
+    // upgrade only)
+    let aux = files.get(&format!(".hoodie/.aux/{t}.compaction.requested"));
+    match table_version {
+        TableVersion::V5 => assert_eq!(aux, files.get(&format!("{tl}/{t}.compaction.requested"))),
+        TableVersion::V6 | TableVersion::V9 => assert!(aux.is_none()),
+    }
     let md = metadata_json(&files[&completed]);
+    check_era(&md, table_version);
     assert_eq!(md["operationType"], "COMPACT");
     assert_eq!(md["compacted"], true);
     let mut n = 0;
@@ -278,6 +314,16 @@ fn check_compaction(
 #[test]
 fn layout_cow_v6() {
     check_layout(TableType::CopyOnWrite, TableVersion::V6);
+}
+
+#[test]
+fn layout_cow_v5() {
+    check_layout(TableType::CopyOnWrite, TableVersion::V5);
+}
+
+#[test]
+fn layout_mor_v5() {
+    check_layout(TableType::MergeOnRead, TableVersion::V5);
 }
 
 #[test]
@@ -396,4 +442,98 @@ fn manifest_is_stored_in_the_table() {
         let row = m.expected_row(s.id, s.version).unwrap();
         assert_eq!(row.to_json(&m.table.partition_values), s.row);
     }
+}
+
+/// Content version and header keys of the first block of a log file.
+fn first_block(bytes: &[u8]) -> (i32, Vec<i32>) {
+    let i32_at = |p: usize| i32::from_be_bytes(bytes[p..p + 4].try_into().unwrap());
+    assert_eq!(&bytes[..6], b"#HUDI#");
+    let mut p = 6 + 8 + 8;
+    let n = i32_at(p);
+    p += 4;
+    let mut keys = Vec::new();
+    for _ in 0..n {
+        keys.push(i32_at(p));
+        p += 8 + i32_at(p + 4) as usize;
+    }
+    (i32_at(p + 8), keys)
+}
+
+/// A MOR table written by Hudi 0.12 for four instants (a compaction among them), upgraded in
+/// place, then written by Hudi 0.14: `hoodie.properties` says 6 and keeps the version-5 keys,
+/// no backup is left, and every commit file and log block is in the format of the release
+/// that wrote it.
+#[test]
+fn upgrade_from_v5_mid_life() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = GenConfig {
+        commits: 5,
+        delete_fraction: 0.0,
+        upgrade_from_v5_after: Some(4),
+        ..cfg(TableType::MergeOnRead, TableVersion::V6)
+    };
+    let report = run(dir.path(), &c);
+    let files = tree(dir.path());
+    let props = String::from_utf8(files[".hoodie/hoodie.properties"].clone()).unwrap();
+    assert!(props.contains("\nhoodie.table.version=6\n"), "{props}");
+    assert!(props.contains("\nhoodie.table.keygenerator.class="));
+    assert!(!props.contains("hoodie.table.create.schema"));
+    assert!(!files.contains_key(".hoodie/hoodie.properties.backup"));
+    let m = &report.manifest;
+    assert_eq!(
+        m.commits
+            .iter()
+            .map(|c| c.operation.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "INSERT", "UPSERT", "UPSERT", "COMPACT", "UPSERT", "UPSERT", "COMPACT", "UPSERT"
+        ]
+    );
+    let (mut v5_logs, mut v6_logs) = (0, 0);
+    for commit in &m.commits {
+        let era = c.version_at(commit.version);
+        assert_eq!(
+            era,
+            if commit.version < 4 {
+                TableVersion::V5
+            } else {
+                TableVersion::V6
+            }
+        );
+        let completed = format!(".hoodie/{}.{}", commit.instant, commit.action);
+        check_era(&metadata_json(&files[&completed]), era);
+        let aux = format!(".hoodie/.aux/{}.compaction.requested", commit.instant);
+        if commit.operation == "COMPACT" {
+            assert_eq!(files.contains_key(&aux), era == TableVersion::V5, "{aux}");
+        }
+        for f in commit.files.iter().filter(|f| f.contains(".log.")) {
+            let (content_version, keys) = first_block(&files[f]);
+            match era {
+                TableVersion::V5 => {
+                    v5_logs += 1;
+                    assert_eq!((content_version, keys), (2, vec![2, 0]), "{f}");
+                }
+                _ => {
+                    v6_logs += 1;
+                    assert_eq!((content_version, keys), (3, vec![0, 2]), "{f}");
+                }
+            }
+        }
+    }
+    assert!(
+        v5_logs > 0 && v6_logs > 0,
+        "{v5_logs} / {v6_logs} log files"
+    );
+}
+
+/// A MOR table with deletes cannot be written as version 5 (Kryo DELETE blocks).
+#[test]
+fn version_5_mor_deletes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(TableType::MergeOnRead, TableVersion::V5);
+    let err = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(generate_local(dir.path(), &c))
+        .unwrap_err();
+    assert!(err.to_string().contains("Kryo"), "{err}");
 }

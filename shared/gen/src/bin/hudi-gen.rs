@@ -1,10 +1,11 @@
-//! `hudi-gen`: write a Hudi table (COW/MOR, table version 6/9) with N rows and M commits of
+//! `hudi-gen`: write a Hudi table (COW/MOR, table version 5/6/9) with N rows and M commits of
 //! updates, inserts and deletes into a local directory, plus a manifest of what was written.
 //!
 //! ```text
 //! hudi-gen --out /tmp/t --table-version 9 --type cow --rows 1000000 --commits 5 \
 //!          --update 0.01 --insert 0.005 --delete 0.001 --partitions 4 --seed 42
 //! hudi-gen --out /tmp/m --type mor --commits 6 --compact-every 3
+//! hudi-gen --out /tmp/u --table-version 6 --upgrade-from-v5-after 3 --commits 6
 //! hudi-gen --out /tmp/a --commits 60 --archive-keep-min 5 --archive-keep-max 8 \
 //!          --clean-retain-commits 3
 //! ```
@@ -23,7 +24,7 @@ struct Args {
     /// Target directory (the table base path); must not hold a table yet.
     #[arg(long)]
     out: PathBuf,
-    /// Hudi table version: 6 (Hudi 0.14/0.15) or 9 (Hudi 1.1).
+    /// Hudi table version: 5 (Hudi 0.12/0.13), 6 (Hudi 0.14/0.15) or 9 (Hudi 1.1).
     #[arg(long, default_value = "9")]
     table_version: TableVersion,
     /// Table type: cow or mor.
@@ -86,6 +87,19 @@ struct Args {
     /// (`hoodie.cleaner.commits.retained`).
     #[arg(long)]
     clean_retain_commits: Option<u32>,
+    /// With --table-version 6: write the first N instants as table version 5, then upgrade
+    /// the table to 6 as Hudi 0.14 does and write the rest as version 6.
+    #[arg(long)]
+    upgrade_from_v5_after: Option<u32>,
+    /// Add the logical-type columns (timestamp-millis, local-timestamp-millis/micros,
+    /// time-micros, uuid).
+    #[arg(long)]
+    logical_types: bool,
+    /// Key generator: simple, complex (`id,customer_id`), non-partitioned (needs
+    /// --partitions 1), timestamp or custom (`region` as DATE_STRING -> yyyy/MM/dd/HH in
+    /// GMT+05:30).
+    #[arg(long, default_value = "simple")]
+    key_generator: hps_gen::KeyGenerator,
     /// Also write the manifest JSON here (it is always stored in the table at
     /// `.hoodie/.aux/hudi-gen/manifest.json`).
     #[arg(long)]
@@ -133,6 +147,9 @@ fn config(a: &Args) -> Result<GenConfig, String> {
             _ => None,
         },
         clean_retain_commits: a.clean_retain_commits,
+        upgrade_from_v5_after: a.upgrade_from_v5_after,
+        logical_types: a.logical_types,
+        key_generator: a.key_generator,
     })
 }
 
