@@ -577,8 +577,11 @@ hoodie.table.name=hoodie_trips
         assert_eq!(mor(5, default).unwrap(), MergeMode::DefaultPayload);
         let avro = "hoodie.compaction.payload.class=\
                     com.uber.hoodie.common.model.HoodieAvroPayload\n";
+        assert_eq!(mor(1, avro).unwrap(), MergeMode::CommitTimeOrdering);
+        let partial = "hoodie.compaction.payload.class=\
+                       org.apache.hudi.common.model.PartialUpdateAvroPayload\n";
         assert!(matches!(
-            mor(1, avro),
+            mor(5, partial),
             Err(HudiError::NotYetSupported { .. })
         ));
     }

@@ -1713,24 +1713,45 @@ fn parquet_error(table: &str, file: &BaseFile, e: ParquetError) -> HudiError {
 // ---------------------------------------------------------------------------------------------
 // soft deletes
 
-/// Turn rows whose `_hoodie_is_deleted` is `true` into delete change rows (`_op = "delete"`);
-/// batches without that boolean column, or without such rows, are returned unchanged.
-pub fn mark_soft_deletes(batch: RecordBatch) -> std::result::Result<RecordBatch, ArrowError> {
+/// The column and value with which AWS DMS marks a deleted row (`AWSDmsAvroPayload`).
+pub const DMS_OP_COLUMN: &str = "Op";
+const DMS_DELETE: &str = "D";
+
+/// Whether the table's payload is `AWSDmsAvroPayload` (DMS change data captured into Hudi):
+/// a row whose `Op` is `D` is a delete. On copy-on-write such rows are never written; on
+/// merge-on-read they sit in log blocks and win the merge like any later write.
+pub fn dms_deletes(config: &crate::TableConfig) -> bool {
+    config
+        .payload_class
+        .as_deref()
+        .is_some_and(|p| p.rsplit('.').next() == Some("AWSDmsAvroPayload"))
+}
+
+/// Turn rows whose `_hoodie_is_deleted` is `true` (and, with `dms`, rows whose `Op` is `D`)
+/// into delete change rows (`_op = "delete"`); batches without such rows are returned
+/// unchanged.
+pub fn mark_soft_deletes(
+    batch: RecordBatch,
+    dms: bool,
+) -> std::result::Result<RecordBatch, ArrowError> {
     let schema = batch.schema();
-    let (Ok(flag_idx), Ok(op_idx)) = (
-        schema.index_of(IS_DELETED_COLUMN),
-        schema.index_of(OP_COLUMN),
-    ) else {
+    let Ok(op_idx) = schema.index_of(OP_COLUMN) else {
         return Ok(batch);
     };
-    let Some(flags) = batch
-        .column(flag_idx)
-        .as_any()
-        .downcast_ref::<BooleanArray>()
-    else {
-        return Ok(batch);
+    let flags = schema
+        .index_of(IS_DELETED_COLUMN)
+        .ok()
+        .and_then(|i| batch.column(i).as_any().downcast_ref::<BooleanArray>());
+    let dms_ops = schema
+        .index_of(DMS_OP_COLUMN)
+        .ok()
+        .filter(|_| dms)
+        .and_then(|i| batch.column(i).as_any().downcast_ref::<StringArray>());
+    let deleted = |i: usize| {
+        flags.is_some_and(|f| f.is_valid(i) && f.value(i))
+            || dms_ops.is_some_and(|o| o.is_valid(i) && o.value(i) == DMS_DELETE)
     };
-    if flags.true_count() == 0 {
+    if !(0..batch.num_rows()).any(deleted) {
         return Ok(batch);
     }
     let ops = batch
@@ -1740,7 +1761,7 @@ pub fn mark_soft_deletes(batch: RecordBatch) -> std::result::Result<RecordBatch,
         .ok_or_else(|| ArrowError::SchemaError(format!("{OP_COLUMN} is not Utf8")))?;
     let new_ops: StringArray = (0..batch.num_rows())
         .map(|i| {
-            if flags.is_valid(i) && flags.value(i) {
+            if deleted(i) {
                 Some(OP_DELETE)
             } else {
                 ops.is_valid(i).then(|| ops.value(i))
@@ -1755,6 +1776,56 @@ pub fn mark_soft_deletes(batch: RecordBatch) -> std::result::Result<RecordBatch,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dms_op_d_rows_become_delete_rows_only_for_the_dms_payload() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("_hoodie_record_key", DataType::Utf8, true),
+            Field::new(DMS_OP_COLUMN, DataType::Utf8, true),
+            Field::new(OP_COLUMN, DataType::Utf8, false),
+        ]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["a", "b", "c", "d"])),
+                Arc::new(StringArray::from(vec![
+                    Some("I"),
+                    Some("D"),
+                    None,
+                    Some("U"),
+                ])),
+                Arc::new(StringArray::from(vec!["upsert"; 4])),
+            ],
+        )
+        .unwrap();
+        let ops = |b: &RecordBatch| -> Vec<Option<String>> {
+            let a = b.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+            a.iter().map(|v| v.map(str::to_string)).collect()
+        };
+        let out = mark_soft_deletes(b.clone(), true).unwrap();
+        assert_eq!(
+            ops(&out),
+            vec![
+                Some("upsert".into()),
+                Some("delete".into()),
+                Some("upsert".into()),
+                Some("upsert".into())
+            ]
+        );
+        // another payload: `Op` is an ordinary column
+        assert_eq!(mark_soft_deletes(b.clone(), false).unwrap(), b);
+        let dms = |payload: &str| {
+            let props = format!(
+                "hoodie.table.name=t\nhoodie.table.type=MERGE_ON_READ\nhoodie.table.version=5\n\
+                 hoodie.table.recordkey.fields=id\nhoodie.compaction.payload.class={payload}\n"
+            );
+            dms_deletes(&crate::TableConfig::parse("t", props.as_bytes()).unwrap())
+        };
+        assert!(dms("org.apache.hudi.common.model.AWSDmsAvroPayload"));
+        assert!(!dms(
+            "org.apache.hudi.common.model.OverwriteWithLatestAvroPayload"
+        ));
+    }
 
     #[test]
     fn soft_deletes_become_delete_rows() {
@@ -1772,7 +1843,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let out = mark_soft_deletes(b).unwrap();
+        let out = mark_soft_deletes(b, false).unwrap();
         let ops = out
             .column(2)
             .as_any()
@@ -1792,7 +1863,7 @@ mod tests {
             vec![Arc::new(StringArray::from(vec!["upsert"]))],
         )
         .unwrap();
-        assert_eq!(mark_soft_deletes(plain.clone()).unwrap(), plain);
+        assert_eq!(mark_soft_deletes(plain.clone(), true).unwrap(), plain);
     }
 
     /// A base file of `keys` (one batch of at most 3 rows each, so walks cross batches).

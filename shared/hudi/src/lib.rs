@@ -376,6 +376,7 @@ impl HudiTable {
             .stream();
         }
         let table = self.uri.clone();
+        let dms = deletes::dms_deletes(&self.config);
         reader::SliceRead {
             store: self.store.clone(),
             table: self.uri.clone(),
@@ -388,7 +389,7 @@ impl HudiTable {
         .stream()
         .map(move |r| {
             r.and_then(|b| {
-                deletes::mark_soft_deletes(b).map_err(|e| HudiError::ReadFailed {
+                deletes::mark_soft_deletes(b, dms).map_err(|e| HudiError::ReadFailed {
                     table: table.clone(),
                     file: String::new(),
                     reason: format!("marking soft deletes: {e}"),

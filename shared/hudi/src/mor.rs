@@ -100,12 +100,20 @@ pub fn merge_mode(config: &TableConfig, table: &str) -> Result<MergeMode> {
         .map(|p| p.rsplit('.').next().unwrap_or(p).trim());
     let v6 = config.table_version < 8;
     match payload {
-        None | Some("OverwriteWithLatestAvroPayload") if v6 => {
+        // AWSDmsAvroPayload is OverwriteWithLatestAvroPayload whose `Op = D` rows are deletes
+        // (`deletes::dms_deletes`)
+        None | Some("OverwriteWithLatestAvroPayload" | "AWSDmsAvroPayload") if v6 => {
             Ok(MergeMode::OverwriteWithLatestPayload)
         }
         // Hudi 1.x infers the merge mode of tables without one from the payload
         None if !config.ordering_fields.is_empty() => Ok(MergeMode::EventTimeOrdering),
-        None | Some("OverwriteWithLatestAvroPayload") => Ok(MergeMode::CommitTimeOrdering),
+        None | Some("OverwriteWithLatestAvroPayload" | "AWSDmsAvroPayload") => {
+            Ok(MergeMode::CommitTimeOrdering)
+        }
+        // the oldest tables' payload (com.uber.hoodie, Hudi 0.4–0.5): `preCombine` keeps the
+        // newer record and `combineAndGetUpdateValue` returns the log record, without an
+        // ordering value, so the later write wins
+        Some("HoodieAvroPayload") => Ok(MergeMode::CommitTimeOrdering),
         Some("DefaultHoodieRecordPayload" | "EventTimeAvroPayload") => Ok(if v6 {
             MergeMode::DefaultPayload
         } else {
@@ -113,8 +121,8 @@ pub fn merge_mode(config: &TableConfig, table: &str) -> Result<MergeMode> {
         }),
         Some(other) => Err(refuse(format!(
             "merging merge-on-read log files with payload class {other} \
-             (only OverwriteWithLatestAvroPayload, DefaultHoodieRecordPayload and \
-             EventTimeAvroPayload are implemented)"
+             (only OverwriteWithLatestAvroPayload, DefaultHoodieRecordPayload, \
+             EventTimeAvroPayload, AWSDmsAvroPayload and HoodieAvroPayload are implemented)"
         ))),
     }
 }
@@ -785,7 +793,15 @@ mod tests {
             ),
             (
                 "hoodie.table.version=6\nhoodie.compaction.payload.class=org.apache.hudi.common.model.AWSDmsAvroPayload\n",
+                Some(MergeMode::OverwriteWithLatestPayload),
+            ),
+            (
+                "hoodie.table.version=6\nhoodie.compaction.payload.class=org.apache.hudi.common.model.PartialUpdateAvroPayload\n",
                 None,
+            ),
+            (
+                "hoodie.table.version=6\nhoodie.compaction.payload.class=org.apache.hudi.common.model.HoodieAvroPayload\n",
+                Some(MergeMode::CommitTimeOrdering),
             ),
             (
                 "hoodie.table.version=8\nhoodie.compaction.payload.class=org.apache.hudi.common.model.OverwriteWithLatestAvroPayload\n",
