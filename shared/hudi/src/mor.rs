@@ -39,6 +39,10 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use tracing::debug;
 
+use crate::columns::{
+    COMMIT_TIME_COLUMN, META_COLUMNS, OP_COLUMN, OP_UPSERT, PARTITION_PATH_COLUMN,
+    RECORD_KEY_COLUMN,
+};
 use crate::config::{KeyGenerator, TableConfig};
 use crate::convert::{conform_batch, unify, with_table_types};
 use crate::error::{HudiError, Result};
@@ -48,14 +52,8 @@ use crate::log::{
     InstantVisibility, KeyEncoding, LogBlock, LogError, LogFileRef, LogReaderOptions, MergeConfig,
     MergeMode, avro_schema_to_arrow, delete_change_batch, scan_slice,
 };
-use crate::planner::{FileSlice, LogFile, LogVisibility};
-use crate::reader::{
-    COMMIT_TIME_COLUMN, DEFAULT_BATCH_SIZE, ErrCtx, META_COLUMNS, OP_COLUMN, OP_UPSERT, TimeSet,
-    change_schema, commit_time_mask_in,
-};
-
-const RECORD_KEY_COLUMN: &str = "_hoodie_record_key";
-const PARTITION_PATH_COLUMN: &str = "_hoodie_partition_path";
+use crate::plan::{FileSlice, LogFile, LogVisibility};
+use crate::reader::{DEFAULT_BATCH_SIZE, ErrCtx, TimeSet, change_schema, commit_time_mask_in};
 
 /// What a MOR slice read needs besides the slice: the table configuration and which instants'
 /// log blocks count as of the window end.

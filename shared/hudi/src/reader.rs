@@ -25,26 +25,10 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 use tracing::{Instrument, debug, info_span};
 
+use crate::columns::{COMMIT_TIME_COLUMN, OP_COLUMN, OP_UPSERT};
 use crate::error::{HudiError, Result};
 use crate::instant::CommitTimes;
-use crate::planner::{BaseFile, FileSlice};
-
-/// The meta column rows are filtered on.
-pub const COMMIT_TIME_COLUMN: &str = "_hoodie_commit_time";
-/// The trailing change-kind column of change batches.
-pub const OP_COLUMN: &str = "_op";
-/// `_op` value of an upserted row.
-pub const OP_UPSERT: &str = "upsert";
-/// `_op` value of a deleted row (produced once deletes are derived; see the crate docs).
-pub const OP_DELETE: &str = "delete";
-/// The five Hudi meta columns, in file order.
-pub const META_COLUMNS: [&str; 5] = [
-    "_hoodie_commit_time",
-    "_hoodie_commit_seqno",
-    "_hoodie_record_key",
-    "_hoodie_partition_path",
-    "_hoodie_file_name",
-];
+use crate::plan::{BaseFile, FileSlice};
 
 /// Options of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
