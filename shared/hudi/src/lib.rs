@@ -90,7 +90,9 @@
 
 pub mod archive;
 mod archived_window;
+mod change_rows;
 pub mod columns;
+mod commit_filter;
 pub mod config;
 pub mod convert;
 pub mod deletes;
@@ -101,6 +103,7 @@ pub mod instant;
 pub mod log;
 pub mod metadata;
 mod mor;
+mod parquet_error;
 pub mod plan;
 mod planner;
 pub mod properties;
@@ -120,6 +123,7 @@ use hps_storage::DynStore;
 use tracing::debug;
 
 pub use archive::{ArchivedInstant, ArchivedTimeline, load_archived};
+pub use change_rows::{ReadOptions, change_schema};
 pub use columns::{META_COLUMNS, OP_COLUMN, OP_DELETE, OP_UPSERT};
 pub use config::{BaseFileFormat, KeyGenerator, TableConfig, TableType};
 pub use error::{HudiError, Result};
@@ -130,7 +134,6 @@ pub use plan::{
     BaseFile, FileGroupId, FileSlice, IncrementalPlan, LogFile, LogVisibility, PlannedInstant,
     ReplacedFileGroup,
 };
-pub use reader::{ReadOptions, change_schema};
 pub use snapshot::SnapshotUnit;
 pub use timeline::{Instant, InstantPosition, PendingInstant, Timeline};
 

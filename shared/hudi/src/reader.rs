@@ -7,16 +7,13 @@
 //! groups whose `_hoodie_commit_time` min/max statistics exclude every admitted time are never
 //! fetched.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, LargeStringArray, RecordBatch, StringArray, StringViewArray,
-};
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{ArrowError, SchemaRef};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use hps_storage::{DynStore, ParquetObjectReader, StorageError};
+use hps_storage::{DynStore, ParquetObjectReader};
 use parquet::arrow::arrow_reader::{
     ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
 };
@@ -26,44 +23,13 @@ use parquet::file::metadata::ParquetMetaData;
 use tracing::{Instrument, debug, info_span};
 
 use crate::columns::{COMMIT_TIME_COLUMN, OP_COLUMN, OP_UPSERT};
+use crate::commit_filter::{TimeSet, commit_time_mask_in};
 use crate::error::{HudiError, Result};
 use crate::instant::CommitTimes;
-use crate::plan::{BaseFile, FileSlice};
+use crate::parquet_error::ErrCtx;
+use crate::plan::FileSlice;
 
-/// Options of a read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadOptions {
-    /// Columns to return (top-level names), in file order; `None` = all columns.
-    /// `_op` is always appended.
-    pub columns: Option<Vec<String>>,
-    /// Rows per output batch (upper bound). Zero is treated as the default.
-    pub batch_size: usize,
-}
-
-impl Default for ReadOptions {
-    fn default() -> Self {
-        ReadOptions {
-            columns: None,
-            batch_size: DEFAULT_BATCH_SIZE,
-        }
-    }
-}
-
-/// Default rows per batch.
-pub const DEFAULT_BATCH_SIZE: usize = 8192;
-
-/// The change schema for a file schema: every field nullable, no file-level metadata, plus a
-/// trailing non-null `_op` Utf8 column.
-pub fn change_schema(file_schema: &Schema) -> SchemaRef {
-    let mut fields: Vec<Field> = file_schema
-        .fields()
-        .iter()
-        .filter(|f| f.name() != OP_COLUMN)
-        .map(|f| f.as_ref().clone().with_nullable(true))
-        .collect();
-    fields.push(Field::new(OP_COLUMN, DataType::Utf8, false));
-    Arc::new(Schema::new(fields))
-}
+pub use crate::change_rows::{DEFAULT_BATCH_SIZE, ReadOptions, change_schema};
 
 pub(crate) struct SliceRead {
     pub store: DynStore,
@@ -229,191 +195,4 @@ fn to_change_batch(
         std::iter::repeat_n(OP_UPSERT, n),
     )));
     RecordBatch::try_new(schema.clone(), cols)
-}
-
-/// The admitted commit times of a read, for per-row checks: a window admits a handful of
-/// instants, so a short list of byte strings compared by length first beats hashing every
-/// row's commit time; long windows use a hash set.
-#[derive(Debug, Clone)]
-pub(crate) enum TimeSet {
-    /// A snapshot: every row.
-    All,
-    Few(Vec<Box<[u8]>>),
-    Many(HashSet<String, foldhash::fast::RandomState>),
-}
-
-impl TimeSet {
-    pub(crate) fn new(times: &CommitTimes) -> TimeSet {
-        let times = match times {
-            CommitTimes::All => return TimeSet::All,
-            CommitTimes::Only(t) => t,
-        };
-        if times.len() <= 16 {
-            TimeSet::Few(times.iter().map(|t| t.as_bytes().into()).collect())
-        } else {
-            TimeSet::Many(times.iter().cloned().collect())
-        }
-    }
-
-    /// Whether a time lies within `min..=max` (row-group statistics).
-    pub(crate) fn any_within(&self, min: &[u8], max: &[u8]) -> bool {
-        match self {
-            TimeSet::All => true,
-            TimeSet::Few(v) => v.iter().any(|t| t.as_ref() >= min && t.as_ref() <= max),
-            TimeSet::Many(s) => s.iter().any(|t| t.as_bytes() >= min && t.as_bytes() <= max),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn contains(&self, t: &str) -> bool {
-        match self {
-            TimeSet::All => true,
-            TimeSet::Few(v) => v.iter().any(|w| w.as_ref() == t.as_bytes()),
-            TimeSet::Many(s) => s.contains(t),
-        }
-    }
-}
-
-/// `true` where the commit time is one of `wanted`.
-#[cfg(test)]
-fn commit_time_mask(
-    col: &ArrayRef,
-    wanted: &HashSet<String>,
-) -> std::result::Result<BooleanArray, ArrowError> {
-    commit_time_mask_in(col, &TimeSet::new(&CommitTimes::Only(wanted.clone())))
-}
-
-/// `true` where the commit time is one of `wanted`.
-pub(crate) fn commit_time_mask_in(
-    col: &ArrayRef,
-    wanted: &TimeSet,
-) -> std::result::Result<BooleanArray, ArrowError> {
-    fn mask<'a>(it: impl Iterator<Item = Option<&'a str>>, wanted: &TimeSet) -> BooleanArray {
-        it.map(|v| Some(v.is_some_and(|s| wanted.contains(s))))
-            .collect()
-    }
-    if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
-        Ok(mask(a.iter(), wanted))
-    } else if let Some(a) = col.as_any().downcast_ref::<LargeStringArray>() {
-        Ok(mask(a.iter(), wanted))
-    } else if let Some(a) = col.as_any().downcast_ref::<StringViewArray>() {
-        Ok(mask(a.iter(), wanted))
-    } else {
-        Err(ArrowError::SchemaError(format!(
-            "{COMMIT_TIME_COLUMN} has type {}, expected a string",
-            col.data_type()
-        )))
-    }
-}
-
-pub(crate) struct ErrCtx {
-    pub table: String,
-    pub base: BaseFile,
-}
-
-impl ErrCtx {
-    pub(crate) fn map(&self, e: ParquetError) -> HudiError {
-        let table = self.table.clone();
-        let file = self.base.path.clone();
-        let instant = self.base.instant_time.clone();
-        match e {
-            ParquetError::External(inner) => match inner.downcast::<StorageError>() {
-                Ok(se) if se.is_not_found() => HudiError::HistoryNotRetained {
-                    table,
-                    file,
-                    instant,
-                    hint:
-                        "the planned file disappeared before it was read (cleaned or rolled back); \
-                           the incremental history is gone: resync the table (full snapshot)"
-                            .to_string(),
-                },
-                Ok(se) => HudiError::Storage { table, source: *se },
-                Err(other) => HudiError::ReadFailed {
-                    table,
-                    file,
-                    reason: other.to_string(),
-                    transient: false,
-                },
-            },
-            ParquetError::EOF(m) => HudiError::TruncatedFile {
-                table,
-                file,
-                instant,
-                reason: m,
-            },
-            ParquetError::General(m) if is_corruption(&m) => HudiError::TruncatedFile {
-                table,
-                file,
-                instant,
-                reason: m,
-            },
-            ParquetError::NeedMoreData(n) => HudiError::TruncatedFile {
-                table,
-                file,
-                instant,
-                reason: format!("needs {n} more bytes"),
-            },
-            ParquetError::NeedMoreDataRange(r) => HudiError::TruncatedFile {
-                table,
-                file,
-                instant,
-                reason: format!("needs bytes {}..{}", r.start, r.end),
-            },
-            other => HudiError::ReadFailed {
-                table,
-                file,
-                reason: other.to_string(),
-                transient: false,
-            },
-        }
-    }
-}
-
-fn is_corruption(m: &str) -> bool {
-    let l = m.to_ascii_lowercase();
-    [
-        "corrupt",
-        "invalid parquet",
-        "eof",
-        "magic",
-        "truncat",
-        "out of bound",
-        "unexpected end",
-        "could not parse metadata",
-    ]
-    .iter()
-    .any(|k| l.contains(k))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn change_schema_is_nullable_with_op() {
-        let s = Schema::new(vec![
-            Field::new("_hoodie_commit_time", DataType::Utf8, false),
-            Field::new("x", DataType::Int64, false),
-        ])
-        .with_metadata(std::collections::HashMap::from([(
-            "parquet.avro.schema".to_string(),
-            "{}".to_string(),
-        )]));
-        let c = change_schema(&s);
-        assert!(c.metadata().is_empty());
-        assert_eq!(c.fields().len(), 3);
-        assert!(c.field(0).is_nullable() && c.field(1).is_nullable());
-        assert_eq!(c.field(2).name(), OP_COLUMN);
-        assert!(!c.field(2).is_nullable());
-    }
-
-    #[test]
-    fn mask_handles_nulls_and_types() {
-        let wanted: HashSet<String> = ["a".to_string()].into_iter().collect();
-        let col: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("b")]));
-        let m = commit_time_mask(&col, &wanted).unwrap();
-        assert_eq!(m, BooleanArray::from(vec![true, false, false]));
-        let bad: ArrayRef = Arc::new(arrow_array::Int32Array::from(vec![1]));
-        assert!(commit_time_mask(&bad, &wanted).is_err());
-    }
 }

@@ -80,6 +80,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 use tracing::{Instrument, debug, info_span};
 
+use crate::change_rows::{DEFAULT_BATCH_SIZE, ReadOptions, change_schema};
 use crate::columns::{
     COMMIT_TIME_COLUMN, IS_DELETED_COLUMN, OP_COLUMN, OP_DELETE, RECORD_KEY_COLUMN,
 };
@@ -92,7 +93,6 @@ use crate::log::{
 };
 use crate::mor::delete_row_spec;
 use crate::plan::BaseFile;
-use crate::reader::{DEFAULT_BATCH_SIZE, ReadOptions, change_schema};
 
 mod planning;
 

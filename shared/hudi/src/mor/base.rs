@@ -19,10 +19,11 @@ use tracing::debug;
 
 use super::Ctx;
 use crate::columns::{COMMIT_TIME_COLUMN, RECORD_KEY_COLUMN};
+use crate::commit_filter::{TimeSet, commit_time_mask_in};
 use crate::error::{HudiError, Result};
 use crate::log::FileGroupMerger;
+use crate::parquet_error::ErrCtx;
 use crate::plan::BaseFile;
-use crate::reader::{ErrCtx, TimeSet, commit_time_mask_in};
 
 type Batches = BoxStream<'static, Result<RecordBatch>>;
 

@@ -38,6 +38,7 @@ use futures::stream::BoxStream;
 use hps_storage::DynStore;
 use tracing::debug;
 
+use crate::change_rows::DEFAULT_BATCH_SIZE;
 use crate::columns::OP_COLUMN;
 use crate::config::{KeyGenerator, TableConfig};
 use crate::convert::with_table_types;
@@ -49,7 +50,6 @@ use crate::log::{
     scan_slice,
 };
 use crate::plan::{FileSlice, LogFile, LogVisibility};
-use crate::reader::DEFAULT_BATCH_SIZE;
 
 use base::{BaseFooter, stream_base};
 use output::merged_stream;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
+use crate::change_rows::change_schema;
 use crate::columns::{COMMIT_TIME_COLUMN, META_COLUMNS, PARTITION_PATH_COLUMN, RECORD_KEY_COLUMN};
 use crate::convert::unify;
 use crate::log::{
     BlockType, DataBlockOptions, DataBlockReader, LogBlock, LogError, avro_schema_to_arrow,
 };
-use crate::reader::change_schema;
 use hps_storage::DynStore;
 
 /// The row schema of a slice without a base file: from the first block's `SCHEMA` header, or
