@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use arrow_array::{Array, ArrayRef, BooleanArray, LargeStringArray, StringArray, StringViewArray};
 use arrow_schema::ArrowError;
+use parquet::file::metadata::ParquetMetaData;
 
 use crate::columns::COMMIT_TIME_COLUMN;
 use crate::instant::CommitTimes;
@@ -50,6 +51,20 @@ impl TimeSet {
             TimeSet::Many(s) => s.contains(t),
         }
     }
+}
+
+/// The row groups whose min/max statistics of column chunk `leaf` may hold one of `wanted`
+/// (all of them without statistics).
+pub(crate) fn row_groups_within(md: &ParquetMetaData, leaf: usize, wanted: &TimeSet) -> Vec<usize> {
+    (0..md.num_row_groups())
+        .filter(|rg| {
+            md.row_group(*rg)
+                .column(leaf)
+                .statistics()
+                .and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
+                .is_none_or(|(min, max)| wanted.any_within(min, max))
+        })
+        .collect()
 }
 
 /// `true` where the commit time is one of `wanted`.

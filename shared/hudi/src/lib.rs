@@ -90,6 +90,7 @@
 
 pub mod archive;
 mod archived_window;
+mod base_file;
 mod change_rows;
 pub mod columns;
 mod commit_filter;
@@ -103,7 +104,6 @@ pub mod instant;
 pub mod log;
 pub mod metadata;
 mod mor;
-mod parquet_error;
 pub mod plan;
 mod planner;
 pub mod properties;

@@ -11,19 +11,18 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use hps_storage::{DynStore, ParquetObjectReader};
 use parquet::arrow::arrow_reader::{
-    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
+    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, RowFilter,
 };
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::file::metadata::ParquetMetaData;
 use tracing::debug;
 
 use super::Ctx;
+use crate::base_file::{BaseFooter, ErrCtx};
 use crate::columns::{COMMIT_TIME_COLUMN, RECORD_KEY_COLUMN};
-use crate::commit_filter::{TimeSet, commit_time_mask_in};
+use crate::commit_filter::{TimeSet, commit_time_mask_in, row_groups_within};
 use crate::error::{HudiError, Result};
 use crate::log::FileGroupMerger;
-use crate::parquet_error::ErrCtx;
-use crate::plan::BaseFile;
 
 type Batches = BoxStream<'static, Result<RecordBatch>>;
 
@@ -53,29 +52,6 @@ fn str_at(col: &ArrayRef, row: usize) -> Option<&str> {
     }
 }
 
-/// A base file's footer, read once.
-pub(super) struct BaseFooter {
-    pub arm: ArrowReaderMetadata,
-    pub err: ErrCtx,
-}
-
-impl BaseFooter {
-    pub(super) async fn load(ctx: &Ctx, base: &BaseFile) -> Result<BaseFooter> {
-        let err = ErrCtx {
-            table: ctx.table.clone(),
-            base: base.clone(),
-        };
-        let mut reader = ParquetObjectReader::new(ctx.store.clone(), base.path.clone(), base.size);
-        let md = reader.load_metadata().await.map_err(|e| err.map(e))?;
-        let arm = ArrowReaderMetadata::try_new(
-            md,
-            ArrowReaderOptions::new().with_skip_arrow_metadata(true),
-        )
-        .map_err(|e| err.map(e))?;
-        Ok(BaseFooter { arm, err })
-    }
-}
-
 /// The parquet leaves of the meta columns the row filters read.
 #[derive(Clone, Copy)]
 struct MetaLeaves {
@@ -85,13 +61,10 @@ struct MetaLeaves {
 
 impl MetaLeaves {
     fn find(ctx: &Ctx, footer: &BaseFooter) -> Result<MetaLeaves> {
-        let descr = footer.arm.metadata().file_metadata().schema_descr_ptr();
-        let leaf = |name: &str| {
-            (0..descr.num_columns()).find(|i| descr.column(*i).path().string() == name)
-        };
-        let (Some(commit_time), Some(record_key)) =
-            (leaf(COMMIT_TIME_COLUMN), leaf(RECORD_KEY_COLUMN))
-        else {
+        let (Some(commit_time), Some(record_key)) = (
+            footer.leaf(COMMIT_TIME_COLUMN),
+            footer.leaf(RECORD_KEY_COLUMN),
+        ) else {
             return Err(HudiError::IncrementalUnsupported {
                 table: ctx.table.clone(),
                 reason: format!(
@@ -159,11 +132,7 @@ fn prune_row_groups(
             .statistics()
             .and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
     };
-    let written: Vec<usize> = (0..md.num_row_groups())
-        .filter(|rg| {
-            range(*rg, leaves.commit_time).is_none_or(|(min, max)| times.any_within(min, max))
-        })
-        .collect();
+    let written = row_groups_within(md, leaves.commit_time, times);
     if keys.is_empty() {
         return (written, Vec::new());
     }

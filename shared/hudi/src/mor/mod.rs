@@ -51,7 +51,8 @@ use crate::log::{
 };
 use crate::plan::{FileSlice, LogFile, LogVisibility};
 
-use base::{BaseFooter, stream_base};
+use crate::base_file::BaseFooter;
+use base::stream_base;
 use output::merged_stream;
 use schema::{SliceSchemas, log_only_schema, with_log_columns};
 
@@ -162,7 +163,7 @@ pub(crate) async fn open_slice(
     };
     let logs = LogSide::scan(&ctx, &mor).await?;
     let footer = match &ctx.slice.base_file {
-        Some(base) => Some(BaseFooter::load(&ctx, base).await?),
+        Some(base) => Some(BaseFooter::load(&ctx.store, &ctx.table, base).await?),
         None => None,
     };
     let file_schema = file_schema(&ctx, &mor, &logs, footer.as_ref(), &block_opts).await?;
