@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::columns::OP_COLUMN;
+use crate::error::{HudiError, Result};
 
 /// Options of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,30 @@ impl Default for ReadOptions {
 
 /// Default rows per batch.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// The indices of the requested columns in a file's schema, in file order (`_op` is no file
+/// column); a column the file lacks is [`HudiError::UnknownColumn`].
+pub(crate) fn projected_indices(
+    table: &str,
+    file_schema: &Schema,
+    columns: &[String],
+    path: &str,
+) -> Result<Vec<usize>> {
+    let mut idx = Vec::with_capacity(columns.len());
+    for c in columns.iter().filter(|c| c.as_str() != OP_COLUMN) {
+        let i = file_schema
+            .index_of(c)
+            .map_err(|_| HudiError::UnknownColumn {
+                table: table.to_string(),
+                column: c.clone(),
+                file: path.to_string(),
+            })?;
+        idx.push(i);
+    }
+    idx.sort_unstable();
+    idx.dedup();
+    Ok(idx)
+}
 
 /// The change schema for a file schema: every field nullable, no file-level metadata, plus a
 /// trailing non-null `_op` Utf8 column.

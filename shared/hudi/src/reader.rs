@@ -21,12 +21,13 @@ use parquet::errors::ParquetError;
 use tracing::{Instrument, debug, info_span};
 
 use crate::base_file::{BaseFooter, ErrCtx};
-use crate::columns::{COMMIT_TIME_COLUMN, OP_COLUMN, OP_UPSERT};
+use crate::columns::{COMMIT_TIME_COLUMN, OP_UPSERT};
 use crate::commit_filter::{TimeSet, commit_time_mask_in, row_groups_within};
 use crate::error::{HudiError, Result};
 use crate::instant::CommitTimes;
 use crate::plan::{BaseFile, FileSlice};
 
+use crate::change_rows::projected_indices;
 pub use crate::change_rows::{DEFAULT_BATCH_SIZE, ReadOptions, change_schema};
 
 pub(crate) struct SliceRead {
@@ -127,23 +128,10 @@ impl SliceRead {
 
     /// The root columns of the projection (every column without one; `_op` is no file column).
     fn projection_roots(&self, file_schema: &Schema, path: &str) -> Result<Vec<usize>> {
-        let Some(cols) = &self.options.columns else {
-            return Ok((0..file_schema.fields().len()).collect());
-        };
-        let mut idx = Vec::with_capacity(cols.len());
-        for c in cols.iter().filter(|c| c.as_str() != OP_COLUMN) {
-            let i = file_schema
-                .index_of(c)
-                .map_err(|_| HudiError::UnknownColumn {
-                    table: self.table.clone(),
-                    column: c.clone(),
-                    file: path.to_string(),
-                })?;
-            idx.push(i);
+        match &self.options.columns {
+            None => Ok((0..file_schema.fields().len()).collect()),
+            Some(cols) => projected_indices(&self.table, file_schema, cols, path),
         }
-        idx.sort_unstable();
-        idx.dedup();
-        Ok(idx)
     }
 }
 

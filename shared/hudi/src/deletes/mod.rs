@@ -80,7 +80,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 use tracing::{Instrument, debug, info_span};
 
-use crate::change_rows::{DEFAULT_BATCH_SIZE, ReadOptions, change_schema};
+use crate::change_rows::{DEFAULT_BATCH_SIZE, ReadOptions, change_schema, projected_indices};
 use crate::columns::{
     COMMIT_TIME_COLUMN, IS_DELETED_COLUMN, OP_COLUMN, OP_DELETE, RECORD_KEY_COLUMN,
 };
@@ -88,8 +88,8 @@ use crate::config::TableConfig;
 use crate::error::{HudiError, Result};
 use crate::instant::compare_instant_times;
 use crate::log::{
-    BlockType, DataBlockOptions, DataBlockReader, DeleteChange, DeleteRowSpec, LogFileRef,
-    LogReaderOptions, delete_change_batch, read_delete_block, scan_slice,
+    BlockType, DataBlockOptions, DataBlockReader, DeleteChange, DeleteRowSpec, LogBlock, LogError,
+    LogFileRef, LogReaderOptions, delete_change_batch, read_delete_block, scan_slice,
 };
 use crate::mor::delete_row_spec;
 use crate::plan::BaseFile;
@@ -276,36 +276,53 @@ impl Walk {
 
     /// Walk one group's versions; record its candidates, waiting keys and re-datings.
     async fn follow(&mut self, unit_idx: usize, unit: &DeleteUnit) -> Result<()> {
+        if self.ordered_walk(unit_idx, unit).await? {
+            return Ok(());
+        }
+        let mut keys = self.start_keys(unit).await?;
+        self.walk_versions(unit, &mut keys).await?;
+        self.classify(unit_idx as u32, unit, keys);
+        Ok(())
+    }
+
+    /// The common case, a group rewritten once and alive at the window end: both key columns
+    /// walked in step. `false` when it does not apply or the rewrite did not keep the order.
+    async fn ordered_walk(&mut self, unit_idx: usize, unit: &DeleteUnit) -> Result<bool> {
         let plan = self.read.plan.clone();
-        let store = self.read.store.clone();
-        let table = self.read.table.clone();
-        if let Some((start, step, file)) = ordered_walk_target(unit, &plan.receivers) {
-            match ordered_removals(&store, &table, start, file).await? {
-                Walked::Removed { keys, keys_read } => {
-                    self.stats.keys_read += keys_read;
-                    self.stats.files_read += 2;
-                    let instant_id = self.intern(&step.instant);
-                    for k in keys {
-                        self.add_candidate(k, unit_idx as u32, instant_id);
-                    }
-                    return Ok(());
+        let Some((start, step, file)) = ordered_walk_target(unit, &plan.receivers) else {
+            return Ok(false);
+        };
+        match ordered_removals(&self.read.store, &self.read.table, start, file).await? {
+            Walked::Removed { keys, keys_read } => {
+                self.stats.keys_read += keys_read;
+                self.stats.files_read += 2;
+                let instant_id = self.intern(&step.instant);
+                for k in keys {
+                    self.add_candidate(k, unit_idx as u32, instant_id);
                 }
-                Walked::Unordered { keys_read } => {
-                    self.stats.keys_read += keys_read;
-                    debug!(
-                        file = %file.path,
-                        "the rewrite does not keep its base file's key order: hashing its keys"
-                    );
-                }
+                Ok(true)
+            }
+            Walked::Unordered { keys_read } => {
+                self.stats.keys_read += keys_read;
+                debug!(
+                    file = %file.path,
+                    "the rewrite does not keep its base file's key order: hashing its keys"
+                );
+                Ok(false)
             }
         }
+    }
+
+    /// The keys of the group's first files, each marked late when it arrived in the window.
+    async fn start_keys(&mut self, unit: &DeleteUnit) -> Result<HashMap<Box<str>, KeyState>> {
+        let plan = self.read.plan.clone();
         let mut keys: HashMap<Box<str>, KeyState> = HashMap::default();
         let kind = unit.start_kind;
         let admitted = &plan.admitted;
         let with_times = kind == StartKind::ClusteringOutput;
         let n = read_source_keys(
-            &store,
-            &table,
+            &self.read.store,
+            &self.read.table,
             &unit.start,
             &plan.visibility,
             with_times,
@@ -335,7 +352,16 @@ impl Walk {
         .await?;
         self.stats.keys_read += n;
         self.stats.files_read += 1;
+        Ok(keys)
+    }
 
+    /// Walk the group's versions written in the window that may remove keys (or that hold
+    /// keys a later removal needs), dating each key's last removal.
+    async fn walk_versions(
+        &mut self,
+        unit: &DeleteUnit,
+        keys: &mut HashMap<Box<str>, KeyState>,
+    ) -> Result<()> {
         let last_removal = unit.steps.iter().rposition(|s| s.may_delete);
         let last_retained = unit.steps.iter().rposition(|s| s.file.is_some());
         let retracted = matches!(unit.end, GroupEnd::Retracted { .. });
@@ -358,42 +384,58 @@ impl Walk {
                 continue;
             }
             pending = false;
-            let instant_id = self.intern(&step.instant);
             version += 1;
-            let v = version;
-            let n = read_base_keys(
-                &store,
-                &table,
-                file,
-                None,
-                false,
-                &mut |k: &str, _| match keys.get_mut(k) {
-                    Some(s) => s.seen = v,
-                    None => {
-                        keys.insert(
-                            k.into(),
-                            KeyState {
-                                seen: v,
-                                removed_at: None,
-                                late: true,
-                            },
-                        );
-                    }
-                },
-            )
-            .await?;
-            self.stats.keys_read += n;
-            self.stats.files_read += 1;
-            for s in keys.values_mut() {
-                if s.seen == v {
-                    s.removed_at = None;
-                } else if s.removed_at.is_none() {
-                    s.removed_at = Some(instant_id);
+            let instant_id = self.intern(&step.instant);
+            self.read_version(file, version, instant_id, keys).await?;
+        }
+        Ok(())
+    }
+
+    /// Read one version's keys: keys it lacks were removed by `instant_id` (unless a later
+    /// version has them again).
+    async fn read_version(
+        &mut self,
+        file: &BaseFile,
+        v: u32,
+        instant_id: u32,
+        keys: &mut HashMap<Box<str>, KeyState>,
+    ) -> Result<()> {
+        let n = read_base_keys(
+            &self.read.store,
+            &self.read.table,
+            file,
+            None,
+            false,
+            &mut |k: &str, _| match keys.get_mut(k) {
+                Some(s) => s.seen = v,
+                None => {
+                    keys.insert(
+                        k.into(),
+                        KeyState {
+                            seen: v,
+                            removed_at: None,
+                            late: true,
+                        },
+                    );
                 }
+            },
+        )
+        .await?;
+        self.stats.keys_read += n;
+        self.stats.files_read += 1;
+        for s in keys.values_mut() {
+            if s.seen == v {
+                s.removed_at = None;
+            } else if s.removed_at.is_none() {
+                s.removed_at = Some(instant_id);
             }
         }
+        Ok(())
+    }
 
-        let unit_id = unit_idx as u32;
+    /// Record the walked keys: removed keys that existed at the window start are candidates,
+    /// removed late keys re-date, keys clustered into a followed group wait for its walk.
+    fn classify(&mut self, unit_id: u32, unit: &DeleteUnit, keys: HashMap<Box<str>, KeyState>) {
         let (retract, wait) = match &unit.end {
             GroupEnd::Survives => (None, false),
             GroupEnd::Retracted { by } => (Some(self.intern(by)), false),
@@ -415,7 +457,6 @@ impl Walk {
                 _ => {}
             }
         }
-        Ok(())
     }
 
     fn add_candidate(&mut self, k: Box<str>, unit: u32, instant: u32) {
@@ -431,7 +472,16 @@ impl Walk {
 
     /// Re-date candidates, strike those present at the window end, emit the rest.
     async fn flush(&mut self) -> Result<()> {
-        // re-dating: a key that moved in the window and was removed after it moved
+        self.apply_redates();
+        if self.candidates.is_empty() {
+            return Ok(());
+        }
+        self.strike_present().await?;
+        self.emit().await
+    }
+
+    /// Re-dating: a key that moved in the window and was removed after it moved.
+    fn apply_redates(&mut self) {
         let redate = std::mem::take(&mut self.redate);
         let mut keep = HashMap::default();
         for (k, i) in redate {
@@ -453,12 +503,10 @@ impl Walk {
             }
         }
         self.redate = keep;
-        if self.candidates.is_empty() {
-            return Ok(());
-        }
-        let plan = self.read.plan.clone();
-        let store = self.read.store.clone();
-        let table = self.read.table.clone();
+    }
+
+    /// The smallest and largest candidate key.
+    fn candidate_range(&self) -> Option<(String, String)> {
         let (mut lo, mut hi): (Option<&str>, Option<&str>) = (None, None);
         for k in self.candidates.keys() {
             if lo.is_none_or(|l| k.as_ref() < l) {
@@ -468,7 +516,15 @@ impl Walk {
                 hi = Some(k);
             }
         }
-        let range = lo.zip(hi).map(|(l, h)| (l.to_string(), h.to_string()));
+        lo.zip(hi).map(|(l, h)| (l.to_string(), h.to_string()))
+    }
+
+    /// Strike the candidates some receiving end slice still holds (moves, re-inserts).
+    async fn strike_present(&mut self) -> Result<()> {
+        let plan = self.read.plan.clone();
+        let store = self.read.store.clone();
+        let table = self.read.table.clone();
+        let range = self.candidate_range();
         for r in &plan.receivers {
             if self.candidates.is_empty() {
                 break;
@@ -501,6 +557,11 @@ impl Walk {
             self.stats.files_read += 1;
             self.stats.struck += (before - self.candidates.len()) as u64;
         }
+        Ok(())
+    }
+
+    /// The remaining candidates as delete rows, by instant and key.
+    async fn emit(&mut self) -> Result<()> {
         let mut rows: Vec<(u32, Box<str>, u32)> = self
             .candidates
             .drain()
@@ -515,6 +576,7 @@ impl Walk {
                 .then_with(|| a.1.cmp(&b.1))
         });
         let schema = self.schema().await?;
+        let plan = self.read.plan.clone();
         for chunk in rows.chunks(self.batch_size) {
             let deletes: Vec<DeleteChange> = chunk
                 .iter()
@@ -527,7 +589,7 @@ impl Walk {
                 .collect();
             let batch = delete_change_batch(&schema, &deletes, &self.spec).map_err(|e| {
                 HudiError::ReadFailed {
-                    table: table.clone(),
+                    table: self.read.table.clone(),
                     file: plan.schema_file.path.clone(),
                     reason: format!("building delete rows: {e}"),
                     transient: false,
@@ -554,26 +616,12 @@ impl Walk {
         let file_schema = arm.schema().clone();
         let projected: Schema = match &self.read.options.columns {
             None => file_schema.as_ref().clone(),
-            Some(cols) => {
-                let mut idx: Vec<usize> = Vec::with_capacity(cols.len());
-                for c in cols.iter().filter(|c| *c != OP_COLUMN) {
-                    let i = file_schema
-                        .index_of(c)
-                        .map_err(|_| HudiError::UnknownColumn {
-                            table: self.read.table.clone(),
-                            column: c.clone(),
-                            file: f.path.clone(),
-                        })?;
-                    idx.push(i);
-                }
-                idx.sort_unstable();
-                idx.dedup();
-                Schema::new(
-                    idx.into_iter()
-                        .map(|i| file_schema.field(i).clone())
-                        .collect::<Vec<_>>(),
-                )
-            }
+            Some(cols) => Schema::new(
+                projected_indices(&self.read.table, &file_schema, cols, &f.path)?
+                    .into_iter()
+                    .map(|i| file_schema.field(i).clone())
+                    .collect::<Vec<_>>(),
+            ),
         };
         let projected = match &self.read.table_schema {
             Some(t) => crate::convert::with_table_types(&projected, t),
@@ -953,6 +1001,17 @@ async fn read_source_keys(
     if source.log_files.is_empty() {
         return Ok(n);
     }
+    Ok(n + read_log_keys(store, table, source, visibility, f).await?)
+}
+
+/// The keys of a source's valid log blocks: rows of data blocks, deletes of DELETE blocks.
+async fn read_log_keys(
+    store: &DynStore,
+    table: &str,
+    source: &KeySource,
+    visibility: &KeyVisibility,
+    f: &mut KeySink<'_>,
+) -> Result<u64> {
     let refs: Vec<LogFileRef> = source
         .log_files
         .iter()
@@ -963,71 +1022,89 @@ async fn read_source_keys(
         .collect();
     let vis = visibility.clone();
     let visible = move |i: &str| vis.is_visible(i);
-    let log_err = |e: crate::log::LogError| {
-        if e.is_not_found() {
-            let instant = source
-                .base_file
-                .as_ref()
-                .map(|b| b.instant_time.as_str())
-                .or_else(|| source.log_files.first().map(|l| l.instant_time.as_str()))
-                .unwrap_or_default();
-            history_gone(
-                table,
-                source.describe(),
-                instant,
-                "a log file needed to derive the window's deletes is gone",
-            )
-        } else {
-            HudiError::ReadFailed {
-                table: table.to_string(),
-                file: source.describe(),
-                reason: e.to_string(),
-                transient: e.is_transient(),
-            }
-        }
-    };
     let scan = scan_slice(store, &refs, &visible, &LogReaderOptions::default())
         .await
-        .map_err(log_err)?;
+        .map_err(|e| source_log_error(table, source, e))?;
     let key_only: SchemaRef = Arc::new(Schema::new(vec![Field::new(
         RECORD_KEY_COLUMN,
         DataType::Utf8,
         true,
     )]));
-    let opts = DataBlockOptions::default();
+    let mut n = 0;
     for block in &scan.blocks {
-        let instant = block.instant_time().unwrap_or_default().to_string();
-        if block.block_type == BlockType::Delete {
-            for d in read_delete_block(store, block, &opts)
-                .await
-                .map_err(log_err)?
-            {
-                f(&d.record_key, KeyEvent::Deleted(&instant));
-            }
-            continue;
-        }
-        let mut r = DataBlockReader::open(store, block, Some(key_only.clone()), &opts)
+        n += read_block_keys(store, table, source, block, &key_only, f).await?;
+    }
+    Ok(n)
+}
+
+/// The keys of one log block.
+async fn read_block_keys(
+    store: &DynStore,
+    table: &str,
+    source: &KeySource,
+    block: &LogBlock,
+    key_only: &SchemaRef,
+    f: &mut KeySink<'_>,
+) -> Result<u64> {
+    let log_err = |e: LogError| source_log_error(table, source, e);
+    let opts = DataBlockOptions::default();
+    let instant = block.instant_time().unwrap_or_default().to_string();
+    if block.block_type == BlockType::Delete {
+        for d in read_delete_block(store, block, &opts)
             .await
-            .map_err(log_err)?;
-        while let Some(batch) = r.next_batch().await.map_err(log_err)? {
-            let Some(col) = batch.column_by_name(RECORD_KEY_COLUMN) else {
-                continue;
-            };
-            let keys = strings(col).map_err(|reason| HudiError::ReadFailed {
-                table: table.to_string(),
-                file: block.file.clone(),
-                reason,
-                transient: false,
-            })?;
-            for i in 0..batch.num_rows() {
-                if let Some(k) = keys.get(i) {
-                    n += 1;
-                    f(k, KeyEvent::Row(Some(&instant)));
-                }
+            .map_err(log_err)?
+        {
+            f(&d.record_key, KeyEvent::Deleted(&instant));
+        }
+        return Ok(0);
+    }
+    let mut r = DataBlockReader::open(store, block, Some(key_only.clone()), &opts)
+        .await
+        .map_err(log_err)?;
+    let mut n = 0;
+    while let Some(batch) = r.next_batch().await.map_err(log_err)? {
+        let Some(col) = batch.column_by_name(RECORD_KEY_COLUMN) else {
+            continue;
+        };
+        let keys = strings(col).map_err(|reason| HudiError::ReadFailed {
+            table: table.to_string(),
+            file: block.file.clone(),
+            reason,
+            transient: false,
+        })?;
+        for i in 0..batch.num_rows() {
+            if let Some(k) = keys.get(i) {
+                n += 1;
+                f(k, KeyEvent::Row(Some(&instant)));
             }
         }
     }
     Ok(n)
+}
+
+/// A log error while reading a key source: a vanished log file is lost history.
+fn source_log_error(table: &str, source: &KeySource, e: LogError) -> HudiError {
+    if e.is_not_found() {
+        let instant = source
+            .base_file
+            .as_ref()
+            .map(|b| b.instant_time.as_str())
+            .or_else(|| source.log_files.first().map(|l| l.instant_time.as_str()))
+            .unwrap_or_default();
+        history_gone(
+            table,
+            source.describe(),
+            instant,
+            "a log file needed to derive the window's deletes is gone",
+        )
+    } else {
+        HudiError::ReadFailed {
+            table: table.to_string(),
+            file: source.describe(),
+            reason: e.to_string(),
+            transient: e.is_transient(),
+        }
+    }
 }
 
 fn parquet_error(table: &str, file: &BaseFile, e: ParquetError) -> HudiError {
