@@ -18,8 +18,8 @@ use arrow_array::RecordBatch;
 use futures::TryStreamExt;
 use hps_storage::DynStore;
 
+use crate::change_rows::ReadOptions;
 use crate::error::Result;
-use crate::reader::ReadOptions;
 use crate::timeline::InstantPosition;
 use crate::{Changes, HudiTable};
 

@@ -1,6 +1,11 @@
 //! Data file names: base files `<fileId>_<writeToken>_<instant>.<ext>` and log files
 //! `.<fileId>_<instant>.log.<version>_<writeToken>[.cdc]`.
 
+use std::cmp::Ordering;
+use std::fmt;
+
+use crate::instant::compare_instant_times;
+
 fn is_instant(s: &str) -> bool {
     crate::instant::is_valid_instant_time(s)
 }
@@ -55,23 +60,29 @@ impl BaseFileName {
     }
 }
 
-/// A parsed log file name.
+/// A parsed log file name (hudi-format.md 6.1). On table version 6 its instant is the base
+/// instant of the file slice and several deltacommits append to (or roll over from) the same
+/// name; on versions 8/9 it is the requested time of the deltacommit that wrote the file, one
+/// file per deltacommit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LogFileName {
     /// The file group id.
     pub file_id: String,
     /// v6: base instant of the file slice; v8/v9: the deltacommit's own requested time.
     pub instant_time: String,
-    /// The log version (`.log.<version>`).
+    /// The log version (`.log.<version>`), 1-based.
     pub version: u64,
-    /// The write token.
+    /// `<taskPartition>-<stageId>-<attemptId>`.
     pub write_token: String,
-    /// Whether this is a CDC log (`.cdc` suffix).
+    /// Whether this is a CDC log (`.cdc` suffix); CDC logs hold supplemental change data, not
+    /// table rows.
     pub is_cdc: bool,
 }
 
 impl LogFileName {
     /// Parse `^\.([^_]+)_(\d{14,17})\.log\.(\d+)_(\d+-\d+-\d+)(\.cdc)?$` (last path segment).
+    /// `None` when it is not a log file name (base files, `.hoodie_partition_metadata`,
+    /// `.DS_Store`, ...).
     pub fn parse(name: &str) -> Option<LogFileName> {
         let name = name.rsplit('/').next().unwrap_or(name);
         let rest = name.strip_prefix('.')?;
@@ -98,6 +109,45 @@ impl LogFileName {
             write_token: token.to_string(),
             is_cdc,
         })
+    }
+
+    /// The file name this parses from.
+    pub fn file_name(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for LogFileName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            ".{}_{}.log.{}_{}{}",
+            self.file_id,
+            self.instant_time,
+            self.version,
+            self.write_token,
+            if self.is_cdc { ".cdc" } else { "" }
+        )
+    }
+}
+
+impl Ord for LogFileName {
+    /// Hudi's `HoodieLogFile.LogFileComparator`: instant, then version, then write token
+    /// (natural string order); file id and the CDC flag only break remaining ties so the order
+    /// is total.
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_instant_times(&self.instant_time, &other.instant_time)
+            .then(self.version.cmp(&other.version))
+            .then_with(|| self.write_token.cmp(&other.write_token))
+            .then_with(|| self.file_id.cmp(&other.file_id))
+            .then(self.is_cdc.cmp(&other.is_cdc))
+            .then_with(|| self.instant_time.cmp(&other.instant_time))
+    }
+}
+
+impl PartialOrd for LogFileName {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -182,5 +232,86 @@ mod tests {
         ] {
             assert_eq!(LogFileName::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn parses_fixture_names() {
+        let l = LogFileName::parse(
+            "sample_table/.0712b9f9-d2d5-4cae-bcf4-8fd7146af503-0_20250126040823628.log.2_1-0-1",
+        )
+        .unwrap();
+        assert_eq!(l.file_id, "0712b9f9-d2d5-4cae-bcf4-8fd7146af503-0");
+        assert_eq!(l.instant_time, "20250126040823628");
+        assert_eq!(l.version, 2);
+        assert_eq!(l.write_token, "1-0-1");
+        assert!(!l.is_cdc);
+        assert_eq!(
+            l.file_name(),
+            ".0712b9f9-d2d5-4cae-bcf4-8fd7146af503-0_20250126040823628.log.2_1-0-1"
+        );
+
+        let c = LogFileName::parse(".abc-0_20250126040823628.log.12_0-33-43.cdc").unwrap();
+        assert!(c.is_cdc);
+        assert_eq!(c.version, 12);
+        assert_eq!(c.to_string(), ".abc-0_20250126040823628.log.12_0-33-43.cdc");
+        // 14-digit instants are valid
+        assert!(LogFileName::parse(".abc-0_20250126040823.log.1_0-1-2").is_some());
+    }
+
+    #[test]
+    fn rejects_non_log_names() {
+        for bad in [
+            "",
+            ".",
+            ".hoodie_partition_metadata",
+            ".DS_Store",
+            "._.DS_Store",
+            "abc-0_0-1-2_20250126040823628.parquet",
+            "abc-0_20250126040823628.log.1_0-1-2", // no leading dot
+            "._20250126040823628.log.1_0-1-2",     // empty file id
+            ".a_b_20250126040823628.log.1_0-1-2",  // underscore in the file id
+            ".a_2025012604082.log.1_0-1-2",        // 13 digits
+            ".a_202501260408236281.log.1_0-1-2",   // 18 digits
+            ".a_20250126040823628.log._0-1-2",     // empty version
+            ".a_20250126040823628.log.x_0-1-2",    // non-numeric version
+            ".a_20250126040823628.log.99999999999999999999_0-1-2", // version overflows
+            ".a_20250126040823628.log.1_0-1",      // two-part token
+            ".a_20250126040823628.log.1_0-1-2-3",  // four-part token
+            ".a_20250126040823628.log.1_0--2",     // empty token part
+            ".a_20250126040823628.log.1_0-1-2.crc", // checksum side file
+            ".a_20250126040823628.log.1_0-1-2.cdc.x",
+        ] {
+            assert_eq!(LogFileName::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn orders_like_hudi() {
+        let mut names: Vec<LogFileName> = [
+            ".f-0_20250126040823628.log.10_0-1-1",
+            ".f-0_20250126040823628.log.2_1-0-1",
+            ".f-0_20250126040823628.log.2_0-9-9",
+            ".f-0_20250126040823628.log.1_0-33-43",
+            ".f-0_20250101000000.log.1_0-1-1", // 14 digits = ...000999
+            ".f-0_20250101000000500.log.1_0-1-1",
+            ".f-0_20250101000000999.log.2_0-1-1",
+        ]
+        .iter()
+        .map(|n| LogFileName::parse(n).unwrap())
+        .collect();
+        names.sort();
+        let got: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                ".f-0_20250101000000500.log.1_0-1-1",
+                ".f-0_20250101000000.log.1_0-1-1",
+                ".f-0_20250101000000999.log.2_0-1-1",
+                ".f-0_20250126040823628.log.1_0-33-43",
+                ".f-0_20250126040823628.log.2_0-9-9",
+                ".f-0_20250126040823628.log.2_1-0-1",
+                ".f-0_20250126040823628.log.10_0-1-1",
+            ]
+        );
     }
 }

@@ -90,6 +90,10 @@
 
 pub mod archive;
 mod archived_window;
+mod base_file;
+mod change_rows;
+pub mod columns;
+mod commit_filter;
 pub mod config;
 pub mod convert;
 pub mod deletes;
@@ -100,7 +104,8 @@ pub mod instant;
 pub mod log;
 pub mod metadata;
 mod mor;
-pub mod planner;
+pub mod plan;
+mod planner;
 pub mod properties;
 pub mod reader;
 pub mod snapshot;
@@ -118,15 +123,17 @@ use hps_storage::DynStore;
 use tracing::debug;
 
 pub use archive::{ArchivedInstant, ArchivedTimeline, load_archived};
+pub use change_rows::{ReadOptions, change_schema};
+pub use columns::{META_COLUMNS, OP_COLUMN, OP_DELETE, OP_UPSERT};
 pub use config::{BaseFileFormat, KeyGenerator, TableConfig, TableType};
 pub use error::{HudiError, Result};
 pub use feed::ChangeFeed;
 pub use instant::{Action, CommitTimes, InstantFile, InstantState, parse_instant_file_name};
 pub use metadata::{CommitMetadata, WriteStat};
-pub use planner::{
-    BaseFile, FileSlice, IncrementalPlan, LogFile, LogVisibility, PlannedInstant, ReplacedFileGroup,
+pub use plan::{
+    BaseFile, FileGroupId, FileSlice, IncrementalPlan, LogFile, LogVisibility, PlannedInstant,
+    ReplacedFileGroup,
 };
-pub use reader::{META_COLUMNS, OP_COLUMN, OP_DELETE, OP_UPSERT, ReadOptions, change_schema};
 pub use snapshot::SnapshotUnit;
 pub use timeline::{Instant, InstantPosition, PendingInstant, Timeline};
 

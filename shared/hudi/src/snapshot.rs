@@ -24,22 +24,16 @@ use hps_storage::Listing;
 use tracing::{Instrument, info, info_span};
 
 use crate::error::{HudiError, Result};
-use crate::files::LogFileName;
 use crate::instant::{Action, compare_instant_times};
-use crate::metadata::CommitMetadata;
+use crate::plan::{FileGroupId, FileSlice, IncrementalPlan, LogVisibility};
 use crate::planner::{
-    AsOf, BaseFile, FileSlice, IncrementalPlan, LogVisibility, PartitionFiles, PlannedInstant,
-    Planner, check_bound,
+    AsOf, PartitionFiles, Planner, check_bound, latest_base, log_paths, planned_instants,
+    replaced_groups,
 };
 use crate::timeline::Instant;
 
 /// How many directory listings run at once while the partitions are discovered.
 const LIST_CONCURRENCY: usize = 8;
-/// How many instant files are fetched at once.
-const METADATA_CONCURRENCY: usize = 16;
-
-/// A (partition path, file id) pair.
-type GroupId = (String, String);
 
 /// A run of consecutive snapshot slices (whole file groups) loadable and recordable on its
 /// own: bounded by bytes on storage and by slice count.
@@ -206,25 +200,6 @@ impl Planner<'_> {
         }
     }
 
-    /// Commit metadata of `instants`, by requested time.
-    async fn load_metadata<'i>(
-        &self,
-        instants: impl Iterator<Item = &'i &'i Instant>,
-    ) -> Result<BTreeMap<String, CommitMetadata>> {
-        let wanted: Vec<&Instant> = instants.copied().collect();
-        let loads: Vec<BoxFuture<'_, Result<CommitMetadata>>> =
-            wanted.iter().map(|i| self.metadata_of(i)).collect();
-        let metas: Vec<CommitMetadata> = futures::stream::iter(loads)
-            .buffered(METADATA_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(wanted
-            .iter()
-            .map(|i| i.requested_time.clone())
-            .zip(metas)
-            .collect())
-    }
-
     /// Every partition directory with base or log files, found by walking the table's
     /// directories (hidden ones such as `.hoodie` skipped), with its files.
     pub(crate) async fn list_partitions(&self) -> Result<BTreeMap<String, PartitionFiles>> {
@@ -270,13 +245,13 @@ impl Planner<'_> {
     fn latest_slices(
         &self,
         listings: &BTreeMap<String, PartitionFiles>,
-        replaced: &BTreeSet<GroupId>,
+        replaced: &BTreeSet<FileGroupId>,
         asof: &AsOf<'_>,
     ) -> Result<Vec<FileSlice>> {
         let mut out = Vec::new();
         for (partition, files) in listings {
             for file_id in files.file_ids() {
-                if replaced.contains(&(partition.clone(), file_id.to_string())) {
+                if replaced.contains(&FileGroupId::new(partition, file_id)) {
                     continue;
                 }
                 if let Some(s) = self.latest_slice(partition, files, file_id, asof)? {
@@ -294,24 +269,8 @@ impl Planner<'_> {
         file_id: &str,
         asof: &AsOf<'_>,
     ) -> Result<Option<FileSlice>> {
-        let group_bases: Vec<&BaseFile> = files
-            .bases
-            .get(file_id)
-            .map(|v| v.iter().collect())
-            .unwrap_or_default();
-        let chosen = group_bases
-            .iter()
-            .filter(|b| (asof.base_visible)(&b.instant_time))
-            .max_by(|a, b| compare_instant_times(&a.instant_time, &b.instant_time))
-            .map(|b| (*b).clone());
-        if let Some(b) = &chosen
-            && !b.path.ends_with(".parquet")
-        {
-            return Err(HudiError::UnsupportedBaseFormat {
-                table: self.table.to_string(),
-                format: b.path.rsplit('.').next().unwrap_or("").to_ascii_uppercase(),
-            });
-        }
+        let group_bases = files.group_bases(file_id);
+        let chosen = latest_base(self.table, &group_bases, asof.base_visible)?;
         let log_files = if self.config.is_mor() {
             self.slice_logs(files, file_id, chosen.as_ref(), &group_bases, asof)
         } else {
@@ -344,60 +303,10 @@ fn is_hidden_dir(dir: &str) -> bool {
     dir.rsplit('/').next().is_some_and(|n| n.starts_with('.'))
 }
 
-/// File groups replaced by the visible replacecommits.
-fn replaced_groups(
-    writes: &[&Instant],
-    metas: &BTreeMap<String, CommitMetadata>,
-) -> BTreeSet<GroupId> {
-    writes
-        .iter()
-        .filter(|i| i.action == Action::ReplaceCommit)
-        .filter_map(|i| metas.get(&i.requested_time))
-        .flat_map(|m| {
-            m.replaced_file_groups()
-                .map(|(p, f)| (p.to_string(), f.to_string()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// Paths of the log files the given instants wrote.
-fn log_paths(instants: &[&Instant], metas: &BTreeMap<String, CommitMetadata>) -> BTreeSet<String> {
-    instants
-        .iter()
-        .filter_map(|i| metas.get(&i.requested_time))
-        .flat_map(|m| {
-            m.write_stats()
-                .filter_map(|(_, s)| s.path.clone())
-                .filter(|p| LogFileName::parse(p).is_some())
-                .map(|p| p.trim_start_matches('/').to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-fn planned_instants(
-    writes: &[&Instant],
-    metas: &BTreeMap<String, CommitMetadata>,
-) -> Vec<PlannedInstant> {
-    writes
-        .iter()
-        .filter_map(|i| {
-            let m = metas.get(&i.requested_time)?;
-            Some(PlannedInstant {
-                requested_time: i.requested_time.clone(),
-                completion_time: i.completion_time.clone(),
-                action: i.action.clone(),
-                operation_type: m.operation().to_string(),
-                adds_rows: m.adds_rows(),
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::BaseFile;
 
     fn slice(bytes: u64) -> FileSlice {
         FileSlice {

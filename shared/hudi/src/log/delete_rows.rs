@@ -18,15 +18,11 @@ use arrow_array::{ArrayRef, PrimitiveArray, RecordBatch, new_null_array};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use chrono::NaiveDate;
 
-use super::merge::{COMMIT_TIME_COLUMN, DeleteChange, RECORD_KEY_COLUMN};
+use super::merge::DeleteChange;
 use super::ordering::OrderingValue;
-
-/// Meta column holding the partition path.
-pub const PARTITION_PATH_COLUMN: &str = "_hoodie_partition_path";
-/// The change-row operation column.
-pub const OP_COLUMN: &str = "_op";
-/// `_op` of delete rows.
-pub const OP_DELETE: &str = "delete";
+use crate::columns::{
+    COMMIT_TIME_COLUMN, OP_COLUMN, OP_DELETE, PARTITION_PATH_COLUMN, RECORD_KEY_COLUMN,
+};
 
 /// Hudi's placeholders inside record keys (`KeyGenUtils`).
 const NULL_PLACEHOLDER: &str = "__null__";

@@ -49,12 +49,8 @@ use super::delete_block::{DeleteRecord, read_delete_block};
 use super::error::{LogError, LogResult};
 use super::ordering::{OrderingValue, compare_opt};
 use super::scan::DataBlockReader;
+use crate::columns::{COMMIT_TIME_COLUMN, RECORD_KEY_COLUMN};
 use crate::instant::CommitTimes;
-
-/// Meta column holding the record key.
-pub const RECORD_KEY_COLUMN: &str = "_hoodie_record_key";
-/// Meta column holding the requested time of the commit that last changed the row.
-pub const COMMIT_TIME_COLUMN: &str = "_hoodie_commit_time";
 
 /// How versions of one key are reconciled (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,11 +57,11 @@ pub mod error;
 mod fixture_tests;
 mod io;
 pub mod merge;
-pub mod name;
 pub mod ordering;
 pub mod parquet_block;
 pub mod scan;
 
+pub use crate::files::LogFileName;
 pub use avro_block::{AvroBlockReader, DataBlockOptions};
 pub use avro_decode::{AvroRecordDecoder, avro_schema_to_arrow};
 pub use block::{
@@ -73,7 +73,6 @@ pub use delete_block::{
 pub use delete_rows::{DeleteRowSpec, KeyEncoding, delete_change_batch, parse_record_key};
 pub use error::{LogError, LogResult};
 pub use merge::{DeleteChange, FileGroupMerger, MergeConfig, MergeMode, MergeOutput, MergeStats};
-pub use name::LogFileName;
 pub use ordering::OrderingValue;
 pub use parquet_block::ParquetBlockReader;
 pub use scan::{

@@ -25,8 +25,8 @@ use hps_storage::DynStore;
 use super::avro_block::{AvroBlockReader, DataBlockOptions};
 use super::block::{BlockType, LogBlock, LogFileReader, LogReaderOptions};
 use super::error::{LogError, LogResult};
-use super::name::LogFileName;
 use super::parquet_block::ParquetBlockReader;
+use crate::files::LogFileName;
 
 /// One log file of a file slice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +121,7 @@ pub async fn scan_slice(
     let mut candidates: Vec<LogBlock> = Vec::new();
     let mut rolled_back = HashSet::new();
     for (name, file) in sort_log_files(files)? {
-        if name.cdc {
+        if name.is_cdc {
             // Supplemental change data; the table's rows are in the regular log files.
             stats.cdc_files += 1;
             continue;

@@ -63,7 +63,7 @@
 //! contribute overwritten groups, whose keys come from the base file as of the window start
 //! and the valid log blocks of the group.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -78,531 +78,38 @@ use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info_span};
 
+use crate::change_rows::{DEFAULT_BATCH_SIZE, ReadOptions, change_schema, projected_indices};
+use crate::columns::{
+    COMMIT_TIME_COLUMN, DMS_OP_COLUMN, DMS_OP_DELETE, IS_DELETED_COLUMN, OP_COLUMN, OP_DELETE,
+    RECORD_KEY_COLUMN,
+};
 use crate::config::TableConfig;
 use crate::error::{HudiError, Result};
-use crate::files::BaseFileName;
-use crate::instant::{Action, compare_instant_times};
+use crate::instant::compare_instant_times;
 use crate::log::{
-    BlockType, DataBlockOptions, DataBlockReader, DeleteChange, DeleteRowSpec, LogFileRef,
-    LogReaderOptions, delete_change_batch, read_delete_block, scan_slice,
+    BlockType, DataBlockOptions, DataBlockReader, DeleteChange, DeleteRowSpec, LogBlock, LogError,
+    LogFileRef, LogReaderOptions, delete_change_batch, read_delete_block, scan_slice,
 };
-use crate::metadata::CommitMetadata;
 use crate::mor::delete_row_spec;
-use crate::planner::{BaseFile, FileSlice, LogFile};
-use crate::reader::{DEFAULT_BATCH_SIZE, OP_COLUMN, OP_DELETE, ReadOptions, change_schema};
-use crate::timeline::{Instant, Timeline};
+use crate::plan::BaseFile;
+
+mod planning;
+
+pub use crate::plan::deletes::{
+    DeletePlan, DeleteStep, DeleteUnit, GroupEnd, KeySource, KeyVisibility, StartKind,
+};
+pub(crate) use planning::{DeleteInputs, plan_deletes, replaced_partitions};
 
 /// The file id of the plan's derived-deletes slice.
 pub const DELETES_SLICE_ID: &str = "(deletes)";
-/// Hudi's soft-delete marker column.
-pub const IS_DELETED_COLUMN: &str = "_hoodie_is_deleted";
-/// The record key meta column.
-pub const RECORD_KEY_COLUMN: &str = "_hoodie_record_key";
-/// The commit time meta column.
-const COMMIT_TIME_COLUMN: &str = "_hoodie_commit_time";
 /// How many candidate deletes are held before they are checked and emitted.
 pub const MAX_CANDIDATES: usize = 1 << 20;
 
 /// Hash maps keyed by record keys: millions of short keys per followed group, so a fast
 /// (randomly seeded per process) hasher instead of SipHash.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-
-/// The files holding one file slice's keys: a base file and/or log files.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KeySource {
-    /// The base file.
-    pub base_file: Option<BaseFile>,
-    /// Log files (merge-on-read), in Hudi's order.
-    pub log_files: Vec<LogFile>,
-}
-
-impl KeySource {
-    fn base(b: BaseFile) -> KeySource {
-        KeySource {
-            base_file: Some(b),
-            log_files: Vec::new(),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match (&self.base_file, self.log_files.first()) {
-            (Some(b), _) => b.path.clone(),
-            (None, Some(l)) => l.path.clone(),
-            (None, None) => "(no files)".to_string(),
-        }
-    }
-}
-
-/// One version of a followed file group written in the window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeleteStep {
-    /// Requested time of the instant that wrote the version.
-    pub instant: String,
-    /// Path of the version (from the write stat).
-    pub path: String,
-    /// The file, when still on storage (`None`: cleaned).
-    pub file: Option<BaseFile>,
-    /// Whether the write may have removed keys (its `numDeletes` is not `0`).
-    pub may_delete: bool,
-    /// Whether the write may have added keys (its `numInserts` is not `0`).
-    pub adds_keys: bool,
-}
-
-/// What a followed group's first file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartKind {
-    /// The group as of the window start: every key existed then.
-    WindowStart,
-    /// A clustering output created in the window: keys whose commit time is outside the window
-    /// existed at its start; the others were written in the window.
-    ClusteringOutput,
-    /// An overwrite output created in the window: every row was written in the window.
-    OverwriteOutput,
-}
-
-/// How a followed group's window ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupEnd {
-    /// It is still live at the window end.
-    Survives,
-    /// An `INSERT_OVERWRITE*` / `DELETE_PARTITION` replacecommit (requested time) replaced it:
-    /// its keys alive then are deleted by it.
-    Retracted {
-        /// The replacecommit.
-        by: String,
-    },
-    /// A clustering (requested time) moved its keys into new groups; `followed`: one of those
-    /// is followed later in the window, so keys alive at the clustering wait for its walk.
-    Clustered {
-        /// The clustering replacecommit.
-        by: String,
-        /// Whether an output group is followed.
-        followed: bool,
-    },
-}
-
-/// A file group whose keys are followed through the window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeleteUnit {
-    /// Partition path.
-    pub partition_path: String,
-    /// File group id.
-    pub file_id: String,
-    /// The group's first files.
-    pub start: KeySource,
-    /// What they hold.
-    pub start_kind: StartKind,
-    /// Versions written in the window after `start`, in window order.
-    pub steps: Vec<DeleteStep>,
-    /// How the group's window ends.
-    pub end: GroupEnd,
-}
-
-/// Instants whose log blocks count (merge-on-read key sources), as of the window end.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KeyVisibility {
-    /// Requested times of visible completed write instants.
-    pub visible: BTreeSet<String>,
-    /// Instants older than this were archived (hence completed).
-    pub oldest_active: Option<String>,
-}
-
-impl KeyVisibility {
-    fn is_visible(&self, instant: &str) -> bool {
-        self.visible.contains(instant)
-            || self
-                .oldest_active
-                .as_deref()
-                .is_some_and(|o| compare_instant_times(instant, o).is_lt())
-    }
-}
-
-/// The window's derived deletes: what the deletes slice reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeletePlan {
-    /// Followed file groups, in window order of their first event.
-    pub units: Vec<DeleteUnit>,
-    /// End slices whose keys cancel candidate deletes.
-    pub receivers: Vec<KeySource>,
-    /// The file whose schema the delete rows take (the newest base file of the window).
-    pub schema_file: BaseFile,
-    /// Requested times of the window's admitted instants.
-    pub admitted: BTreeSet<String>,
-    /// Log visibility for merge-on-read key sources.
-    pub visibility: KeyVisibility,
-}
-
-impl DeletePlan {
-    /// Every file the deletes slice may read.
-    pub fn files(&self) -> Vec<&str> {
-        fn add<'a>(out: &mut Vec<&'a str>, k: &'a KeySource) {
-            out.extend(k.base_file.iter().map(|b| b.path.as_str()));
-            out.extend(k.log_files.iter().map(|l| l.path.as_str()));
-        }
-        let mut out = Vec::new();
-        for u in &self.units {
-            add(&mut out, &u.start);
-            out.extend(
-                u.steps
-                    .iter()
-                    .filter_map(|s| s.file.as_ref().map(|f| f.path.as_str())),
-            );
-        }
-        for r in &self.receivers {
-            add(&mut out, r);
-        }
-        out
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// planning
-
-/// A group's base and log files by (partition, file id), from the partition listings.
-pub(crate) type GroupFiles<'a> = dyn Fn(&str, &str) -> (Vec<BaseFile>, Vec<LogFile>) + Sync + 'a;
-
-/// What the planner hands over to plan the window's deletes.
-pub(crate) struct DeleteInputs<'a> {
-    pub table: &'a str,
-    pub config: &'a TableConfig,
-    pub timeline: &'a Timeline,
-    /// The window's exclusive start (`None`: from the beginning; nothing can be deleted).
-    pub after: Option<&'a str>,
-    /// Admitted instants in window order with their metadata.
-    pub admitted: Vec<(&'a Instant, &'a CommitMetadata)>,
-    /// A group's base and log files from the partition listing.
-    pub group_files: &'a GroupFiles<'a>,
-    /// Whether an instant is visible at the window end.
-    pub visible_at_end: &'a (dyn Fn(&Instant) -> bool + Sync),
-    /// The plan's file slices as of the window end.
-    pub slices: &'a [FileSlice],
-}
-
-/// Partitions of the groups replaced by admitted replacecommits (a group rewritten and then
-/// clustered in the window is no touched group of the plan, yet its versions are read).
-pub(crate) fn replaced_partitions(admitted: &[(&Instant, &CommitMetadata)]) -> BTreeSet<String> {
-    admitted
-        .iter()
-        .filter(|(i, _)| i.action == Action::ReplaceCommit)
-        .flat_map(|(_, m)| m.replaced_file_groups().map(|(p, _)| p.to_string()))
-        .collect()
-}
-
-/// Where a followed group starts.
-#[derive(Debug, Clone)]
-enum Start {
-    /// Created in the window by a plain write: it held nothing at the window start.
-    Nothing,
-    /// The base file a rewrite replaced (`prevCommit`, and `prevBaseFile` on v8/v9).
-    Prev {
-        instant: String,
-        name: Option<String>,
-    },
-    /// Created in the window by a replacecommit (clustering or overwrite output).
-    Created {
-        path: String,
-        instant: String,
-        clustering: bool,
-    },
-    /// Not written in the window before it was replaced: its state as of the window start.
-    Untouched,
-}
-
-#[derive(Debug)]
-struct Step {
-    instant: String,
-    path: String,
-    may_delete: bool,
-    adds_keys: bool,
-}
-
-#[derive(Debug)]
-struct Chain {
-    partition: String,
-    file_id: String,
-    order: usize,
-    start: Start,
-    steps: Vec<Step>,
-    retracted_by: Option<String>,
-    clustered_by: Option<String>,
-}
-
-impl Chain {
-    fn new(partition: &str, file_id: &str, order: usize, start: Start) -> Chain {
-        Chain {
-            partition: partition.to_string(),
-            file_id: file_id.to_string(),
-            order,
-            start,
-            steps: Vec::new(),
-            retracted_by: None,
-            clustered_by: None,
-        }
-    }
-
-    fn ended(&self) -> bool {
-        self.retracted_by.is_some() || self.clustered_by.is_some()
-    }
-
-    /// Whether the group must be followed, given which clusterings have followed outputs.
-    fn is_unit(&self, mor: bool, followed: &BTreeSet<String>) -> bool {
-        if mor {
-            return self.retracted_by.is_some() && !matches!(self.start, Start::Nothing);
-        }
-        if matches!(self.start, Start::Nothing) {
-            // created in the window: all its keys arrived in it, but a key moved in from an
-            // older group and removed here re-dates that group's delete
-            // (its first step is its creation, which removes nothing)
-            return self.retracted_by.is_some() || self.steps.iter().skip(1).any(|s| s.may_delete);
-        }
-        self.retracted_by.is_some()
-            || self.steps.iter().any(|s| s.may_delete)
-            || self.clustered_by.as_ref().is_some_and(|c| {
-                followed.contains(c)
-                    && (!self.steps.is_empty() || matches!(self.start, Start::Created { .. }))
-            })
-    }
-}
-
-/// Plan the window's deletes; `None` when nothing can have been deleted.
-pub(crate) fn plan_deletes(inp: &DeleteInputs<'_>) -> Result<Option<DeletePlan>> {
-    let Some(after) = inp.after else {
-        // from the beginning: nothing existed before the window
-        return Ok(None);
-    };
-    let mor = inp.config.is_mor();
-    let mut chains: BTreeMap<(String, String), Chain> = BTreeMap::new();
-    let mut receiving: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut order = 0usize;
-    for (instant, meta) in &inp.admitted {
-        let rt = &instant.requested_time;
-        let is_replace = instant.action == Action::ReplaceCommit;
-        for (partition, stat) in meta.write_stats() {
-            let Some(file_id) = stat.file_id.as_deref().filter(|f| !f.is_empty()) else {
-                continue;
-            };
-            let key = (partition.to_string(), file_id.to_string());
-            if stat.num_inserts != Some(0) || is_replace || meta.is_compaction() {
-                receiving.insert(key.clone());
-            }
-            let path = stat
-                .path
-                .as_deref()
-                .map(|p| p.trim_start_matches('/').to_string())
-                .filter(|p| BaseFileName::parse(p).is_some());
-            let chain = chains.entry(key).or_insert_with(|| {
-                order += 1;
-                let start = match (&stat.prev_commit, &path) {
-                    (Some(pc), _) => Start::Prev {
-                        instant: pc.clone(),
-                        name: stat.prev_base_file.clone().filter(|n| !n.is_empty()),
-                    },
-                    (None, Some(p)) if is_replace => Start::Created {
-                        path: p.clone(),
-                        instant: rt.clone(),
-                        clustering: meta.is_clustering(),
-                    },
-                    _ => Start::Nothing,
-                };
-                Chain::new(partition, file_id, order, start)
-            });
-            if chain.ended() || mor {
-                // merge-on-read base files come from compaction, clustering and inserts; its
-                // removals live in DELETE log blocks
-                continue;
-            }
-            let Some(path) = path else { continue };
-            if matches!(&chain.start, Start::Created { path: p, .. } if *p == path) {
-                continue;
-            }
-            chain.steps.push(Step {
-                instant: rt.clone(),
-                path,
-                may_delete: stat.num_deletes != Some(0),
-                adds_keys: stat.num_inserts != Some(0),
-            });
-        }
-        if is_replace {
-            let clustering = meta.is_clustering();
-            for (partition, file_id) in meta.replaced_file_groups() {
-                let key = (partition.to_string(), file_id.to_string());
-                let chain = chains.entry(key).or_insert_with(|| {
-                    order += 1;
-                    let start = if clustering {
-                        // keys of a group untouched in the window keep old commit times in
-                        // the clustering output, which classifies them itself
-                        Start::Nothing
-                    } else {
-                        Start::Untouched
-                    };
-                    Chain::new(partition, file_id, order, start)
-                });
-                if !chain.ended() {
-                    if clustering {
-                        chain.clustered_by = Some(rt.clone());
-                    } else {
-                        chain.retracted_by = Some(rt.clone());
-                    }
-                }
-            }
-        }
-    }
-
-    // clusterings whose outputs are followed (to a fixpoint: outputs clustered again)
-    let mut followed: BTreeSet<String> = BTreeSet::new();
-    loop {
-        let next: BTreeSet<String> = chains
-            .values()
-            .filter_map(|c| match &c.start {
-                Start::Created {
-                    instant,
-                    clustering: true,
-                    ..
-                } if c.is_unit(mor, &followed) => Some(instant.clone()),
-                _ => None,
-            })
-            .collect();
-        if next == followed {
-            break;
-        }
-        followed = next;
-    }
-
-    let mut chains: Vec<Chain> = chains
-        .into_values()
-        .filter(|c| c.is_unit(mor, &followed))
-        .collect();
-    if chains.is_empty() {
-        return Ok(None);
-    }
-    chains.sort_by_key(|c| c.order);
-
-    let mut units = Vec::with_capacity(chains.len());
-    for c in chains {
-        let (bases, logs) = (inp.group_files)(&c.partition, &c.file_id);
-        let (start, start_kind) = resolve_start(inp, &c, after, &bases, &logs)?;
-        let steps: Vec<DeleteStep> = c
-            .steps
-            .iter()
-            .map(|s| DeleteStep {
-                instant: s.instant.clone(),
-                path: s.path.clone(),
-                file: bases.iter().find(|b| b.path == s.path).cloned(),
-                may_delete: s.may_delete,
-                adds_keys: s.adds_keys,
-            })
-            .collect();
-        // removals of a cleaned version show in the next retained one; a group that ends by a
-        // clustering has none after its last version
-        if c.clustered_by.is_some()
-            && let Some(i) = steps.iter().rposition(|s| s.may_delete && s.file.is_none())
-            && !steps[i + 1..].iter().any(|s| s.file.is_some())
-        {
-            let s = &steps[i];
-            return Err(history_gone(
-                inp.table,
-                s.path.clone(),
-                &s.instant,
-                "a version of a file group that removed keys before the group was clustered is gone",
-            ));
-        }
-        let end = match (c.retracted_by, c.clustered_by) {
-            (Some(by), _) => GroupEnd::Retracted { by },
-            (None, Some(by)) => GroupEnd::Clustered {
-                followed: followed.contains(&by),
-                by,
-            },
-            (None, None) => GroupEnd::Survives,
-        };
-        units.push(DeleteUnit {
-            partition_path: c.partition,
-            file_id: c.file_id,
-            start,
-            start_kind,
-            steps,
-            end,
-        });
-    }
-
-    // end slices that may hold a key removed elsewhere
-    let unit_partitions: BTreeSet<&str> = units.iter().map(|u| u.partition_path.as_str()).collect();
-    let receivers: Vec<KeySource> = inp
-        .slices
-        .iter()
-        .filter(|s| s.deletes.is_none())
-        .filter(|s| {
-            receiving.contains(&(s.partition_path.clone(), s.file_id.clone()))
-                || unit_partitions.contains(s.partition_path.as_str())
-        })
-        .map(|s| KeySource {
-            base_file: s.base_file.clone(),
-            log_files: s.log_files.clone(),
-        })
-        .filter(|k| k.base_file.is_some() || !k.log_files.is_empty())
-        .collect();
-
-    let newest = |files: Vec<&BaseFile>| {
-        files
-            .into_iter()
-            .max_by(|a, b| compare_instant_times(&a.instant_time, &b.instant_time))
-            .cloned()
-    };
-    let schema_file = newest(
-        inp.slices
-            .iter()
-            .filter_map(|s| s.base_file.as_ref())
-            .collect(),
-    )
-    .or_else(|| {
-        newest(
-            units
-                .iter()
-                .filter_map(|u| u.start.base_file.as_ref())
-                .collect(),
-        )
-    });
-    let Some(schema_file) = schema_file else {
-        return Err(HudiError::NotYetSupported {
-            table: inp.table.to_string(),
-            what: "deriving deletes of a window in which no base file is readable (log-only file \
-                   groups): the delete rows would have no schema"
-                .to_string(),
-        });
-    };
-    let tl = inp.timeline;
-    let visibility = if mor {
-        KeyVisibility {
-            visible: tl
-                .completed
-                .iter()
-                .filter(|i| i.action.is_write() && (inp.visible_at_end)(i))
-                .map(|i| i.requested_time.clone())
-                .collect(),
-            oldest_active: tl.oldest_requested_time().map(str::to_string),
-        }
-    } else {
-        KeyVisibility::default()
-    };
-    debug!(
-        table = inp.table,
-        units = units.len(),
-        receivers = receivers.len(),
-        "deletes planned"
-    );
-    Ok(Some(DeletePlan {
-        units,
-        receivers,
-        schema_file,
-        admitted: inp
-            .admitted
-            .iter()
-            .map(|(i, _)| i.requested_time.clone())
-            .collect(),
-        visibility,
-    }))
-}
 
 fn history_gone(table: &str, file: String, instant: &str, why: &str) -> HudiError {
     HudiError::HistoryNotRetained {
@@ -614,149 +121,6 @@ fn history_gone(table: &str, file: String, instant: &str, why: &str) -> HudiErro
              derived: resync the table (full snapshot), then continue incrementally; to avoid \
              this, sync more often than hoodie.cleaner.commits.retained commits"
         ),
-    }
-}
-
-/// The files of a followed group at its start.
-fn resolve_start(
-    inp: &DeleteInputs<'_>,
-    c: &Chain,
-    after: &str,
-    bases: &[BaseFile],
-    logs: &[LogFile],
-) -> Result<(KeySource, StartKind)> {
-    let table = inp.table;
-    let mor = inp.config.is_mor();
-    match &c.start {
-        Start::Nothing => Ok((KeySource::default(), StartKind::WindowStart)),
-        Start::Created {
-            path,
-            instant,
-            clustering,
-        } => {
-            let kind = if *clustering {
-                StartKind::ClusteringOutput
-            } else {
-                StartKind::OverwriteOutput
-            };
-            match bases.iter().find(|b| &b.path == path) {
-                Some(b) => Ok((KeySource::base(b.clone()), kind)),
-                None => Err(history_gone(
-                    table,
-                    path.clone(),
-                    instant,
-                    "the first version of a file group created in the window is gone",
-                )),
-            }
-        }
-        // merge-on-read: the slice as of the window start (v8/v9 log writes name their own
-        // instant as prevCommit)
-        Start::Prev { .. } | Start::Untouched if mor => {
-            at_window_start(inp, c, after, bases, logs).map(|k| (k, StartKind::WindowStart))
-        }
-        Start::Untouched => {
-            at_window_start(inp, c, after, bases, logs).map(|k| (k, StartKind::WindowStart))
-        }
-        Start::Prev { instant, name } => {
-            let found: Vec<&BaseFile> = match name {
-                Some(n) => bases
-                    .iter()
-                    .filter(|b| b.path.rsplit('/').next() == Some(n.as_str()))
-                    .collect(),
-                None => bases
-                    .iter()
-                    .filter(|b| &b.instant_time == instant)
-                    .collect(),
-            };
-            let chosen = match found.as_slice() {
-                [] => {
-                    let file = match name {
-                        Some(n) => join_partition(&c.partition, n),
-                        None => join_partition(
-                            &c.partition,
-                            &format!("{}_*_{instant}.parquet", c.file_id),
-                        ),
-                    };
-                    return Err(history_gone(
-                        table,
-                        file,
-                        instant,
-                        "the file group's base file as of the window start is gone",
-                    ));
-                }
-                [one] => (*one).clone(),
-                several => {
-                    // failed task attempts are removed before a commit completes; should
-                    // several remain, the last write token is the likeliest survivor
-                    warn!(table, file_id = %c.file_id, instant = %instant, files = several.len(),
-                        "several base files of one instant; using the last");
-                    several
-                        .iter()
-                        .max_by(|a, b| a.path.cmp(&b.path))
-                        .map(|b| (*b).clone())
-                        .unwrap_or_else(|| (*several[0]).clone())
-                }
-            };
-            Ok((KeySource::base(chosen), StartKind::WindowStart))
-        }
-    }
-}
-
-/// A group's files as of the window start: the newest base file of an instant completed by
-/// then (or archived), and on merge-on-read the group's log files from that base on.
-fn at_window_start(
-    inp: &DeleteInputs<'_>,
-    c: &Chain,
-    after: &str,
-    bases: &[BaseFile],
-    logs: &[LogFile],
-) -> Result<KeySource> {
-    let tl = inp.timeline;
-    let oldest = tl.oldest_requested_time();
-    let visible_at_start = |t: &str| match tl.completed_by_requested(t) {
-        Some(i) => compare_instant_times(i.window_time(), after).is_le(),
-        None => oldest.is_some_and(|o| compare_instant_times(t, o).is_lt()),
-    };
-    let base = bases
-        .iter()
-        .filter(|b| visible_at_start(&b.instant_time))
-        .max_by(|a, b| compare_instant_times(&a.instant_time, &b.instant_time))
-        .cloned();
-    let mut log_files: Vec<LogFile> = if inp.config.is_mor() {
-        logs.iter()
-            .filter(|l| {
-                base.as_ref()
-                    .is_none_or(|b| compare_instant_times(&l.instant_time, &b.instant_time).is_ge())
-            })
-            .cloned()
-            .collect()
-    } else {
-        Vec::new()
-    };
-    log_files.sort_by(|a, b| {
-        compare_instant_times(&a.instant_time, &b.instant_time)
-            .then(a.version.cmp(&b.version))
-            .then_with(|| a.path.cmp(&b.path))
-    });
-    if base.is_none() && log_files.is_empty() {
-        return Err(history_gone(
-            inp.table,
-            format!("file group {} in partition {:?}", c.file_id, c.partition),
-            c.retracted_by.as_deref().unwrap_or(after),
-            "the replaced file group's files as of the window start are gone",
-        ));
-    }
-    Ok(KeySource {
-        base_file: base,
-        log_files,
-    })
-}
-
-fn join_partition(partition: &str, name: &str) -> String {
-    if partition.is_empty() {
-        name.to_string()
-    } else {
-        format!("{partition}/{name}")
     }
 }
 
@@ -913,36 +277,53 @@ impl Walk {
 
     /// Walk one group's versions; record its candidates, waiting keys and re-datings.
     async fn follow(&mut self, unit_idx: usize, unit: &DeleteUnit) -> Result<()> {
+        if self.ordered_walk(unit_idx, unit).await? {
+            return Ok(());
+        }
+        let mut keys = self.start_keys(unit).await?;
+        self.walk_versions(unit, &mut keys).await?;
+        self.classify(unit_idx as u32, unit, keys);
+        Ok(())
+    }
+
+    /// The common case, a group rewritten once and alive at the window end: both key columns
+    /// walked in step. `false` when it does not apply or the rewrite did not keep the order.
+    async fn ordered_walk(&mut self, unit_idx: usize, unit: &DeleteUnit) -> Result<bool> {
         let plan = self.read.plan.clone();
-        let store = self.read.store.clone();
-        let table = self.read.table.clone();
-        if let Some((start, step, file)) = ordered_walk_target(unit, &plan.receivers) {
-            match ordered_removals(&store, &table, start, file).await? {
-                Walked::Removed { keys, keys_read } => {
-                    self.stats.keys_read += keys_read;
-                    self.stats.files_read += 2;
-                    let instant_id = self.intern(&step.instant);
-                    for k in keys {
-                        self.add_candidate(k, unit_idx as u32, instant_id);
-                    }
-                    return Ok(());
+        let Some((start, step, file)) = ordered_walk_target(unit, &plan.receivers) else {
+            return Ok(false);
+        };
+        match ordered_removals(&self.read.store, &self.read.table, start, file).await? {
+            Walked::Removed { keys, keys_read } => {
+                self.stats.keys_read += keys_read;
+                self.stats.files_read += 2;
+                let instant_id = self.intern(&step.instant);
+                for k in keys {
+                    self.add_candidate(k, unit_idx as u32, instant_id);
                 }
-                Walked::Unordered { keys_read } => {
-                    self.stats.keys_read += keys_read;
-                    debug!(
-                        file = %file.path,
-                        "the rewrite does not keep its base file's key order: hashing its keys"
-                    );
-                }
+                Ok(true)
+            }
+            Walked::Unordered { keys_read } => {
+                self.stats.keys_read += keys_read;
+                debug!(
+                    file = %file.path,
+                    "the rewrite does not keep its base file's key order: hashing its keys"
+                );
+                Ok(false)
             }
         }
+    }
+
+    /// The keys of the group's first files, each marked late when it arrived in the window.
+    async fn start_keys(&mut self, unit: &DeleteUnit) -> Result<HashMap<Box<str>, KeyState>> {
+        let plan = self.read.plan.clone();
         let mut keys: HashMap<Box<str>, KeyState> = HashMap::default();
         let kind = unit.start_kind;
         let admitted = &plan.admitted;
         let with_times = kind == StartKind::ClusteringOutput;
         let n = read_source_keys(
-            &store,
-            &table,
+            &self.read.store,
+            &self.read.table,
             &unit.start,
             &plan.visibility,
             with_times,
@@ -972,7 +353,16 @@ impl Walk {
         .await?;
         self.stats.keys_read += n;
         self.stats.files_read += 1;
+        Ok(keys)
+    }
 
+    /// Walk the group's versions written in the window that may remove keys (or that hold
+    /// keys a later removal needs), dating each key's last removal.
+    async fn walk_versions(
+        &mut self,
+        unit: &DeleteUnit,
+        keys: &mut HashMap<Box<str>, KeyState>,
+    ) -> Result<()> {
         let last_removal = unit.steps.iter().rposition(|s| s.may_delete);
         let last_retained = unit.steps.iter().rposition(|s| s.file.is_some());
         let retracted = matches!(unit.end, GroupEnd::Retracted { .. });
@@ -995,42 +385,58 @@ impl Walk {
                 continue;
             }
             pending = false;
-            let instant_id = self.intern(&step.instant);
             version += 1;
-            let v = version;
-            let n = read_base_keys(
-                &store,
-                &table,
-                file,
-                None,
-                false,
-                &mut |k: &str, _| match keys.get_mut(k) {
-                    Some(s) => s.seen = v,
-                    None => {
-                        keys.insert(
-                            k.into(),
-                            KeyState {
-                                seen: v,
-                                removed_at: None,
-                                late: true,
-                            },
-                        );
-                    }
-                },
-            )
-            .await?;
-            self.stats.keys_read += n;
-            self.stats.files_read += 1;
-            for s in keys.values_mut() {
-                if s.seen == v {
-                    s.removed_at = None;
-                } else if s.removed_at.is_none() {
-                    s.removed_at = Some(instant_id);
+            let instant_id = self.intern(&step.instant);
+            self.read_version(file, version, instant_id, keys).await?;
+        }
+        Ok(())
+    }
+
+    /// Read one version's keys: keys it lacks were removed by `instant_id` (unless a later
+    /// version has them again).
+    async fn read_version(
+        &mut self,
+        file: &BaseFile,
+        v: u32,
+        instant_id: u32,
+        keys: &mut HashMap<Box<str>, KeyState>,
+    ) -> Result<()> {
+        let n = read_base_keys(
+            &self.read.store,
+            &self.read.table,
+            file,
+            None,
+            false,
+            &mut |k: &str, _| match keys.get_mut(k) {
+                Some(s) => s.seen = v,
+                None => {
+                    keys.insert(
+                        k.into(),
+                        KeyState {
+                            seen: v,
+                            removed_at: None,
+                            late: true,
+                        },
+                    );
                 }
+            },
+        )
+        .await?;
+        self.stats.keys_read += n;
+        self.stats.files_read += 1;
+        for s in keys.values_mut() {
+            if s.seen == v {
+                s.removed_at = None;
+            } else if s.removed_at.is_none() {
+                s.removed_at = Some(instant_id);
             }
         }
+        Ok(())
+    }
 
-        let unit_id = unit_idx as u32;
+    /// Record the walked keys: removed keys that existed at the window start are candidates,
+    /// removed late keys re-date, keys clustered into a followed group wait for its walk.
+    fn classify(&mut self, unit_id: u32, unit: &DeleteUnit, keys: HashMap<Box<str>, KeyState>) {
         let (retract, wait) = match &unit.end {
             GroupEnd::Survives => (None, false),
             GroupEnd::Retracted { by } => (Some(self.intern(by)), false),
@@ -1052,7 +458,6 @@ impl Walk {
                 _ => {}
             }
         }
-        Ok(())
     }
 
     fn add_candidate(&mut self, k: Box<str>, unit: u32, instant: u32) {
@@ -1068,7 +473,16 @@ impl Walk {
 
     /// Re-date candidates, strike those present at the window end, emit the rest.
     async fn flush(&mut self) -> Result<()> {
-        // re-dating: a key that moved in the window and was removed after it moved
+        self.apply_redates();
+        if self.candidates.is_empty() {
+            return Ok(());
+        }
+        self.strike_present().await?;
+        self.emit().await
+    }
+
+    /// Re-dating: a key that moved in the window and was removed after it moved.
+    fn apply_redates(&mut self) {
         let redate = std::mem::take(&mut self.redate);
         let mut keep = HashMap::default();
         for (k, i) in redate {
@@ -1090,12 +504,10 @@ impl Walk {
             }
         }
         self.redate = keep;
-        if self.candidates.is_empty() {
-            return Ok(());
-        }
-        let plan = self.read.plan.clone();
-        let store = self.read.store.clone();
-        let table = self.read.table.clone();
+    }
+
+    /// The smallest and largest candidate key.
+    fn candidate_range(&self) -> Option<(String, String)> {
         let (mut lo, mut hi): (Option<&str>, Option<&str>) = (None, None);
         for k in self.candidates.keys() {
             if lo.is_none_or(|l| k.as_ref() < l) {
@@ -1105,7 +517,15 @@ impl Walk {
                 hi = Some(k);
             }
         }
-        let range = lo.zip(hi).map(|(l, h)| (l.to_string(), h.to_string()));
+        lo.zip(hi).map(|(l, h)| (l.to_string(), h.to_string()))
+    }
+
+    /// Strike the candidates some receiving end slice still holds (moves, re-inserts).
+    async fn strike_present(&mut self) -> Result<()> {
+        let plan = self.read.plan.clone();
+        let store = self.read.store.clone();
+        let table = self.read.table.clone();
+        let range = self.candidate_range();
         for r in &plan.receivers {
             if self.candidates.is_empty() {
                 break;
@@ -1138,6 +558,11 @@ impl Walk {
             self.stats.files_read += 1;
             self.stats.struck += (before - self.candidates.len()) as u64;
         }
+        Ok(())
+    }
+
+    /// The remaining candidates as delete rows, by instant and key.
+    async fn emit(&mut self) -> Result<()> {
         let mut rows: Vec<(u32, Box<str>, u32)> = self
             .candidates
             .drain()
@@ -1152,6 +577,7 @@ impl Walk {
                 .then_with(|| a.1.cmp(&b.1))
         });
         let schema = self.schema().await?;
+        let plan = self.read.plan.clone();
         for chunk in rows.chunks(self.batch_size) {
             let deletes: Vec<DeleteChange> = chunk
                 .iter()
@@ -1164,7 +590,7 @@ impl Walk {
                 .collect();
             let batch = delete_change_batch(&schema, &deletes, &self.spec).map_err(|e| {
                 HudiError::ReadFailed {
-                    table: table.clone(),
+                    table: self.read.table.clone(),
                     file: plan.schema_file.path.clone(),
                     reason: format!("building delete rows: {e}"),
                     transient: false,
@@ -1191,26 +617,12 @@ impl Walk {
         let file_schema = arm.schema().clone();
         let projected: Schema = match &self.read.options.columns {
             None => file_schema.as_ref().clone(),
-            Some(cols) => {
-                let mut idx: Vec<usize> = Vec::with_capacity(cols.len());
-                for c in cols.iter().filter(|c| *c != OP_COLUMN) {
-                    let i = file_schema
-                        .index_of(c)
-                        .map_err(|_| HudiError::UnknownColumn {
-                            table: self.read.table.clone(),
-                            column: c.clone(),
-                            file: f.path.clone(),
-                        })?;
-                    idx.push(i);
-                }
-                idx.sort_unstable();
-                idx.dedup();
-                Schema::new(
-                    idx.into_iter()
-                        .map(|i| file_schema.field(i).clone())
-                        .collect::<Vec<_>>(),
-                )
-            }
+            Some(cols) => Schema::new(
+                projected_indices(&self.read.table, &file_schema, cols, &f.path)?
+                    .into_iter()
+                    .map(|i| file_schema.field(i).clone())
+                    .collect::<Vec<_>>(),
+            ),
         };
         let projected = match &self.read.table_schema {
             Some(t) => crate::convert::with_table_types(&projected, t),
@@ -1590,6 +1002,17 @@ async fn read_source_keys(
     if source.log_files.is_empty() {
         return Ok(n);
     }
+    Ok(n + read_log_keys(store, table, source, visibility, f).await?)
+}
+
+/// The keys of a source's valid log blocks: rows of data blocks, deletes of DELETE blocks.
+async fn read_log_keys(
+    store: &DynStore,
+    table: &str,
+    source: &KeySource,
+    visibility: &KeyVisibility,
+    f: &mut KeySink<'_>,
+) -> Result<u64> {
     let refs: Vec<LogFileRef> = source
         .log_files
         .iter()
@@ -1600,71 +1023,89 @@ async fn read_source_keys(
         .collect();
     let vis = visibility.clone();
     let visible = move |i: &str| vis.is_visible(i);
-    let log_err = |e: crate::log::LogError| {
-        if e.is_not_found() {
-            let instant = source
-                .base_file
-                .as_ref()
-                .map(|b| b.instant_time.as_str())
-                .or_else(|| source.log_files.first().map(|l| l.instant_time.as_str()))
-                .unwrap_or_default();
-            history_gone(
-                table,
-                source.describe(),
-                instant,
-                "a log file needed to derive the window's deletes is gone",
-            )
-        } else {
-            HudiError::ReadFailed {
-                table: table.to_string(),
-                file: source.describe(),
-                reason: e.to_string(),
-                transient: e.is_transient(),
-            }
-        }
-    };
     let scan = scan_slice(store, &refs, &visible, &LogReaderOptions::default())
         .await
-        .map_err(log_err)?;
+        .map_err(|e| source_log_error(table, source, e))?;
     let key_only: SchemaRef = Arc::new(Schema::new(vec![Field::new(
         RECORD_KEY_COLUMN,
         DataType::Utf8,
         true,
     )]));
-    let opts = DataBlockOptions::default();
+    let mut n = 0;
     for block in &scan.blocks {
-        let instant = block.instant_time().unwrap_or_default().to_string();
-        if block.block_type == BlockType::Delete {
-            for d in read_delete_block(store, block, &opts)
-                .await
-                .map_err(log_err)?
-            {
-                f(&d.record_key, KeyEvent::Deleted(&instant));
-            }
-            continue;
-        }
-        let mut r = DataBlockReader::open(store, block, Some(key_only.clone()), &opts)
+        n += read_block_keys(store, table, source, block, &key_only, f).await?;
+    }
+    Ok(n)
+}
+
+/// The keys of one log block.
+async fn read_block_keys(
+    store: &DynStore,
+    table: &str,
+    source: &KeySource,
+    block: &LogBlock,
+    key_only: &SchemaRef,
+    f: &mut KeySink<'_>,
+) -> Result<u64> {
+    let log_err = |e: LogError| source_log_error(table, source, e);
+    let opts = DataBlockOptions::default();
+    let instant = block.instant_time().unwrap_or_default().to_string();
+    if block.block_type == BlockType::Delete {
+        for d in read_delete_block(store, block, &opts)
             .await
-            .map_err(log_err)?;
-        while let Some(batch) = r.next_batch().await.map_err(log_err)? {
-            let Some(col) = batch.column_by_name(RECORD_KEY_COLUMN) else {
-                continue;
-            };
-            let keys = strings(col).map_err(|reason| HudiError::ReadFailed {
-                table: table.to_string(),
-                file: block.file.clone(),
-                reason,
-                transient: false,
-            })?;
-            for i in 0..batch.num_rows() {
-                if let Some(k) = keys.get(i) {
-                    n += 1;
-                    f(k, KeyEvent::Row(Some(&instant)));
-                }
+            .map_err(log_err)?
+        {
+            f(&d.record_key, KeyEvent::Deleted(&instant));
+        }
+        return Ok(0);
+    }
+    let mut r = DataBlockReader::open(store, block, Some(key_only.clone()), &opts)
+        .await
+        .map_err(log_err)?;
+    let mut n = 0;
+    while let Some(batch) = r.next_batch().await.map_err(log_err)? {
+        let Some(col) = batch.column_by_name(RECORD_KEY_COLUMN) else {
+            continue;
+        };
+        let keys = strings(col).map_err(|reason| HudiError::ReadFailed {
+            table: table.to_string(),
+            file: block.file.clone(),
+            reason,
+            transient: false,
+        })?;
+        for i in 0..batch.num_rows() {
+            if let Some(k) = keys.get(i) {
+                n += 1;
+                f(k, KeyEvent::Row(Some(&instant)));
             }
         }
     }
     Ok(n)
+}
+
+/// A log error while reading a key source: a vanished log file is lost history.
+fn source_log_error(table: &str, source: &KeySource, e: LogError) -> HudiError {
+    if e.is_not_found() {
+        let instant = source
+            .base_file
+            .as_ref()
+            .map(|b| b.instant_time.as_str())
+            .or_else(|| source.log_files.first().map(|l| l.instant_time.as_str()))
+            .unwrap_or_default();
+        history_gone(
+            table,
+            source.describe(),
+            instant,
+            "a log file needed to derive the window's deletes is gone",
+        )
+    } else {
+        HudiError::ReadFailed {
+            table: table.to_string(),
+            file: source.describe(),
+            reason: e.to_string(),
+            transient: e.is_transient(),
+        }
+    }
 }
 
 fn parquet_error(table: &str, file: &BaseFile, e: ParquetError) -> HudiError {
@@ -1713,10 +1154,6 @@ fn parquet_error(table: &str, file: &BaseFile, e: ParquetError) -> HudiError {
 // ---------------------------------------------------------------------------------------------
 // soft deletes
 
-/// The column and value with which AWS DMS marks a deleted row (`AWSDmsAvroPayload`).
-pub const DMS_OP_COLUMN: &str = "Op";
-const DMS_DELETE: &str = "D";
-
 /// Whether the table's payload is `AWSDmsAvroPayload` (DMS change data captured into Hudi):
 /// a row whose `Op` is `D` is a delete. On copy-on-write such rows are never written; on
 /// merge-on-read they sit in log blocks and win the merge like any later write.
@@ -1749,7 +1186,7 @@ pub fn mark_soft_deletes(
         .and_then(|i| batch.column(i).as_any().downcast_ref::<StringArray>());
     let deleted = |i: usize| {
         flags.is_some_and(|f| f.is_valid(i) && f.value(i))
-            || dms_ops.is_some_and(|o| o.is_valid(i) && o.value(i) == DMS_DELETE)
+            || dms_ops.is_some_and(|o| o.is_valid(i) && o.value(i) == DMS_OP_DELETE)
     };
     if !(0..batch.num_rows()).any(deleted) {
         return Ok(batch);
