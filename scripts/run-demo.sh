@@ -63,8 +63,33 @@ running_pid() {
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# where the demo cluster lives: $STATE/pg, or (as root, when the postgres user cannot reach
+# $STATE, e.g. a clone in /root, mode 700 on most distributions) a directory under /var/tmp
+# named in $STATE/pg-location
+pg_dir() {
+  if [ -f "$STATE/pg-location" ]; then cat "$STATE/pg-location"; else printf '%s' "$STATE/pg"; fi
+}
+
+# as root: a cluster directory the postgres user can write (see pg_dir)
+choose_pg_dir() {
+  local dir=$STATE/pg sum
+  mkdir -p "$dir"
+  if ! is_root || [ -f "$STATE/pg-location" ]; then return 0; fi
+  chown postgres: "$dir"
+  runuser -u postgres -- test -w "$dir" && return 0
+  sum=$(printf '%s' "$STATE" | cksum | cut -d' ' -f1)
+  dir=/var/tmp/hps-demo-$sum/pg
+  mkdir -p "$dir" && chmod 755 "$(dirname "$dir")" && chown postgres: "$dir"
+  runuser -u postgres -- test -w "$dir" ||
+    die "the postgres user can write neither $STATE/pg nor $dir: set HPS_STATE_DIR to a directory it can reach"
+  printf '%s\n' "$dir" >"$STATE/pg-location"
+  rmdir "$STATE/pg" 2>/dev/null || true
+  say "the postgres user cannot reach $(rel "$STATE") (a parent directory is not searchable by others): the demo cluster lives in $dir"
+}
+
 stop_pg() {
-  local data=$STATE/pg/data pid
+  local data pid
+  data=$(pg_dir)/data
   pid=$(running_pid "$data")
   if [ -z "$pid" ]; then say "no demo PostgreSQL running in $(rel "$data")"; return 0; fi
   as_pg "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null
@@ -74,7 +99,13 @@ stop_pg() {
 case "${1:-run}" in
   run) ;;
   stop) stop_pg; exit 0 ;;
-  clean) [ -d "$STATE" ] && stop_pg; rm -rf "$STATE"; say "removed $(rel "$STATE")"; exit 0 ;;
+  clean)
+    if [ -d "$STATE" ]; then
+      stop_pg
+      # a cluster kept outside the state directory (see pg_dir) goes too
+      if [ -f "$STATE/pg-location" ]; then rm -rf "$(dirname "$(pg_dir)")"; fi
+    fi
+    rm -rf "$STATE"; say "removed $(rel "$STATE")"; exit 0 ;;
   *) die "unknown command ${1} (run, stop, clean)" ;;
 esac
 
@@ -114,14 +145,9 @@ fi
 
 # ---- 2. a local PostgreSQL ------------------------------------------------------------------
 section "PostgreSQL"
-PGDIR=$STATE/pg
+choose_pg_dir
+PGDIR=$(pg_dir)
 DATA=$PGDIR/data
-mkdir -p "$PGDIR"
-if is_root; then
-  chown postgres: "$PGDIR"
-  runuser -u postgres -- test -w "$PGDIR" ||
-    die "the postgres user cannot write $PGDIR (a parent directory is not searchable by others): chmod o+x its parents or set HPS_STATE_DIR"
-fi
 if [ ! -f "$DATA/PG_VERSION" ]; then
   rm -rf "$DATA"
   as_pg "$BINDIR/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C -N \

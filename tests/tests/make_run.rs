@@ -109,8 +109,27 @@ impl Clone {
         c.output().expect("make")
     }
 
+    /// A fresh state directory inside a directory of mode 700 (as a clone in root's home):
+    /// the `postgres` user cannot enter it.
+    fn fresh_private_state(&mut self, name: &str) {
+        self.stop_leftover();
+        let private = self.states.path().join("private");
+        std::fs::create_dir_all(&private).expect("mkdir");
+        let _ = Command::new("chmod").arg("700").arg(&private).status();
+        self.state = private.join(name);
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+
+    /// The demo cluster's directory: `<state>/pg`, or where `<state>/pg-location` says.
+    fn pg_dir(&self) -> PathBuf {
+        match std::fs::read_to_string(self.state.join("pg-location")) {
+            Ok(p) => PathBuf::from(p.trim()),
+            Err(_) => self.state.join("pg"),
+        }
+    }
+
     fn port(&self) -> u16 {
-        std::fs::read_to_string(self.state.join("pg/port"))
+        std::fs::read_to_string(self.pg_dir().join("port"))
             .expect("pg/port")
             .trim()
             .parse()
@@ -118,7 +137,7 @@ impl Clone {
     }
 
     fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.state.join("pg/data/postmaster.pid"))
+        std::fs::read_to_string(self.pg_dir().join("data/postmaster.pid"))
             .ok()
             .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
     }
@@ -308,4 +327,32 @@ async fn make_run_twice_in_a_clean_clone() {
         "generating a small table with hudi-gen",
     )
     .await;
+    if is_root() {
+        // root's clone in its home (mode 700): the cluster goes where `postgres` can write
+        c.fresh_private_state("state-private");
+        let o = c.make("run", None);
+        let out = text(&o);
+        assert!(
+            o.status.success(),
+            "make run in a private directory:\n{out}"
+        );
+        let pg_dir = c.pg_dir();
+        assert!(pg_dir.starts_with("/var/tmp"), "{}", pg_dir.display());
+        assert!(
+            out.contains(&format!("the demo cluster lives in {}", pg_dir.display())),
+            "{out}"
+        );
+        let pid = c.pid().expect("the demo PostgreSQL is running");
+        let o = c.make("clean-state", None);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(!alive(pid), "postgres {pid} still running");
+        assert!(!pg_dir.exists(), "{} left behind", pg_dir.display());
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
