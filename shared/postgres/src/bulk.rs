@@ -288,13 +288,21 @@ pub async fn finish_bootstrap(
     let t0 = Instant::now();
     let shadow_q = qualified(&names.schema, &shadow);
     let staging_q = names.staging_q();
+    // the expensive steps on the shadow first, while readers still use staging
+    follow_staging(tx, &names, &shadow_q, &table).await?;
+    let key = StagingExtras::read(tx, &staging_q, &table)
+        .await?
+        .key_list();
+    let pk = Ident::new(&fit(shadow.as_str(), "_pkey"))?;
+    let duplicates_removed = add_primary_key(tx, spec, &shadow_q, &pk, &key, &table).await?;
+    execute(tx, &format!("ANALYZE {shadow_q}"), &table).await?;
+    // then the swap, under a lock held for a few catalog updates
     execute(
         tx,
         &format!("LOCK TABLE {staging_q} IN ACCESS EXCLUSIVE MODE"),
         &table,
     )
     .await?;
-    follow_staging(tx, &names, &shadow_q, &table).await?;
     let staged: bool = query_bool(
         tx,
         &format!("SELECT EXISTS (SELECT 1 FROM {staging_q})"),
@@ -312,17 +320,24 @@ pub async fn finish_bootstrap(
     }
     let kept = StagingExtras::read(tx, &staging_q, &table).await?;
     execute(tx, &format!("DROP TABLE {staging_q}"), &table).await?;
-    let duplicates_removed = add_primary_key(tx, spec, &shadow_q, &kept, &table).await?;
     execute(
         tx,
         &format!("ALTER TABLE {shadow_q} RENAME TO {}", names.staging),
         &table,
     )
     .await?;
+    execute(
+        tx,
+        &format!(
+            "ALTER TABLE {staging_q} RENAME CONSTRAINT {pk} TO {}",
+            quote_ident(&kept.pk_name)
+        ),
+        &table,
+    )
+    .await?;
     for sql in kept.replay() {
         execute(tx, &sql, &table).await?;
     }
-    execute(tx, &format!("ANALYZE {staging_q}"), &table).await?;
     let swap = BootstrapSwap {
         duplicates_removed,
         millis: t0.elapsed().as_millis() as u64,
@@ -350,20 +365,17 @@ pub async fn discard_bootstrap(tx: &Transaction<'_>, spec: &TargetTable) -> Resu
     Ok(true)
 }
 
-/// The primary key of the shadow, named as staging's was; on a duplicate key, the older
-/// versions are removed first. Returns the rows removed.
+/// The primary key `pk` of the shadow over `keys`; on a duplicate key, the older versions
+/// are removed first. Returns the rows removed.
 async fn add_primary_key(
     tx: &Transaction<'_>,
     spec: &TargetTable,
     shadow_q: &str,
-    kept: &StagingExtras,
+    pk: &Ident,
+    keys: &str,
     table: &str,
 ) -> Result<u64, PgError> {
-    let keys = kept.key_list();
-    let add = format!(
-        "ALTER TABLE {shadow_q} ADD CONSTRAINT {} PRIMARY KEY ({keys})",
-        quote_ident(&kept.pk_name)
-    );
+    let add = format!("ALTER TABLE {shadow_q} ADD CONSTRAINT {pk} PRIMARY KEY ({keys})");
     execute(tx, "SAVEPOINT hps_bootstrap_pk", table).await?;
     match tx.batch_execute(&add).await {
         Ok(()) => {

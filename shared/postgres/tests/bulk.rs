@@ -113,10 +113,13 @@ async fn bootstrap_loads_a_shadow_then_swaps_it_in() {
         assert_eq!(staged, expected, "{policy:?}");
         let pk = count(
             &pg,
-            &format!("SELECT count(*) FROM pg_constraint WHERE conrelid = 'hudi.{name}'::regclass AND contype = 'p'"),
+            &format!("SELECT count(*) FROM pg_constraint WHERE conrelid = 'hudi.{name}'::regclass AND contype = 'p' AND conname = '{name}_pkey'"),
         )
         .await;
-        assert_eq!(pk, 1, "the swapped-in staging has its primary key");
+        assert_eq!(
+            pk, 1,
+            "the swapped-in staging has its primary key, under staging's name"
+        );
         let idx = count(
             &pg,
             &format!("SELECT count(*) FROM pg_indexes WHERE schemaname = 'hudi' AND indexname = '{name}_by_name'"),
