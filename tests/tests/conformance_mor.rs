@@ -6,7 +6,7 @@
 //!   `(first, latest]`) equal what the `hudi` PyPI package (hudi-rs 0.5.0) returns for the same
 //!   incremental window (`hudi_conformance/mod.rs`);
 //! - delete rows equal the deletes the fixtures' DELETE blocks recorded in the window that no
-//!   later write of the window superseded (hudi-format.md section 11: `v6_trips_8i3d` riders A,
+//!   later write of the window superseded (../shared/docs/hudi-format.md section 11: `v6_trips_8i3d` riders A,
 //!   C, D; `v8_trips_8i3u1d` F and J; `v9_txns_*` TXN-002 and TXN-005). hudi-rs reports no
 //!   deletes, so the expected sets are derived here from those facts and the window rule
 //!   (a delete belongs to a window when its deltacommit's window key is inside it);
@@ -36,7 +36,7 @@ use serde_json::Value;
 struct Deletes {
     /// The record key column.
     key_column: &'static str,
-    /// A column naming rows in hudi-format.md (riders), used to find their keys in the
+    /// A column naming rows in ../shared/docs/hudi-format.md (riders), used to find their keys in the
     /// oracle's rows; `None` when the doc names the keys themselves.
     label_column: Option<&'static str>,
     /// (requested time of the deleting deltacommit, labels or keys it deleted)

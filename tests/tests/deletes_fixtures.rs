@@ -3,7 +3,7 @@
 //! blocks, overwritten groups):
 //!
 //! - per window of one write instant, the delete rows are exactly the keys documented in
-//!   `shared/docs/hudi-format.md` section 11 ("Deletes a complete change feed must add on top")
+//!   `../shared/docs/hudi-format.md` section 11 ("Deletes a complete change feed must add on top")
 //!   and exactly the keys the `hudi` PyPI reader's snapshot loses across that instant
 //!   (`tests/oracle/snapshot_asof.py`: hudi-rs time travel), versioned with that instant;
 //! - replaying the windows' upserts and deletes in order onto an in-memory table gives, after

@@ -48,7 +48,7 @@ fn timeline_v9_lists_requested_completion_action_operation() {
         lines[0],
         vec!["20260307162434124", "20260307162438653", "commit", "INSERT"]
     );
-    // hudi-format.md section 11: c:I c:U* c:D* c:U* c:D* c:U* c:I rc:IO c:I c:I rc:CL c:I idx idx
+    // ../shared/docs/hudi-format.md section 11 (the fixture workloads): c:I c:U* c:D* c:U* c:D* c:U* c:I rc:IO c:I c:I rc:CL c:I idx idx
     let ops: Vec<String> = lines.iter().map(|l| format!("{}:{}", l[2], l[3])).collect();
     assert_eq!(
         ops,
@@ -170,7 +170,7 @@ fn changes_after_the_first_commit_v9() {
     let Some(fx) = fixture("sample_table/cow/v9_txns_simple_meta.zip") else {
         return;
     };
-    // (first, latest] = 001, 007, 011-018 (hudi-format.md section 11)
+    // (first, latest] = 001, 007, 011-018 (../shared/docs/hudi-format.md section 11, the fixture workloads)
     let (all, stderr) = changes(&fx.path, &["--after", "20260307162438653"]);
     // deletes derived by the reader (COW rewrites, insert_overwrite), after the upserts
     let (rows, deletes): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r["_op"] == "upsert");

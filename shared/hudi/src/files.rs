@@ -60,7 +60,7 @@ impl BaseFileName {
     }
 }
 
-/// A parsed log file name (hudi-format.md 6.1). On table version 6 its instant is the base
+/// A parsed log file name (docs/hudi-format.md §2). On table version 6 its instant is the base
 /// instant of the file slice and several deltacommits append to (or roll over from) the same
 /// name; on versions 8/9 it is the requested time of the deltacommit that wrote the file, one
 /// file per deltacommit.

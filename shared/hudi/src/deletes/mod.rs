@@ -1,4 +1,4 @@
-//! Deletes a latest-state read cannot see (hudi-format.md 9.3, 9.4), derived exactly.
+//! Deletes a latest-state read cannot see (docs/hudi-format.md §6.3–6.4), derived exactly.
 //!
 //! A window `(after, until]` deletes the keys present in the table at `after` and absent at
 //! `until`. A latest-state read reports neither hard deletes of copy-on-write tables nor the

@@ -1,4 +1,4 @@
-//! AVRO_DATA blocks (hudi-format.md 6.4): `i32 version (3)`, `i32 count`, then
+//! AVRO_DATA blocks (docs/hudi-format.md §3): `i32 version (3)`, `i32 count`, then
 //! `count × (i32 len, len bytes of Avro binary datum)`, each datum written with the block's
 //! `SCHEMA` header.
 //!

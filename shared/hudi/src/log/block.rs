@@ -1,4 +1,4 @@
-//! The block framing of Hudi log files (hudi-format.md 6.2–6.4), read block by block with
+//! The block framing of Hudi log files (docs/hudi-format.md §3), read block by block with
 //! ranged reads.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! DELETE blocks (hudi-format.md 6.6): `i32 version (3)`, `i32 len`, then `len` bytes holding
+//! DELETE blocks (docs/hudi-format.md §3): `i32 version (3)`, `i32 len`, then `len` bytes holding
 //! one Avro binary `HoodieDeleteRecordList`.
 //!
 //! The list is not self-describing, so its schema is compiled in ([`DELETE_RECORD_LIST_SCHEMA`],

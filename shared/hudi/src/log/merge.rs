@@ -1,5 +1,5 @@
 //! Merge one file slice — base rows plus valid log blocks — into the latest version of each
-//! record key (hudi-format.md 6.7), and report which of those latest versions are changes of
+//! record key (docs/hudi-format.md §5), and report which of those latest versions are changes of
 //! the read: upserts whose `_hoodie_commit_time` is an admitted instant, and deletes written by
 //! an admitted instant's DELETE blocks.
 //!

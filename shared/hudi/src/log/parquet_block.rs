@@ -1,4 +1,4 @@
-//! PARQUET_DATA blocks (hudi-format.md 6.4): the content is a complete parquet file (no
+//! PARQUET_DATA blocks (docs/hudi-format.md §3): the content is a complete parquet file (no
 //! version prefix), written when `hoodie.logfile.data.block.format=parquet`.
 //!
 //! The content is fetched with one ranged read and decoded from memory, so the block's size is

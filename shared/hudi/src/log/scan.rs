@@ -1,4 +1,4 @@
-//! Which blocks of a file slice's log files count (hudi-format.md 6.5), in merge order.
+//! Which blocks of a file slice's log files count (docs/hudi-format.md §4), in merge order.
 //!
 //! [`scan_slice`] reads only block headers (contents stay on storage) and keeps the DATA and
 //! DELETE blocks that

@@ -1,5 +1,5 @@
 //! Merge-on-read file slices: the change rows of one file slice whose log files must be merged
-//! with its base file (hudi-format.md 6.5–6.7, 9.2, 9.4).
+//! with its base file (docs/hudi-format.md §4–5, §6.2, §6.4).
 //!
 //! For a slice as of the window end:
 //! 1. the valid blocks of its log files are chosen from their headers
@@ -77,7 +77,7 @@ pub(crate) fn needs_merge(slice: &FileSlice) -> bool {
     !slice.log_files.is_empty() || !slice.window_log_files.is_empty()
 }
 
-/// The merge rule of a table (hudi-format.md 6.7).
+/// The merge rule of a table (docs/hudi-format.md §5).
 pub fn merge_mode(config: &TableConfig, table: &str) -> Result<MergeMode> {
     let refuse = |what: String| HudiError::NotYetSupported {
         table: table.to_string(),

@@ -159,7 +159,7 @@ pub struct IncrementalPlan {
     pub snapshot: bool,
 }
 
-/// Which log blocks count as of a window's end (hudi-format.md 6.5): blocks written by a
+/// Which log blocks count as of a window's end (docs/hudi-format.md §4): blocks written by a
 /// completed write instant visible at the end, or by an archived (hence completed) one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogVisibility {

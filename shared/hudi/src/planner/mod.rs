@@ -1,5 +1,5 @@
 //! The incremental planner: which instants a window `(after, until]` admits and which file
-//! slice to read per touched file group (hudi-format.md sections 9.1, 9.2, 9.5, 9.6, 8.4).
+//! slice to read per touched file group (docs/hudi-format.md §6).
 //!
 //! [`Planner::plan`] runs named steps: check the bounds and the history (`checks`), admit the
 //! window's instants (`window`), load their metadata, find the file groups they touched

@@ -1,4 +1,4 @@
-//! The log files of a chosen file slice as of the window end (hudi-format.md 6.5, 9.2).
+//! The log files of a chosen file slice as of the window end (docs/hudi-format.md §4, §6.2).
 
 use std::collections::BTreeSet;
 

@@ -1,6 +1,6 @@
 //! Choosing the slices of a window: per touched file group the slice current as of the window
 //! end, tombstone-only slices of replaced MOR groups, the derived-deletes slice, and the report
-//! of the groups the window replaced (hudi-format.md 9.2, 9.3, 9.4).
+//! of the groups the window replaced (docs/hudi-format.md §6.2–6.4).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

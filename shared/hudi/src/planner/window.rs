@@ -1,5 +1,5 @@
 //! The window `(after, until]`: its bounds, the v6 hollow-commit cap, what is visible at its
-//! end and which instants it admits (hudi-format.md 9.1, 9.5).
+//! end and which instants it admits (docs/hudi-format.md §6.1).
 
 use crate::error::{HudiError, Result};
 use crate::instant::{Action, compare_instant_times};
