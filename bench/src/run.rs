@@ -376,12 +376,17 @@ fn loader_runs(
     let mut out = Vec::new();
     for (i, step) in STEPS.iter().enumerate() {
         // repeated runs go to copies of the database and of the bookmarks as they stand now
+        // (before run 0 moves them on)
+        let before = ctx.work.join(format!("bookmarks-{db}-before-{step}"));
+        if bookmarks.exists() {
+            copy_dir(&bookmarks, &before)?;
+        }
         let t = timed_step(ctx, db, i, |r, run_db| {
             let (run_url, run_bookmarks) = if r == 0 {
                 (url.clone(), bookmarks.clone())
             } else {
                 let b = ctx.work.join(format!("bookmarks-{run_db}"));
-                copy_dir(&bookmarks, &b)?;
+                copy_dir(&before, &b)?;
                 (ctx.server.url_of(run_db), b)
             };
             eprintln!("== loader {step} ({run_db})");
