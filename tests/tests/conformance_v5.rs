@@ -61,15 +61,6 @@ fn config(table_type: TableType, version: TableVersion, upgrade: Option<u32>) ->
     }
 }
 
-/// The twin of `cfg`: the same workload written by a version-6 writer from the start.
-fn twin(cfg: &GenConfig) -> GenConfig {
-    GenConfig {
-        table_version: TableVersion::V6,
-        upgrade_from_v5_after: None,
-        ..cfg.clone()
-    }
-}
-
 async fn generate(dir: &Path, cfg: &GenConfig) -> (Manifest, HudiTable, DynStore) {
     let report = hps_gen::generate_local(dir, cfg).await.expect("generate");
     let store: DynStore = Arc::new(LocalStore::new(dir));
@@ -164,7 +155,7 @@ async fn v5_like_its_twin(table_type: TableType) {
     let cfg = config(table_type, TableVersion::V5, None);
     let (d5, d6) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (m, t5, _) = generate(d5.path(), &cfg).await;
-    let (_, t6, s6) = generate(d6.path(), &twin(&cfg)).await;
+    let (_, t6, s6) = generate(d6.path(), &cfg.v6_twin()).await;
     assert_eq!(t5.config().table_version, 5);
     let label = format!("v5 {table_type:?}");
     let n = same_as_twin(&label, &m, &t5, &t6).await;
@@ -196,7 +187,7 @@ async fn upgraded_mid_life(table_type: TableType, after: u32) {
     let cfg = config(table_type, TableVersion::V6, Some(after));
     let (du, d6) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (m, tu, su) = generate(du.path(), &cfg).await;
-    let (_, t6, s6) = generate(d6.path(), &twin(&cfg)).await;
+    let (_, t6, s6) = generate(d6.path(), &cfg.v6_twin()).await;
     assert_eq!(tu.config().table_version, 6);
     let label = format!("upgraded {table_type:?} after {after}");
     let n = same_as_twin(&label, &m, &tu, &t6).await;
@@ -330,7 +321,7 @@ async fn logical_types_case(table_type: TableType, version: TableVersion, upgrad
     };
     let (d, d6) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (m, t, _) = generate(d.path(), &cfg).await;
-    let (_, t6, _) = generate(d6.path(), &twin(&cfg)).await;
+    let (_, t6, _) = generate(d6.path(), &cfg.v6_twin()).await;
     let label = format!(
         "logical types {table_type:?} v{} upgrade {upgrade:?}",
         version.number()

@@ -43,15 +43,6 @@ fn gen_cfg(name: &str, table_type: TableType, upgrade: Option<u32>) -> GenConfig
     }
 }
 
-/// The same workload written by a version-6 writer from the start.
-fn twin(cfg: &GenConfig) -> GenConfig {
-    GenConfig {
-        table_version: TableVersion::V6,
-        upgrade_from_v5_after: None,
-        ..cfg.clone()
-    }
-}
-
 /// Apply one instant per pass until up to date; each pass applies exactly the next commit of
 /// the manifest (`from` on) and stamps the rows it upserted with its instant.
 async fn step_through(
@@ -120,7 +111,7 @@ async fn v5_tables_step_by_step() {
     ] {
         let cfg = gen_cfg(name, table_type, None);
         let t = gen_table(&cfg).await;
-        let twin_table = gen_table(&twin(&cfg)).await;
+        let twin_table = gen_table(&cfg.v6_twin()).await;
         let stores = Stores::new(StoreKind::File).await;
         let pipe = pipeline("p1", &stores, &url, test_options());
         let src = source(name, &t.path, name);
@@ -207,7 +198,7 @@ async fn sync_continues_across_the_upgrade() {
         match table_type {
             TableType::CopyOnWrite => assert_staging_matches(&url, &src, &live).await,
             TableType::MergeOnRead => {
-                let twin_table = gen_table(&twin(&cfg)).await;
+                let twin_table = gen_table(&cfg.v6_twin()).await;
                 assert_staging_matches(&url, &src, &twin_table.path).await;
             }
         }

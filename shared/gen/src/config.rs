@@ -248,6 +248,16 @@ impl Default for GenConfig {
 pub const MAX_COMMITS: u32 = 60_000;
 
 impl GenConfig {
+    /// The same workload (same seed, same commits) written by a version-6 writer from the
+    /// start: the oracle twin of a version-5 or upgraded table, which the `hudi` wheel reads.
+    pub fn v6_twin(&self) -> GenConfig {
+        GenConfig {
+            table_version: TableVersion::V6,
+            upgrade_from_v5_after: None,
+            ..self.clone()
+        }
+    }
+
     /// Check ranges; every generator entry point calls this.
     pub fn validate(&self) -> GenResult<()> {
         let bad = |m: String| Err(GenError::Config(m));

@@ -209,10 +209,24 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// The table as a source, synced into `schema` with landing history kept (for the
 /// duplicate-apply checks).
 pub fn source(id: &str, path: &Path, schema: &str) -> TableSource {
+    source_with(
+        id,
+        path,
+        schema,
+        Some(LandingRetention::Keep(Duration::from_secs(24 * 3600))),
+    )
+}
+
+fn source_with(
+    id: &str,
+    path: &Path,
+    schema: &str,
+    landing_retention: Option<LandingRetention>,
+) -> TableSource {
     let store: DynStore = Arc::new(LocalStore::new(path));
     TableSource::new(id, store).with_target(TargetOverrides {
         schema: Some(schema.to_string()),
-        landing_retention: Some(LandingRetention::Keep(Duration::from_secs(24 * 3600))),
+        landing_retention,
         ..Default::default()
     })
 }
@@ -220,11 +234,7 @@ pub fn source(id: &str, path: &Path, schema: &str) -> TableSource {
 /// [`source`] with the default landing retention (landing dropped after each apply): a new
 /// table's first window is then a bulk bootstrap into a shadow table.
 pub fn source_bulk(id: &str, path: &Path, schema: &str) -> TableSource {
-    let store: DynStore = Arc::new(LocalStore::new(path));
-    TableSource::new(id, store).with_target(TargetOverrides {
-        schema: Some(schema.to_string()),
-        ..Default::default()
-    })
+    source_with(id, path, schema, None)
 }
 
 /// Rows of the bulk bootstrap's shadow table that repeat a record key (None: no shadow).
