@@ -1,5 +1,6 @@
-//! Real tables written by other projects (table versions 4 to 8, logical types that changed
-//! across upgrades, a timestamp-based key generator) sync into PostgreSQL commit by commit.
+//! Real tables written by other projects (table versions 3 to 8, logical types that changed
+//! across upgrades, a timestamp-based key generator) sync into PostgreSQL commit by commit,
+//! the first window as a bulk bootstrap (shadow table swapped in).
 //!
 //! Oracles:
 //! - `hudi_v4_table`, `hudi_v5_table`, `hudi_v8_table`: the `hudi` wheel refuses versions below
@@ -54,7 +55,8 @@ async fn sync(
     let url = fresh_db(pg);
     let stores = Stores::new(StoreKind::File).await;
     let pipe = pipeline("p", &stores, &url, test_options());
-    let src = source("rw", path, "rw");
+    // default landing retention: each table's first window is a bulk bootstrap
+    let src = source_bulk("rw", path, "rw");
     let outs = run_until_up_to_date(&pipe, &src, PassMode::Step).await;
     assert!(outs.len() >= 2, "{name}: {outs:?}");
     (url, src)
