@@ -39,18 +39,8 @@ fn fixture_list_is_complete() {
     assert!(FIXTURES.iter().any(|(_, e)| *e == Expect::Match));
 }
 
-macro_rules! fixture_tests {
-    ($($test:ident => $name:literal,)*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() {
-                run($name).await;
-            }
-        )*
-    };
-}
-
-fixture_tests! {
+hps_testkit::fixture_tests! {
+    run;
     cow_v6_complexkeygen_hivestyle => "sample_table/cow/v6_complexkeygen_hivestyle.zip",
     cow_v6_empty => "sample_table/cow/v6_empty.zip",
     cow_v6_nonpartitioned => "sample_table/cow/v6_nonpartitioned.zip",

@@ -266,19 +266,9 @@ fn every_mor_fixture_is_covered() {
     );
 }
 
-macro_rules! fixture_tests {
-    ($($test:ident => $name:literal,)*) => {
-        const MOR_TESTS: &[&str] = &[$($name,)*];
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() {
-                run($name).await;
-            }
-        )*
-    };
-}
-
-fixture_tests! {
+hps_testkit::fixture_tests! {
+    const MOR_TESTS;
+    run;
     trips_v6_8i1u => "quickstart_trips_table/mor/avro/v6_trips_8i1u.zip",
     trips_v6_8i3d => "quickstart_trips_table/mor/avro/v6_trips_8i3d.zip",
     trips_v8_8i3u1d => "quickstart_trips_table/mor/avro/v8_trips_8i3u1d.zip",

@@ -365,17 +365,14 @@ async fn check(name: &str, expected: &[Expected]) {
     eprintln!("{name}: {} instants, {total_deletes} deletes", writes.len());
 }
 
-macro_rules! fixture_tests {
-    ($($test:ident => $idx:expr),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $test() {
-            let (name, expected) = FIXTURES[$idx];
-            check(name, expected).await;
-        }
-    )*};
+/// The `i`-th entry of [`FIXTURES`].
+async fn check_at(i: usize) {
+    let (name, expected) = FIXTURES[i];
+    check(name, expected).await;
 }
 
-fixture_tests! {
+hps_testkit::fixture_tests! {
+    check_at;
     cow_v6_overwritetable => 0,
     cow_v9_timebasedkeygen => 1,
     cow_v9_txns_nonpart_nometa => 2,

@@ -36,7 +36,40 @@ pub fn shared_dir() -> Option<PathBuf> {
     p.join("hudi-fixtures").is_dir().then_some(p)
 }
 
-/// Print a loud skip notice (used when an optional external input is absent).
+/// Print a loud skip notice (used when an optional external input is absent: the fixtures
+/// under `../shared`). A contributor's clone without `../shared` still passes; CI sets
+/// `HPS_REQUIRE_FIXTURES=1` (`.ci/run`), where a test that would skip fails instead, so a
+/// missing fixture can never pass green.
 pub fn skip(reason: &str) {
+    if fixtures_required() {
+        panic!("HPS_REQUIRE_FIXTURES is set and this test would skip: {reason}");
+    }
     eprintln!("\n*** SKIPPED: {reason} ***\n");
+}
+
+/// Whether `HPS_REQUIRE_FIXTURES` asks every fixture test to run (`1`, `true` or `yes`).
+pub fn fixtures_required() -> bool {
+    std::env::var("HPS_REQUIRE_FIXTURES")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// One `#[tokio::test]` per fixture: `fixture_tests!(run; test_name => "zip/name.zip", …)`
+/// expands to `async fn test_name() { run("zip/name.zip").await }` for each pair (`run` takes
+/// the argument as written, so any expression works). With a leading `const NAMES;`, a
+/// `const NAMES: &[&str]` lists the arguments too, for a test that checks the list against the
+/// fixtures on disk.
+#[macro_export]
+macro_rules! fixture_tests {
+    (const $list:ident; $run:path; $($test:ident => $arg:expr),* $(,)?) => {
+        const $list: &[&str] = &[$($arg),*];
+        $crate::fixture_tests!($run; $($test => $arg),*);
+    };
+    ($run:path; $($test:ident => $arg:expr),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                $run($arg).await;
+            }
+        )*
+    };
 }
