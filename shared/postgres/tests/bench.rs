@@ -1,6 +1,5 @@
-//! Throughput of the apply path on the workload of ../shared/docs/postgres-apply.md: a
-//! 20-column table, N changed rows (50 % updates, 40 % inserts, 10 % duplicate keys with
-//! different versions) into a staging table of N rows. Ignored by default (minutes in debug);
+//! Throughput of the apply path on a fixed workload: a 20-column table, N changed rows (50 %
+//! updates, 40 % inserts, 10 % duplicate keys with different versions) into a staging table of N rows. Ignored by default (minutes in debug);
 //! run with `cargo test -p hps-postgres --release --test bench -- --ignored --nocapture`
 //! (`HPS_BENCH_ROWS` sets N, default 1 000 000).
 
