@@ -144,6 +144,40 @@ fi
 [ -x "$HPS" ] || die "the build did not produce the hudi-pg-sync binary"
 
 # ---- 2. a local PostgreSQL ------------------------------------------------------------------
+free_port() { # the first free port from $1 on (fails past 54428)
+  local p=$1
+  while port_busy "$p"; do p=$((p + 1)); [ "$p" -lt 54429 ] || return 1; done
+  printf '%s\n' "$p"
+}
+
+# Start the cluster on $PORT (kept if free, else the first free port from 54329). Another
+# server (a test's throwaway cluster, another clone's demo) can take the port between the check
+# and the bind: then try the next free port, three times in all. On failure the server log's
+# end is printed, so the cause is never lost.
+start_pg() {
+  local attempt log=$PGDIR/postgres.log
+  if [ -z "$PORT" ] || port_busy "$PORT"; then
+    PORT=$(free_port 54329) || die "no free port in 54329..54428"
+  fi
+  for attempt in 1 2 3; do
+    printf '%s\n' "$PORT" >"$PGDIR/port"
+    : >"$log.start"
+    if as_pg "$BINDIR/pg_ctl" -D "$DATA" -l "$log" -o "-p $PORT" -w -t 90 start >"$log.start" 2>&1; then
+      return 0
+    fi
+    if ! tail -n 20 "$log" 2>/dev/null | grep -q "could not bind\|Address already in use"; then
+      break
+    fi
+    say "port $PORT was taken while PostgreSQL started (attempt $attempt); trying the next free port"
+    PORT=$(free_port $((PORT + 1))) || die "no free port in 54329..54428"
+  done
+  {
+    echo "pg_ctl: $(cat "$log.start" 2>/dev/null)"
+    echo "--- the end of $(rel "$log") ---"
+    tail -n 30 "$log" 2>/dev/null
+  } >&2
+  die "PostgreSQL did not start on 127.0.0.1:$PORT (log above; full log: $(rel "$log"))"
+}
 section "PostgreSQL"
 choose_pg_dir
 PGDIR=$(pg_dir)
@@ -174,13 +208,7 @@ else
   if [ -n "$PID" ]; then
     as_pg "$BINDIR/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true
   fi
-  if [ -z "$PORT" ] || port_busy "$PORT"; then
-    PORT=54329
-    while port_busy "$PORT"; do PORT=$((PORT + 1)); [ "$PORT" -lt 54429 ] || die "no free port in 54329..54428"; done
-  fi
-  printf '%s\n' "$PORT" >"$PGDIR/port"
-  as_pg "$BINDIR/pg_ctl" -D "$DATA" -l "$PGDIR/postgres.log" -o "-p $PORT" -w -t 60 start >/dev/null ||
-    die "PostgreSQL did not start: see $(rel "$PGDIR")/postgres.log"
+  start_pg
   say "started the demo PostgreSQL on 127.0.0.1:$PORT (pid $(running_pid "$DATA"); \`make clean-state\` stops it)"
 fi
 PSQL=("$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres)

@@ -42,10 +42,6 @@ enum Cmd {
     Load(load::LoadArgs),
 }
 
-/// The same global allocator as the production binaries, so the loader child measures theirs.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cmd = Cmd::parse();
     tracing_subscriber::fmt()

@@ -131,6 +131,20 @@ impl Results {
     /// Render the markdown report.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
+        self.write_header(&mut s);
+        self.write_throughput(&mut s);
+        self.write_mor(&mut s);
+        let _ = writeln!(s, "\n## Targets (issue 9; reported, not enforced)\n");
+        let _ = writeln!(s, "| target | measured | met |");
+        let _ = writeln!(s, "|---|---|:-:|");
+        self.write_load_targets(&mut s);
+        self.write_resource_targets(&mut s);
+        self.write_checks_and_notes(&mut s);
+        s
+    }
+
+    /// The title and the environment.
+    fn write_header(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "# hudi-pg-sync benchmark ({}, {} rows)\n",
@@ -139,6 +153,10 @@ impl Results {
         for e in &self.env {
             let _ = writeln!(s, "- {e}");
         }
+    }
+
+    /// The COW table: every contender, both steps.
+    fn write_throughput(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "\n## Throughput: COW table v9, full load, then one commit touching 1 % of the rows\n"
@@ -171,6 +189,10 @@ impl Results {
                 );
             }
         }
+    }
+
+    /// The loader on the MOR table.
+    fn write_mor(&self, s: &mut String) {
         if !self.mor.is_empty() {
             let _ = writeln!(
                 s,
@@ -194,9 +216,10 @@ impl Results {
                 );
             }
         }
-        let _ = writeln!(s, "\n## Targets (issue 9; reported, not enforced)\n");
-        let _ = writeln!(s, "| target | measured | met |");
-        let _ = writeln!(s, "|---|---|:-:|");
+    }
+
+    /// The throughput targets, with context rows.
+    fn write_load_targets(&self, s: &mut String) {
         let lf = find(&self.cow, &self.loader, "full");
         let ff = find(&self.cow, &self.floor, "full");
         if let (Some(l), Some(f)) = (lf, ff) {
@@ -267,6 +290,10 @@ impl Results {
                 mark(r <= 0.03)
             );
         }
+    }
+
+    /// Memory, start-up and binary size targets.
+    fn write_resource_targets(&self, s: &mut String) {
         if let Some((bytes, rows, secs, rss)) = self.rss {
             let _ = writeln!(
                 s,
@@ -300,6 +327,10 @@ impl Results {
                 mark(*bytes <= 25_000_000)
             );
         }
+    }
+
+    /// Consistency checks and notes.
+    fn write_checks_and_notes(&self, s: &mut String) {
         if !self.checks.is_empty() {
             let _ = writeln!(s, "\n## Consistency checks\n");
             for (c, ok) in &self.checks {
@@ -312,7 +343,6 @@ impl Results {
                 let _ = writeln!(s, "- {n}");
             }
         }
-        s
     }
 }
 

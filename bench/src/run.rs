@@ -2,11 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use arrow_schema::SchemaRef;
+
 use crate::error::{BenchError, Context, Result};
 use crate::floor::{self, STEPS, loader_cmd, parse_load};
 use crate::peers::{self, Peer};
 use crate::pg::Server;
-use crate::proc::run_measured;
+use crate::proc::{Measured, run_measured};
 use crate::report::{Results, Timed, median_run};
 use crate::tables::{self, BenchTable, Specs};
 
@@ -59,8 +61,63 @@ struct Ctx {
     log: PathBuf,
 }
 
+/// The tables a run measures (each generated once, then cached).
+struct Tables {
+    dir: PathBuf,
+    cow: BenchTable,
+    mor: Option<BenchTable>,
+    big: Option<BenchTable>,
+}
+
 /// Run the benchmark.
 pub async fn run(a: RunArgs) -> Result<()> {
+    let rows = rows_of(&a)?;
+    let on = |s: &str| a.only.is_empty() || a.only.iter().any(|x| x == s);
+    let out = std::path::absolute(&a.out).ctx(|| a.out.display().to_string())?;
+    let t = ensure_tables(&a, &out, rows, &on).await?;
+    let ctx = start(&out, rows)?;
+    let mut res = Results {
+        scale: a.scale.clone(),
+        rows,
+        loader: LOADER.into(),
+        floor: FLOOR.into(),
+        limit: COPY_LIMIT.into(),
+        ..Default::default()
+    };
+    res.env = environment(&ctx, rows, &t.dir)?;
+    if on("loader") {
+        loader_section(&ctx, &t.cow, &mut res)?;
+    }
+    if let Some(mor) = &t.mor {
+        mor_section(&ctx, mor, &mut res)?;
+    }
+    if on("landing") {
+        let runs = loader_runs(&ctx, &t.cow, "bench_loader_landing", LOADER_LANDING, true)?;
+        res.cow.extend(runs);
+        ctx.server
+            .sql("postgres", "DROP DATABASE bench_loader_landing")?;
+    }
+    let schema = t.cow.change_schema().await?;
+    if on("floor") {
+        floor_section(&ctx, &t.cow, &schema, on("loader"), &mut res).await?;
+    }
+    for peer in [Peer::DuckDb, Peer::Python] {
+        if on(peer.name()) {
+            peer_section(&ctx, &a, &t.cow, &schema, peer, &mut res).await?;
+        }
+    }
+    if let Some(big) = &t.big {
+        res.rss = Some(rss_section(&ctx, big)?);
+    }
+    if on("startup") {
+        startup_section(&ctx, &a, &mut res).await?;
+    }
+    res.notes.extend(notes());
+    write_report(&out, &res)
+}
+
+/// The rows of the full load, and the `--only` names checked.
+fn rows_of(a: &RunArgs) -> Result<u64> {
     for s in &a.only {
         if !SECTIONS.contains(&s.as_str()) {
             return Err(BenchError::step(format!(
@@ -69,37 +126,32 @@ pub async fn run(a: RunArgs) -> Result<()> {
             )));
         }
     }
-    let on = |s: &str| a.only.is_empty() || a.only.iter().any(|x| x == s);
-    let rows = match (a.rows, a.scale.as_str()) {
-        (Some(r), _) => r,
-        (None, "default") => 1_000_000,
-        (None, "large") => 10_000_000,
-        (None, s) => {
-            return Err(BenchError::step(format!(
-                "BENCH_SCALE={s}: expected default or large"
-            )));
-        }
-    };
-    let out = std::path::absolute(&a.out).ctx(|| a.out.display().to_string())?;
-    let work = out.join(format!("work-{rows}"));
-    let logs = out.join("logs");
-    for d in [&work, &logs] {
-        std::fs::create_dir_all(d).map_err(BenchError::io(format!("creating {}", d.display())))?;
+    match (a.rows, a.scale.as_str()) {
+        (Some(r), _) => Ok(r),
+        (None, "default") => Ok(1_000_000),
+        (None, "large") => Ok(10_000_000),
+        (None, s) => Err(BenchError::step(format!(
+            "BENCH_SCALE={s}: expected default or large"
+        ))),
     }
-    let log = logs.join(format!("run-{rows}.log"));
-    let _ = std::fs::remove_file(&log);
-    let bench_bin = std::env::current_exe().map_err(BenchError::io("locating hps-bench"))?;
+}
 
+async fn ensure_tables(
+    a: &RunArgs,
+    out: &Path,
+    rows: u64,
+    on: &dyn Fn(&str) -> bool,
+) -> Result<Tables> {
     let specs = Specs::new(rows, a.rss_bytes);
-    let tables_dir = out.join("tables");
-    let cow = tables::ensure(&tables_dir.join(format!("cow-{rows}")), &specs.cow).await?;
+    let dir = out.join("tables");
+    let cow = tables::ensure(&dir.join(format!("cow-{rows}")), &specs.cow).await?;
     let mor = if on("mor") {
-        Some(tables::ensure(&tables_dir.join(format!("mor-{rows}")), &specs.mor).await?)
+        Some(tables::ensure(&dir.join(format!("mor-{rows}")), &specs.mor).await?)
     } else {
         None
     };
     let big = if on("rss") {
-        let t = tables::ensure(&tables_dir.join("big"), &specs.big).await?;
+        let t = tables::ensure(&dir.join("big"), &specs.big).await?;
         let largest = t.largest_file();
         if largest < a.rss_bytes {
             return Err(BenchError::step(format!(
@@ -111,191 +163,208 @@ pub async fn run(a: RunArgs) -> Result<()> {
     } else {
         None
     };
+    Ok(Tables { dir, cow, mor, big })
+}
 
+/// The work and log directories, and the throwaway PostgreSQL.
+fn start(out: &Path, rows: u64) -> Result<Ctx> {
+    let work = out.join(format!("work-{rows}"));
+    let logs = out.join("logs");
+    for d in [&work, &logs] {
+        std::fs::create_dir_all(d).map_err(BenchError::io(format!("creating {}", d.display())))?;
+    }
+    let log = logs.join(format!("run-{rows}.log"));
+    let _ = std::fs::remove_file(&log);
+    let bench_bin = std::env::current_exe().map_err(BenchError::io("locating hps-bench"))?;
     eprintln!("== starting PostgreSQL");
-    let server = Server::start();
-    let ctx = Ctx {
-        server,
+    Ok(Ctx {
+        server: Server::start(),
         bench_bin,
         work,
         log,
-    };
-    let mut res = Results {
-        scale: a.scale.clone(),
-        rows,
-        loader: LOADER.into(),
-        floor: FLOOR.into(),
-        limit: COPY_LIMIT.into(),
-        ..Default::default()
-    };
-    res.env.push(format!(
-        "PostgreSQL {} on loopback (fsync off, shared_buffers 512MB), {} CPUs, load average at start {}",
-        ctx.server.sql("postgres", "SHOW server_version")?,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    ));
-    res.env.push(format!(
-        "tables by hudi-gen: {} rows, 4 partitions, 250k rows per file group, snappy; commit 2 updates 0.8 %, inserts 0.1 %, deletes 0.1 % (cached under {})",
-        rows,
-        tables_dir.display()
-    ));
+    })
+}
 
-    if on("loader") {
-        let runs = loader_runs(&ctx, &cow, "bench_loader", LOADER, false)?;
-        let live = staging_count(&ctx, "bench_loader", &cow)?;
+/// The report's description of the machine and the tables.
+fn environment(ctx: &Ctx, rows: u64, tables_dir: &Path) -> Result<Vec<String>> {
+    Ok(vec![
+        format!(
+            "PostgreSQL {} on loopback (fsync off, shared_buffers 512MB), {} CPUs, load average at start {}",
+            ctx.server.sql("postgres", "SHOW server_version")?,
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        format!(
+            "tables by hudi-gen: {} rows, 4 partitions, 250k rows per file group, snappy; commit 2 updates 0.8 %, inserts 0.1 %, deletes 0.1 % (cached under {})",
+            rows,
+            tables_dir.display()
+        ),
+    ])
+}
+
+fn loader_section(ctx: &Ctx, cow: &BenchTable, res: &mut Results) -> Result<()> {
+    let runs = loader_runs(ctx, cow, "bench_loader", LOADER, false)?;
+    let live = staging_count(ctx, "bench_loader", cow)?;
+    res.checks.push((
+        format!(
+            "loader staging after both steps: {live} rows = the generator's live rows {}",
+            cow.manifest.final_live_rows
+        ),
+        live == cow.manifest.final_live_rows,
+    ));
+    res.cow.extend(runs);
+    Ok(())
+}
+
+fn mor_section(ctx: &Ctx, mor: &BenchTable, res: &mut Results) -> Result<()> {
+    let runs = loader_runs(ctx, mor, "bench_loader_mor", LOADER, false)?;
+    let live = staging_count(ctx, "bench_loader_mor", mor)?;
+    res.checks.push((
+        format!(
+            "MOR loader staging: {live} rows = the generator's live rows {}",
+            mor.manifest.final_live_rows
+        ),
+        live == mor.manifest.final_live_rows,
+    ));
+    res.mor = runs;
+    Ok(())
+}
+
+/// The PostgreSQL-bound floor of both steps, then the byte-moving limit of the full load.
+async fn floor_section(
+    ctx: &Ctx,
+    cow: &BenchTable,
+    schema: &SchemaRef,
+    compare_with_loader: bool,
+    res: &mut Results,
+) -> Result<()> {
+    eprintln!("== capturing the loader's landed rows for the floor");
+    let cap = floor::capture(&ctx.server, &ctx.bench_bin, cow, &ctx.work, &ctx.log)?;
+    let target = floor::prepare_target(&ctx.server, "bench_floor", cow, schema).await?;
+    for (i, step) in STEPS.iter().enumerate() {
+        let t = timed_step(ctx, "bench_floor", i, |_, db| {
+            eprintln!("== floor {step} ({db})");
+            let t = floor::Target {
+                db: db.to_string(),
+                ..target.clone()
+            };
+            let m = floor::floor_step(&ctx.server, &t, i, &cap.files[i], &ctx.work, &ctx.log)?;
+            Ok(wall_timed(FLOOR, step, cap.rows[i], &m))
+        })?;
+        res.cow.extend(t);
+    }
+    eprintln!("== the byte-moving limit of the full load");
+    ctx.server.checkpoint()?;
+    let m = floor::copy_limit(&ctx.server, &target, &cap.files[0], &ctx.work, &ctx.log)?;
+    res.cow
+        .push(wall_timed(COPY_LIMIT, STEPS[0], cap.rows[0], &m));
+    if compare_with_loader {
+        let a = fingerprint(ctx, "bench_loader", cow)?;
+        let b = fingerprint(ctx, "bench_floor", cow)?;
         res.checks.push((
-            format!(
-                "loader staging after both steps: {live} rows = the generator's live rows {}",
-                cow.manifest.final_live_rows
-            ),
-            live == cow.manifest.final_live_rows,
-        ));
-        res.cow.extend(runs);
-    }
-    if let Some(mor) = &mor {
-        let runs = loader_runs(&ctx, mor, "bench_loader_mor", LOADER, false)?;
-        let live = staging_count(&ctx, "bench_loader_mor", mor)?;
-        res.checks.push((
-            format!(
-                "MOR loader staging: {live} rows = the generator's live rows {}",
-                mor.manifest.final_live_rows
-            ),
-            live == mor.manifest.final_live_rows,
-        ));
-        res.mor = runs;
-    }
-    if on("landing") {
-        let runs = loader_runs(&ctx, &cow, "bench_loader_landing", LOADER_LANDING, true)?;
-        res.cow.extend(runs);
-        ctx.server
-            .sql("postgres", "DROP DATABASE bench_loader_landing")?;
-    }
-    let schema = cow.change_schema().await?;
-    if on("floor") {
-        eprintln!("== capturing the loader's landed rows for the floor");
-        let cap = floor::capture(&ctx.server, &ctx.bench_bin, &cow, &ctx.work, &ctx.log)?;
-        let target = floor::prepare_target(&ctx.server, "bench_floor", &cow, &schema).await?;
-        for (i, step) in STEPS.iter().enumerate() {
-            let t = timed_step(&ctx, "bench_floor", i, |_, db| {
-                eprintln!("== floor {step} ({db})");
-                let t = floor::Target {
-                    db: db.to_string(),
-                    ..target.clone()
-                };
-                let m = floor::floor_step(&ctx.server, &t, i, &cap.files[i], &ctx.work, &ctx.log)?;
-                Ok(Timed {
-                    who: FLOOR.into(),
-                    step: step.to_string(),
-                    rows: cap.rows[i],
-                    secs: m.wall.as_secs_f64(),
-                    wall_secs: m.wall.as_secs_f64(),
-                    max_rss: None,
-                    spread: None,
-                })
-            })?;
-            res.cow.extend(t);
-        }
-        eprintln!("== the byte-moving limit of the full load");
-        ctx.server.checkpoint()?;
-        let m = floor::copy_limit(&ctx.server, &target, &cap.files[0], &ctx.work, &ctx.log)?;
-        res.cow.push(Timed {
-            who: COPY_LIMIT.into(),
-            step: STEPS[0].to_string(),
-            rows: cap.rows[0],
-            secs: m.wall.as_secs_f64(),
-            wall_secs: m.wall.as_secs_f64(),
-            max_rss: None,
-            spread: None,
-        });
-        if on("loader") {
-            let a = fingerprint(&ctx, "bench_loader", &cow)?;
-            let b = fingerprint(&ctx, "bench_floor", &cow)?;
-            res.checks.push((
-                format!("floor staging = loader staging (count, key sum, version max): {b}"),
-                a == b,
-            ));
-        }
-    }
-    for peer in [Peer::DuckDb, Peer::Python] {
-        if !on(peer.name()) {
-            continue;
-        }
-        let db = format!("bench_{}", peer.name());
-        let target = floor::prepare_target(&ctx.server, &db, &cow, &schema).await?;
-        res.peers.push(peer.label().to_string());
-        for (i, step) in STEPS.iter().enumerate() {
-            let job = peers::job(&cow, &target, &ctx.server.dsn(&db), i, peer).await?;
-            let t = timed_step(&ctx, &db, i, |_, run_db| {
-                eprintln!("== {} {step} ({run_db})", peer.name());
-                let job = peers::Job {
-                    dsn: ctx.server.dsn(run_db),
-                    ..job.clone()
-                };
-                let (m, r) = peers::run_peer(&a.python, &a.peers, peer, &job, &ctx.work, &ctx.log)?;
-                Ok(Timed {
-                    who: peer.label().into(),
-                    step: step.to_string(),
-                    rows: r.rows,
-                    secs: r.elapsed_s,
-                    wall_secs: m.wall.as_secs_f64(),
-                    max_rss: r.peak_rss,
-                    spread: None,
-                })
-            })?;
-            res.cow.extend(t);
-        }
-        let upserts: u64 = cow
-            .manifest
-            .commits
-            .iter()
-            .map(|c| c.upserted_ids().len() as u64)
-            .sum::<u64>();
-        let live = staging_count(&ctx, &db, &cow)?;
-        let deleted: u64 = cow
-            .manifest
-            .commits
-            .iter()
-            .map(|c| c.deleted.len() as u64)
-            .sum();
-        res.checks.push((
-            format!(
-                "{} staging: {live} rows = live rows {} + {deleted} deleted keys (the peers apply upserts only; {upserts} upserted)",
-                peer.name(),
-                cow.manifest.final_live_rows
-            ),
-            live == cow.manifest.final_live_rows + deleted,
+            format!("floor staging = loader staging (count, key sum, version max): {b}"),
+            a == b,
         ));
     }
-    if let Some(big) = &big {
-        eprintln!("== RSS: loading a {} byte base file", big.largest_file());
-        let url = ctx.server.database("bench_rss");
-        let bookmarks = ctx.work.join("bookmarks-rss");
-        let _ = std::fs::remove_dir_all(&bookmarks);
-        ctx.server.checkpoint()?;
-        let mut c = loader_cmd(&ctx.bench_bin, big, &url, &bookmarks);
-        let m = run_measured("loader on the big table", &mut c, &ctx.log)?;
-        let r = parse_load(&m)?;
-        res.rss = Some((big.largest_file(), r.rows, r.total_secs, r.peak_rss));
-        ctx.server.sql("postgres", "DROP DATABASE bench_rss")?;
+    Ok(())
+}
+
+/// A measurement timed by its process's wall clock.
+fn wall_timed(who: &str, step: &str, rows: u64, m: &Measured) -> Timed {
+    Timed {
+        who: who.into(),
+        step: step.to_string(),
+        rows,
+        secs: m.wall.as_secs_f64(),
+        wall_secs: m.wall.as_secs_f64(),
+        max_rss: None,
+        spread: None,
     }
-    if on("startup") {
-        let bin = a.bin_dir.join("incremental-loader");
-        eprintln!("== start-up of {}", bin.display());
-        let times = crate::startup::measure(&bin, ctx.server.port(), a.startup_runs).await?;
-        res.startup_ms = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        for name in ["incremental-loader", "commit-detector"] {
-            let p = a.bin_dir.join(name);
-            if let Ok(m) = std::fs::metadata(&p) {
-                res.sizes.push((name.to_string(), m.len()));
-            }
+}
+
+async fn peer_section(
+    ctx: &Ctx,
+    a: &RunArgs,
+    cow: &BenchTable,
+    schema: &SchemaRef,
+    peer: Peer,
+    res: &mut Results,
+) -> Result<()> {
+    let db = format!("bench_{}", peer.name());
+    let target = floor::prepare_target(&ctx.server, &db, cow, schema).await?;
+    res.peers.push(peer.label().to_string());
+    for (i, step) in STEPS.iter().enumerate() {
+        let job = peers::job(cow, &target, &ctx.server.dsn(&db), i, peer).await?;
+        let t = timed_step(ctx, &db, i, |_, run_db| {
+            eprintln!("== {} {step} ({run_db})", peer.name());
+            let job = peers::Job {
+                dsn: ctx.server.dsn(run_db),
+                ..job.clone()
+            };
+            let (m, r) = peers::run_peer(&a.python, &a.peers, peer, &job, &ctx.work, &ctx.log)?;
+            Ok(Timed {
+                who: peer.label().into(),
+                step: step.to_string(),
+                rows: r.rows,
+                secs: r.elapsed_s,
+                wall_secs: m.wall.as_secs_f64(),
+                max_rss: r.peak_rss,
+                spread: None,
+            })
+        })?;
+        res.cow.extend(t);
+    }
+    let commits = &cow.manifest.commits;
+    let upserts: u64 = commits.iter().map(|c| c.upserted_ids().len() as u64).sum();
+    let deleted: u64 = commits.iter().map(|c| c.deleted.len() as u64).sum();
+    let live = staging_count(ctx, &db, cow)?;
+    res.checks.push((
+        format!(
+            "{} staging: {live} rows = live rows {} + {deleted} deleted keys (the peers apply upserts only; {upserts} upserted)",
+            peer.name(),
+            cow.manifest.final_live_rows
+        ),
+        live == cow.manifest.final_live_rows + deleted,
+    ));
+    Ok(())
+}
+
+/// Peak RSS of the loader loading the big table: (file bytes, rows, seconds, peak RSS).
+fn rss_section(ctx: &Ctx, big: &BenchTable) -> Result<(u64, u64, f64, u64)> {
+    eprintln!("== RSS: loading a {} byte base file", big.largest_file());
+    let url = ctx.server.database("bench_rss");
+    let bookmarks = ctx.work.join("bookmarks-rss");
+    let _ = std::fs::remove_dir_all(&bookmarks);
+    ctx.server.checkpoint()?;
+    let mut c = loader_cmd(&ctx.bench_bin, big, &url, &bookmarks);
+    let m = run_measured("loader on the big table", &mut c, &ctx.log)?;
+    let r = parse_load(&m)?;
+    ctx.server.sql("postgres", "DROP DATABASE bench_rss")?;
+    Ok((big.largest_file(), r.rows, r.total_secs, r.peak_rss))
+}
+
+async fn startup_section(ctx: &Ctx, a: &RunArgs, res: &mut Results) -> Result<()> {
+    let bin = a.bin_dir.join("incremental-loader");
+    eprintln!("== start-up of {}", bin.display());
+    let times = crate::startup::measure(&bin, ctx.server.port(), a.startup_runs).await?;
+    res.startup_ms = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    for name in ["incremental-loader", "commit-detector"] {
+        let p = a.bin_dir.join(name);
+        if let Ok(m) = std::fs::metadata(&p) {
+            res.sizes.push((name.to_string(), m.len()));
         }
     }
-    res.notes.extend(notes());
+    Ok(())
+}
+
+fn write_report(out: &Path, res: &Results) -> Result<()> {
     let md = res.markdown();
     println!("{md}");
     let path = out.join("report.md");

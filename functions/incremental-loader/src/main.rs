@@ -1,10 +1,6 @@
 //! AWS Lambda `incremental-loader`: SQS FIFO batches in, one sync pass per table (Hudi on S3 to
 //! PostgreSQL), partial batch response out. All logic lives in `hps-lambda`.
 
-/// The global allocator (see the workspace `Cargo.toml`: lower peak RSS than glibc's).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let state = hps_lambda::runtime::loader_from_env().await?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hps_hudi::HudiTable;
 use hps_hudi::timeline::Timeline;
 use hps_sync::{
@@ -347,152 +347,217 @@ async fn sync_loop(
     } else {
         PassMode::ToLatest
     };
-    let interval = Duration::from_secs_f64(args.interval);
-    let mut totals = Totals::new();
-    let mut pending_rows: u64 = 0;
-    let mut fence_races = 0;
-    let mut empty_passes = 0;
-    let mut watching_announced = false;
-    let mut busy_announced = false;
-    let mut paused_announced = false;
+    let mut st = LoopState::new(args, src, progress);
     loop {
         if interrupt.requested() {
-            return Ok((totals, End::Interrupted));
+            return Ok((st.totals, End::Interrupted));
         }
         let deadline = Instant::now() + PASS_BUDGET;
         let outcome = match pipe.run_pass(src, Some(deadline), mode).await {
             Ok(o) => o,
             Err(e) if args.watch && e.is_transient() => {
                 progress.eprintln(&format!("{} pass failed (will retry): {e}", clock()));
-                interrupt.sleep(interval).await;
+                interrupt.sleep(st.interval).await;
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        if !matches!(outcome, PassOutcome::Busy(BusyReason::FenceMoved { .. })) {
-            fence_races = 0;
-        }
-        if !matches!(outcome, PassOutcome::MoreToDo(_)) {
-            empty_passes = 0;
-        }
-        match outcome {
+        st.count_streaks(&outcome);
+        let next = match outcome {
             PassOutcome::Applied(r) | PassOutcome::MoreToDo(r)
                 if r.transactions > 0 || !r.instants.is_empty() =>
             {
-                empty_passes = 0;
-                busy_announced = false;
-                paused_announced = false;
-                totals.add(&r);
-                pending_rows += r.rows;
+                st.progressed(&r);
                 if !r.instants.is_empty() {
                     progress.instants_applied(r.instants.len());
-                    report_instants(args, &r, &totals, pending_rows, progress, describer).await;
-                    pending_rows = 0;
+                    let t = &st.totals;
+                    report_instants(args, &r, t, st.pending_rows, progress, describer).await;
+                    st.pending_rows = 0;
                 }
                 // more in this window, another step, or instants beyond a capped window
-                continue;
+                Next::Again
             }
-            PassOutcome::Applied(r) if !args.watch => {
-                // nothing committed and nothing left: as up to date
-                return Ok((
-                    totals,
-                    End::UpToDate {
-                        position: r.position,
-                        blocked_by_pending: None,
-                    },
-                ));
-            }
-            PassOutcome::Applied(_) => interrupt.sleep(interval).await,
-            PassOutcome::MoreToDo(_) => {
-                empty_passes += 1;
-                if empty_passes > MAX_EMPTY_PASSES {
-                    return Err(CliError::Stalled(format!(
-                        "{}: {MAX_EMPTY_PASSES} passes in a row made no progress; see the log (RUST_LOG=info)",
-                        src.id
-                    )));
-                }
-                continue;
-            }
+            other => st.after(other),
+        };
+        match next {
+            Next::Again => {}
+            Next::Sleep(d) => interrupt.sleep(d).await,
+            Next::Done(end) => return Ok((st.totals, end)),
+            Next::Fail(e) => return Err(e),
+        }
+    }
+}
+
+/// What the run loop does after a pass.
+enum Next {
+    /// Run the next pass now.
+    Again,
+    /// Wait this long (or until Ctrl-C), then run the next pass.
+    Sleep(Duration),
+    /// Stop: the run ended.
+    Done(End),
+    /// Stop with an error.
+    Fail(CliError),
+}
+
+/// The run loop's state across passes: totals, streaks of unproductive passes, and which
+/// waiting messages were already printed.
+struct LoopState<'a> {
+    args: &'a RunArgs,
+    src: &'a TableSource,
+    progress: &'a Progress,
+    interval: Duration,
+    totals: Totals,
+    pending_rows: u64,
+    fence_races: u32,
+    empty_passes: u32,
+    watching_announced: bool,
+    busy_announced: bool,
+    paused_announced: bool,
+}
+
+impl<'a> LoopState<'a> {
+    fn new(args: &'a RunArgs, src: &'a TableSource, progress: &'a Progress) -> Self {
+        LoopState {
+            args,
+            src,
+            progress,
+            interval: Duration::from_secs_f64(args.interval),
+            totals: Totals::new(),
+            pending_rows: 0,
+            fence_races: 0,
+            empty_passes: 0,
+            watching_announced: false,
+            busy_announced: false,
+            paused_announced: false,
+        }
+    }
+
+    /// A streak of fence races or of empty passes ends with any other outcome.
+    fn count_streaks(&mut self, outcome: &PassOutcome) {
+        if !matches!(outcome, PassOutcome::Busy(BusyReason::FenceMoved { .. })) {
+            self.fence_races = 0;
+        }
+        if !matches!(outcome, PassOutcome::MoreToDo(_)) {
+            self.empty_passes = 0;
+        }
+    }
+
+    /// A pass that committed something.
+    fn progressed(&mut self, r: &PassReport) {
+        self.empty_passes = 0;
+        self.busy_announced = false;
+        self.paused_announced = false;
+        self.totals.add(r);
+        self.pending_rows += r.rows;
+    }
+
+    /// After a pass that committed nothing.
+    fn after(&mut self, outcome: PassOutcome) -> Next {
+        let watch = self.args.watch;
+        match outcome {
+            // nothing committed and nothing left: as up to date
+            PassOutcome::Applied(r) if !watch => Next::Done(End::UpToDate {
+                position: r.position,
+                blocked_by_pending: None,
+            }),
+            PassOutcome::Applied(_) => Next::Sleep(self.interval),
+            PassOutcome::MoreToDo(_) => self.empty_pass(),
             PassOutcome::UpToDate {
                 position,
                 blocked_by_pending,
-            } => {
-                if !args.watch {
-                    return Ok((
-                        totals,
-                        End::UpToDate {
-                            position,
-                            blocked_by_pending,
-                        },
-                    ));
-                }
-                if !watching_announced {
-                    watching_announced = true;
-                    let at = position
-                        .as_ref()
-                        .map_or("(nothing yet)".to_string(), |p| p.to_string());
-                    progress.println(&format!(
-                        "{} up to date at {at}; watching for new commits every {} s (Ctrl-C stops)",
-                        clock(),
-                        args.interval
-                    ));
-                }
-                interrupt.sleep(interval).await;
-            }
+            } if !watch => Next::Done(End::UpToDate {
+                position,
+                blocked_by_pending,
+            }),
+            PassOutcome::UpToDate { position, .. } => self.watching(position),
             PassOutcome::Busy(BusyReason::Lease { owner, expires_at }) => {
-                if !(args.wait || args.watch) {
-                    return Err(CliError::Busy {
-                        table: src.id.clone(),
-                        owner,
-                        expires_at,
-                    });
-                }
-                if !busy_announced {
-                    busy_announced = true;
-                    progress.eprintln(&format!(
-                        "{} the table is busy: {owner} holds its lease until {expires_at}; waiting",
-                        clock()
-                    ));
-                }
-                let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
-                    + Duration::from_millis(200);
-                interrupt.sleep(until_expiry.min(interval)).await;
+                self.busy(owner, expires_at)
             }
             PassOutcome::Busy(BusyReason::FenceMoved { expected, found }) => {
-                fence_races += 1;
-                if fence_races >= MAX_FENCE_RACES {
-                    return Err(CliError::Stalled(format!(
-                        "{}: another process keeps moving the fence (expected version {expected}, found {found:?}); \
-                         is another sync running without a shared bookmark store?",
-                        src.id
-                    )));
-                }
-                progress.eprintln(&format!(
-                    "{} another process committed to this table meanwhile; retrying",
-                    clock()
-                ));
+                self.fence_moved(expected, found)
             }
-            PassOutcome::Paused { reason } => {
-                if !args.watch {
-                    return Ok((totals, End::Paused { reason }));
-                }
-                if !paused_announced {
-                    paused_announced = true;
-                    progress.println(&format!(
-                        "{} the table is paused{}; waiting for `hudi-pg-sync resume`",
-                        clock(),
-                        reason.map(|r| format!(" ({r})")).unwrap_or_default()
-                    ));
-                }
-                interrupt.sleep(interval).await;
-            }
-            PassOutcome::NeedsResync { reason } => {
-                return Err(CliError::NeedsResync {
-                    table: src.id.clone(),
-                    reason,
-                });
-            }
+            PassOutcome::Paused { reason } if !watch => Next::Done(End::Paused { reason }),
+            PassOutcome::Paused { reason } => self.paused(reason),
+            PassOutcome::NeedsResync { reason } => Next::Fail(CliError::NeedsResync {
+                table: self.src.id.clone(),
+                reason,
+            }),
         }
+    }
+
+    fn empty_pass(&mut self) -> Next {
+        self.empty_passes += 1;
+        if self.empty_passes > MAX_EMPTY_PASSES {
+            return Next::Fail(CliError::Stalled(format!(
+                "{}: {MAX_EMPTY_PASSES} passes in a row made no progress; see the log (RUST_LOG=info)",
+                self.src.id
+            )));
+        }
+        Next::Again
+    }
+
+    fn watching(&mut self, position: Option<Position>) -> Next {
+        if !self.watching_announced {
+            self.watching_announced = true;
+            let at = position
+                .as_ref()
+                .map_or("(nothing yet)".to_string(), |p| p.to_string());
+            self.progress.println(&format!(
+                "{} up to date at {at}; watching for new commits every {} s (Ctrl-C stops)",
+                clock(),
+                self.args.interval
+            ));
+        }
+        Next::Sleep(self.interval)
+    }
+
+    fn busy(&mut self, owner: String, expires_at: DateTime<Utc>) -> Next {
+        if !(self.args.wait || self.args.watch) {
+            return Next::Fail(CliError::Busy {
+                table: self.src.id.clone(),
+                owner,
+                expires_at,
+            });
+        }
+        if !self.busy_announced {
+            self.busy_announced = true;
+            self.progress.eprintln(&format!(
+                "{} the table is busy: {owner} holds its lease until {expires_at}; waiting",
+                clock()
+            ));
+        }
+        let until_expiry = (expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+            + Duration::from_millis(200);
+        Next::Sleep(until_expiry.min(self.interval))
+    }
+
+    fn fence_moved(&mut self, expected: i64, found: Option<i64>) -> Next {
+        self.fence_races += 1;
+        if self.fence_races >= MAX_FENCE_RACES {
+            return Next::Fail(CliError::Stalled(format!(
+                "{}: another process keeps moving the fence (expected version {expected}, found {found:?}); \
+                 is another sync running without a shared bookmark store?",
+                self.src.id
+            )));
+        }
+        self.progress.eprintln(&format!(
+            "{} another process committed to this table meanwhile; retrying",
+            clock()
+        ));
+        Next::Again
+    }
+
+    fn paused(&mut self, reason: Option<String>) -> Next {
+        if !self.paused_announced {
+            self.paused_announced = true;
+            self.progress.println(&format!(
+                "{} the table is paused{}; waiting for `hudi-pg-sync resume`",
+                clock(),
+                reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            ));
+        }
+        Next::Sleep(self.interval)
     }
 }
 

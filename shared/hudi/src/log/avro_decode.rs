@@ -30,7 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use apache_avro::Schema as AvroSchema;
-use apache_avro::schema::{Name, RecordField};
+use apache_avro::schema::{DecimalSchema, Name, RecordField};
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, LargeStringBuilder, StringBuilder,
 };
@@ -551,6 +551,19 @@ fn pow10(exp: u32) -> Option<i256> {
     Some(v)
 }
 
+/// The factor from time unit `from` to the finer or equal unit `to` (`None` when `to` is
+/// coarser).
+fn unit_mult(from: TimeUnit, to: &TimeUnit) -> Option<i64> {
+    let rank = |u: &TimeUnit| match u {
+        TimeUnit::Second => 0u32,
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 2,
+        TimeUnit::Nanosecond => 3,
+    };
+    let (f, t) = (rank(&from), rank(to));
+    (t >= f).then(|| 1000i64.pow(t - f))
+}
+
 fn mismatch<T>(path: &str, writer: &AvroSchema, target: &DataType) -> Result<T, String> {
     ferr(format!(
         "column {path}: Avro type {} cannot be read as Arrow {target}",
@@ -610,38 +623,48 @@ impl Decoder {
                 }),
             };
         }
-        let nulls = || NullBufferBuilder::new(0);
+        use AvroSchema as A;
+        use DataType as D;
+        match (writer, target) {
+            (A::Null, _) => Ok(Decoder::missing(target)),
+            (_, D::Null) => mismatch(path, writer, target),
+            (A::Decimal(d), D::Decimal128(_, s) | D::Decimal256(_, s)) => {
+                Decoder::decimal(d, *s, writer, target, names, path)
+            }
+            (A::Record(_) | A::Array(_) | A::Map(_), _) => {
+                Decoder::nested(writer, target, names, path, depth)
+            }
+            _ => match Decoder::number(writer, target) {
+                Some(d) => Ok(d),
+                None => Decoder::bytes(writer, target, path)
+                    .map_or_else(|| mismatch(path, writer, target), Ok),
+            },
+        }
+    }
+
+    /// Integers, floats, dates, times and timestamps (`None`: not a numeric pair).
+    fn number(writer: &AvroSchema, target: &DataType) -> Option<Decoder> {
+        use AvroSchema as A;
+        use DataType as D;
         let scaled = |src: IntSrc, mult: i64, div: i64| Decoder::Int {
             src,
             mult,
             div,
             values: Vec::new(),
-            nulls: nulls(),
+            nulls: NullBufferBuilder::new(0),
             data_type: target.clone(),
         };
-        let int = |src: IntSrc, mult: i64| scaled(src, mult, 1);
-        let float = |src: FloatSrc| Decoder::Float {
-            src,
-            values: Vec::new(),
-            nulls: nulls(),
-            data_type: target.clone(),
+        let int = |src: IntSrc, mult: i64| Some(scaled(src, mult, 1));
+        let float = |src: FloatSrc| {
+            Some(Decoder::Float {
+                src,
+                values: Vec::new(),
+                nulls: NullBufferBuilder::new(0),
+                data_type: target.clone(),
+            })
         };
-        use AvroSchema as A;
-        use DataType as D;
-        let unit_mult = |from: TimeUnit, to: &TimeUnit| -> Option<i64> {
-            let rank = |u: &TimeUnit| match u {
-                TimeUnit::Second => 0u32,
-                TimeUnit::Millisecond => 1,
-                TimeUnit::Microsecond => 2,
-                TimeUnit::Nanosecond => 3,
-            };
-            let (f, t) = (rank(&from), rank(to));
-            (t >= f).then(|| 1000i64.pow(t - f))
-        };
-        Ok(match (writer, target) {
-            (A::Null, _) => Decoder::missing(target),
-            (_, D::Null) => return mismatch(path, writer, target),
-            (A::Boolean, D::Boolean) => Decoder::Boolean(BooleanBuilder::new()),
+        match (writer, target) {
+            (A::Boolean, D::Boolean) => Some(Decoder::Boolean(BooleanBuilder::new())),
             (A::Int, D::Int8 | D::Int16 | D::Int32 | D::Int64) => int(IntSrc::Int, 1),
             (A::Long, D::Int64) => int(IntSrc::Long, 1),
             (A::Date, D::Date32) => int(IntSrc::Int, 1),
@@ -674,8 +697,8 @@ impl Decoder {
                     // old writers labelled millisecond values as microseconds: the table's
                     // millisecond type is right, the value stays
                     (None, _) if from == TimeUnit::Microsecond => int(IntSrc::Long, 1),
-                    (None, Some(d)) => scaled(IntSrc::Long, 1, d),
-                    (None, None) => return mismatch(path, writer, target),
+                    (None, Some(d)) => Some(scaled(IntSrc::Long, 1, d)),
+                    (None, None) => None,
                 }
             }
             // a logical type the table does not have (or the other way round): the stored
@@ -693,14 +716,35 @@ impl Decoder {
             (A::Date | A::TimeMillis, D::Int32 | D::Int64) => int(IntSrc::Int, 1),
             (A::Int, D::Date32 | D::Time32(_)) => int(IntSrc::Int, 1),
             (A::Long, D::Time64(_)) => int(IntSrc::Long, 1),
-            (A::String, D::Int8 | D::Int16 | D::Int32 | D::Int64) => {
-                int(IntSrc::Str(Arc::from(path)), 1)
-            }
-            (A::String, D::Float32 | D::Float64) => float(FloatSrc::Str(Arc::from(path))),
             (A::Int, D::Float32 | D::Float64) => float(FloatSrc::Int),
             (A::Long, D::Float32 | D::Float64) => float(FloatSrc::Long),
             (A::Float, D::Float32 | D::Float64) => float(FloatSrc::Float),
             (A::Double, D::Float64) => float(FloatSrc::Double),
+            _ => None,
+        }
+    }
+
+    /// Strings, enums, bytes and fixed (`None`: not such a pair). Numbers written as strings
+    /// are parsed, so they are here too.
+    fn bytes(writer: &AvroSchema, target: &DataType, path: &str) -> Option<Decoder> {
+        use AvroSchema as A;
+        use DataType as D;
+        let parsed_int = || Decoder::Int {
+            src: IntSrc::Str(Arc::from(path)),
+            mult: 1,
+            div: 1,
+            values: Vec::new(),
+            nulls: NullBufferBuilder::new(0),
+            data_type: target.clone(),
+        };
+        Some(match (writer, target) {
+            (A::String, D::Int8 | D::Int16 | D::Int32 | D::Int64) => parsed_int(),
+            (A::String, D::Float32 | D::Float64) => Decoder::Float {
+                src: FloatSrc::Str(Arc::from(path)),
+                values: Vec::new(),
+                nulls: NullBufferBuilder::new(0),
+                data_type: target.clone(),
+            },
             (A::String | A::Uuid, D::Utf8) => Decoder::Utf8 {
                 src: StrSrc::String,
                 builder: StringBuilder::new(),
@@ -735,36 +779,60 @@ impl Decoder {
                 size: 12,
                 builder: FixedSizeBinaryBuilder::new(12),
             },
-            (A::Decimal(d), D::Decimal128(_, s) | D::Decimal256(_, s)) => {
-                if d.precision > MAX_DECIMAL_PRECISION {
-                    return ferr(format!(
-                        "column {path}: decimal precision {} exceeds {MAX_DECIMAL_PRECISION} digits \
-                         (the most Hudi writers produce)",
-                        d.precision
-                    ));
-                }
-                let src = match names.resolve(&d.inner)? {
-                    A::Fixed(f) => BinSrc::Fixed(f.size),
-                    A::Bytes => BinSrc::Bytes,
-                    other => return ferr(format!("column {path}: decimal over {other:?}")),
-                };
-                let target_scale = i64::from(*s);
-                let writer_scale = i64::try_from(d.scale).unwrap_or(i64::MAX);
-                if target_scale < writer_scale {
-                    return mismatch(path, writer, target);
-                }
-                let mult = u32::try_from(target_scale - writer_scale)
-                    .ok()
-                    .and_then(pow10)
-                    .ok_or_else(|| format!("column {path}: decimal rescale overflows"))?;
-                Decoder::Decimal {
-                    src,
-                    mult,
-                    values: Vec::new(),
-                    nulls: nulls(),
-                    data_type: target.clone(),
-                }
-            }
+            _ => return None,
+        })
+    }
+
+    /// An Avro decimal (over fixed or bytes) into a decimal of scale `scale` (not smaller).
+    fn decimal(
+        d: &DecimalSchema,
+        scale: i8,
+        writer: &AvroSchema,
+        target: &DataType,
+        names: &Names,
+        path: &str,
+    ) -> Result<Decoder, String> {
+        if d.precision > MAX_DECIMAL_PRECISION {
+            return ferr(format!(
+                "column {path}: decimal precision {} exceeds {MAX_DECIMAL_PRECISION} digits \
+                 (the most Hudi writers produce)",
+                d.precision
+            ));
+        }
+        let src = match names.resolve(&d.inner)? {
+            AvroSchema::Fixed(f) => BinSrc::Fixed(f.size),
+            AvroSchema::Bytes => BinSrc::Bytes,
+            other => return ferr(format!("column {path}: decimal over {other:?}")),
+        };
+        let target_scale = i64::from(scale);
+        let writer_scale = i64::try_from(d.scale).unwrap_or(i64::MAX);
+        if target_scale < writer_scale {
+            return mismatch(path, writer, target);
+        }
+        let mult = u32::try_from(target_scale - writer_scale)
+            .ok()
+            .and_then(pow10)
+            .ok_or_else(|| format!("column {path}: decimal rescale overflows"))?;
+        Ok(Decoder::Decimal {
+            src,
+            mult,
+            values: Vec::new(),
+            nulls: NullBufferBuilder::new(0),
+            data_type: target.clone(),
+        })
+    }
+
+    /// Records, arrays and maps into structs, lists and maps.
+    fn nested(
+        writer: &AvroSchema,
+        target: &DataType,
+        names: &Names,
+        path: &str,
+        depth: usize,
+    ) -> Result<Decoder, String> {
+        use AvroSchema as A;
+        use DataType as D;
+        Ok(match (writer, target) {
             (A::Record(r), D::Struct(fields)) => {
                 Decoder::Struct(StructDecoder::build(&r.fields, fields, names, path, depth)?)
             }
@@ -780,7 +848,7 @@ impl Decoder {
                 Decoder::List {
                     field: field.clone(),
                     offsets: vec![0],
-                    nulls: nulls(),
+                    nulls: NullBufferBuilder::new(0),
                     item: Box::new(item),
                     min_item,
                 }
@@ -803,7 +871,7 @@ impl Decoder {
                 Decoder::Map {
                     field: entries.clone(),
                     offsets: vec![0],
-                    nulls: nulls(),
+                    nulls: NullBufferBuilder::new(0),
                     keys: StringBuilder::new(),
                     values: Box::new(values),
                     min_item,

@@ -8,8 +8,8 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray, StructArray};
+use arrow_schema::{DataType, Fields, TimeUnit};
 use bytes::{BufMut, BytesMut};
 
 use super::numeric::DigitBuf;
@@ -93,41 +93,9 @@ pub(crate) fn write_json(
         )?,
         DataType::Time64(_) => time(array.as_primitive::<Time64MicrosecondType>().value(i), out)?,
         DataType::Timestamp(unit, tz) => {
-            let us = match unit {
-                TimeUnit::Second => array
-                    .as_primitive::<TimestampSecondType>()
-                    .value(i)
-                    .checked_mul(1_000_000),
-                TimeUnit::Millisecond => array
-                    .as_primitive::<TimestampMillisecondType>()
-                    .value(i)
-                    .checked_mul(1_000),
-                TimeUnit::Microsecond => {
-                    Some(array.as_primitive::<TimestampMicrosecondType>().value(i))
-                }
-                TimeUnit::Nanosecond => Some(
-                    array
-                        .as_primitive::<TimestampNanosecondType>()
-                        .value(i)
-                        .div_euclid(1000),
-                ),
-            }
-            .ok_or_else(|| "timestamp out of range".to_string())?;
-            timestamp(us, tz.is_some(), out)?
+            timestamp(timestamp_micros(array, *unit, i)?, tz.is_some(), out)?
         }
-        DataType::Struct(fields) => {
-            let s = array.as_struct();
-            out.put_u8(b'{');
-            for (k, (f, col)) in fields.iter().zip(s.columns()).enumerate() {
-                if k > 0 {
-                    out.put_u8(b',');
-                }
-                string(f.name(), out)?;
-                out.put_u8(b':');
-                write_json(col.as_ref(), i, out, db)?;
-            }
-            out.put_u8(b'}');
-        }
+        DataType::Struct(fields) => object(fields, array.as_struct(), i, out, db)?,
         DataType::List(_) => {
             let l = array.as_list::<i32>();
             list(l.value(i).as_ref(), out, db)?
@@ -140,36 +108,79 @@ pub(crate) fn write_json(
             let l = array.as_fixed_size_list();
             list(l.value(i).as_ref(), out, db)?
         }
-        DataType::Map(_, _) => {
-            let m = array.as_map();
-            let entries = m.value(i);
-            let keys = entries.column(0);
-            let values = entries.column(1);
-            out.put_u8(b'{');
-            for k in 0..entries.len() {
-                if k > 0 {
-                    out.put_u8(b',');
-                }
-                map_key(keys.as_ref(), k, out, db)?;
-                out.put_u8(b':');
-                write_json(values.as_ref(), k, out, db)?;
-            }
-            out.put_u8(b'}');
-        }
+        DataType::Map(_, _) => map(&array.as_map().value(i), out, db)?,
         DataType::Dictionary(_, _) => {
             let d = array.as_any_dictionary();
-            let keys = d.normalized_keys();
-            let idx = keys
+            let idx = d
+                .normalized_keys()
                 .get(i)
                 .copied()
+                .filter(|idx| *idx < d.values().len())
                 .ok_or_else(|| "dictionary key out of range".to_string())?;
-            if idx >= d.values().len() {
-                return Err("dictionary key out of range".into());
-            }
             write_json(d.values().as_ref(), idx, out, db)?
         }
         other => return Err(format!("Arrow type {other} cannot be rendered as JSON")),
     }
+    Ok(())
+}
+
+/// Microseconds since the epoch of timestamp element `i`.
+fn timestamp_micros(array: &dyn Array, unit: TimeUnit, i: usize) -> Result<i64, JsonError> {
+    match unit {
+        TimeUnit::Second => array
+            .as_primitive::<TimestampSecondType>()
+            .value(i)
+            .checked_mul(1_000_000),
+        TimeUnit::Millisecond => array
+            .as_primitive::<TimestampMillisecondType>()
+            .value(i)
+            .checked_mul(1_000),
+        TimeUnit::Microsecond => Some(array.as_primitive::<TimestampMicrosecondType>().value(i)),
+        TimeUnit::Nanosecond => Some(
+            array
+                .as_primitive::<TimestampNanosecondType>()
+                .value(i)
+                .div_euclid(1000),
+        ),
+    }
+    .ok_or_else(|| "timestamp out of range".to_string())
+}
+
+/// Struct element `i` as a JSON object of its fields.
+fn object(
+    fields: &Fields,
+    s: &StructArray,
+    i: usize,
+    out: &mut BytesMut,
+    db: &mut DigitBuf,
+) -> Result<(), JsonError> {
+    out.put_u8(b'{');
+    for (k, (f, col)) in fields.iter().zip(s.columns()).enumerate() {
+        if k > 0 {
+            out.put_u8(b',');
+        }
+        string(f.name(), out)?;
+        out.put_u8(b':');
+        write_json(col.as_ref(), i, out, db)?;
+    }
+    out.put_u8(b'}');
+    Ok(())
+}
+
+/// A map's entries (key and value columns) as a JSON object.
+fn map(entries: &StructArray, out: &mut BytesMut, db: &mut DigitBuf) -> Result<(), JsonError> {
+    let keys = entries.column(0);
+    let values = entries.column(1);
+    out.put_u8(b'{');
+    for k in 0..entries.len() {
+        if k > 0 {
+            out.put_u8(b',');
+        }
+        map_key(keys.as_ref(), k, out, db)?;
+        out.put_u8(b':');
+        write_json(values.as_ref(), k, out, db)?;
+    }
+    out.put_u8(b'}');
     Ok(())
 }
 
