@@ -105,11 +105,9 @@ impl Server {
         format!("{}?sslmode=disable", self.url(db))
     }
 
-    /// `n - 1` copies of `db` (`CREATE DATABASE … TEMPLATE`): `db` itself, then the copies.
-    /// PostgreSQL 15+ copies file by file (`STRATEGY = FILE_COPY`): its default, WAL_LOG,
-    /// reads every page through shared buffers and stopped with "buffer is pinned in
-    /// InvalidateBuffer" on 10M-row databases.
-    pub fn copies(&self, db: &str, n: usize) -> Result<Vec<String>> {
+    /// `<db>_r<r>`: a copy of database `db` as it stands (`FILE_COPY` on PostgreSQL 15+: the
+    /// default WAL_LOG strategy stopped with "buffer is pinned" on 10M-row databases).
+    pub fn copy_of(&self, db: &str, r: usize) -> Result<String> {
         let version: u32 = self
             .sql("postgres", "SHOW server_version_num")?
             .parse()
@@ -119,24 +117,18 @@ impl Server {
         } else {
             ""
         };
-        let mut out = vec![db.to_string()];
-        for r in 1..n {
-            let copy = format!("{db}_r{r}");
-            self.sql("postgres", &format!("DROP DATABASE IF EXISTS \"{copy}\""))?;
-            self.sql(
-                "postgres",
-                &format!("CREATE DATABASE \"{copy}\" TEMPLATE \"{db}\"{strategy}"),
-            )?;
-            out.push(copy);
-        }
-        Ok(out)
+        let copy = format!("{db}_r{r}");
+        self.drop_database(&copy)?;
+        self.sql(
+            "postgres",
+            &format!("CREATE DATABASE \"{copy}\" TEMPLATE \"{db}\"{strategy}"),
+        )?;
+        Ok(copy)
     }
 
-    /// Drop the copies made by [`Server::copies`] (not `db` itself).
-    pub fn drop_copies(&self, dbs: &[String]) -> Result<()> {
-        for copy in dbs.iter().skip(1) {
-            self.sql("postgres", &format!("DROP DATABASE IF EXISTS \"{copy}\""))?;
-        }
+    /// Drop database `name` if it exists.
+    pub fn drop_database(&self, name: &str) -> Result<()> {
+        self.sql("postgres", &format!("DROP DATABASE IF EXISTS \"{name}\""))?;
         Ok(())
     }
 
