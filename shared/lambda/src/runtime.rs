@@ -16,6 +16,7 @@ use crate::config::{DetectorConfig, LoaderConfig, LogConfig, PasswordSource, Pro
 use crate::detector::{BookmarkPeek, DetectorOutcome, RetryPolicy, handle_event};
 use crate::event::parse_detector_event;
 use crate::loader::{LoaderTiming, TableOutcome, TableSyncer, handle_batch};
+use crate::metrics;
 use crate::pg::Credentials;
 use crate::syncer::{PipelineSyncer, sync_options};
 use crate::telemetry::init_tracing;
@@ -129,6 +130,10 @@ pub async fn detector_invocation(
         .await
         {
             Ok(outcome) => {
+                metrics::emit(&metrics::detector_invocation(
+                    &state.config.pipeline,
+                    &outcome,
+                ));
                 info!(
                     enqueued = outcome.enqueued,
                     already_applied = outcome.already_applied,
@@ -192,9 +197,15 @@ pub async fn loader_invocation(
             timing,
         )
         .await;
+        let now = chrono::Utc::now();
+        for run in &outcomes {
+            if let Some(line) = metrics::table_pass(&state.config.pipeline, run, now) {
+                metrics::emit(&line);
+            }
+        }
         let failed = outcomes
             .iter()
-            .filter(|(_, o)| matches!(o, TableOutcome::Failed(_)))
+            .filter(|r| matches!(r.outcome, TableOutcome::Failed(_)))
             .count();
         info!(
             tables = outcomes.len(),

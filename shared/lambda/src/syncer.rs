@@ -129,6 +129,7 @@ impl PipelineSyncer {
     async fn rebuild(&self) -> Result<(), PassError> {
         let login = self.credentials.refresh().await.map_err(|e| PassError {
             transient: e.is_transient(),
+            needs_resync: false,
             message: format!("refreshing database credentials: {e}"),
         })?;
         let p = build_pipeline(
@@ -139,10 +140,7 @@ impl PipelineSyncer {
             &self.leases,
             &self.options,
         )
-        .map_err(|e| PassError {
-            transient: false,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| PassError::permanent(e.to_string()))?;
         *self
             .pipeline
             .write()
@@ -200,6 +198,7 @@ fn to_pass_error(e: &SyncError) -> PassError {
     }
     PassError {
         transient: e.is_transient(),
+        needs_resync: e.needs_resync(),
         message,
     }
 }
@@ -208,6 +207,12 @@ fn report(r: &hps_sync::PassReport, more: bool) -> PassReport {
     PassReport {
         instants_applied: r.instants.len(),
         rows_applied: r.rows,
+        rows_upserted: r.upserted,
+        rows_deleted: r.deleted,
+        transactions: r.transactions,
+        instants_behind: r.remaining_instants,
+        newest_completed_at: r.newest_completed_at,
+        up_to_date: !more && r.remaining_instants == 0,
         position: r.position.as_ref().map(|p| p.to_string()),
         more_remaining: more,
         bootstrap: r.bootstrap,
@@ -221,16 +226,12 @@ impl TableSyncer for PipelineSyncer {
         table: &TableSpec,
         budget: PassBudget,
     ) -> Result<PassReport, PassError> {
-        let src = self
-            .sources
-            .get(table.id.as_str())
-            .ok_or_else(|| PassError {
-                transient: false,
-                message: format!(
-                    "table {} has no source (not configured at start-up)",
-                    table.id
-                ),
-            })?;
+        let src = self.sources.get(table.id.as_str()).ok_or_else(|| {
+            PassError::permanent(format!(
+                "table {} has no source (not configured at start-up)",
+                table.id
+            ))
+        })?;
         let mut out = self.run(src, budget).await;
         if let Err(e) = &out
             && is_auth_failure(e)
@@ -249,6 +250,7 @@ impl TableSyncer for PipelineSyncer {
                 }
                 Ok(PassReport {
                     position: position.map(|p| p.to_string()),
+                    up_to_date: blocked_by_pending.is_none(),
                     ..PassReport::default()
                 })
             }
@@ -261,22 +263,21 @@ impl TableSyncer for PipelineSyncer {
                 );
                 Ok(PassReport::default())
             }
-            Ok(PassOutcome::Busy(BusyReason::Lease { owner, expires_at })) => Err(PassError {
-                transient: true,
-                message: format!(
+            Ok(PassOutcome::Busy(BusyReason::Lease { owner, expires_at })) => {
+                Err(PassError::transient(format!(
                     "table {} is being synced by {owner} (lease until {expires_at})",
                     table.id
-                ),
-            }),
-            Ok(PassOutcome::Busy(BusyReason::FenceMoved { expected, found })) => Err(PassError {
-                transient: true,
-                message: format!(
+                )))
+            }
+            Ok(PassOutcome::Busy(BusyReason::FenceMoved { expected, found })) => {
+                Err(PassError::transient(format!(
                     "table {}: another writer moved the fence (expected version {expected}, found {found:?})",
                     table.id
-                ),
-            }),
+                )))
+            }
             Ok(PassOutcome::NeedsResync { reason }) => Err(PassError {
                 transient: false,
+                needs_resync: true,
                 message: format!(
                     "table {} needs a resync: {reason} (run `hudi-pg-sync resync`, or set HPS_AUTO_RESYNC=true)",
                     table.id
