@@ -42,12 +42,13 @@ fn cfn_lint(path: &Path) -> (bool, String) {
 /// The serverless rules (PyPI `cfn-lint-serverless`) on top of cfn-lint's own.
 const SERVERLESS_RULES: [&str; 2] = ["--append-rules", "cfn_lint_serverless.rules"];
 
-/// The rule ids of cfn-lint's findings (`ES1001 message` lines).
+/// cfn-lint's findings: (rule id, message) of each `ES1001 message` line.
 fn finding_ids(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|l| {
             let (id, msg) = l.split_once(' ')?;
-            let is_id = id.len() == 5
+            // E3004, W1001 (cfn-lint), ES1001, WS1000 (serverless rules)
+            let is_id = (5..=6).contains(&id.len())
                 && id.starts_with(['E', 'W', 'I'])
                 && id[id.len() - 4..].bytes().all(|b| b.is_ascii_digit());
             is_id.then(|| (id.to_string(), msg.to_string()))
