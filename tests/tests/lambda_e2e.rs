@@ -2,6 +2,9 @@
 //! PostgreSQL, the two Lambda binaries served by `cargo lambda watch --only-lambda-apis` and
 //! invoked with `cargo lambda invoke`.
 //!
+//! PostgreSQL accepts TLS connections only; the loader connects with `verify-full` against the
+//! cluster's throwaway CA, passed as `HPS_PG_SSLROOTCERT` like a deployment's CA bundle.
+//!
 //! Fixture tables from `../shared/hudi-fixtures` are uploaded to the moto bucket instant by
 //! instant (data files, then the instant's timeline files, completed file last). The bucket
 //! notifies a plain SQS queue of timeline keys (same suffix filters as the SAM template); those
@@ -295,7 +298,11 @@ impl Harness {
     async fn start(tables: &str) -> Harness {
         let tmp = tempfile::tempdir().expect("tempdir");
         let moto = MotoServer::start();
-        let pg = PgCluster::start();
+        // TLS only (hostssl): the loader must verify the server with the test CA
+        let pg = PgCluster::start_with(hps_testkit::postgres::PgOptions {
+            tls: true,
+            ..Default::default()
+        });
         let conf = hps_aws::local_aws_config(&moto.endpoint()).await;
         let s3 = hps_aws::s3_client(&conf);
         let sqs = aws_sdk_sqs::Client::new(&conf);
@@ -459,13 +466,14 @@ impl Harness {
             "incremental-loader",
             "1024",
             &[
-                ("HPS_PG_HOST", "127.0.0.1".to_string()),
+                ("HPS_PG_HOST", "localhost".to_string()),
                 ("HPS_PG_PORT", pg.port.to_string()),
                 ("HPS_PG_DATABASE", "app".to_string()),
                 ("HPS_PG_USER", "app".to_string()),
                 // the test cluster trusts loopback; the loader still needs a password source
                 ("HPS_PG_PASSWORD", "pw-e2e-7f3a9c".to_string()),
-                ("HPS_PG_SSLMODE", "disable".to_string()),
+                ("HPS_PG_SSLMODE", "verify-full".to_string()),
+                ("HPS_PG_SSLROOTCERT", cluster_ca(&pg).display().to_string()),
                 ("HPS_DEADLINE_MARGIN_SECS", "5".to_string()),
             ],
         );
@@ -889,15 +897,24 @@ fn metric(line: &Value, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} missing: {line}"))
 }
 
+/// The cluster's CA certificate (PEM file): what the loader gets as `HPS_PG_SSLROOTCERT`,
+/// the way a deployment passes a CA bundle (`PgSslRootCert`).
+fn cluster_ca(pg: &PgCluster) -> PathBuf {
+    pg.tls.as_ref().expect("a TLS cluster").ca_cert.clone()
+}
+
+/// The test's own reads go over TLS too (the cluster accepts nothing else).
 async fn connect(pg: &PgCluster) -> hps_postgres::tokio_postgres::Client {
-    let (client, conn) = hps_postgres::tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={} user=app dbname=app", pg.port),
-        hps_postgres::tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect");
-    tokio::spawn(conn);
-    client
+    let mut o = hps_postgres::ConnectOptions::new("localhost", pg.port, "app");
+    o.dbname = Some("app".into());
+    o.sslmode = Some(hps_postgres::SslMode::VerifyFull);
+    o.sslrootcert = Some(cluster_ca(pg));
+    o.password = Some(hps_postgres::Secret::new("unused"));
+    hps_postgres::Connector::new(o)
+        .expect("connector")
+        .connect()
+        .await
+        .expect("connect")
 }
 
 /// The `hudi` reader's snapshot of the mirrored (uploaded so far) table.
