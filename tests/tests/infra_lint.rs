@@ -562,6 +562,7 @@ fn roles_are_least_privilege() {
         "sqs:DeleteMessage",
         "sqs:SendMessage",
         "kms:Decrypt",
+        "rds-db:connect",
     ] {
         assert!(load.contains(a), "loader lacks {a}: {load:?}");
     }
@@ -615,6 +616,28 @@ fn roles_are_least_privilege() {
     assert_eq!(
         target("IncrementalLoaderFunctionRole", "logs:PutLogEvents"),
         [getatt("IncrementalLoaderLogGroup", "Arn")]
+    );
+    // the password from the secret, or (PgAuth=iam) a login as PgUser on the given database
+    let by_cond = |action: &str| -> Vec<(Option<String>, Value)> {
+        all_statements(&t)
+            .into_iter()
+            .filter(|(_, _, st)| actions(st).iter().any(|a| a == action))
+            .map(|(_, c, st)| (c, st["Resource"].clone()))
+            .collect()
+    };
+    assert_eq!(
+        by_cond("secretsmanager:GetSecretValue"),
+        [(
+            Some("UsePasswordSecret".into()),
+            serde_json::json!({"Ref": "PgSecretArn"})
+        )]
+    );
+    assert_eq!(
+        by_cond("rds-db:connect"),
+        [(
+            Some("UseIamAuth".into()),
+            serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:dbuser:${PgDbResourceId}/${PgUser}"})
+        )]
     );
     // kms:Decrypt only on the given keys, only when some are given
     let kms: Vec<(Option<String>, &Value)> = all_statements(&t)

@@ -16,6 +16,7 @@ pub mod config;
 pub mod detector;
 pub mod error;
 pub mod event;
+pub mod iam_auth;
 pub mod loader;
 pub mod message;
 pub mod metrics;

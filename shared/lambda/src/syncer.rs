@@ -19,6 +19,7 @@ use hps_sync::{
 use tracing::{info, warn};
 
 use crate::config::{DeleteMode, LoaderConfig};
+use crate::iam_auth::REFRESH_AFTER;
 use crate::loader::{PassBudget, PassError, PassReport, TableSyncer};
 use crate::pg::{Credentials, CredentialsError, Login};
 use crate::tables::TableSpec;
@@ -37,6 +38,8 @@ pub enum StartupError {
 /// The production [`TableSyncer`].
 pub struct PipelineSyncer {
     pipeline: RwLock<Arc<SyncPipeline>>,
+    /// When the current login was taken (a short-lived one is renewed before it expires).
+    logged_in: RwLock<std::time::Instant>,
     credentials: Credentials,
     bookmarks: Arc<dyn BookmarkStore>,
     leases: Arc<dyn LeaseStore>,
@@ -106,6 +109,7 @@ impl PipelineSyncer {
         }
         Ok(PipelineSyncer {
             pipeline: RwLock::new(Arc::new(pipeline)),
+            logged_in: RwLock::new(std::time::Instant::now()),
             credentials,
             bookmarks,
             leases,
@@ -145,6 +149,25 @@ impl PipelineSyncer {
             .pipeline
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(p);
+        *self
+            .logged_in
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// A short-lived login (IAM token) older than [`REFRESH_AFTER`] is replaced before a pass,
+    /// so the pass never connects with an expired one.
+    async fn renew_if_expiring(&self) -> Result<(), PassError> {
+        let age = self
+            .logged_in
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed();
+        if self.credentials.is_short_lived() && age >= REFRESH_AFTER {
+            info!(age_secs = age.as_secs(), "renewing the database token");
+            self.rebuild().await?;
+        }
         Ok(())
     }
 
@@ -232,6 +255,7 @@ impl TableSyncer for PipelineSyncer {
                 table.id
             ))
         })?;
+        self.renew_if_expiring().await?;
         let mut out = self.run(src, budget).await;
         if let Err(e) = &out
             && is_auth_failure(e)
