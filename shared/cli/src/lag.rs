@@ -105,6 +105,7 @@ pub fn thousands(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
     use hps_hudi::instant::Action;
 
     use super::*;

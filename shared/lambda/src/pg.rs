@@ -242,4 +242,49 @@ mod tests {
         let e = parse_secret("s", r#"{"password": 12345}"#, "d").unwrap_err();
         assert!(!e.to_string().contains("12345"), "{e}");
     }
+
+    #[tokio::test]
+    async fn iam_logins_are_fresh_tokens_for_the_configured_user() {
+        use aws_credential_types::provider::SharedCredentialsProvider;
+        let settings = PgSettings {
+            host: "sync.cluster-abc.eu-west-1.rds.amazonaws.com".into(),
+            port: 5432,
+            database: "analytics".into(),
+            user: "hudi_sync".into(),
+            password: PasswordSource::Iam,
+            ssl_mode: hps_postgres::SslMode::VerifyFull,
+            ssl_root_cert: None,
+            connect_timeout: std::time::Duration::from_secs(10),
+            schema: "hudi".into(),
+        };
+        let creds =
+            aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let signer = TokenSigner {
+            host: settings.host.clone(),
+            port: settings.port,
+            user: settings.user.clone(),
+            region: "eu-west-1".into(),
+            credentials: SharedCredentialsProvider::new(creds),
+        };
+        // without a signer: a clear error, not a login without password
+        let bare = Credentials::new(settings.clone(), None);
+        assert!(bare.is_short_lived());
+        assert!(bare.refresh().await.is_err());
+        let c = Credentials::new(settings, None).with_iam(signer);
+        let login = c.refresh().await.unwrap();
+        assert_eq!(login.user, "hudi_sync");
+        let token = login.password.expose();
+        assert!(
+            token.starts_with("sync.cluster-abc.eu-west-1.rds.amazonaws.com:5432/?Action=connect&DBUser=hudi_sync&"),
+            "{token}"
+        );
+        assert!(
+            token.contains("%2Feu-west-1%2Frds-db%2Faws4_request"),
+            "{token}"
+        );
+        // the password settings are not short-lived
+        let mut s = c.settings.clone();
+        s.password = PasswordSource::Literal("pw".into());
+        assert!(!Credentials::new(s, None).is_short_lived());
+    }
 }
