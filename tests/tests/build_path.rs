@@ -109,7 +109,15 @@ fn make_build_and_sam_build_make_arm64_bootstraps_with_the_rds_cas() {
     let build_dir = tempfile::tempdir().expect("tempdir");
     run(
         Command::new(deploy_bin().join("sam"))
-            .args(["build", "--template-file", "template.yaml", "--build-dir"])
+            // --no-cached: samconfig.toml's cache would hash the whole source directory
+            // (CodeUri is the workspace root, target/ included) before building
+            .args([
+                "build",
+                "--no-cached",
+                "--template-file",
+                "template.yaml",
+                "--build-dir",
+            ])
             .arg(build_dir.path())
             .current_dir(root.join("infra"))
             .env("PATH", path_with_deploy_tools())
