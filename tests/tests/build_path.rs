@@ -109,8 +109,8 @@ fn make_build_and_sam_build_make_arm64_bootstraps_with_the_rds_cas() {
     let build_dir = tempfile::tempdir().expect("tempdir");
     run(
         Command::new(deploy_bin().join("sam"))
-            // --no-cached: samconfig.toml's cache would hash the whole source directory
-            // (CodeUri is the workspace root, target/ included) before building
+            // --no-cached (as samconfig.toml says too): SAM's cache would hash the whole
+            // source directory (CodeUri is the workspace root, target/ included) first
             .args([
                 "build",
                 "--no-cached",
