@@ -2,13 +2,20 @@
 //! PostgreSQL, the two Lambda binaries served by `cargo lambda watch --only-lambda-apis` and
 //! invoked with `cargo lambda invoke`.
 //!
+//! PostgreSQL accepts TLS connections only; the loader connects with `verify-full` against the
+//! cluster's throwaway CA, passed as `HPS_PG_SSLROOTCERT` like a deployment's CA bundle.
+//!
 //! Fixture tables from `../shared/hudi-fixtures` are uploaded to the moto bucket instant by
 //! instant (data files, then the instant's timeline files, completed file last). The bucket
 //! notifies a plain SQS queue of timeline keys (same suffix filters as the SAM template); those
 //! S3 events are fed to the detector; the FIFO queue is then drained into the loader the way
 //! the Lambda event source mapping does it (batches of up to ten, delete what did not fail).
+//! The v9 table's instants reach the detector the other way a deployment can deliver them:
+//! the bucket's EventBridge notifications, matched by a rule with the template's pattern
+//! (Object Created under `.hoodie/`, completed-instant suffixes) and queued for the test.
 //! After each instant the staging table is compared with the table's snapshot as the `hudi`
-//! PyPI reader sees it. Also covered: reordered and duplicate events, a lost event recovered by
+//! PyPI reader sees it, and the loader's metrics line (CloudWatch EMF) with what the instant
+//! changed. Also covered: reordered and duplicate events, a lost event recovered by
 //! the scheduled sweep, a poison table that ends in the dead-letter queue without holding up
 //! the other tables, and keys the detector must ignore.
 //!
@@ -267,6 +274,8 @@ struct Harness {
     queue_url: String,
     dlq_url: String,
     events_url: String,
+    /// EventBridge `Object Created` events the lake rule matched
+    eventbridge_url: String,
     invoke_port: u16,
     // dropped in declaration order: functions before the emulator
     detector: Option<Proc>,
@@ -289,7 +298,11 @@ impl Harness {
     async fn start(tables: &str) -> Harness {
         let tmp = tempfile::tempdir().expect("tempdir");
         let moto = MotoServer::start();
-        let pg = PgCluster::start();
+        // TLS only (hostssl): the loader must verify the server with the test CA
+        let pg = PgCluster::start_with(hps_testkit::postgres::PgOptions {
+            tls: true,
+            ..Default::default()
+        });
         let conf = hps_aws::local_aws_config(&moto.endpoint()).await;
         let s3 = hps_aws::s3_client(&conf);
         let sqs = aws_sdk_sqs::Client::new(&conf);
@@ -372,6 +385,23 @@ impl Harness {
                     .expect("queue config"),
             );
         }
+        // S3 -> EventBridge -> the rule a deployment with LakeEventSource=eventbridge has
+        // (same pattern) -> a plain queue the test reads
+        let eventbridge_url = sqs
+            .create_queue()
+            .queue_name("eventbridge-events")
+            .send()
+            .await
+            .expect("eventbridge queue")
+            .queue_url
+            .expect("eventbridge url");
+        create_lake_rule(
+            &moto,
+            "arn:aws:sqs:us-east-1:123456789012:eventbridge-events",
+        );
+        nc = nc.event_bridge_configuration(
+            aws_sdk_s3::types::EventBridgeConfiguration::builder().build(),
+        );
         s3.put_bucket_notification_configuration()
             .bucket(BUCKET)
             .notification_configuration(nc.build())
@@ -436,13 +466,14 @@ impl Harness {
             "incremental-loader",
             "1024",
             &[
-                ("HPS_PG_HOST", "127.0.0.1".to_string()),
+                ("HPS_PG_HOST", "localhost".to_string()),
                 ("HPS_PG_PORT", pg.port.to_string()),
                 ("HPS_PG_DATABASE", "app".to_string()),
                 ("HPS_PG_USER", "app".to_string()),
                 // the test cluster trusts loopback; the loader still needs a password source
                 ("HPS_PG_PASSWORD", "pw-e2e-7f3a9c".to_string()),
-                ("HPS_PG_SSLMODE", "disable".to_string()),
+                ("HPS_PG_SSLMODE", "verify-full".to_string()),
+                ("HPS_PG_SSLROOTCERT", cluster_ca(&pg).display().to_string()),
                 ("HPS_DEADLINE_MARGIN_SECS", "5".to_string()),
             ],
         );
@@ -455,6 +486,7 @@ impl Harness {
             queue_url,
             dlq_url,
             events_url,
+            eventbridge_url,
             invoke_port,
             detector: Some(detector),
             loader: Some(loader),
@@ -492,6 +524,23 @@ impl Harness {
             }
         }
         s
+    }
+
+    /// The loader's EMF lines so far (validated).
+    fn loader_emf(&self) -> Vec<Value> {
+        emf_lines(&self.loader.as_ref().map(Proc::log_text).unwrap_or_default())
+    }
+
+    /// The detector's latest EMF line (validated).
+    fn last_detector_emf(&self) -> Value {
+        let log = self
+            .detector
+            .as_ref()
+            .map(Proc::log_text)
+            .unwrap_or_default();
+        emf_lines(&log)
+            .pop()
+            .expect("the detector wrote a metrics line")
     }
 
     /// `cargo lambda invoke <function> --data-file <payload>`, bounded by `timeout`.
@@ -559,12 +608,22 @@ impl Harness {
 
     /// The S3 notifications the uploads produced so far (each an S3 event document).
     async fn take_s3_events(&self) -> Vec<Value> {
+        self.take_queued(&self.events_url).await
+    }
+
+    /// The EventBridge events the lake rule matched so far.
+    async fn take_eventbridge_events(&self) -> Vec<Value> {
+        self.take_queued(&self.eventbridge_url).await
+    }
+
+    /// Receive and delete every message of a plain queue (JSON bodies).
+    async fn take_queued(&self, url: &str) -> Vec<Value> {
         let mut out = Vec::new();
         loop {
             let r = self
                 .sqs
                 .receive_message()
-                .queue_url(&self.events_url)
+                .queue_url(url)
                 .max_number_of_messages(10)
                 .send()
                 .await
@@ -574,10 +633,10 @@ impl Harness {
                 return out;
             }
             for m in msgs {
-                out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("S3 event JSON"));
+                out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("event JSON"));
                 self.sqs
                     .delete_message()
-                    .queue_url(&self.events_url)
+                    .queue_url(url)
                     .receipt_handle(m.receipt_handle().unwrap_or_default())
                     .send()
                     .await
@@ -747,15 +806,115 @@ impl Harness {
     }
 }
 
+/// The EventBridge pattern of `infra/template.yaml`'s `LakeTimelineRule` with
+/// `TimelineKeyPrefix=warehouse/`: S3 "Object Created" in the lake bucket, keys of completed
+/// instants under a `.hoodie/` folder (`infra_lint.rs` checks the template has this shape).
+fn lake_rule_pattern() -> Value {
+    let keys: Vec<Value> = ["commit", "deltacommit", "replacecommit"]
+        .iter()
+        .map(|s| json!({ "wildcard": format!("warehouse/*.hoodie/*.{s}") }))
+        .collect();
+    json!({
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": { "bucket": { "name": [BUCKET] }, "object": { "key": keys } },
+    })
+}
+
+/// Create the lake rule on moto's default event bus, targeting `queue_arn` (boto3 from the
+/// venv: the Rust tests have no EventBridge client).
+fn create_lake_rule(moto: &MotoServer, queue_arn: &str) {
+    let script = r#"
+import sys, boto3
+events = boto3.client("events")
+events.put_rule(Name="lake-timeline", EventPattern=sys.argv[1], State="ENABLED")
+events.put_targets(Rule="lake-timeline", Targets=[{"Id": "queue", "Arn": sys.argv[2]}])
+"#;
+    let out = Command::new(hps_testkit::python::venv_python())
+        .arg("-c")
+        .arg(script)
+        .arg(lake_rule_pattern().to_string())
+        .arg(queue_arn)
+        .envs(moto.env())
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "creating the EventBridge rule failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The EMF lines in a function's output, each checked the way CloudWatch reads them: an
+/// `_aws` member with a millisecond timestamp and one directive (namespace, dimension sets,
+/// metric definitions), every dimension a string member and every metric a number member.
+fn emf_lines(log: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for line in log.lines().filter(|l| l.contains("\"_aws\"")) {
+        let doc: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("EMF line is not JSON ({e}): {line}"));
+        let aws = &doc["_aws"];
+        assert!(aws["Timestamp"].is_i64(), "EMF timestamp: {line}");
+        let directives = aws["CloudWatchMetrics"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no CloudWatchMetrics: {line}"));
+        assert_eq!(directives.len(), 1, "{line}");
+        let d = &directives[0];
+        assert_eq!(d["Namespace"], hps_lambda::metrics::NAMESPACE, "{line}");
+        let sets = d["Dimensions"].as_array().expect("dimension sets");
+        assert!(!sets.is_empty(), "{line}");
+        for dim in sets.iter().flat_map(|s| s.as_array().expect("set").iter()) {
+            let name = dim.as_str().expect("dimension name");
+            assert!(doc[name].is_string(), "dimension {name} missing: {line}");
+        }
+        let metrics = d["Metrics"].as_array().expect("metric definitions");
+        assert!(!metrics.is_empty(), "{line}");
+        for m in metrics {
+            let name = m["Name"].as_str().expect("metric name");
+            assert!(doc[name].is_number(), "metric {name} missing: {line}");
+            assert!(
+                ["Count", "Seconds", "Milliseconds"].contains(&m["Unit"].as_str().unwrap_or("")),
+                "{line}"
+            );
+        }
+        out.push(doc);
+    }
+    out
+}
+
+/// The EMF lines of one table.
+fn table_lines(lines: &[Value], table: &str) -> Vec<Value> {
+    lines
+        .iter()
+        .filter(|l| l["Table"] == table)
+        .cloned()
+        .collect()
+}
+
+fn metric(line: &Value, name: &str) -> f64 {
+    line[name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{name} missing: {line}"))
+}
+
+/// The cluster's CA certificate (PEM file): what the loader gets as `HPS_PG_SSLROOTCERT`,
+/// the way a deployment passes a CA bundle (`PgSslRootCert`).
+fn cluster_ca(pg: &PgCluster) -> PathBuf {
+    pg.tls.as_ref().expect("a TLS cluster").ca_cert.clone()
+}
+
+/// The test's own reads go over TLS too (the cluster accepts nothing else).
 async fn connect(pg: &PgCluster) -> hps_postgres::tokio_postgres::Client {
-    let (client, conn) = hps_postgres::tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={} user=app dbname=app", pg.port),
-        hps_postgres::tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect");
-    tokio::spawn(conn);
-    client
+    let mut o = hps_postgres::ConnectOptions::new("localhost", pg.port, "app");
+    o.dbname = Some("app".into());
+    o.sslmode = Some(hps_postgres::SslMode::VerifyFull);
+    o.sslrootcert = Some(cluster_ca(pg));
+    o.password = Some(hps_postgres::Secret::new("unused"));
+    hps_postgres::Connector::new(o)
+        .expect("connector")
+        .connect()
+        .await
+        .expect("connect")
 }
 
 /// The `hudi` reader's snapshot of the mirrored (uploaded so far) table.
@@ -922,6 +1081,47 @@ async fn lambda_end_to_end() {
         dlq_visible, 1,
         "the poison message reached the dead-letter queue"
     );
+    // metrics: a failure line per poison delivery; v6's passes applied both instants and
+    // at least every row staging now holds
+    let lines = h.loader_emf();
+    let poison = table_lines(&lines, "garbage");
+    assert_eq!(poison.len(), d.failed_tables.len(), "{poison:?}");
+    for l in &poison {
+        assert_eq!(
+            (metric(l, "Failures"), metric(l, "NeedsResync")),
+            (1.0, 0.0),
+            "{l}"
+        );
+        assert_eq!(l["Pipeline"], PIPELINE);
+    }
+    let v6_lines = table_lines(&lines, v6.id);
+    let sum = |ls: &[Value], m: &str| ls.iter().map(|l| metric(l, m)).sum::<f64>();
+    assert_eq!(sum(&v6_lines, "InstantsApplied"), 2.0, "{v6_lines:?}");
+    assert_eq!(sum(&v6_lines, "Failures"), 0.0, "{v6_lines:?}");
+    assert!(
+        sum(&v6_lines, "RowsUpserted") >= expected6.len() as f64,
+        "{v6_lines:?}"
+    );
+    let last6 = v6_lines.last().expect("a v6 line");
+    assert_eq!(metric(last6, "InstantsBehind"), 0.0, "{last6}");
+    // the lake rule matched the poison key and the two v6 commits (and no other upload)
+    let bridged = h.take_eventbridge_events().await;
+    let mut bridged_keys: Vec<String> = bridged
+        .iter()
+        .map(|e| {
+            e["detail"]["object"]["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    bridged_keys.sort();
+    let mut s3_keys = keys.clone();
+    s3_keys.sort();
+    assert_eq!(
+        bridged_keys, s3_keys,
+        "EventBridge matched what the S3 filter matched"
+    );
 
     // --- v9: instant by instant, staging compared with the snapshot after each one; the
     // last instant's S3 event is lost ---
@@ -930,9 +1130,11 @@ async fn lambda_end_to_end() {
     let n = plan9.instants.len();
     assert!(n >= 10, "v9_txns_nonpart_nometa has 11 instants, found {n}");
     let mut first_event: Option<Value> = None;
-    let mut before_last = BTreeMap::new();
+    let mut before_last: BTreeMap<String, [String; 2]> = BTreeMap::new();
     let mut shrank = false;
+    let mut v9_lines_seen = 0;
     for (i, (t, files)) in plan9.instants.iter().enumerate() {
+        let uploading = Instant::now();
         h.upload(&v9, files).await;
         let events = h.take_s3_events().await;
         assert_eq!(
@@ -940,21 +1142,39 @@ async fn lambda_end_to_end() {
             1,
             "one completed-instant notification for {t}"
         );
-        first_event.get_or_insert_with(|| events[0].clone());
+        // the detector gets the EventBridge form of the same notification
+        let bridged = h.take_eventbridge_events().await;
+        assert_eq!(bridged.len(), 1, "one rule match for {t}: {bridged:?}");
+        assert_eq!(bridged[0]["detail-type"], "Object Created");
+        assert_eq!(
+            bridged[0]["detail"]["object"]["key"].as_str(),
+            Some(s3_event_key(&events[0]).as_str())
+        );
+        first_event.get_or_insert_with(|| bridged[0].clone());
         let lost = i + 1 == n;
         if !lost {
-            let r = h.invoke_ok("commit-detector", &events[0]);
+            let r = h.invoke_ok("commit-detector", &bridged[0]);
             assert_eq!(r["enqueued"], 1, "{r}");
+            let m = h.last_detector_emf();
+            assert_eq!(
+                (metric(&m, "EventsSeen"), metric(&m, "InstantsEnqueued")),
+                (1.0, 1.0),
+                "{m}"
+            );
         }
         let d = h.drain().await;
         assert!(d.failed_tables.is_empty(), "instant {t}: {d:?}");
         let staging = h.staging(&v9).await;
+        let lines = table_lines(&h.loader_emf(), v9.id);
+        let new_lines = &lines[v9_lines_seen..];
+        v9_lines_seen = lines.len();
         if lost {
             assert_eq!(
                 staging, before_last,
                 "without its event the last instant is not applied yet"
             );
             assert_ne!(staging, oracle(&v9), "the last instant changes the table");
+            assert!(new_lines.is_empty(), "no pass, no line: {new_lines:?}");
         } else {
             let expected = oracle(&v9);
             assert_eq!(
@@ -962,6 +1182,37 @@ async fn lambda_end_to_end() {
                 expected,
                 "v9 staging after instant {t} ({}/{n})",
                 i + 1
+            );
+            // the pass's metrics are what the instant did to staging: rows now carrying its
+            // commit time were upserted, keys gone were deleted
+            assert_eq!(new_lines.len(), 1, "one pass for {t}: {new_lines:?}");
+            let l = &new_lines[0];
+            let upserted = expected.values().filter(|v| v[0] == *t).count();
+            let deleted = before_last
+                .keys()
+                .filter(|k| !expected.contains_key(*k))
+                .count();
+            assert_eq!(
+                [
+                    "InstantsApplied",
+                    "RowsUpserted",
+                    "RowsDeleted",
+                    "InstantsBehind",
+                    "NeedsResync",
+                    "Failures"
+                ]
+                .map(|m| metric(l, m)),
+                [1.0, upserted as f64, deleted as f64, 0.0, 0.0, 0.0],
+                "metrics of instant {t}: {l}"
+            );
+            assert!(metric(l, "Transactions") >= 1.0, "{l}");
+            assert!(metric(l, "PassDuration") > 0.0, "{l}");
+            // LOCAL timeline timezone: the completed file's S3 time (whole seconds on moto)
+            let lag = metric(l, "Lag");
+            let bound = uploading.elapsed().as_secs_f64() + 1.0;
+            assert!(
+                (0.0..=bound).contains(&lag),
+                "lag {lag} s, uploaded {bound} s ago: {l}"
             );
             shrank |= !before_last.is_empty() && expected.len() < before_last.len();
             before_last = expected;
@@ -985,6 +1236,15 @@ async fn lambda_end_to_end() {
         (Some(0), Some(1)),
         "{r}"
     );
+    let m = h.last_detector_emf();
+    assert_eq!(
+        (
+            metric(&m, "InstantsAlreadyApplied"),
+            metric(&m, "InstantsEnqueued")
+        ),
+        (1.0, 0.0),
+        "{m}"
+    );
 
     // --- the scheduled safety-net sweep recovers the lost event ---
     let sweep: Value = serde_json::from_slice(
@@ -996,6 +1256,12 @@ async fn lambda_end_to_end() {
     assert_eq!(
         r["enqueued"], 3,
         "one sweep message per configured table: {r}"
+    );
+    let m = h.last_detector_emf();
+    assert_eq!(
+        (metric(&m, "SweepsEnqueued"), metric(&m, "EventsSeen")),
+        (3.0, 0.0),
+        "{m}"
     );
     let d = h.drain().await;
     assert!(d.failed_tables.iter().all(|t| *t == garbage_uri), "{d:?}");
@@ -1022,6 +1288,13 @@ async fn lambda_end_to_end() {
         (r["enqueued"].as_u64(), r["ignored"].as_u64()),
         (Some(0), Some(18)),
         "{r}"
+    );
+    let m = h.last_detector_emf();
+    let records = ignored["Records"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        (metric(&m, "KeysIgnored"), metric(&m, "EventsSeen")),
+        (18.0, records as f64),
+        "{m}"
     );
     assert_eq!(
         h.queue_counts(&h.queue_url).await,

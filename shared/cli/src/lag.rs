@@ -9,39 +9,17 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use hps_hudi::instant::compare_instant_times;
 use hps_hudi::timeline::{Instant, Timeline};
 use hps_sync::Position;
 
-/// Parse an instant time (`yyyyMMddHHmmss` plus optional milliseconds) as a naive time.
-pub fn parse_instant_time(t: &str) -> Option<NaiveDateTime> {
-    if t.len() < 14 || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let base = NaiveDateTime::parse_from_str(&t[..14], "%Y%m%d%H%M%S").ok()?;
-    let millis: i64 = match t.get(14..17) {
-        Some(ms) => ms.parse().ok()?,
-        None => 0,
-    };
-    Some(base + chrono::Duration::milliseconds(millis))
-}
+pub use hps_hudi::timeline::parse_instant_time;
 
 /// The wall-clock time an instant completed (see the module docs for the timezone rules);
 /// `None` when it cannot be told.
 pub fn completed_at(instant: &Instant, timeline_timezone: &str) -> Option<DateTime<Utc>> {
-    let t = instant.window_time();
-    if timeline_timezone.eq_ignore_ascii_case("UTC") {
-        return parse_instant_time(t).map(|n| Utc.from_utc_datetime(&n));
-    }
-    if let Some(m) = instant.last_modified {
-        return Some(m);
-    }
-    let naive = parse_instant_time(t)?;
-    Local
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|d| d.with_timezone(&Utc))
+    instant.completed_at(timeline_timezone)
 }
 
 /// The freshness of a table's copy at `position`.
@@ -127,6 +105,7 @@ pub fn thousands(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
     use hps_hudi::instant::Action;
 
     use super::*;

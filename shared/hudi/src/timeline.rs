@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
 use hps_storage::{DynStore, ObjectMeta};
 use tracing::debug;
 
@@ -48,6 +48,39 @@ impl Instant {
             completion_time: self.completion_time.clone(),
         }
     }
+
+    /// The wall-clock time this instant completed, `None` when it cannot be told. Instant
+    /// times are in the table's timeline timezone (`hoodie.table.timeline.timezone`): with
+    /// `UTC` the time is exact; with `LOCAL` (the default: the writer's zone, which the table
+    /// does not record) the completed file's modification time is used when the storage
+    /// reported one, otherwise the time is read in this machine's zone.
+    pub fn completed_at(&self, timeline_timezone: &str) -> Option<DateTime<Utc>> {
+        let t = self.window_time();
+        if timeline_timezone.eq_ignore_ascii_case("UTC") {
+            return parse_instant_time(t).map(|n| Utc.from_utc_datetime(&n));
+        }
+        if let Some(m) = self.last_modified {
+            return Some(m);
+        }
+        let naive = parse_instant_time(t)?;
+        Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|d| d.with_timezone(&Utc))
+    }
+}
+
+/// Parse an instant time (`yyyyMMddHHmmss` plus optional milliseconds) as a naive time.
+pub fn parse_instant_time(t: &str) -> Option<NaiveDateTime> {
+    if t.len() < 14 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let base = NaiveDateTime::parse_from_str(&t[..14], "%Y%m%d%H%M%S").ok()?;
+    let millis: i64 = match t.get(14..17) {
+        Some(ms) => ms.parse().ok()?,
+        None => 0,
+    };
+    Some(base + chrono::Duration::milliseconds(millis))
 }
 
 /// A requested or inflight instant with no completed file (yet).

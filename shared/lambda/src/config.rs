@@ -110,6 +110,13 @@ pub static ENV_VARS: &[EnvVar] = &[
         doc: "Database user; a `username` field in the secret takes precedence.",
     },
     EnvVar {
+        name: "HPS_PG_AUTH",
+        roles: LOAD,
+        required: NONE,
+        default: Some("password"),
+        doc: "`password`: the password comes from `HPS_PG_SECRET_ARN` or `HPS_PG_PASSWORD`. `iam`: IAM database authentication, a token signed with the function's role (`rds-db:connect`), taken at each login and renewed before a pass once it is 10 minutes old; the user needs the `rds_iam` role and TLS is required.",
+    },
+    EnvVar {
         name: "HPS_PG_SECRET_ARN",
         roles: LOAD,
         required: NONE,
@@ -361,6 +368,8 @@ pub enum PasswordSource {
     Secret(String),
     /// The password itself.
     Literal(String),
+    /// IAM database authentication: a token signed with the function's credentials.
+    Iam,
 }
 
 impl fmt::Debug for PasswordSource {
@@ -368,6 +377,7 @@ impl fmt::Debug for PasswordSource {
         match self {
             PasswordSource::Secret(arn) => f.debug_tuple("Secret").field(arn).finish(),
             PasswordSource::Literal(_) => f.write_str("Literal(<redacted>)"),
+            PasswordSource::Iam => f.write_str("Iam"),
         }
     }
 }
@@ -429,19 +439,35 @@ pub struct LoaderConfig {
     pub deadline_margin: Duration,
 }
 
+/// `HPS_PG_AUTH` and the password variables.
+fn password_source(env: &impl Env) -> Result<PasswordSource, ConfigError> {
+    match with_default(env, "HPS_PG_AUTH")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "iam" => return Ok(PasswordSource::Iam),
+        "password" => {}
+        other => {
+            return Err(ConfigError::Invalid {
+                var: "HPS_PG_AUTH",
+                reason: format!("{other:?}: expected password or iam"),
+            });
+        }
+    }
+    match (env.get("HPS_PG_SECRET_ARN"), env.get("HPS_PG_PASSWORD")) {
+        (Some(arn), _) => Ok(PasswordSource::Secret(arn)),
+        (None, Some(p)) => Ok(PasswordSource::Literal(p)),
+        (None, None) => Err(ConfigError::Missing {
+            var: "HPS_PG_SECRET_ARN",
+            hint: "a Secrets Manager secret with the password (or HPS_PG_PASSWORD for local runs, or HPS_PG_AUTH=iam)",
+        }),
+    }
+}
+
 impl LoaderConfig {
     /// Read from `env`.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let password = match (env.get("HPS_PG_SECRET_ARN"), env.get("HPS_PG_PASSWORD")) {
-            (Some(arn), _) => PasswordSource::Secret(arn),
-            (None, Some(p)) => PasswordSource::Literal(p),
-            (None, None) => {
-                return Err(ConfigError::Missing {
-                    var: "HPS_PG_SECRET_ARN",
-                    hint: "a Secrets Manager secret with the password (or HPS_PG_PASSWORD for local runs)",
-                });
-            }
-        };
+        let password = password_source(env)?;
         let delete_mode = match with_default(env, "HPS_DELETE_MODE")
             .to_ascii_lowercase()
             .as_str()
@@ -483,6 +509,13 @@ impl LoaderConfig {
             }
         };
         let port: u16 = parse_num(env, "HPS_PG_PORT")?;
+        let ssl_mode = parse_ssl_mode(&with_default(env, "HPS_PG_SSLMODE"))?;
+        if password == PasswordSource::Iam && ssl_mode == SslMode::Disable {
+            return Err(ConfigError::Invalid {
+                var: "HPS_PG_AUTH",
+                reason: "iam needs TLS: HPS_PG_SSLMODE must not be disable".into(),
+            });
+        }
         let connect_timeout = Duration::from_secs(parse_num(env, "HPS_PG_CONNECT_TIMEOUT_SECS")?);
         Ok(LoaderConfig {
             tables: TableSet::parse(&required(env, "HPS_TABLES", "id=s3://bucket/path,...")?)?,
@@ -495,7 +528,7 @@ impl LoaderConfig {
                 database: with_default(env, "HPS_PG_DATABASE"),
                 user: with_default(env, "HPS_PG_USER"),
                 password,
-                ssl_mode: parse_ssl_mode(&with_default(env, "HPS_PG_SSLMODE"))?,
+                ssl_mode,
                 ssl_root_cert: env.get("HPS_PG_SSLROOTCERT").map(PathBuf::from),
                 connect_timeout,
                 schema: with_default(env, "HPS_PG_SCHEMA"),
@@ -598,6 +631,30 @@ mod tests {
             documented, listed,
             "docs/lambda-config.md and ENV_VARS differ"
         );
+    }
+
+    #[test]
+    fn iam_authentication_needs_no_password_but_tls() {
+        let no_secret = ("HPS_PG_SECRET_ARN", "");
+        let c = LoaderConfig::from_env(&VecEnv(with(BASE, [no_secret, ("HPS_PG_AUTH", "IAM")])))
+            .unwrap();
+        assert_eq!(c.pg.password, PasswordSource::Iam);
+        // without it, a password source is required
+        let e = LoaderConfig::from_env(&VecEnv(with(BASE, [no_secret]))).unwrap_err();
+        assert!(e.to_string().contains("HPS_PG_SECRET_ARN"), "{e}");
+        let e = LoaderConfig::from_env(&VecEnv(with(
+            BASE,
+            [
+                no_secret,
+                ("HPS_PG_AUTH", "iam"),
+                ("HPS_PG_SSLMODE", "disable"),
+            ],
+        )))
+        .unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
+        let e =
+            LoaderConfig::from_env(&VecEnv(with(BASE, [("HPS_PG_AUTH", "kerberos")]))).unwrap_err();
+        assert!(e.to_string().contains("HPS_PG_AUTH"), "{e}");
     }
 
     #[test]

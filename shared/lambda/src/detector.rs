@@ -237,8 +237,14 @@ pub async fn send_messages(
 /// Summary of one detector invocation (also its Lambda response).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DetectorOutcome {
+    /// S3 object records in the event (readable or not; a sweep carries none).
+    pub records: usize,
     /// Messages sent.
     pub enqueued: usize,
+    /// Of them, messages naming an instant (S3 events).
+    pub instants_enqueued: usize,
+    /// Of them, sweep messages (one per swept table).
+    pub sweeps_enqueued: usize,
     /// Instants not enqueued because the bookmark is already past them.
     pub already_applied: usize,
     /// Keys ignored.
@@ -286,8 +292,15 @@ pub async fn handle_event(
         }
     }
     send_messages(queue, &plan.messages, retry).await?;
+    let instants_enqueued = plan.messages.iter().filter(|m| m.instant.is_some()).count();
     Ok(DetectorOutcome {
+        records: match event {
+            DetectorEvent::Objects(records) => records.len(),
+            DetectorEvent::Sweep { .. } => 0,
+        },
         enqueued: plan.messages.len(),
+        instants_enqueued,
+        sweeps_enqueued: plan.messages.len() - instants_enqueued,
         already_applied,
         ignored: plan.ignored.len(),
         unreadable: plan.unreadable.len(),

@@ -7,6 +7,8 @@
 //!   newest completed instant within the invocation's deadline; continuation messages when
 //!   work remains; a partial batch response failing only the tables that failed.
 //!
+//! Both write CloudWatch Embedded Metric Format lines ([`metrics`]) beside their JSON logs.
+//!
 //! The function binaries in `functions/` are thin mains over this crate. Configuration comes
 //! from environment variables ([`config::ENV_VARS`], documented in `docs/lambda-config.md`).
 
@@ -14,8 +16,10 @@ pub mod config;
 pub mod detector;
 pub mod error;
 pub mod event;
+pub mod iam_auth;
 pub mod loader;
 pub mod message;
+pub mod metrics;
 pub mod pg;
 pub mod runtime;
 pub mod syncer;

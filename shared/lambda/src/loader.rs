@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -40,6 +41,19 @@ pub struct PassReport {
     pub instants_applied: usize,
     /// Change rows applied.
     pub rows_applied: u64,
+    /// Upserts that won the version guard (staging rows created or replaced).
+    pub rows_upserted: u64,
+    /// Deletes that won the version guard.
+    pub rows_deleted: u64,
+    /// Transactions committed.
+    pub transactions: u32,
+    /// Completed instants still to apply after the pass.
+    pub instants_behind: usize,
+    /// When the newest instant the pass applied completed, if it applied one and the time
+    /// can be told.
+    pub newest_completed_at: Option<DateTime<Utc>>,
+    /// Nothing is left to apply (not paused, not stopped early).
+    pub up_to_date: bool,
     /// The bookmark after the pass (for logs), if any.
     pub position: Option<String>,
     /// Completed instants remain beyond the bookmark (the budget or an instant cap ended the
@@ -54,6 +68,8 @@ pub struct PassReport {
 pub struct PassError {
     /// Retrying later may succeed (lease held elsewhere, throttling, connection loss).
     pub transient: bool,
+    /// The table's incremental history is gone: it stays stopped until it is resynced.
+    pub needs_resync: bool,
     /// What happened (table, instant, file where known). Must not contain secrets.
     pub message: String,
 }
@@ -70,6 +86,26 @@ impl fmt::Display for PassError {
 }
 
 impl std::error::Error for PassError {}
+
+impl PassError {
+    /// A failure that retrying may cure.
+    pub fn transient(message: impl Into<String>) -> Self {
+        PassError {
+            transient: true,
+            needs_resync: false,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that retrying will not cure.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        PassError {
+            transient: false,
+            needs_resync: false,
+            message: message.into(),
+        }
+    }
+}
 
 /// Runs one sync pass for one table: from its bookmark up to its newest completed instant,
 /// within the budget. Implemented over the hps-sync pipeline (S3 reader, Postgres apply,
@@ -211,7 +247,7 @@ pub fn group_by_table(tables: &TableSet, records: &[SqsMessage]) -> Grouped {
     out
 }
 
-/// Outcome per table (for logs and tests).
+/// Outcome per table (for logs, metrics and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableOutcome {
     /// Caught up.
@@ -221,7 +257,18 @@ pub enum TableOutcome {
     /// Not started for lack of time; continuation enqueued.
     Deferred,
     /// Failed: its messages are reported as batch item failures.
-    Failed(String),
+    Failed(PassError),
+}
+
+/// One table of a batch: what happened to it and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRun {
+    /// The table's configured id.
+    pub table: String,
+    /// What happened.
+    pub outcome: TableOutcome,
+    /// Wall time spent on the table (pass and continuation).
+    pub elapsed: Duration,
 }
 
 /// Handle one SQS batch.
@@ -232,7 +279,7 @@ pub async fn handle_batch(
     records: &[SqsMessage],
     request_id: &str,
     timing: LoaderTiming,
-) -> (SqsBatchResponse, Vec<(String, TableOutcome)>) {
+) -> (SqsBatchResponse, Vec<TableRun>) {
     let grouped = group_by_table(tables, records);
     let mut response = SqsBatchResponse::default();
     for (id, why) in &grouped.rejected {
@@ -247,6 +294,7 @@ pub async fn handle_batch(
         };
         let span =
             info_span!("table", table = %table_id, uri = %spec.uri(), messages = message_ids.len());
+        let started = Instant::now();
         let outcome = run_table(spec, syncer, queue, request_id, timing, &mut started_any)
             .instrument(span)
             .await;
@@ -255,7 +303,11 @@ pub async fn handle_batch(
                 response.add_failure(id.clone());
             }
         }
-        outcomes.push((table_id.clone(), outcome));
+        outcomes.push(TableRun {
+            table: table_id.clone(),
+            outcome,
+            elapsed: started.elapsed(),
+        });
     }
     (response, outcomes)
 }
@@ -279,7 +331,7 @@ async fn run_table(
                 timing.margin.as_secs()
             );
             error!(error = %msg, "pass not started");
-            return TableOutcome::Failed(msg);
+            return TableOutcome::Failed(PassError::permanent(msg));
         }
         info!("no time left in this invocation; deferring to a continuation");
         return match continue_later(spec, queue, request_id).await {
@@ -300,7 +352,7 @@ async fn run_table(
             syncer.reset_after_abort().await;
             let msg = "pass overran the invocation deadline and was cancelled".to_string();
             error!(error = %msg, "pass failed");
-            return TableOutcome::Failed(msg);
+            return TableOutcome::Failed(PassError::transient(msg));
         }
     };
     match result {
@@ -331,7 +383,7 @@ async fn run_table(
             } else {
                 error!(error = %e, "pass failed; messages will be retried, then dead-lettered");
             }
-            TableOutcome::Failed(e.to_string())
+            TableOutcome::Failed(e)
         }
     }
 }
@@ -340,7 +392,7 @@ async fn continue_later(
     spec: &TableSpec,
     queue: &dyn Queue,
     request_id: &str,
-) -> Result<(), String> {
+) -> Result<(), PassError> {
     let msg = continuation_message(spec, request_id);
     match queue.send(&msg).await {
         Ok(sent) => {
@@ -351,7 +403,11 @@ async fn continue_later(
             // the table's messages are reported failed instead: their redelivery continues it
             let m = format!("could not enqueue the continuation: {e}");
             error!(error = %m);
-            Err(m)
+            Err(PassError {
+                transient: e.is_transient(),
+                needs_resync: false,
+                message: m,
+            })
         }
     }
 }
@@ -552,13 +608,9 @@ mod tests {
     #[tokio::test]
     async fn only_failed_tables_are_reported_and_continuations_are_sent() {
         let mut script = Script::default();
-        script.results.insert(
-            "a".into(),
-            Err(PassError {
-                transient: false,
-                message: "not a Hudi table".into(),
-            }),
-        );
+        script
+            .results
+            .insert("a".into(), Err(PassError::permanent("not a Hudi table")));
         script.results.insert(
             "b".into(),
             Ok(PassReport {
@@ -566,7 +618,7 @@ mod tests {
                 rows_applied: 10,
                 position: Some("x".into()),
                 more_remaining: true,
-                bootstrap: false,
+                ..PassReport::default()
             }),
         );
         let queue = Sent::default();
@@ -585,8 +637,8 @@ mod tests {
             ["a", "b", "c"],
             "one pass per table"
         );
-        assert!(matches!(outcomes[1].1, TableOutcome::Continued(_)));
-        assert!(matches!(outcomes[2].1, TableOutcome::Done(_)));
+        assert!(matches!(outcomes[1].outcome, TableOutcome::Continued(_)));
+        assert!(matches!(outcomes[2].outcome, TableOutcome::Done(_)));
         let sent = queue.msgs.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].table, "s3://lake/b");
@@ -640,7 +692,7 @@ mod tests {
         assert_eq!(failures(&resp), ["m1"]);
         assert_eq!(*script.resets.lock().unwrap(), 1);
         // "b" never started: deferred with a continuation, its message acknowledged
-        assert_eq!(outcomes[1].1, TableOutcome::Deferred);
+        assert_eq!(outcomes[1].outcome, TableOutcome::Deferred);
         assert_eq!(*script.calls.lock().unwrap(), ["a"]);
         let sent = queue.msgs.lock().unwrap();
         assert_eq!(
@@ -662,7 +714,7 @@ mod tests {
         let (resp, outcomes) = handle_batch(&tables(), &script, &queue, &records, "r", t).await;
         assert_eq!(failures(&resp), ["m1", "m2"]);
         assert!(
-            matches!(&outcomes[0].1, TableOutcome::Failed(m) if m.contains("HPS_DEADLINE_MARGIN_SECS"))
+            matches!(&outcomes[0].outcome, TableOutcome::Failed(e) if e.message.contains("HPS_DEADLINE_MARGIN_SECS"))
         );
         assert!(script.calls.lock().unwrap().is_empty());
         assert!(

@@ -3,7 +3,9 @@
 //! The password comes from Secrets Manager (an RDS-style JSON secret with `password` and
 //! optionally `username`, or a plain string) or, for local runs, from the environment. It is
 //! fetched once per container; after an authentication failure the caller asks again
-//! ([`Credentials::refresh`]) so a rotated secret is picked up without a cold start.
+//! ([`Credentials::refresh`]) so a rotated secret is picked up without a cold start. With
+//! IAM database authentication the password is a short-lived token ([`crate::iam_auth`]),
+//! taken at each refresh.
 
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use hps_postgres::{ConnectOptions, Secret};
@@ -12,6 +14,7 @@ use thiserror::Error;
 use tracing::info;
 
 use crate::config::{PasswordSource, PgSettings};
+use crate::iam_auth::{IamAuthError, TokenSigner};
 
 /// Fetching or decoding the password failed. Never contains the secret value.
 #[derive(Debug, Error)]
@@ -34,18 +37,19 @@ pub enum CredentialsError {
         /// Why (never the value).
         reason: String,
     },
+    /// No IAM authentication token could be made.
+    #[error(transparent)]
+    Iam(#[from] IamAuthError),
 }
 
 impl CredentialsError {
     /// Whether a retry may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            CredentialsError::Fetch {
-                transient: true,
-                ..
-            }
-        )
+        match self {
+            CredentialsError::Fetch { transient, .. } => *transient,
+            CredentialsError::Iam(e) => e.is_transient(),
+            CredentialsError::Unusable { .. } => false,
+        }
     }
 }
 
@@ -108,12 +112,28 @@ pub fn parse_secret(
 pub struct Credentials {
     settings: PgSettings,
     secrets: Option<SecretsClient>,
+    iam: Option<TokenSigner>,
 }
 
 impl Credentials {
     /// `secrets` is needed when the password source is a secret.
     pub fn new(settings: PgSettings, secrets: Option<SecretsClient>) -> Self {
-        Credentials { settings, secrets }
+        Credentials {
+            settings,
+            secrets,
+            iam: None,
+        }
+    }
+
+    /// The signer of IAM authentication tokens (needed when the password source is IAM).
+    pub fn with_iam(mut self, signer: TokenSigner) -> Self {
+        self.iam = Some(signer);
+        self
+    }
+
+    /// The login expires by itself (an IAM token): take a new one before it does.
+    pub fn is_short_lived(&self) -> bool {
+        self.settings.password == PasswordSource::Iam
     }
 
     /// Fetch the login now (Secrets Manager call for secrets).
@@ -123,6 +143,17 @@ impl Credentials {
                 user: self.settings.user.clone(),
                 password: Secret::new(p.clone()),
             }),
+            PasswordSource::Iam => {
+                let signer = self.iam.as_ref().ok_or_else(|| {
+                    IamAuthError::Credentials("no token signer configured".into())
+                })?;
+                let token = signer.token().await?;
+                info!(user = %self.settings.user, "database token signed (IAM authentication)");
+                Ok(Login {
+                    user: self.settings.user.clone(),
+                    password: Secret::new(token),
+                })
+            }
             PasswordSource::Secret(id) => {
                 let client = self
                     .secrets
@@ -210,5 +241,50 @@ mod tests {
         // errors never echo the value
         let e = parse_secret("s", r#"{"password": 12345}"#, "d").unwrap_err();
         assert!(!e.to_string().contains("12345"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn iam_logins_are_fresh_tokens_for_the_configured_user() {
+        use aws_credential_types::provider::SharedCredentialsProvider;
+        let settings = PgSettings {
+            host: "sync.cluster-abc.eu-west-1.rds.amazonaws.com".into(),
+            port: 5432,
+            database: "analytics".into(),
+            user: "hudi_sync".into(),
+            password: PasswordSource::Iam,
+            ssl_mode: hps_postgres::SslMode::VerifyFull,
+            ssl_root_cert: None,
+            connect_timeout: std::time::Duration::from_secs(10),
+            schema: "hudi".into(),
+        };
+        let creds =
+            aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let signer = TokenSigner {
+            host: settings.host.clone(),
+            port: settings.port,
+            user: settings.user.clone(),
+            region: "eu-west-1".into(),
+            credentials: SharedCredentialsProvider::new(creds),
+        };
+        // without a signer: a clear error, not a login without password
+        let bare = Credentials::new(settings.clone(), None);
+        assert!(bare.is_short_lived());
+        assert!(bare.refresh().await.is_err());
+        let c = Credentials::new(settings, None).with_iam(signer);
+        let login = c.refresh().await.unwrap();
+        assert_eq!(login.user, "hudi_sync");
+        let token = login.password.expose();
+        assert!(
+            token.starts_with("sync.cluster-abc.eu-west-1.rds.amazonaws.com:5432/?Action=connect&DBUser=hudi_sync&"),
+            "{token}"
+        );
+        assert!(
+            token.contains("%2Feu-west-1%2Frds-db%2Faws4_request"),
+            "{token}"
+        );
+        // the password settings are not short-lived
+        let mut s = c.settings.clone();
+        s.password = PasswordSource::Literal("pw".into());
+        assert!(!Credentials::new(s, None).is_short_lived());
     }
 }

@@ -15,7 +15,9 @@ use tracing::{Instrument, debug, error, info, info_span};
 use crate::config::{DetectorConfig, LoaderConfig, LogConfig, PasswordSource, ProcessEnv};
 use crate::detector::{BookmarkPeek, DetectorOutcome, RetryPolicy, handle_event};
 use crate::event::parse_detector_event;
+use crate::iam_auth::TokenSigner;
 use crate::loader::{LoaderTiming, TableOutcome, TableSyncer, handle_batch};
+use crate::metrics;
 use crate::pg::Credentials;
 use crate::syncer::{PipelineSyncer, sync_options};
 use crate::telemetry::init_tracing;
@@ -71,9 +73,12 @@ pub async fn loader_from_env() -> Result<LoaderState, Error> {
     ));
     let secrets = match config.pg.password {
         PasswordSource::Secret(_) => Some(aws_sdk_secretsmanager::Client::new(&aws)),
-        PasswordSource::Literal(_) => None,
+        PasswordSource::Literal(_) | PasswordSource::Iam => None,
     };
-    let credentials = Credentials::new(config.pg.clone(), secrets);
+    let mut credentials = Credentials::new(config.pg.clone(), secrets);
+    if config.pg.password == PasswordSource::Iam {
+        credentials = credentials.with_iam(token_signer(&config, &aws)?);
+    }
     let syncer = PipelineSyncer::new(
         &config,
         credentials,
@@ -89,6 +94,24 @@ pub async fn loader_from_env() -> Result<LoaderState, Error> {
         config,
         syncer: Arc::new(syncer),
         queue: Arc::new(queue),
+    })
+}
+
+/// The IAM token signer: the function's credentials and region from the AWS configuration.
+fn token_signer(config: &LoaderConfig, aws: &aws_config::SdkConfig) -> Result<TokenSigner, Error> {
+    let region = aws
+        .region()
+        .map(|r| r.to_string())
+        .ok_or("HPS_PG_AUTH=iam needs the AWS region (AWS_REGION)")?;
+    let credentials = aws
+        .credentials_provider()
+        .ok_or("HPS_PG_AUTH=iam needs AWS credentials")?;
+    Ok(TokenSigner {
+        host: config.pg.host.clone(),
+        port: config.pg.port,
+        user: config.pg.user.clone(),
+        region,
+        credentials,
     })
 }
 
@@ -129,6 +152,10 @@ pub async fn detector_invocation(
         .await
         {
             Ok(outcome) => {
+                metrics::emit(&metrics::detector_invocation(
+                    &state.config.pipeline,
+                    &outcome,
+                ));
                 info!(
                     enqueued = outcome.enqueued,
                     already_applied = outcome.already_applied,
@@ -192,9 +219,15 @@ pub async fn loader_invocation(
             timing,
         )
         .await;
+        let now = chrono::Utc::now();
+        for run in &outcomes {
+            if let Some(line) = metrics::table_pass(&state.config.pipeline, run, now) {
+                metrics::emit(&line);
+            }
+        }
         let failed = outcomes
             .iter()
-            .filter(|(_, o)| matches!(o, TableOutcome::Failed(_)))
+            .filter(|r| matches!(r.outcome, TableOutcome::Failed(_)))
             .count();
         info!(
             tables = outcomes.len(),

@@ -19,6 +19,7 @@ use hps_sync::{
 use tracing::{info, warn};
 
 use crate::config::{DeleteMode, LoaderConfig};
+use crate::iam_auth::REFRESH_AFTER;
 use crate::loader::{PassBudget, PassError, PassReport, TableSyncer};
 use crate::pg::{Credentials, CredentialsError, Login};
 use crate::tables::TableSpec;
@@ -37,6 +38,8 @@ pub enum StartupError {
 /// The production [`TableSyncer`].
 pub struct PipelineSyncer {
     pipeline: RwLock<Arc<SyncPipeline>>,
+    /// When the current login was taken (a short-lived one is renewed before it expires).
+    logged_in: RwLock<std::time::Instant>,
     credentials: Credentials,
     bookmarks: Arc<dyn BookmarkStore>,
     leases: Arc<dyn LeaseStore>,
@@ -106,6 +109,7 @@ impl PipelineSyncer {
         }
         Ok(PipelineSyncer {
             pipeline: RwLock::new(Arc::new(pipeline)),
+            logged_in: RwLock::new(std::time::Instant::now()),
             credentials,
             bookmarks,
             leases,
@@ -129,6 +133,7 @@ impl PipelineSyncer {
     async fn rebuild(&self) -> Result<(), PassError> {
         let login = self.credentials.refresh().await.map_err(|e| PassError {
             transient: e.is_transient(),
+            needs_resync: false,
             message: format!("refreshing database credentials: {e}"),
         })?;
         let p = build_pipeline(
@@ -139,14 +144,30 @@ impl PipelineSyncer {
             &self.leases,
             &self.options,
         )
-        .map_err(|e| PassError {
-            transient: false,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| PassError::permanent(e.to_string()))?;
         *self
             .pipeline
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(p);
+        *self
+            .logged_in
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// A short-lived login (IAM token) older than [`REFRESH_AFTER`] is replaced before a pass,
+    /// so the pass never connects with an expired one.
+    async fn renew_if_expiring(&self) -> Result<(), PassError> {
+        let age = self
+            .logged_in
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed();
+        if self.credentials.is_short_lived() && age >= REFRESH_AFTER {
+            info!(age_secs = age.as_secs(), "renewing the database token");
+            self.rebuild().await?;
+        }
         Ok(())
     }
 
@@ -200,6 +221,7 @@ fn to_pass_error(e: &SyncError) -> PassError {
     }
     PassError {
         transient: e.is_transient(),
+        needs_resync: e.needs_resync(),
         message,
     }
 }
@@ -208,6 +230,12 @@ fn report(r: &hps_sync::PassReport, more: bool) -> PassReport {
     PassReport {
         instants_applied: r.instants.len(),
         rows_applied: r.rows,
+        rows_upserted: r.upserted,
+        rows_deleted: r.deleted,
+        transactions: r.transactions,
+        instants_behind: r.remaining_instants,
+        newest_completed_at: r.newest_completed_at,
+        up_to_date: !more && r.remaining_instants == 0,
         position: r.position.as_ref().map(|p| p.to_string()),
         more_remaining: more,
         bootstrap: r.bootstrap,
@@ -221,16 +249,13 @@ impl TableSyncer for PipelineSyncer {
         table: &TableSpec,
         budget: PassBudget,
     ) -> Result<PassReport, PassError> {
-        let src = self
-            .sources
-            .get(table.id.as_str())
-            .ok_or_else(|| PassError {
-                transient: false,
-                message: format!(
-                    "table {} has no source (not configured at start-up)",
-                    table.id
-                ),
-            })?;
+        let src = self.sources.get(table.id.as_str()).ok_or_else(|| {
+            PassError::permanent(format!(
+                "table {} has no source (not configured at start-up)",
+                table.id
+            ))
+        })?;
+        self.renew_if_expiring().await?;
         let mut out = self.run(src, budget).await;
         if let Err(e) = &out
             && is_auth_failure(e)
@@ -249,6 +274,7 @@ impl TableSyncer for PipelineSyncer {
                 }
                 Ok(PassReport {
                     position: position.map(|p| p.to_string()),
+                    up_to_date: blocked_by_pending.is_none(),
                     ..PassReport::default()
                 })
             }
@@ -261,22 +287,21 @@ impl TableSyncer for PipelineSyncer {
                 );
                 Ok(PassReport::default())
             }
-            Ok(PassOutcome::Busy(BusyReason::Lease { owner, expires_at })) => Err(PassError {
-                transient: true,
-                message: format!(
+            Ok(PassOutcome::Busy(BusyReason::Lease { owner, expires_at })) => {
+                Err(PassError::transient(format!(
                     "table {} is being synced by {owner} (lease until {expires_at})",
                     table.id
-                ),
-            }),
-            Ok(PassOutcome::Busy(BusyReason::FenceMoved { expected, found })) => Err(PassError {
-                transient: true,
-                message: format!(
+                )))
+            }
+            Ok(PassOutcome::Busy(BusyReason::FenceMoved { expected, found })) => {
+                Err(PassError::transient(format!(
                     "table {}: another writer moved the fence (expected version {expected}, found {found:?})",
                     table.id
-                ),
-            }),
+                )))
+            }
             Ok(PassOutcome::NeedsResync { reason }) => Err(PassError {
                 transient: false,
+                needs_resync: true,
                 message: format!(
                     "table {} needs a resync: {reason} (run `hudi-pg-sync resync`, or set HPS_AUTO_RESYNC=true)",
                     table.id

@@ -269,6 +269,8 @@ struct TxProgress {
     record_keys: Vec<String>,
     partition_paths: Vec<String>,
     failure: Option<SyncError>,
+    /// What the apply path reported for this transaction's batches.
+    applied: ApplyStats,
 }
 
 impl TxProgress {
@@ -817,6 +819,15 @@ impl<'p> Run<'p> {
                     self.report
                         .instants
                         .extend(plan.instants.iter().map(|i| to_position(&i.position())));
+                    // the window's end is the newest instant applied so far (for the lag)
+                    let timezone = &self.t.hudi.config().timeline_timezone;
+                    let at = candidates
+                        .iter()
+                        .find(|i| i.requested_time == end.requested_time)
+                        .and_then(|i| i.completed_at(timezone));
+                    if at.is_some() {
+                        self.report.newest_completed_at = at;
+                    }
                 }
             }
             if self.mode == PassMode::Step || self.deadline_passed() {
@@ -1130,7 +1141,10 @@ impl<'p> Run<'p> {
                     } else {
                         LoadMode::Upsert
                     };
-                    applier.apply_as(&self.t.spec, &load_id, &schema, stream, Some(&hook), mode).await.map(|_| ())
+                    applier
+                        .apply_as(&self.t.spec, &load_id, &schema, stream, Some(&hook), mode)
+                        .await
+                        .map(|stats| lock(txp).applied = stats)
                 }
                 _ => fence_only(applier, &hook).await,
             };
@@ -1173,6 +1187,8 @@ impl<'p> Run<'p> {
         let p = lock(txp);
         self.report.transactions += 1;
         self.report.rows += p.rows;
+        self.report.upserted += p.applied.inserted + p.applied.updated;
+        self.report.deleted += p.applied.deleted;
         self.report.slices += (p.next_slice - p.first_slice) as u64;
         self.report.resync_removed += removed;
         let window_done = fence.cursor.is_none();

@@ -252,6 +252,15 @@ pub struct PassReport {
     pub instants: Vec<Position>,
     /// Change rows applied (COPYed) by this pass.
     pub rows: u64,
+    /// Upserts that won the version guard (staging rows created or replaced).
+    pub upserted: u64,
+    /// Deletes that won the version guard (hard: row removed and tombstone written; soft:
+    /// row marked deleted).
+    pub deleted: u64,
+    /// When the newest instant this pass applied completed (its wall-clock time, see
+    /// [`hps_hudi::Instant::completed_at`]); `None` when no window was finished or the time
+    /// cannot be told.
+    pub newest_completed_at: Option<DateTime<Utc>>,
     /// Transactions committed.
     pub transactions: u32,
     /// File slices applied.
