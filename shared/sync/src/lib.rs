@@ -14,6 +14,7 @@ pub mod lease;
 pub mod queue;
 
 // the pipeline core (sync pass, fence, operations)
+mod after_apply;
 pub mod error;
 pub mod failpoint;
 mod feed;

@@ -958,7 +958,9 @@ impl<'p> Run<'p> {
             plan_id: pid,
             window_end: end,
             resync_id,
-            bulk: resync_id.is_none() && self.fence()?.position.is_none(),
+            bulk: resync_id.is_none()
+                && self.fence()?.position.is_none()
+                && self.t.src.after_apply.is_empty(),
         };
         if start >= n || (!plan.snapshot && !plan.instants.iter().any(|i| i.adds_rows)) {
             // nothing to read (table services only, or everything applied): move the fence
@@ -1203,6 +1205,7 @@ impl<'p> Run<'p> {
         w: &WindowCtx<'_>,
         txp: &Mutex<TxProgress>,
         load_id: &str,
+        stats: &ApplyStats,
     ) -> SyncResult<(Fence, u64)> {
         let id = self.id();
         let fence = self.fence()?;
@@ -1263,6 +1266,19 @@ impl<'p> Run<'p> {
                 next_slice_id: w.plan.slices.get(next).map(|s| s.file_id.clone()),
                 total_slices: Some(n as u64),
             });
+        }
+        let statements = &self.t.src.after_apply;
+        if rows > 0 && !statements.is_empty() {
+            let facts = crate::after_apply::LoadFacts {
+                load_id,
+                window_from: fence.position.as_ref().map(|p| p.to_string()),
+                window_to: w.window_end.to_string(),
+                rows,
+                stats,
+            };
+            crate::after_apply::run(tx, statements, &facts)
+                .await
+                .map_err(|e| SyncError::pg(id, e))?;
         }
         let f = self
             .t
@@ -1347,12 +1363,12 @@ impl TxnHook for CommitHook<'_, '_> {
     fn run<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
-        _stats: &'a ApplyStats,
+        stats: &'a ApplyStats,
     ) -> BoxFuture<'a, Result<(), PgError>> {
         Box::pin(async move {
             let r = self
                 .run
-                .commit_step(tx, self.w, self.txp, self.load_id)
+                .commit_step(tx, self.w, self.txp, self.load_id, stats)
                 .await;
             let out = match &r {
                 Ok(_) => Ok(()),

@@ -28,6 +28,10 @@ pub struct TableSource {
     pub store: DynStore,
     /// Overrides of the PostgreSQL target derived from the table's configuration.
     pub target: TargetOverrides,
+    /// SQL statements run inside every apply transaction that applies rows, after the upsert
+    /// and before the fence moves (parameters: see `docs/sync-protocol.md`, "after_apply").
+    /// A table with statements is not bulk-bootstrapped: every load goes through staging.
+    pub after_apply: Vec<String>,
 }
 
 impl TableSource {
@@ -37,7 +41,14 @@ impl TableSource {
             id: id.into(),
             store,
             target: TargetOverrides::default(),
+            after_apply: Vec::new(),
         }
+    }
+
+    /// Replace the `after_apply` statements.
+    pub fn with_after_apply(mut self, statements: Vec<String>) -> Self {
+        self.after_apply = statements;
+        self
     }
 
     /// Replace the target overrides.
