@@ -55,6 +55,8 @@ impl std::fmt::Debug for PipelineSyncer {
     }
 }
 
+/// The pipeline-wide target settings (`HPS_PG_SCHEMA`, `HPS_DELETE_MODE`); a table's own
+/// settings from the configuration file win over them.
 fn overrides(config: &LoaderConfig) -> TargetOverrides {
     TargetOverrides {
         schema: Some(config.pg.schema.clone()),
@@ -101,7 +103,9 @@ impl PipelineSyncer {
         for t in config.tables.iter() {
             let store = S3Store::new(s3.clone(), t.bucket.clone(), &t.prefix)
                 .map_err(|e| StartupError::Pipeline(format!("table {}: {e}", t.id)))?;
-            let src = TableSource::new(t.uri(), Arc::new(store)).with_target(target.clone());
+            let src = TableSource::new(t.uri(), Arc::new(store))
+                .with_target(t.target.clone().or(&target))
+                .with_after_apply(t.after_apply.clone());
             sources.insert(t.id.to_string(), src);
         }
         Ok(PipelineSyncer {
