@@ -85,6 +85,29 @@ fn print_table(t: &TableConfig, out: &mut impl Write) -> Result<(), CliError> {
     writeln!(out, "  deletes:     {deletes}")?;
     writeln!(out, "  landing:     {landing}")?;
     writeln!(out, "  tombstones:  {tombstones}")?;
+    print_columns(&t.columns, out)?;
+    if !t.after_apply.is_empty() {
+        writeln!(out, "  after_apply: {} statement(s)", t.after_apply.len())?;
+    }
+    Ok(())
+}
+
+fn print_columns(m: &hps_sync::ColumnMapping, out: &mut impl Write) -> Result<(), CliError> {
+    let select = match &m.select {
+        hps_sync::ColumnSelect::All => "all".to_string(),
+        hps_sync::ColumnSelect::Include(c) => format!("only {}", c.join(", ")),
+        hps_sync::ColumnSelect::Exclude(c) => format!("all but {}", c.join(", ")),
+    };
+    writeln!(out, "  columns:     {select}")?;
+    for (from, to) in &m.rename {
+        writeln!(out, "    {from} -> {to}")?;
+    }
+    for (col, ty) in &m.types {
+        let ty = match ty {
+            hps_sync::TypeOverride::Text => "text",
+        };
+        writeln!(out, "    {col}: {ty}")?;
+    }
     Ok(())
 }
 
@@ -96,17 +119,17 @@ mod tests {
     fn prints_resolved_targets() {
         let c = hps_config::parse(
             "c.toml",
-            "[defaults]\nschema = \"lake\"\n[tables.o]\nlocation = \"s3://b/o\"\ntable = \"orders\"\n\
+            "[defaults]\nschema = \"lake\"\n[tables.o]\nlocation = \"s3://lake/o\"\ntable = \"orders\"\n\
              key_columns = [\"id\"]\nkey_includes_partition_path = true\ndelete_mode = \"soft\"\n\
-             [tables.t]\nlocation = \"s3://b/t\"\ntombstone_retention = \"forever\"\nlanding_retention = \"1h\"\n",
+             [tables.t]\nlocation = \"s3://lake/t\"\ntombstone_retention = \"forever\"\nlanding_retention = \"1h\"\n",
         )
         .unwrap();
         let mut buf = Vec::new();
         print_resolved(&c, &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         assert!(text.starts_with("c.toml: valid, 2 table(s)\n"), "{text}");
-        assert!(text.contains("[tables.o]\n  location:    s3://b/o\n  staging:     lake.orders\n  key:         _hoodie_partition_path, id\n  ordering:    (from hoodie.properties)\n  deletes:     soft\n"), "{text}");
+        assert!(text.contains("[tables.o]\n  location:    s3://lake/o\n  staging:     lake.orders\n  key:         _hoodie_partition_path, id\n  ordering:    (from hoodie.properties)\n  deletes:     soft\n"), "{text}");
         assert!(text.contains("staging:     lake.<hoodie.table.name>"), "{text}");
-        assert!(text.contains("landing:     keep 3600s\n  tombstones:  forever"), "{text}");
+        assert!(text.contains("landing:     keep 3600s\n  tombstones:  forever\n  columns:     all\n"), "{text}");
     }
 }

@@ -211,11 +211,12 @@ impl SyncArgs {
     /// `--config`, `table` is an id or a location of the file and the file's settings apply
     /// under the explicit flags; without, it is a location.
     pub async fn resolve(&self, table: &str) -> Result<(TableSource, SettingsOrigin), CliError> {
-        let (location, target, after_apply, origin) = match &self.config {
+        let (location, target, after_apply, columns, origin) = match &self.config {
             None => (
                 table.to_string(),
                 self.overrides(),
                 Vec::new(),
+                hps_sync::ColumnMapping::default(),
                 SettingsOrigin::CommandLine,
             ),
             Some(c) => {
@@ -225,6 +226,7 @@ impl SyncArgs {
                     entry.location.uri(),
                     self.overrides().or(&entry.target),
                     entry.after_apply.clone(),
+                    entry.columns.clone(),
                     SettingsOrigin::File {
                         source: config.origin.clone(),
                         id: entry.id.clone(),
@@ -239,7 +241,8 @@ impl SyncArgs {
         })?;
         let src = TableSource::new(id, store)
             .with_target(target)
-            .with_after_apply(after_apply);
+            .with_after_apply(after_apply)
+            .with_columns(columns);
         Ok((src, origin))
     }
 }

@@ -34,6 +34,7 @@ pub struct Key {
 }
 
 const TABLE: &str = "tables.<id>";
+const COLUMNS: &str = "tables.<id>.columns";
 const DEFAULTS: &str = "defaults";
 
 /// Every key the file accepts (the README's configuration reference lists exactly these).
@@ -122,6 +123,36 @@ pub static KEYS: &[Key] = &[
         value: "list of SQL statements; none",
         doc: "run in order inside every apply transaction that applies rows, after the upsert and before the fence moves, with `$1` load id, `$2`/`$3` window start/end, `$4` rows, `$5` inserted, `$6` updated, `$7` deleted bound as parameters (see \"after_apply\" below)",
     },
+    Key {
+        section: TABLE,
+        name: "columns",
+        value: "table; all columns",
+        doc: "the keys below: which columns reach staging, named and typed how (by their Hudi names)",
+    },
+    Key {
+        section: COLUMNS,
+        name: "include",
+        value: "list; all",
+        doc: "only these columns (the meta, key and ordering columns are always kept)",
+    },
+    Key {
+        section: COLUMNS,
+        name: "exclude",
+        value: "list; none",
+        doc: "every column but these; their parquet column chunks are never fetched and they are never COPYed (not a key or ordering column; not with `include`)",
+    },
+    Key {
+        section: COLUMNS,
+        name: "rename",
+        value: "table `hudi_name = \"staging_name\"`; none",
+        doc: "staging column names (key and ordering columns too; `key_columns` and `ordering_columns` still use Hudi names)",
+    },
+    Key {
+        section: COLUMNS,
+        name: "types",
+        value: "table `hudi_name = \"text\"`; derived",
+        doc: "staging type instead of the derived one, from a closed set: `text` (scalars as text, nested values as the JSON `jsonb` would hold); not for key or ordering columns",
+    },
 ];
 
 /// The configuration reference as a Markdown table (the README embeds it).
@@ -186,6 +217,10 @@ mod tests {
             "KEYS and model::TableEntry differ"
         );
         assert_eq!(accepted("zzz = 1\n"), vec!["defaults", "tables"]);
+        assert_eq!(
+            accepted("[tables.t.columns]\nzzz = 1\n"),
+            documented(COLUMNS)
+        );
     }
 
     #[test]
@@ -207,6 +242,10 @@ delete_mode = "hard"
 landing_retention = "1d"
 tombstone_retention = "30d"
 after_apply = ["select $1"]
+[tables.t.columns]
+exclude = ["email"]
+rename = { amount = "amount_eur" }
+types = { note = "text" }
 "#;
         let c = parse("all-keys", text).unwrap();
         assert_eq!(c.tables.len(), 1);

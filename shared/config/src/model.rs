@@ -55,4 +55,20 @@ pub struct TableEntry {
     pub tombstone_retention: Option<String>,
     /// SQL statements run in every apply transaction, after the upsert, before the fence.
     pub after_apply: Option<Vec<String>>,
+    /// Which columns reach staging, under which names and types.
+    pub columns: Option<ColumnsEntry>,
+}
+
+/// A table's columns (`[tables.<id>.columns]`), by their Hudi names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnsEntry {
+    /// Only these columns (plus the meta, key and ordering columns the sync needs).
+    pub include: Option<Vec<String>>,
+    /// Every column but these (never read from storage).
+    pub exclude: Option<Vec<String>>,
+    /// Hudi name → staging name.
+    pub rename: Option<BTreeMap<String, String>>,
+    /// Hudi name → staging type (`text`).
+    pub types: Option<BTreeMap<String, String>>,
 }

@@ -5,10 +5,10 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use hps_postgres::{DeletePolicy, LandingRetention};
-use hps_sync::TargetOverrides;
+use hps_sync::{ColumnMapping, ColumnSelect, TargetOverrides, TypeOverride};
 
 use crate::error::ConfigError;
-use crate::model::{ConfigFile, Defaults, TableEntry};
+use crate::model::{ColumnsEntry, ConfigFile, Defaults, TableEntry};
 
 /// Longest table id: it becomes the SQS message group id (at most 128 characters) and starts
 /// every deduplication id, so it is kept well below that (the Lambda's rule).
@@ -94,6 +94,8 @@ pub struct TableConfig {
     pub target: TargetOverrides,
     /// SQL statements run inside every apply transaction (see `hps_sync::TableSource`).
     pub after_apply: Vec<String>,
+    /// Which columns reach staging, renamed and typed how.
+    pub columns: ColumnMapping,
 }
 
 /// A whole configuration, resolved and validated.
@@ -276,10 +278,15 @@ impl TableCheck<'_> {
             None => d.tombstone,
         };
         let after_apply = self.statements(e.after_apply.as_deref().unwrap_or_default())?;
+        let columns = match &e.columns {
+            Some(c) => self.column_mapping(c, key_columns.iter().chain(&ordering_columns))?,
+            None => ColumnMapping::default(),
+        };
         Ok(TableConfig {
             id: self.id.to_string(),
             location,
             after_apply,
+            columns,
             target: TargetOverrides {
                 schema,
                 staging,
@@ -291,6 +298,79 @@ impl TableCheck<'_> {
                 tombstone_retention,
             },
         })
+    }
+
+    /// The column mapping; `needed` are the configured key and ordering columns (they cannot
+    /// be excluded).
+    fn column_mapping<'n>(
+        &self,
+        c: &ColumnsEntry,
+        needed: impl Iterator<Item = &'n Vec<String>>,
+    ) -> Result<ColumnMapping, ConfigError> {
+        let needed: Vec<&String> = needed.flatten().collect();
+        let select = match (&c.include, &c.exclude) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    "columns",
+                    "set include or exclude, not both".into(),
+                ));
+            }
+            (Some(i), None) => ColumnSelect::Include(self.data_columns("columns.include", i)?),
+            (None, Some(x)) => {
+                let x = self.data_columns("columns.exclude", x)?;
+                if let Some(k) = x.iter().find(|c| needed.contains(c)) {
+                    return Err(self.err(
+                        "columns.exclude",
+                        format!("{k:?} is a key or ordering column of this table"),
+                    ));
+                }
+                ColumnSelect::Exclude(x)
+            }
+            (None, None) => ColumnSelect::All,
+        };
+        let mut rename = std::collections::BTreeMap::new();
+        for (from, to) in c.rename.iter().flatten() {
+            self.data_columns("columns.rename", std::slice::from_ref(from))?;
+            self.data_columns("columns.rename", std::slice::from_ref(to))?;
+            let clash = rename.values().any(|t| t == to)
+                || (c.rename.iter().flatten().any(|(f, _)| f == to) && to != from);
+            if clash {
+                return Err(self.err(
+                    "columns.rename",
+                    format!("two columns would be named {to:?} in staging"),
+                ));
+            }
+            rename.insert(from.clone(), to.clone());
+        }
+        let mut types = std::collections::BTreeMap::new();
+        for (col, ty) in c.types.iter().flatten() {
+            self.data_columns("columns.types", std::slice::from_ref(col))?;
+            let t = TypeOverride::parse(ty).map_err(|r| self.err("columns.types", r))?;
+            if needed.contains(&col) {
+                return Err(self.err(
+                    "columns.types",
+                    format!("{col:?} is a key or ordering column of this table; its type stays"),
+                ));
+            }
+            types.insert(col.clone(), t);
+        }
+        Ok(ColumnMapping { select, rename, types })
+    }
+
+    /// Names of data columns: plain SQL names, no meta (`_hoodie_…`) or sync (`_hps_…`)
+    /// columns, none twice.
+    fn data_columns(&self, key: &str, cols: &[String]) -> Result<Vec<String>, ConfigError> {
+        let cols = self.columns(key, cols, true)?;
+        if let Some(c) = cols
+            .iter()
+            .find(|c| c.starts_with("_hoodie_") || c.starts_with("_hps_"))
+        {
+            return Err(self.err(
+                key,
+                format!("{c:?} is a column the sync manages; it cannot be selected, renamed or retyped"),
+            ));
+        }
+        Ok(cols)
     }
 
     /// One statement per entry (a prepared statement holds exactly one), none blank.
@@ -578,6 +658,39 @@ tombstone_retention = "forever"
              [tables.b]\nlocation = \"s3://lake/wh/orders_v2\"\ntable = \"t\"\nschema = \"other\"\n",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn column_mappings() {
+        let c = parse(
+            "c.toml",
+            "[tables.t]\nlocation = \"s3://lake/t\"\nkey_columns = [\"id\"]\n\
+             [tables.t.columns]\nexclude = [\"email\"]\nrename = { amount = \"amount_eur\" }\n\
+             types = { payload = \"text\" }\n",
+        )
+        .unwrap();
+        let m = &c.table("t").unwrap().columns;
+        assert_eq!(m.select, ColumnSelect::Exclude(vec!["email".into()]));
+        assert_eq!(m.rename.get("amount").map(String::as_str), Some("amount_eur"));
+        assert_eq!(m.types.get("payload"), Some(&TypeOverride::Text));
+        for (cols, needle) in [
+            ("include = [\"a\"]\nexclude = [\"b\"]", "key `columns`"),
+            ("exclude = [\"id\"]", "key `columns.exclude`"),
+            ("exclude = [\"_hoodie_record_key\"]", "key `columns.exclude`"),
+            ("include = [\"a; drop\"]", "key `columns.include`"),
+            ("rename = { a = \"x\", b = \"x\" }", "key `columns.rename`"),
+            ("rename = { a = \"b\", b = \"c\" }", "key `columns.rename`"),
+            ("rename = { a = \"1x\" }", "key `columns.rename`"),
+            ("types = { a = \"jsonb\" }", "key `columns.types`"),
+            ("types = { id = \"text\" }", "key `columns.types`"),
+        ] {
+            let m = rejected(&format!(
+                "[tables.t]\nlocation = \"s3://lake/t\"\nkey_columns = [\"id\"]\n[tables.t.columns]\n{cols}\n"
+            ));
+            assert!(m.contains(needle), "{cols}: {m}");
+        }
+        let m = rejected("[tables.t]\nlocation = \"s3://lake/t\"\n[tables.t.columns]\nexclde = [\"a\"]\n");
+        assert!(m.contains("exclde"), "{m}");
     }
 
     #[test]

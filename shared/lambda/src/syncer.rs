@@ -105,7 +105,8 @@ impl PipelineSyncer {
                 .map_err(|e| StartupError::Pipeline(format!("table {}: {e}", t.id)))?;
             let src = TableSource::new(t.uri(), Arc::new(store))
                 .with_target(t.target.clone().or(&target))
-                .with_after_apply(t.after_apply.clone());
+                .with_after_apply(t.after_apply.clone())
+                .with_columns(t.columns.clone());
             sources.insert(t.id.to_string(), src);
         }
         Ok(PipelineSyncer {

@@ -63,6 +63,8 @@ pub struct TableSpec {
     pub target: TargetOverrides,
     /// SQL run inside every apply transaction (from the configuration file).
     pub after_apply: Vec<String>,
+    /// Which columns reach staging (from the configuration file; default all).
+    pub columns: hps_sync::ColumnMapping,
 }
 
 impl TableSpec {
@@ -167,6 +169,7 @@ impl TableSet {
                 prefix,
                 target: TargetOverrides::default(),
                 after_apply: Vec::new(),
+                columns: hps_sync::ColumnMapping::default(),
             };
             for other in &tables {
                 if other.id == spec.id {
@@ -209,6 +212,7 @@ impl TableSet {
                 prefix: prefix.clone(),
                 target: t.target.clone(),
                 after_apply: t.after_apply.clone(),
+                columns: t.columns.clone(),
             });
         }
         if tables.is_empty() {

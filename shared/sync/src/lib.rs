@@ -15,6 +15,7 @@ pub mod queue;
 
 // the pipeline core (sync pass, fence, operations)
 mod after_apply;
+pub mod columns;
 pub mod error;
 pub mod failpoint;
 mod feed;
@@ -32,6 +33,7 @@ pub use bookmark::{
     SliceCursor, WriteMode,
 };
 pub use embedded::FileBookmarkStore;
+pub use columns::{ColumnMapping, ColumnSelect, TypeOverride};
 pub use error::{SyncError, SyncResult};
 pub use failpoint::FailPoints;
 pub use fence::{Fence, FenceStatus, FenceTable};

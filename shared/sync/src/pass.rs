@@ -40,6 +40,8 @@ pub(crate) struct Resolved<'a> {
     pub spec: TargetTable,
     pub fence_t: FenceTable,
     pub staging_q: String,
+    /// Source names of the columns the column mapping must keep (key and ordering).
+    pub required: Vec<String>,
 }
 
 impl SyncPipeline {
@@ -50,6 +52,8 @@ impl SyncPipeline {
             .await
             .map_err(|e| SyncError::hudi(&src.id, e))?;
         let spec = derive_target(&src.id, hudi.config(), &src.target)?;
+        let required = crate::target::source_names(&spec);
+        let spec = crate::target::renamed(spec, &src.columns);
         let fence_t = FenceTable::for_target(&spec).map_err(|e| SyncError::pg(&src.id, e))?;
         let staging_q = spec
             .validate()
@@ -61,6 +65,7 @@ impl SyncPipeline {
             spec,
             fence_t,
             staging_q,
+            required,
         })
     }
 
@@ -973,7 +978,7 @@ impl<'p> Run<'p> {
             return Ok(WindowEnd::Done);
         }
         let options = ReadOptions {
-            columns: None,
+            columns: self.read_columns().await?,
             batch_size: self.pipe.options.read_batch_size,
         };
         let mut feed = Feed::start(
@@ -1058,8 +1063,8 @@ impl<'p> Run<'p> {
                     if self.tx_full(&lock(txp), size) {
                         return Ok(None);
                     }
-                    if schema.is_some() {
-                        return Ok(schema);
+                    if let Some(schema) = schema {
+                        return Ok(Some(self.mapped_schema(&schema)));
                     }
                     feed.take().await;
                     let mut p = lock(txp);
@@ -1292,6 +1297,30 @@ impl<'p> Run<'p> {
 }
 
 impl Run<'_> {
+    /// The projection of the table's reads: `None` (everything) unless the column mapping
+    /// selects columns, then the table schema's columns that reach staging.
+    async fn read_columns(&self) -> SyncResult<Option<Vec<String>>> {
+        let mapping = &self.t.src.columns;
+        if mapping.select == crate::columns::ColumnSelect::All {
+            return Ok(None);
+        }
+        let schema = self
+            .t
+            .hudi
+            .table_schema()
+            .await
+            .map_err(|e| SyncError::hudi(self.id(), e))?;
+        Ok(mapping.read_columns(schema.as_deref(), &self.t.required))
+    }
+
+    /// A slice's schema as staging sees it (through the column mapping).
+    fn mapped_schema(&self, schema: &SchemaRef) -> SchemaRef {
+        if self.t.src.columns.is_identity() {
+            return schema.clone();
+        }
+        self.t.src.columns.map_schema(schema, &self.t.required)
+    }
+
     /// The bulk bootstrap's part of a transaction: a window that starts without rows drops
     /// the shadow of an abandoned bootstrap; the window's last transaction swaps the shadow
     /// in (and a resync's drops a stale one).
@@ -1454,7 +1483,7 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                 } => {
                     let differs = schema
                         .as_ref()
-                        .is_some_and(|s| !same_fields(s, &self.schema));
+                        .is_some_and(|s| !same_fields(&self.run.mapped_schema(s), &self.schema));
                     let full = {
                         let p = lock(self.txp);
                         p.slices() > 0 && (differs || self.run.tx_full(&p, size))
@@ -1470,6 +1499,13 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                 Peeked::Batch => {
                     let Some(Msg::Batch(b)) = self.feed.take().await else {
                         continue;
+                    };
+                    let b = match self.run.t.src.columns.map_batch(&b, &self.run.t.required) {
+                        Ok(b) => b,
+                        Err(reason) => {
+                            let table = self.run.id().to_string();
+                            return self.fail(SyncError::Target { table, reason });
+                        }
                     };
                     let sent = lock(self.txp).batches > 0;
                     if sent && let Err(e) = self.run.fp(failpoint::MID_COPY).await {

@@ -15,6 +15,7 @@ use hps_storage::DynStore;
 use tokio::time::Instant;
 
 use crate::bookmark::{BookmarkStore, Position, SliceCursor};
+use crate::columns::ColumnMapping;
 use crate::failpoint::FailPoints;
 use crate::lease::LeaseStore;
 use crate::target::TargetOverrides;
@@ -32,6 +33,8 @@ pub struct TableSource {
     /// and before the fence moves (parameters: see `docs/sync-protocol.md`, "after_apply").
     /// A table with statements is not bulk-bootstrapped: every load goes through staging.
     pub after_apply: Vec<String>,
+    /// Which columns reach staging, renamed and typed how (default: all, as derived).
+    pub columns: ColumnMapping,
 }
 
 impl TableSource {
@@ -42,7 +45,14 @@ impl TableSource {
             store,
             target: TargetOverrides::default(),
             after_apply: Vec::new(),
+            columns: ColumnMapping::default(),
         }
+    }
+
+    /// Replace the column mapping.
+    pub fn with_columns(mut self, columns: ColumnMapping) -> Self {
+        self.columns = columns;
+        self
     }
 
     /// Replace the `after_apply` statements.

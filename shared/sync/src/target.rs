@@ -8,6 +8,7 @@ use hps_postgres::{
     COL_PARTITION_PATH, COL_RECORD_KEY, DeletePolicy, LandingRetention, TargetTable,
 };
 
+use crate::columns::ColumnMapping;
 use crate::error::{SyncError, SyncResult};
 
 /// Per-table overrides of the derived [`TargetTable`]. `None` keeps the derived value.
@@ -52,6 +53,24 @@ impl TargetOverrides {
             tombstone_retention: self.tombstone_retention.or(base.tombstone_retention),
         }
     }
+}
+
+/// The source (Hudi) names of `spec`'s key and ordering columns (configured by their source
+/// names, before any rename): the columns the mapping must keep.
+pub fn source_names(spec: &TargetTable) -> Vec<String> {
+    spec.key_columns
+        .iter()
+        .chain(&spec.ordering_columns)
+        .cloned()
+        .collect()
+}
+
+/// `spec` with its key and ordering columns under their staging names (`mapping.rename`).
+pub fn renamed(mut spec: TargetTable, mapping: &ColumnMapping) -> TargetTable {
+    for c in spec.key_columns.iter_mut().chain(spec.ordering_columns.iter_mut()) {
+        *c = mapping.target_name(c).to_string();
+    }
+    spec
 }
 
 /// The name a table gets when `hoodie.table.name` is absent: the last path segment of its id.

@@ -618,7 +618,13 @@ impl Walk {
         let projected: Schema = match &self.read.options.columns {
             None => file_schema.as_ref().clone(),
             Some(cols) => Schema::new(
-                projected_indices(&self.read.table, &file_schema, cols, &f.path)?
+                projected_indices(
+                    &self.read.table,
+                    &file_schema,
+                    self.read.table_schema.as_deref(),
+                    cols,
+                    &f.path,
+                )?
                     .into_iter()
                     .map(|i| file_schema.field(i).clone())
                     .collect::<Vec<_>>(),

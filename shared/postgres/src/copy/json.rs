@@ -17,6 +17,25 @@ use super::numeric::DigitBuf;
 /// Why a value could not be rendered.
 pub(crate) type JsonError = String;
 
+/// Every value of `array` rendered as the JSON text its `jsonb` column would hold (a null
+/// stays null): for a staging column overridden to `text`.
+pub fn json_text(array: &dyn Array) -> Result<arrow_array::ArrayRef, JsonError> {
+    let mut db = DigitBuf::default();
+    let mut out = arrow_array::builder::StringBuilder::with_capacity(array.len(), array.len() * 32);
+    let mut buf = BytesMut::new();
+    for i in 0..array.len() {
+        if array.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        buf.clear();
+        write_json(array, i, &mut buf, &mut db)?;
+        let text = std::str::from_utf8(&buf).map_err(|e| format!("row {i}: {e}"))?;
+        out.append_value(text);
+    }
+    Ok(std::sync::Arc::new(out.finish()))
+}
+
 /// Render element `i` of `array` as JSON into `out`.
 pub(crate) fn write_json(
     array: &dyn Array,
