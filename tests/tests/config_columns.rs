@@ -188,7 +188,10 @@ async fn configured_columns_reach_staging_and_excluded_ones_are_never_read() {
         .collect();
     want.insert("price".into(), "text".into());
     assert_eq!(mapped_cols, want);
-    assert_eq!(mapped_cols.get("amount_eur").map(String::as_str), Some("numeric"));
+    assert_eq!(
+        mapped_cols.get("amount_eur").map(String::as_str),
+        Some("numeric")
+    );
 
     // the values are the unmapped sync's, column by column
     let c = client(&url).await;
@@ -229,7 +232,13 @@ async fn configured_columns_reach_staging_and_excluded_ones_are_never_read() {
             "{excluded} was read"
         );
     }
-    assert!(overlaps(&table.path, &read, &chunk_ranges(&table.path, "customer_name")) > 0);
+    assert!(
+        overlaps(
+            &table.path,
+            &read,
+            &chunk_ranges(&table.path, "customer_name")
+        ) > 0
+    );
     // the unmapped sync of the same files does read them (the check can fail)
     let plain_store = Arc::new(Recording {
         inner: LocalStore::new(&table.path),

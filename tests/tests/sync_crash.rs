@@ -212,9 +212,7 @@ async fn downstream_statements(url: &str, spec: &hps_postgres::TargetTable) -> V
     vec![
         // not idempotent: a second run of a load would count it twice
         format!("UPDATE {schema}.ds_total SET rows = rows + $4, loads = loads + 1"),
-        format!(
-            "INSERT INTO {schema}.ds_log VALUES ($1, $2, $3, $4, $5 + $6 + $7)"
-        ),
+        format!("INSERT INTO {schema}.ds_log VALUES ($1, $2, $3, $4, $5 + $6 + $7)"),
         format!(
             "DELETE FROM {schema}.ds_keys d WHERE NOT EXISTS (SELECT 1 FROM {staging} s \
              WHERE s._hoodie_record_key = d.record_key AND s._hoodie_partition_path = d.partition_path)"
@@ -247,7 +245,10 @@ async fn assert_downstream_consistent(
         (r.get(0), r.get(1))
     };
     let fence_rows = fence_rows.expect("fence") as i64;
-    assert_eq!(rows, fence_rows, "{case}: after_apply total differs from the fence's rows");
+    assert_eq!(
+        rows, fence_rows,
+        "{case}: after_apply total differs from the fence's rows"
+    );
     let set = |q: String| {
         let c = &c;
         async move {
@@ -255,11 +256,20 @@ async fn assert_downstream_consistent(
                 .await
                 .unwrap_or_else(|e| panic!("{q}: {e}"))
                 .iter()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+                .map(|r| {
+                    (
+                        r.get::<_, String>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, String>(2),
+                    )
+                })
                 .collect::<std::collections::BTreeSet<_>>()
         }
     };
-    let keys = set(format!("SELECT record_key, partition_path, load_id FROM {schema}.ds_keys")).await;
+    let keys = set(format!(
+        "SELECT record_key, partition_path, load_id FROM {schema}.ds_keys"
+    ))
+    .await;
     let want = set(format!(
         "SELECT _hoodie_record_key, _hoodie_partition_path, _hps_load_id FROM {staging}"
     ))
@@ -278,7 +288,11 @@ async fn assert_downstream_consistent(
             .map(|(a, b, _)| (a.clone(), b.clone()))
             .collect::<Vec<_>>()
     };
-    assert_eq!(strip(&log), strip(&per_load), "{case}: ds_log differs from the landing history");
+    assert_eq!(
+        strip(&log),
+        strip(&per_load),
+        "{case}: ds_log differs from the landing history"
+    );
     assert_eq!(loads, log.len() as i64, "{case}");
     // the loads of the table's first window have no start position, every later one has
     let first = log.iter().filter(|(_, _, from)| from == "-").count();

@@ -41,12 +41,10 @@ pub async fn get_parameter(client: &Client, name: &str) -> Result<String, SsmErr
                 message: f.message,
             }
         })?;
-    out.parameter
-        .and_then(|p| p.value)
-        .ok_or_else(|| SsmError {
-            name: name.to_string(),
-            message: "the response holds no value".into(),
-            transient: false,
-            not_found: false,
-        })
+    out.parameter.and_then(|p| p.value).ok_or_else(|| SsmError {
+        name: name.to_string(),
+        message: "the response holds no value".into(),
+        transient: false,
+        not_found: false,
+    })
 }

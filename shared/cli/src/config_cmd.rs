@@ -129,7 +129,13 @@ mod tests {
         let text = String::from_utf8(buf).unwrap();
         assert!(text.starts_with("c.toml: valid, 2 table(s)\n"), "{text}");
         assert!(text.contains("[tables.o]\n  location:    s3://lake/o\n  staging:     lake.orders\n  key:         _hoodie_partition_path, id\n  ordering:    (from hoodie.properties)\n  deletes:     soft\n"), "{text}");
-        assert!(text.contains("staging:     lake.<hoodie.table.name>"), "{text}");
-        assert!(text.contains("landing:     keep 3600s\n  tombstones:  forever\n  columns:     all\n"), "{text}");
+        assert!(
+            text.contains("staging:     lake.<hoodie.table.name>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("landing:     keep 3600s\n  tombstones:  forever\n  columns:     all\n"),
+            "{text}"
+        );
     }
 }

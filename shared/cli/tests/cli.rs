@@ -415,7 +415,10 @@ fn config_check_prints_resolved_targets_and_refuses_hostile_files() {
             "[tables.orders]\nlocation = \"s3://lake/o\"\ntable = \"o; drop table x\"\n",
             "table \"orders\", key `table`",
         ),
-        ("[tables.orders]\nlocation = \"s3://lake/o\"\nkeys = [\"id\"]\n", "keys"),
+        (
+            "[tables.orders]\nlocation = \"s3://lake/o\"\nkeys = [\"id\"]\n",
+            "keys",
+        ),
         (
             "[tables.a]\nlocation = \"s3://lake/w\"\n[tables.b]\nlocation = \"s3://lake/w/b\"\n",
             "overlap",
@@ -430,6 +433,9 @@ fn config_check_prints_resolved_targets_and_refuses_hostile_files() {
         let o = run(&["config", "check", path(&bad)]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{text}: {err}");
-        assert!(err.contains(needle) && err.contains("bad.toml"), "{text}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("bad.toml"),
+            "{text}: {err}"
+        );
     }
 }

@@ -71,6 +71,12 @@ pub enum ConfigError {
 impl ConfigError {
     /// Whether trying again may succeed (only reads can fail transiently).
     pub fn is_transient(&self) -> bool {
-        matches!(self, ConfigError::Read { transient: true, .. })
+        matches!(
+            self,
+            ConfigError::Read {
+                transient: true,
+                ..
+            }
+        )
     }
 }

@@ -47,9 +47,16 @@ impl Location {
     /// Whether one location equals or contains the other (segment-wise).
     fn nests(&self, other: &Location) -> bool {
         match (self, other) {
-            (Location::S3 { bucket: a, prefix: p }, Location::S3 { bucket: b, prefix: q }) => {
-                a == b && (within(p, q) || within(q, p))
-            }
+            (
+                Location::S3 {
+                    bucket: a,
+                    prefix: p,
+                },
+                Location::S3 {
+                    bucket: b,
+                    prefix: q,
+                },
+            ) => a == b && (within(p, q) || within(q, p)),
             (Location::Local(a), Location::Local(b)) => {
                 let (a, b) = (lexical_absolute(a), lexical_absolute(b));
                 a.starts_with(&b) || b.starts_with(&a)
@@ -172,7 +179,10 @@ fn check_pair(origin: &str, a: &TableConfig, b: &TableConfig) -> Result<(), Conf
     {
         return Err(conflict(format!(
             "both write to staging table {}.{x}",
-            a.target.schema.as_deref().unwrap_or(hps_postgres::DEFAULT_SCHEMA)
+            a.target
+                .schema
+                .as_deref()
+                .unwrap_or(hps_postgres::DEFAULT_SCHEMA)
         )));
     }
     Ok(())
@@ -310,10 +320,7 @@ impl TableCheck<'_> {
         let needed: Vec<&String> = needed.flatten().collect();
         let select = match (&c.include, &c.exclude) {
             (Some(_), Some(_)) => {
-                return Err(self.err(
-                    "columns",
-                    "set include or exclude, not both".into(),
-                ));
+                return Err(self.err("columns", "set include or exclude, not both".into()));
             }
             (Some(i), None) => ColumnSelect::Include(self.data_columns("columns.include", i)?),
             (None, Some(x)) => {
@@ -354,7 +361,11 @@ impl TableCheck<'_> {
             }
             types.insert(col.clone(), t);
         }
-        Ok(ColumnMapping { select, rename, types })
+        Ok(ColumnMapping {
+            select,
+            rename,
+            types,
+        })
     }
 
     /// Names of data columns: plain SQL names, no meta (`_hoodie_…`) or sync (`_hps_…`)
@@ -367,7 +378,9 @@ impl TableCheck<'_> {
         {
             return Err(self.err(
                 key,
-                format!("{c:?} is a column the sync manages; it cannot be selected, renamed or retyped"),
+                format!(
+                    "{c:?} is a column the sync manages; it cannot be selected, renamed or retyped"
+                ),
             ));
         }
         Ok(cols)
@@ -377,13 +390,13 @@ impl TableCheck<'_> {
     fn statements(&self, sql: &[String]) -> Result<Vec<String>, ConfigError> {
         for (i, s) in sql.iter().enumerate() {
             if s.trim().trim_end_matches(';').trim().is_empty() {
-                return Err(self.err(
-                    "after_apply",
-                    format!("statement {} is empty", i + 1),
-                ));
+                return Err(self.err("after_apply", format!("statement {} is empty", i + 1)));
             }
         }
-        Ok(sql.iter().map(|s| s.trim().trim_end_matches(';').trim_end().to_string()).collect())
+        Ok(sql
+            .iter()
+            .map(|s| s.trim().trim_end_matches(';').trim_end().to_string())
+            .collect())
     }
 
     fn ident(&self, key: &str, name: &str, max: usize) -> Result<String, ConfigError> {
@@ -577,8 +590,14 @@ tombstone_retention = "forever"
             t.landing_retention,
             Some(LandingRetention::Keep(Duration::from_secs(12 * 3600)))
         );
-        assert_eq!(t.tombstone_retention, Some(Some(Duration::from_secs(7 * 86_400))));
-        assert_eq!(o.after_apply, vec!["insert into audit values ($1, $4)".to_string()]);
+        assert_eq!(
+            t.tombstone_retention,
+            Some(Some(Duration::from_secs(7 * 86_400)))
+        );
+        assert_eq!(
+            o.after_apply,
+            vec!["insert into audit values ($1, $4)".to_string()]
+        );
         let tr = &c.table("trips").unwrap().target;
         assert_eq!(tr.schema.as_deref(), Some("mobility"));
         assert_eq!(tr.staging, None);
@@ -641,10 +660,17 @@ tombstone_retention = "forever"
         let m = rejected(
             "[tables.a]\nlocation = \"s3://lake/wh\"\n[tables.b]\nlocation = \"s3://lake/wh/b\"\n",
         );
-        assert!(m.contains("\"a\"") && m.contains("\"b\"") && m.contains("overlap"), "{m}");
-        let m = rejected("[tables.a]\nlocation = \"s3://lake\"\n[tables.b]\nlocation = \"s3://lake/x\"\n");
+        assert!(
+            m.contains("\"a\"") && m.contains("\"b\"") && m.contains("overlap"),
+            "{m}"
+        );
+        let m = rejected(
+            "[tables.a]\nlocation = \"s3://lake\"\n[tables.b]\nlocation = \"s3://lake/x\"\n",
+        );
         assert!(m.contains("overlap"), "{m}");
-        let m = rejected("[tables.a]\nlocation = \"/data/wh\"\n[tables.b]\nlocation = \"/data/x/../wh/b\"\n");
+        let m = rejected(
+            "[tables.a]\nlocation = \"/data/wh\"\n[tables.b]\nlocation = \"/data/x/../wh/b\"\n",
+        );
         assert!(m.contains("overlap"), "{m}");
         let m = rejected(
             "[tables.a]\nlocation = \"s3://lake/a\"\ntable = \"t\"\n\
@@ -671,12 +697,18 @@ tombstone_retention = "forever"
         .unwrap();
         let m = &c.table("t").unwrap().columns;
         assert_eq!(m.select, ColumnSelect::Exclude(vec!["email".into()]));
-        assert_eq!(m.rename.get("amount").map(String::as_str), Some("amount_eur"));
+        assert_eq!(
+            m.rename.get("amount").map(String::as_str),
+            Some("amount_eur")
+        );
         assert_eq!(m.types.get("payload"), Some(&TypeOverride::Text));
         for (cols, needle) in [
             ("include = [\"a\"]\nexclude = [\"b\"]", "key `columns`"),
             ("exclude = [\"id\"]", "key `columns.exclude`"),
-            ("exclude = [\"_hoodie_record_key\"]", "key `columns.exclude`"),
+            (
+                "exclude = [\"_hoodie_record_key\"]",
+                "key `columns.exclude`",
+            ),
             ("include = [\"a; drop\"]", "key `columns.include`"),
             ("rename = { a = \"x\", b = \"x\" }", "key `columns.rename`"),
             ("rename = { a = \"b\", b = \"c\" }", "key `columns.rename`"),
@@ -689,7 +721,9 @@ tombstone_retention = "forever"
             ));
             assert!(m.contains(needle), "{cols}: {m}");
         }
-        let m = rejected("[tables.t]\nlocation = \"s3://lake/t\"\n[tables.t.columns]\nexclde = [\"a\"]\n");
+        let m = rejected(
+            "[tables.t]\nlocation = \"s3://lake/t\"\n[tables.t.columns]\nexclde = [\"a\"]\n",
+        );
         assert!(m.contains("exclde"), "{m}");
     }
 
@@ -703,18 +737,32 @@ tombstone_retention = "forever"
             ("key_columns = [\"id\", \"id\"]", "key_columns"),
             ("after_apply = [\"select 1\", \" ; \"]", "after_apply"),
         ] {
-            let m = rejected(&format!("[tables.t]\nlocation = \"s3://lake/t\"\n{snippet}\n"));
+            let m = rejected(&format!(
+                "[tables.t]\nlocation = \"s3://lake/t\"\n{snippet}\n"
+            ));
             assert!(m.contains(&format!("key `{key}`")), "{snippet}: {m}");
         }
         for (text, needle) in [
             ("[tables.t]\nschema = \"x\"\n", "key `location`"),
             ("[tables.t]\nlocation = \"gs://b/t\"\n", "key `location`"),
             ("[tables.t]\nlocation = \"s3://Lake/t\"\n", "key `location`"),
-            ("[tables.t]\nlocation = \"s3://lake/t/.hoodie\"\n", "key `location`"),
-            ("[tables.\"a b\"]\nlocation = \"s3://lake/t\"\n", "key `(id)`"),
-            ("[tables.t]\nlocation = \"s3://lake/t\"\nkey_includes_partition_path = \"yes\"\n", "key_includes_partition_path"),
+            (
+                "[tables.t]\nlocation = \"s3://lake/t/.hoodie\"\n",
+                "key `location`",
+            ),
+            (
+                "[tables.\"a b\"]\nlocation = \"s3://lake/t\"\n",
+                "key `(id)`",
+            ),
+            (
+                "[tables.t]\nlocation = \"s3://lake/t\"\nkey_includes_partition_path = \"yes\"\n",
+                "key_includes_partition_path",
+            ),
             ("[defaults]\nschema = \"x\"\n", "no tables"),
-            ("[tables.t]\nlocation = \"s3://lake/t\"\nafter_apply = \"select 1\"\n", "after_apply"),
+            (
+                "[tables.t]\nlocation = \"s3://lake/t\"\nafter_apply = \"select 1\"\n",
+                "after_apply",
+            ),
         ] {
             let m = rejected(text);
             assert!(m.contains(needle), "{text}: {m}");

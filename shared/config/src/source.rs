@@ -37,7 +37,9 @@ impl ConfigSource {
         let v = value.trim();
         if let Some(name) = v.strip_prefix("ssm:") {
             if name.is_empty() || name.contains(char::is_whitespace) {
-                return Err(bad("expected ssm:<parameter name>, e.g. ssm:/hudi-pg-sync/config"));
+                return Err(bad(
+                    "expected ssm:<parameter name>, e.g. ssm:/hudi-pg-sync/config",
+                ));
             }
             return Ok(ConfigSource::Ssm(name.to_string()));
         }
@@ -92,8 +94,9 @@ impl ConfigSource {
         };
         let aws = || aws.ok_or_else(|| read_err("no AWS configuration was given".into(), false));
         match self {
-            ConfigSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| read_err(e.to_string(), false)),
+            ConfigSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|e| read_err(e.to_string(), false))
+            }
             ConfigSource::S3 { bucket, key } => {
                 let client = hps_aws::s3_client(aws()?);
                 let store = hps_aws::S3Store::new(client, bucket.clone(), "")
@@ -136,7 +139,15 @@ mod tests {
             ConfigSource::parse("conf/hps.toml").unwrap(),
             ConfigSource::File("conf/hps.toml".into())
         );
-        for bad in ["", "ssm:", "s3://bucket", "s3://bucket/", "s3:///k", "gs://b/k", "ssm:a b"] {
+        for bad in [
+            "",
+            "ssm:",
+            "s3://bucket",
+            "s3://bucket/",
+            "s3:///k",
+            "gs://b/k",
+            "ssm:a b",
+        ] {
             assert!(ConfigSource::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

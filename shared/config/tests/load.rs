@@ -16,7 +16,10 @@ fn check(config: &hps_config::PipelineConfig, origin: &str) {
     assert_eq!(config.origin, origin);
     let t = config.table("orders").expect("orders");
     assert_eq!(t.target.staging.as_deref(), Some("orders_eu"));
-    assert_eq!(t.target.delete_policy, Some(hps_postgres::DeletePolicy::Soft));
+    assert_eq!(
+        t.target.delete_policy,
+        Some(hps_postgres::DeletePolicy::Soft)
+    );
 }
 
 #[tokio::test]
@@ -28,7 +31,16 @@ async fn from_a_file() {
     check(&src.load(None).await.unwrap(), path.to_str().unwrap());
     let missing = ConfigSource::parse(dir.path().join("none.toml").to_str().unwrap()).unwrap();
     let e = missing.load(None).await.unwrap_err();
-    assert!(matches!(e, ConfigError::Read { transient: false, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ConfigError::Read {
+                transient: false,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -45,7 +57,10 @@ async fn from_s3_and_ssm_on_moto() {
         .await
         .unwrap();
     let src = ConfigSource::parse("s3://cfg/hps/pipeline.toml").unwrap();
-    check(&src.load(Some(&aws)).await.unwrap(), "s3://cfg/hps/pipeline.toml");
+    check(
+        &src.load(Some(&aws)).await.unwrap(),
+        "s3://cfg/hps/pipeline.toml",
+    );
 
     let ssm = aws_sdk_ssm::Client::new(&aws);
     ssm.put_parameter()

@@ -33,7 +33,11 @@ pub const DEFAULT_BATCH_SIZE: usize = 8192;
 /// Whether `column` is one the table has (by its table schema) but this file was written
 /// without (added later): a projection naming it reads nothing from the file, and the file's
 /// rows have no value for it, as when every column is read.
-pub(crate) fn added_after(file_schema: &Schema, table_schema: Option<&Schema>, column: &str) -> bool {
+pub(crate) fn added_after(
+    file_schema: &Schema,
+    table_schema: Option<&Schema>,
+    column: &str,
+) -> bool {
     file_schema.field_with_name(column).is_err()
         && table_schema.is_some_and(|t| t.field_with_name(column).is_ok())
 }

@@ -738,15 +738,25 @@ mod tests {
                 key: "hps.toml".into()
             })
         );
-        let both = [("HPS_CONFIG", "ssm:/hps"), ("HPS_TABLES", "a=s3://lake/a"), q];
+        let both = [
+            ("HPS_CONFIG", "ssm:/hps"),
+            ("HPS_TABLES", "a=s3://lake/a"),
+            q,
+        ];
         let e = DetectorConfig::from_env(&both).unwrap_err().to_string();
         assert!(e.contains("HPS_CONFIG") && e.contains("HPS_TABLES"), "{e}");
         let e = DetectorConfig::from_env(&[q]).unwrap_err().to_string();
         assert!(e.contains("HPS_TABLES") && e.contains("HPS_CONFIG"), "{e}");
         assert!(DetectorConfig::from_env(&[("HPS_CONFIG", "gs://x/y"), q]).is_err());
-        let e = VecEnv(with(BASE, [("HPS_TABLES", ""), ("HPS_CONFIG", "/etc/hps.toml")]));
+        let e = VecEnv(with(
+            BASE,
+            [("HPS_TABLES", ""), ("HPS_CONFIG", "/etc/hps.toml")],
+        ));
         let c = LoaderConfig::from_env(&e).unwrap();
-        assert_eq!(c.config_file, Some(ConfigSource::File("/etc/hps.toml".into())));
+        assert_eq!(
+            c.config_file,
+            Some(ConfigSource::File("/etc/hps.toml".into()))
+        );
     }
 
     #[test]

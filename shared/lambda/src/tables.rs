@@ -336,7 +336,10 @@ mod tests {
         assert_eq!(o.target.staging.as_deref(), Some("o"));
         let local = hps_config::parse("t.toml", "[tables.l]\nlocation = \"/data/l\"\n").unwrap();
         let e = TableSet::from_config(&local).unwrap_err().to_string();
-        assert!(e.contains("HPS_CONFIG") && e.contains("\"l\"") && e.contains("not on S3"), "{e}");
+        assert!(
+            e.contains("HPS_CONFIG") && e.contains("\"l\"") && e.contains("not on S3"),
+            "{e}"
+        );
     }
 
     #[test]

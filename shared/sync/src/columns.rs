@@ -56,11 +56,7 @@ pub struct ColumnMapping {
 }
 
 /// Columns a reader adds or the apply path reads whatever the selection says.
-const ALWAYS: [&str; 3] = [
-    hps_hudi::OP_COLUMN,
-    "_hoodie_is_deleted",
-    "Op",
-];
+const ALWAYS: [&str; 3] = [hps_hudi::OP_COLUMN, "_hoodie_is_deleted", "Op"];
 
 impl ColumnMapping {
     /// Whether the mapping changes nothing.
@@ -129,7 +125,11 @@ impl ColumnMapping {
 
     /// `batch` with the columns that do not reach staging dropped, renamed, and converted to
     /// the overridden types.
-    pub fn map_batch(&self, batch: &RecordBatch, required: &[String]) -> Result<RecordBatch, String> {
+    pub fn map_batch(
+        &self,
+        batch: &RecordBatch,
+        required: &[String],
+    ) -> Result<RecordBatch, String> {
         if self.is_identity() {
             return Ok(batch.clone());
         }
@@ -212,7 +212,11 @@ mod tests {
             names(&out.schema()),
             vec!["_hoodie_commit_time", "id", "amount_cents", "_op"]
         );
-        let amount = out.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+        let amount = out
+            .column(2)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(amount.value(0), "42");
         let table = batch().schema();
         assert_eq!(
@@ -237,9 +241,15 @@ mod tests {
             ..Default::default()
         };
         let out = m.map_batch(&batch(), &[]).unwrap();
-        assert_eq!(names(&out.schema()), vec!["_hoodie_commit_time", "amount", "_op"]);
+        assert_eq!(
+            names(&out.schema()),
+            vec!["_hoodie_commit_time", "amount", "_op"]
+        );
         assert!(ColumnMapping::default().is_identity());
-        assert_eq!(ColumnMapping::default().read_columns(Some(&batch().schema()), &[]), None);
+        assert_eq!(
+            ColumnMapping::default().read_columns(Some(&batch().schema()), &[]),
+            None
+        );
         assert!(TypeOverride::parse("jsonb").is_err());
     }
 }

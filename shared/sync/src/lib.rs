@@ -32,8 +32,8 @@ pub use bookmark::{
     Bookmark, BookmarkError, BookmarkResult, BookmarkState, BookmarkStore, LastError, Position,
     SliceCursor, WriteMode,
 };
-pub use embedded::FileBookmarkStore;
 pub use columns::{ColumnMapping, ColumnSelect, TypeOverride};
+pub use embedded::FileBookmarkStore;
 pub use error::{SyncError, SyncResult};
 pub use failpoint::FailPoints;
 pub use fence::{Fence, FenceStatus, FenceTable};

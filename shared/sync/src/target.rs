@@ -67,7 +67,11 @@ pub fn source_names(spec: &TargetTable) -> Vec<String> {
 
 /// `spec` with its key and ordering columns under their staging names (`mapping.rename`).
 pub fn renamed(mut spec: TargetTable, mapping: &ColumnMapping) -> TargetTable {
-    for c in spec.key_columns.iter_mut().chain(spec.ordering_columns.iter_mut()) {
+    for c in spec
+        .key_columns
+        .iter_mut()
+        .chain(spec.ordering_columns.iter_mut())
+    {
         *c = mapping.target_name(c).to_string();
     }
     spec

@@ -625,9 +625,9 @@ impl Walk {
                     cols,
                     &f.path,
                 )?
-                    .into_iter()
-                    .map(|i| file_schema.field(i).clone())
-                    .collect::<Vec<_>>(),
+                .into_iter()
+                .map(|i| file_schema.field(i).clone())
+                .collect::<Vec<_>>(),
             ),
         };
         let projected = match &self.read.table_schema {
