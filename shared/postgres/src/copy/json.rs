@@ -387,6 +387,20 @@ mod tests {
     }
 
     #[test]
+    fn json_text_renders_every_row_and_keeps_nulls() {
+        let l = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1), None]),
+            None,
+            Some(vec![]),
+        ]);
+        let t = json_text(&l).unwrap();
+        let t = t.as_string::<i32>();
+        assert_eq!(t.value(0), "[1,null]");
+        assert!(t.is_null(1));
+        assert_eq!(t.value(2), "[]");
+    }
+
+    #[test]
     fn struct_and_list() {
         let ids = Arc::new(Int32Array::from(vec![Some(1), None])) as ArrayRef;
         let names = Arc::new(StringArray::from(vec![Some("a\"b\\c\n"), Some("x")])) as ArrayRef;
