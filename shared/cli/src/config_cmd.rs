@@ -86,6 +86,14 @@ fn print_table(t: &TableConfig, out: &mut impl Write) -> Result<(), CliError> {
     writeln!(out, "  landing:     {landing}")?;
     writeln!(out, "  tombstones:  {tombstones}")?;
     print_columns(&t.columns, out)?;
+    if let Some(f) = &t.partition_filter {
+        writeln!(
+            out,
+            "  partitions:  {} in {}",
+            f.column,
+            f.values.join(", ")
+        )?;
+    }
     if !t.after_apply.is_empty() {
         writeln!(out, "  after_apply: {} statement(s)", t.after_apply.len())?;
     }

@@ -211,12 +211,13 @@ impl SyncArgs {
     /// `--config`, `table` is an id or a location of the file and the file's settings apply
     /// under the explicit flags; without, it is a location.
     pub async fn resolve(&self, table: &str) -> Result<(TableSource, SettingsOrigin), CliError> {
-        let (location, target, after_apply, columns, origin) = match &self.config {
+        let (location, target, after_apply, columns, filter, origin) = match &self.config {
             None => (
                 table.to_string(),
                 self.overrides(),
                 Vec::new(),
                 hps_sync::ColumnMapping::default(),
+                None,
                 SettingsOrigin::CommandLine,
             ),
             Some(c) => {
@@ -227,6 +228,7 @@ impl SyncArgs {
                     self.overrides().or(&entry.target),
                     entry.after_apply.clone(),
                     entry.columns.clone(),
+                    entry.partition_filter.clone(),
                     SettingsOrigin::File {
                         source: config.origin.clone(),
                         id: entry.id.clone(),
@@ -242,7 +244,8 @@ impl SyncArgs {
         let src = TableSource::new(id, store)
             .with_target(target)
             .with_after_apply(after_apply)
-            .with_columns(columns);
+            .with_columns(columns)
+            .with_partition_filter(filter);
         Ok((src, origin))
     }
 }

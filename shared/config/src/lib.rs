@@ -125,6 +125,12 @@ pub static KEYS: &[Key] = &[
     },
     Key {
         section: TABLE,
+        name: "filter",
+        value: "`col in ('a', …)` \\| `col = 'a'`; none",
+        doc: "only the partitions whose partition column (a `hoodie.table.partition.fields` field) holds one of the values: other partitions' files are pruned from every plan, never read, never applied",
+    },
+    Key {
+        section: TABLE,
         name: "columns",
         value: "table; all columns",
         doc: "the keys below: which columns reach staging, named and typed how (by their Hudi names)",
@@ -247,7 +253,11 @@ exclude = ["email"]
 rename = { amount = "amount_eur" }
 types = { note = "text" }
 "#;
-        let c = parse("all-keys", text).unwrap();
+        let text = text.replace(
+            "[tables.t.columns]",
+            "filter = \"region = 'eu'\"\n[tables.t.columns]",
+        );
+        let c = parse("all-keys", &text).unwrap();
         assert_eq!(c.tables.len(), 1);
         let rows = reference_table();
         for k in KEYS {

@@ -57,6 +57,9 @@ pub struct TableEntry {
     pub after_apply: Option<Vec<String>>,
     /// Which columns reach staging, under which names and types.
     pub columns: Option<ColumnsEntry>,
+    /// Only the partitions whose partition column holds one of the values:
+    /// `region in ('eu-west', 'eu-north')` or `region = 'eu-west'`.
+    pub filter: Option<String>,
 }
 
 /// A table's columns (`[tables.<id>.columns]`), by their Hudi names.

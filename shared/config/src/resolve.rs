@@ -103,6 +103,8 @@ pub struct TableConfig {
     pub after_apply: Vec<String>,
     /// Which columns reach staging, renamed and typed how.
     pub columns: ColumnMapping,
+    /// The partition filter (pruning), if any.
+    pub partition_filter: Option<hps_sync::PartitionFilter>,
 }
 
 /// A whole configuration, resolved and validated.
@@ -292,11 +294,18 @@ impl TableCheck<'_> {
             Some(c) => self.column_mapping(c, key_columns.iter().chain(&ordering_columns))?,
             None => ColumnMapping::default(),
         };
+        let partition_filter = e
+            .filter
+            .as_deref()
+            .map(hps_sync::PartitionFilter::parse)
+            .transpose()
+            .map_err(|r| self.err("filter", r))?;
         Ok(TableConfig {
             id: self.id.to_string(),
             location,
             after_apply,
             columns,
+            partition_filter,
             target: TargetOverrides {
                 schema,
                 staging,
@@ -571,6 +580,7 @@ after_apply = ["insert into audit values ($1, $4);"]
 location = "s3a://lake/wh/trips"
 schema = "mobility"
 tombstone_retention = "forever"
+filter = "region in ('eu-west', 'eu-north')"
 "#;
 
     #[test]
@@ -601,6 +611,14 @@ tombstone_retention = "forever"
         let tr = &c.table("trips").unwrap().target;
         assert_eq!(tr.schema.as_deref(), Some("mobility"));
         assert_eq!(tr.staging, None);
+        assert_eq!(
+            c.table("trips")
+                .unwrap()
+                .partition_filter
+                .as_ref()
+                .map(|f| f.values.clone()),
+            Some(vec!["eu-west".to_string(), "eu-north".to_string()])
+        );
         assert_eq!(tr.delete_policy, Some(DeletePolicy::Soft));
         assert_eq!(tr.tombstone_retention, Some(None));
         assert_eq!(
@@ -735,6 +753,8 @@ tombstone_retention = "forever"
             ("tombstone_retention = \"-1d\"", "tombstone_retention"),
             ("key_columns = []", "key_columns"),
             ("key_columns = [\"id\", \"id\"]", "key_columns"),
+            ("filter = \"region like 'e%'\"", "filter"),
+            ("filter = \"region in (eu)\"", "filter"),
             ("after_apply = [\"select 1\", \" ; \"]", "after_apply"),
         ] {
             let m = rejected(&format!(

@@ -106,7 +106,8 @@ impl PipelineSyncer {
             let src = TableSource::new(t.uri(), Arc::new(store))
                 .with_target(t.target.clone().or(&target))
                 .with_after_apply(t.after_apply.clone())
-                .with_columns(t.columns.clone());
+                .with_columns(t.columns.clone())
+                .with_partition_filter(t.partition_filter.clone());
             sources.insert(t.id.to_string(), src);
         }
         Ok(PipelineSyncer {

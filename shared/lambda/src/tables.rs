@@ -65,6 +65,8 @@ pub struct TableSpec {
     pub after_apply: Vec<String>,
     /// Which columns reach staging (from the configuration file; default all).
     pub columns: hps_sync::ColumnMapping,
+    /// The partition filter (from the configuration file).
+    pub partition_filter: Option<hps_sync::PartitionFilter>,
 }
 
 impl TableSpec {
@@ -170,6 +172,7 @@ impl TableSet {
                 target: TargetOverrides::default(),
                 after_apply: Vec::new(),
                 columns: hps_sync::ColumnMapping::default(),
+                partition_filter: None,
             };
             for other in &tables {
                 if other.id == spec.id {
@@ -213,6 +216,7 @@ impl TableSet {
                 target: t.target.clone(),
                 after_apply: t.after_apply.clone(),
                 columns: t.columns.clone(),
+                partition_filter: t.partition_filter.clone(),
             });
         }
         if tables.is_empty() {

@@ -21,6 +21,7 @@ pub mod failpoint;
 mod feed;
 pub mod fence;
 pub mod ops;
+pub mod partition_filter;
 pub mod pass;
 pub mod pipeline;
 pub mod target;
@@ -39,6 +40,7 @@ pub use failpoint::FailPoints;
 pub use fence::{Fence, FenceStatus, FenceTable};
 pub use lease::{Acquire, Lease, LeaseError, LeaseResult, LeaseStore};
 pub use ops::TableStatus;
+pub use partition_filter::PartitionFilter;
 pub use pipeline::{
     BusyReason, PassMode, PassOutcome, PassReport, ProgressEvent, ProgressSink, ResyncMode,
     SyncOptions, SyncPipeline, TableSource,

@@ -729,7 +729,7 @@ impl<'p> Run<'p> {
                 }
                 other => other,
             };
-            let plan = match planned {
+            let mut plan = match planned {
                 Ok(p) => p,
                 Err(e) if e.needs_resync() => {
                     let reload = matches!(e, HudiError::RewrittenHistory { .. });
@@ -759,6 +759,7 @@ impl<'p> Run<'p> {
                     blocked_by_pending: plan.capped_by_pending,
                 });
             };
+            self.prune_partitions(&mut plan)?;
             self.fp(failpoint::AFTER_PLAN).await?;
             let pid = plan_id(&plan);
             let start = match &fence.cursor {
@@ -1297,6 +1298,29 @@ impl<'p> Run<'p> {
 }
 
 impl Run<'_> {
+    /// Drop the slices and replaced file groups of the partitions the table's partition
+    /// filter rejects (before the plan id is taken, so a changed filter restarts a window).
+    fn prune_partitions(&self, plan: &mut IncrementalPlan) -> SyncResult<()> {
+        let Some(f) = &self.t.src.partition_filter else {
+            return Ok(());
+        };
+        let fields = &self.t.hudi.config().partition_fields;
+        if f.matches("", fields).is_none() {
+            return Err(SyncError::Target {
+                table: self.id().to_string(),
+                reason: format!(
+                    "the partition filter's column {:?} is not a partition field of the table ({})",
+                    f.column,
+                    fields.join(", ")
+                ),
+            });
+        }
+        let keep = |p: &str| f.matches(p, fields) == Some(true);
+        plan.slices.retain(|s| keep(&s.partition_path));
+        plan.replaced.retain(|r| keep(&r.partition_path));
+        Ok(())
+    }
+
     /// The projection of the table's reads: `None` (everything) unless the column mapping
     /// selects columns, then the table schema's columns that reach staging.
     async fn read_columns(&self) -> SyncResult<Option<Vec<String>>> {

@@ -35,6 +35,9 @@ pub struct TableSource {
     pub after_apply: Vec<String>,
     /// Which columns reach staging, renamed and typed how (default: all, as derived).
     pub columns: ColumnMapping,
+    /// Only the partitions whose partition column holds one of these values (partition
+    /// pruning: other partitions are never read).
+    pub partition_filter: Option<crate::PartitionFilter>,
 }
 
 impl TableSource {
@@ -46,7 +49,14 @@ impl TableSource {
             target: TargetOverrides::default(),
             after_apply: Vec::new(),
             columns: ColumnMapping::default(),
+            partition_filter: None,
         }
+    }
+
+    /// Replace the partition filter.
+    pub fn with_partition_filter(mut self, filter: Option<crate::PartitionFilter>) -> Self {
+        self.partition_filter = filter;
+        self
     }
 
     /// Replace the column mapping.
