@@ -1,8 +1,10 @@
 //! The README stays true: every `hudi-pg-sync` command in it parses with the real CLI and uses
 //! only subcommands and flags that the CLI tests or `make run` exercise, every `make` target it
-//! names exists, its Lambda configuration table matches `hps_lambda::config::ENV_VARS` (names,
-//! which function reads or requires each, defaults), and its type-map summary rows are rows of
-//! the full, tested type map. Its links are checked with every other doc's (`doc_links.rs`).
+//! names exists, its Lambda configuration table matches `hps_lambda::config::ENV_VARS`
+//! (names, which function reads or requires each, defaults), its configuration-file reference
+//! is the one `hps_config::reference_table` generates from the keys the parser accepts, and
+//! its type-map summary rows are rows of the full, tested type map. Its links are checked with
+//! every other doc's (`doc_links.rs`).
 
 use std::collections::BTreeSet;
 
@@ -203,6 +205,18 @@ fn lambda_configuration_table_matches_env_vars() {
         assert_eq!(row[3], default, "default of {}", v.name);
         assert!(!row[4].is_empty(), "{} has no meaning", v.name);
     }
+}
+
+#[test]
+fn configuration_reference_is_generated_from_the_code() {
+    let readme = read("README.md");
+    let documented = block(&readme, "config-reference").trim();
+    let generated = hps_config::reference_table();
+    assert_eq!(
+        documented,
+        generated.trim(),
+        "README configuration reference differs from hps_config::KEYS; replace the block with:\n{generated}"
+    );
 }
 
 #[test]

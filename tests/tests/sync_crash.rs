@@ -4,6 +4,11 @@
 //! the table's snapshot (the `hudi` PyPI reader), with no change row landed twice, the same
 //! landing history as an uninterrupted run, and bookmark versions strictly increasing.
 //!
+//! Every case also runs `after_apply` statements that maintain downstream tables (a running
+//! total, a per-load log, a copy of staging's keys): after the rerun they must equal what a
+//! recomputation from staging and the landing history gives, so the statements took effect
+//! exactly once per committed load, whatever point the failure hit.
+//!
 //! Crashes are panics inside the pass (nothing after the point runs, the lease is not
 //! released, the connection drops mid-transaction); failures are injected errors (the pass
 //! returns, releasing its lease). Both bookmark stores run the matrix: the local file store
@@ -83,6 +88,8 @@ async fn crash_case(
     let rec = RecordingStore::new(stores.bookmarks.clone());
     let schema = unique("c").to_lowercase();
     let src = source("crash", &table.path, &schema);
+    let spec = target_of(&src).await;
+    let src = src.with_after_apply(downstream_statements(url, &spec).await);
     let mk = |ttl| {
         Arc::new(
             SyncPipeline::new(
@@ -183,6 +190,113 @@ async fn crash_case(
         "{case}: {b:?}"
     );
     rec.check_monotonic();
+    assert_downstream_consistent(url, &spec, st.fence.map(|f| f.rows_applied), &case).await;
+}
+
+/// Create the downstream tables in the target schema; the statements that maintain them.
+async fn downstream_statements(url: &str, spec: &hps_postgres::TargetTable) -> Vec<String> {
+    let schema = hps_postgres::quote_ident(&spec.schema);
+    let staging = format!("{schema}.{}", hps_postgres::quote_ident(&spec.staging));
+    let c = client(url).await;
+    c.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE {schema}.ds_total (rows bigint NOT NULL, loads bigint NOT NULL);
+         INSERT INTO {schema}.ds_total VALUES (0, 0);
+         CREATE TABLE {schema}.ds_log (load_id text PRIMARY KEY, window_from text,
+             window_to text NOT NULL, rows bigint NOT NULL, changed bigint NOT NULL);
+         CREATE TABLE {schema}.ds_keys (record_key text, partition_path text, load_id text NOT NULL,
+             PRIMARY KEY (record_key, partition_path));"
+    ))
+    .await
+    .expect("downstream tables");
+    vec![
+        // not idempotent: a second run of a load would count it twice
+        format!("UPDATE {schema}.ds_total SET rows = rows + $4, loads = loads + 1"),
+        format!("INSERT INTO {schema}.ds_log VALUES ($1, $2, $3, $4, $5 + $6 + $7)"),
+        format!(
+            "DELETE FROM {schema}.ds_keys d WHERE NOT EXISTS (SELECT 1 FROM {staging} s \
+             WHERE s._hoodie_record_key = d.record_key AND s._hoodie_partition_path = d.partition_path)"
+        ),
+        format!(
+            "INSERT INTO {schema}.ds_keys SELECT _hoodie_record_key, _hoodie_partition_path, _hps_load_id \
+             FROM {staging} WHERE _hps_load_id = $1 \
+             ON CONFLICT (record_key, partition_path) DO UPDATE SET load_id = EXCLUDED.load_id"
+        ),
+    ]
+}
+
+/// The downstream tables equal their recomputation: keys and load ids from staging, the
+/// per-load rows from the landing history, the total from the fence.
+async fn assert_downstream_consistent(
+    url: &str,
+    spec: &hps_postgres::TargetTable,
+    fence_rows: Option<u64>,
+    case: &str,
+) {
+    let schema = hps_postgres::quote_ident(&spec.schema);
+    let staging = format!("{schema}.{}", hps_postgres::quote_ident(&spec.staging));
+    let landing = format!("{schema}.{}", hps_postgres::quote_ident(&spec.landing));
+    let c = client(url).await;
+    let (rows, loads): (i64, i64) = {
+        let r = c
+            .query_one(&format!("SELECT rows, loads FROM {schema}.ds_total"), &[])
+            .await
+            .expect("ds_total");
+        (r.get(0), r.get(1))
+    };
+    let fence_rows = fence_rows.expect("fence") as i64;
+    assert_eq!(
+        rows, fence_rows,
+        "{case}: after_apply total differs from the fence's rows"
+    );
+    let set = |q: String| {
+        let c = &c;
+        async move {
+            c.query(&q, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{q}: {e}"))
+                .iter()
+                .map(|r| {
+                    (
+                        r.get::<_, String>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, String>(2),
+                    )
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+        }
+    };
+    let keys = set(format!(
+        "SELECT record_key, partition_path, load_id FROM {schema}.ds_keys"
+    ))
+    .await;
+    let want = set(format!(
+        "SELECT _hoodie_record_key, _hoodie_partition_path, _hps_load_id FROM {staging}"
+    ))
+    .await;
+    assert_eq!(keys, want, "{case}: ds_keys differs from staging");
+    let log = set(format!(
+        "SELECT load_id, rows::text, coalesce(window_from, '-') FROM {schema}.ds_log"
+    ))
+    .await;
+    let per_load = set(format!(
+        "SELECT _hps_load_id, count(*)::text, '' FROM {landing} GROUP BY 1"
+    ))
+    .await;
+    let strip = |s: &std::collections::BTreeSet<(String, String, String)>| {
+        s.iter()
+            .map(|(a, b, _)| (a.clone(), b.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(&log),
+        strip(&per_load),
+        "{case}: ds_log differs from the landing history"
+    );
+    assert_eq!(loads, log.len() as i64, "{case}");
+    // the loads of the table's first window have no start position, every later one has
+    let first = log.iter().filter(|(_, _, from)| from == "-").count();
+    assert!(first >= 1 && first < log.len(), "{case}: {log:?}");
 }
 
 async fn matrix(kind: StoreKind, table_type: TableType, actions: &[FailAction]) {

@@ -4,6 +4,7 @@
 //!   S3-compatible endpoints with path-style addressing).
 //! - [`DynamoBookmarkStore`]: bookmarks and leases ([`hps_sync::BookmarkStore`],
 //!   [`hps_sync::LeaseStore`]) with DynamoDB conditional writes; the table schema is in its docs.
+//! - [`ssm::get_parameter`]: one SSM parameter (the pipeline configuration).
 //! - [`SqsFifoQueue`]: the [`hps_sync::Queue`] on SQS FIFO (group per table, content dedup ids).
 //! - [`aws_config_from_env`] / [`local_aws_config`]: building an [`SdkConfig`].
 
@@ -11,6 +12,7 @@ mod dynamo;
 mod s3;
 mod sdk_error;
 mod sqs;
+pub mod ssm;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;

@@ -65,6 +65,12 @@ pub enum Command {
     Pause(crate::ops::PauseArgs),
     /// Undo pause.
     Resume(crate::ops::ResumeArgs),
+    /// Configuration files.
+    Config {
+        /// What to do with one.
+        #[command(subcommand)]
+        command: crate::config_cmd::ConfigCommand,
+    },
 }
 
 /// Run a parsed command.
@@ -139,6 +145,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Resync(a) => crate::ops::resync(a).await,
         Command::Pause(a) => crate::ops::pause(a).await,
         Command::Resume(a) => crate::ops::resume(a).await,
+        Command::Config { command } => crate::config_cmd::config(command).await,
     }
 }
 

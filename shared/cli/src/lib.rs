@@ -28,6 +28,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config_cmd;
 pub mod json;
 pub mod lag;
 pub mod ops;
@@ -59,6 +60,9 @@ pub enum CliError {
     /// A sync pass or operation failed.
     #[error(transparent)]
     Sync(#[from] hps_sync::SyncError),
+    /// The configuration file cannot be read or is invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] hps_config::ConfigError),
     /// Bad arguments or settings (PostgreSQL URL, bookmark location, table location).
     #[error("{0}")]
     Usage(String),
@@ -133,6 +137,7 @@ impl CliError {
             }
             CliError::NeedsResync { .. } => 3,
             CliError::Usage(_) => 2,
+            CliError::Config(e) if !e.is_transient() => 2,
             CliError::Busy { .. } | CliError::Sync(hps_sync::SyncError::Busy { .. }) => 5,
             CliError::Interrupted => 130,
             _ => 1,

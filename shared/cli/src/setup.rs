@@ -102,6 +102,70 @@ pub struct SyncArgs {
     /// What a Hudi delete does to the staging row (default `hard`).
     #[arg(long, env = "HPS_DELETE_MODE", value_enum)]
     pub delete_mode: Option<DeleteMode>,
+    /// Configuration file with per-table settings: a path, s3://bucket/key or ssm:/name.
+    /// `--table` then names a table of the file by id or by location.
+    #[arg(long, env = "HPS_CONFIG")]
+    pub config: Option<String>,
+}
+
+/// Where a table's target settings came from (`status` shows it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsOrigin {
+    /// Command-line flags and environment variables only.
+    CommandLine,
+    /// A configuration file (its location) and the table's id in it.
+    File {
+        /// `--config` as shown by [`hps_config::ConfigSource::describe`].
+        source: String,
+        /// The table's id in the file.
+        id: String,
+    },
+}
+
+impl std::fmt::Display for SettingsOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingsOrigin::CommandLine => f.write_str("command line"),
+            SettingsOrigin::File { source, id } => write!(f, "{source} [tables.{id}]"),
+        }
+    }
+}
+
+/// Load a configuration file (AWS settings from the environment for S3 and SSM).
+pub async fn load_config(location: &str) -> Result<hps_config::PipelineConfig, CliError> {
+    let source = hps_config::ConfigSource::parse(location)?;
+    let aws = if source.needs_aws() {
+        Some(hps_aws::aws_config_from_env(None).await)
+    } else {
+        None
+    };
+    Ok(source.load(aws.as_ref()).await?)
+}
+
+/// The entry of `config` that `table` names: its id, or its location.
+fn find_table<'c>(
+    config: &'c hps_config::PipelineConfig,
+    table: &str,
+) -> Result<&'c hps_config::TableConfig, CliError> {
+    if let Some(t) = config.table(table) {
+        return Ok(t);
+    }
+    let wanted = table_id(table).ok();
+    let found = config.tables.iter().find(|t| {
+        let id = match &t.location {
+            hps_config::Location::S3 { .. } => Some(t.location.uri()),
+            hps_config::Location::Local(p) => p.to_str().and_then(|p| table_id(p).ok()),
+        };
+        id.is_some() && id == wanted
+    });
+    found.ok_or_else(|| {
+        let ids: Vec<&str> = config.tables.iter().map(|t| t.id.as_str()).collect();
+        CliError::Usage(format!(
+            "--table {table:?} is not in the configuration {} (its tables: {})",
+            config.origin,
+            ids.join(", ")
+        ))
+    })
 }
 
 impl SyncArgs {
@@ -140,12 +204,49 @@ impl SyncArgs {
 
     /// The table at `location` as a pipeline source (id = normalized location).
     pub async fn source(&self, location: &str) -> Result<TableSource, CliError> {
-        let id = table_id(location)?;
+        Ok(self.resolve(location).await?.0)
+    }
+
+    /// The table `table` names as a pipeline source, and where its settings came from. With
+    /// `--config`, `table` is an id or a location of the file and the file's settings apply
+    /// under the explicit flags; without, it is a location.
+    pub async fn resolve(&self, table: &str) -> Result<(TableSource, SettingsOrigin), CliError> {
+        let (location, target, after_apply, columns, filter, origin) = match &self.config {
+            None => (
+                table.to_string(),
+                self.overrides(),
+                Vec::new(),
+                hps_sync::ColumnMapping::default(),
+                None,
+                SettingsOrigin::CommandLine,
+            ),
+            Some(c) => {
+                let config = load_config(c).await?;
+                let entry = find_table(&config, table)?;
+                (
+                    entry.location.uri(),
+                    self.overrides().or(&entry.target),
+                    entry.after_apply.clone(),
+                    entry.columns.clone(),
+                    entry.partition_filter.clone(),
+                    SettingsOrigin::File {
+                        source: config.origin.clone(),
+                        id: entry.id.clone(),
+                    },
+                )
+            }
+        };
+        let id = table_id(&location)?;
         let store = open_store(&id).await.map_err(|e| CliError::Store {
-            location: location.to_string(),
+            location: location.clone(),
             source: e,
         })?;
-        Ok(TableSource::new(id, store).with_target(self.overrides()))
+        let src = TableSource::new(id, store)
+            .with_target(target)
+            .with_after_apply(after_apply)
+            .with_columns(columns)
+            .with_partition_filter(filter);
+        Ok((src, origin))
     }
 }
 

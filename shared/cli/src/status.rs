@@ -4,7 +4,9 @@
 //! names, the delete policy and the tombstone column or table.
 //!
 //! Without `--table`, every table with a bookmark in the pipeline is shown (a table id is its
-//! location, so it can be opened again).
+//! location, so it can be opened again); with `--config`, every table of the file. Each
+//! table's `settings` says where its target settings came from (the file and its entry, or
+//! the command line).
 
 use std::io::Write;
 
@@ -57,6 +59,9 @@ pub struct StatusReport {
 pub struct TableReport {
     /// Table id (its normalized location).
     pub table: String,
+    /// Where the table's target settings came from: `command line`, or
+    /// `<configuration file> [tables.<id>]`.
+    pub settings: Option<String>,
     /// `new`, `behind`, `up_to_date`, `partial`, `paused`, `needs_resync`, `resyncing`, or
     /// `error` when the status could not be read (see `error`).
     pub state: String,
@@ -201,15 +206,18 @@ fn policy_name(p: DeletePolicy) -> &'static str {
 /// Collect the status of the tables.
 pub async fn collect(args: &StatusArgs) -> Result<StatusReport, CliError> {
     let pipe = args.sync.pipeline(SyncOptions::default()).await?;
-    let tables: Vec<String> = if args.table.is_empty() {
+    let tables: Vec<String> = if !args.table.is_empty() {
+        args.table.clone()
+    } else if let Some(c) = &args.sync.config {
+        let config = crate::setup::load_config(c).await?;
+        config.tables.iter().map(|t| t.id.clone()).collect()
+    } else {
         pipe.bookmarks()
             .list(pipe.name())
             .await?
             .into_iter()
             .map(|b| b.table)
             .collect()
-    } else {
-        args.table.clone()
     };
     let mut conn = ConnectionManager::new(args.sync.connector()?);
     let mut out = Vec::new();
@@ -238,7 +246,7 @@ async fn table_report(
     conn: &mut ConnectionManager,
     location: &str,
 ) -> Result<TableReport, CliError> {
-    let src = args.sync.source(location).await?;
+    let (src, settings) = args.sync.resolve(location).await?;
     let st = pipe.status(&src).await?;
     let spec: &TargetTable = &st.target;
     let names = spec.validate()?;
@@ -277,6 +285,7 @@ async fn table_report(
         });
     Ok(TableReport {
         table: st.table.clone(),
+        settings: Some(settings.to_string()),
         state: st.state().to_string(),
         staging: Some(staging_q),
         landing: Some(names.landing_q()),
@@ -325,6 +334,9 @@ pub fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Resul
         }
         let state = t.state.replace('_', " ");
         writeln!(out, "  state            {state}")?;
+        if let Some(s) = &t.settings {
+            writeln!(out, "  settings         {s}")?;
+        }
         if let Some(s) = &t.staging {
             let deletes = match (
                 t.delete_policy.as_deref(),

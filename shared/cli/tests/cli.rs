@@ -389,3 +389,53 @@ async fn s3_table_via_aws_endpoint_url() {
     assert_eq!(local, remote);
     assert_eq!(remote.lines().count(), 4);
 }
+
+#[test]
+fn config_check_prints_resolved_targets_and_refuses_hostile_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[defaults]\nschema = \"lake\"\n\n[tables.orders]\nlocation = \"s3://lake/wh/orders\"\n\
+         table = \"orders_eu\"\nkey_columns = [\"order_id\"]\n\n[tables.orders.columns]\n\
+         exclude = [\"email\"]\n",
+    )
+    .unwrap();
+    let out = stdout(&run(&["config", "check", path(&good)]));
+    assert!(out.contains("valid, 1 table(s)"), "{out}");
+    assert!(
+        out.contains("location:    s3://lake/wh/orders")
+            && out.contains("staging:     lake.orders_eu")
+            && out.contains("key:         order_id")
+            && out.contains("columns:     all but email"),
+        "{out}"
+    );
+    for (text, needle) in [
+        (
+            "[tables.orders]\nlocation = \"s3://lake/o\"\ntable = \"o; drop table x\"\n",
+            "table \"orders\", key `table`",
+        ),
+        (
+            "[tables.orders]\nlocation = \"s3://lake/o\"\nkeys = [\"id\"]\n",
+            "keys",
+        ),
+        (
+            "[tables.a]\nlocation = \"s3://lake/w\"\n[tables.b]\nlocation = \"s3://lake/w/b\"\n",
+            "overlap",
+        ),
+        (
+            "[tables.a]\nlocation = \"s3://lake/a\"\ntable = \"t\"\n[tables.b]\nlocation = \"s3://lake/b\"\ntable = \"t\"\n",
+            "hudi.t",
+        ),
+    ] {
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let o = run(&["config", "check", path(&bad)]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{text}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("bad.toml"),
+            "{text}: {err}"
+        );
+    }
+}

@@ -754,3 +754,50 @@ async fn s3_table_with_dynamodb_bookmarks_status_and_rewind() {
     let o = w.hps(&["status"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
 }
+
+/// A configuration file drives `run` and `status`: the table is named by its id, lands in the
+/// configured schema and table, its `after_apply` statement runs, and `status` (without
+/// `--table`: the file's tables) says where the settings came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_file_drives_run_and_status() {
+    let w = World::new();
+    let t = gen_table(w.dir.path(), "trades", 1).await;
+    w.sql("CREATE SCHEMA mart; CREATE TABLE mart.loads (load_id text PRIMARY KEY, rows bigint)");
+    let config = w.dir.path().join("hps.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nschema = \"lake\"\n\n[tables.trades]\nlocation = \"{}\"\ntable = \"trades_eu\"\n\
+             after_apply = [\"INSERT INTO mart.loads VALUES ($1, $4)\"]\n",
+            t.path()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    w.ok(&["run", "--config", cfg, "--table", "trades"]);
+    assert_eq!(w.staging("lake.trades_eu"), t.expected());
+    let logged: i64 = w
+        .sql("SELECT sum(rows) FROM mart.loads")
+        .trim()
+        .parse()
+        .unwrap();
+    let fence: i64 = w
+        .sql("SELECT rows_applied FROM lake.hudi_sync_state")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(logged, fence);
+    let st = &w.status_json(&["--config", cfg])["tables"][0];
+    assert_eq!(st["staging"], "\"lake\".\"trades_eu\"");
+    assert_eq!(st["settings"], format!("{cfg} [tables.trades]"));
+    assert_eq!(st["state"], "up_to_date");
+    let st = &w.status_json(&["--table", t.path(), "--schema", "lake"])["tables"][0];
+    assert_eq!(st["settings"], "command line");
+    let o = w.hps(&["run", "--config", cfg, "--table", "orders"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not in the configuration"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -30,16 +30,33 @@ impl Default for ReadOptions {
 /// Default rows per batch.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
 
+/// Whether `column` is one the table has (by its table schema) but this file was written
+/// without (added later): a projection naming it reads nothing from the file, and the file's
+/// rows have no value for it, as when every column is read.
+pub(crate) fn added_after(
+    file_schema: &Schema,
+    table_schema: Option<&Schema>,
+    column: &str,
+) -> bool {
+    file_schema.field_with_name(column).is_err()
+        && table_schema.is_some_and(|t| t.field_with_name(column).is_ok())
+}
+
 /// The indices of the requested columns in a file's schema, in file order (`_op` is no file
-/// column); a column the file lacks is [`HudiError::UnknownColumn`].
+/// column); a column the file lacks is [`HudiError::UnknownColumn`], unless the table schema
+/// has it ([`added_after`]).
 pub(crate) fn projected_indices(
     table: &str,
     file_schema: &Schema,
+    table_schema: Option<&Schema>,
     columns: &[String],
     path: &str,
 ) -> Result<Vec<usize>> {
     let mut idx = Vec::with_capacity(columns.len());
-    for c in columns.iter().filter(|c| c.as_str() != OP_COLUMN) {
+    for c in columns
+        .iter()
+        .filter(|c| c.as_str() != OP_COLUMN && !added_after(file_schema, table_schema, c))
+    {
         let i = file_schema
             .index_of(c)
             .map_err(|_| HudiError::UnknownColumn {

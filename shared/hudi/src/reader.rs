@@ -130,7 +130,13 @@ impl SliceRead {
     fn projection_roots(&self, file_schema: &Schema, path: &str) -> Result<Vec<usize>> {
         match &self.options.columns {
             None => Ok((0..file_schema.fields().len()).collect()),
-            Some(cols) => projected_indices(&self.table, file_schema, cols, path),
+            Some(cols) => projected_indices(
+                &self.table,
+                file_schema,
+                self.table_schema.as_deref(),
+                cols,
+                path,
+            ),
         }
     }
 }

@@ -8,6 +8,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
+use hps_config::ConfigSource;
+
 use crate::error::ConfigError;
 use crate::tables::TableSet;
 
@@ -54,11 +57,18 @@ const NONE: &[Role] = &[];
 /// Every variable the functions read.
 pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
+        name: "HPS_CONFIG",
+        roles: BOTH,
+        required: NONE,
+        default: None,
+        doc: "The configuration file (TOML, README \"Configuration file\"): a path, `s3://bucket/key` or `ssm:/parameter-name`. Read and validated at cold start; it lists the tables and their per-table settings. One of `HPS_CONFIG` / `HPS_TABLES` is required; both together are refused.",
+    },
+    EnvVar {
         name: "HPS_TABLES",
         roles: BOTH,
-        required: BOTH,
+        required: NONE,
         default: None,
-        doc: "Tables to sync: `id=s3://bucket/base/path` entries separated by commas, semicolons or whitespace, or a JSON object `{\"id\": \"s3://…\"}`. Ids are 1–64 of `A-Z a-z 0-9 _ . -` and become the SQS message group id; base paths must not contain one another.",
+        doc: "Tables to sync without a configuration file: `id=s3://bucket/base/path` entries separated by commas, semicolons or whitespace, or a JSON object `{\"id\": \"s3://…\"}`. Ids are 1–64 of `A-Z a-z 0-9 _ . -` and become the SQS message group id; base paths must not contain one another.",
     },
     EnvVar {
         name: "HPS_QUEUE_URL",
@@ -306,8 +316,10 @@ impl LogConfig {
 /// The commit detector's configuration.
 #[derive(Debug, Clone)]
 pub struct DetectorConfig {
-    /// Configured tables.
+    /// Configured tables (empty until [`load_config_file`] when they come from `HPS_CONFIG`).
     pub tables: TableSet,
+    /// The configuration file, when the tables come from one.
+    pub config_file: Option<ConfigSource>,
     /// The FIFO queue.
     pub queue_url: String,
     /// Bookmark table for the optional "already applied" check.
@@ -319,13 +331,48 @@ pub struct DetectorConfig {
 impl DetectorConfig {
     /// Read from `env`.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let (tables, config_file) = tables(env)?;
         Ok(DetectorConfig {
-            tables: TableSet::parse(&required(env, "HPS_TABLES", "id=s3://bucket/path,...")?)?,
+            tables,
+            config_file,
             queue_url: queue_url(env)?,
             bookmark_table: env.get("HPS_BOOKMARK_TABLE"),
             pipeline: pipeline(env)?,
         })
     }
+}
+
+/// The tables of `HPS_TABLES`, or (empty) the source of `HPS_CONFIG`: exactly one of the two.
+fn tables(env: &impl Env) -> Result<(TableSet, Option<ConfigSource>), ConfigError> {
+    match (env.get("HPS_TABLES"), env.get("HPS_CONFIG")) {
+        (Some(_), Some(_)) => Err(ConfigError::Invalid {
+            var: "HPS_CONFIG",
+            reason: "HPS_TABLES is set too: the configuration file lists the tables, set only one of the two".into(),
+        }),
+        (Some(list), None) => Ok((TableSet::parse(&list)?, None)),
+        (None, Some(location)) => {
+            let source = ConfigSource::parse(&location).map_err(ConfigError::File)?;
+            Ok((TableSet::default(), Some(source)))
+        }
+        (None, None) => Err(ConfigError::Missing {
+            var: "HPS_TABLES",
+            hint: "id=s3://bucket/path,... (or HPS_CONFIG: a configuration file listing the tables)",
+        }),
+    }
+}
+
+/// Read the configuration file (`HPS_CONFIG`), if there is one, and take its tables.
+pub async fn load_config_file(
+    source: Option<&ConfigSource>,
+    tables: &mut TableSet,
+    aws: &SdkConfig,
+) -> Result<(), ConfigError> {
+    let Some(source) = source else {
+        return Ok(());
+    };
+    let config = source.load(Some(aws)).await.map_err(ConfigError::File)?;
+    *tables = TableSet::from_config(&config)?;
+    Ok(())
 }
 
 fn pipeline(env: &impl Env) -> Result<String, ConfigError> {
@@ -417,8 +464,10 @@ pub enum DeleteMode {
 /// The incremental loader's configuration.
 #[derive(Debug, Clone)]
 pub struct LoaderConfig {
-    /// Configured tables.
+    /// Configured tables (empty until [`load_config_file`] when they come from `HPS_CONFIG`).
     pub tables: TableSet,
+    /// The configuration file, when the tables come from one.
+    pub config_file: Option<ConfigSource>,
     /// The FIFO queue (continuations).
     pub queue_url: String,
     /// Bookmarks and leases.
@@ -517,8 +566,10 @@ impl LoaderConfig {
             });
         }
         let connect_timeout = Duration::from_secs(parse_num(env, "HPS_PG_CONNECT_TIMEOUT_SECS")?);
+        let (tables, config_file) = tables(env)?;
         Ok(LoaderConfig {
-            tables: TableSet::parse(&required(env, "HPS_TABLES", "id=s3://bucket/path,...")?)?,
+            tables,
+            config_file,
             queue_url: queue_url(env)?,
             bookmark_table: required(env, "HPS_BOOKMARK_TABLE", "the DynamoDB bookmark table")?,
             pipeline: pipeline(env)?,
@@ -730,6 +781,39 @@ mod tests {
         assert_eq!(c.tables.len(), 1);
         assert_eq!(c.bookmark_table, None);
         assert!(DetectorConfig::from_env(&[("HPS_TABLES", "a=s3://lake/a")]).is_err());
+    }
+
+    #[test]
+    fn tables_from_exactly_one_of_hps_tables_and_hps_config() {
+        let q = ("HPS_QUEUE_URL", "http://127.0.0.1:1/123/q.fifo");
+        let c = DetectorConfig::from_env(&[("HPS_CONFIG", "s3://cfg/hps.toml"), q]).unwrap();
+        assert!(c.tables.is_empty());
+        assert_eq!(
+            c.config_file,
+            Some(ConfigSource::S3 {
+                bucket: "cfg".into(),
+                key: "hps.toml".into()
+            })
+        );
+        let both = [
+            ("HPS_CONFIG", "ssm:/hps"),
+            ("HPS_TABLES", "a=s3://lake/a"),
+            q,
+        ];
+        let e = DetectorConfig::from_env(&both).unwrap_err().to_string();
+        assert!(e.contains("HPS_CONFIG") && e.contains("HPS_TABLES"), "{e}");
+        let e = DetectorConfig::from_env(&[q]).unwrap_err().to_string();
+        assert!(e.contains("HPS_TABLES") && e.contains("HPS_CONFIG"), "{e}");
+        assert!(DetectorConfig::from_env(&[("HPS_CONFIG", "gs://x/y"), q]).is_err());
+        let e = VecEnv(with(
+            BASE,
+            [("HPS_TABLES", ""), ("HPS_CONFIG", "/etc/hps.toml")],
+        ));
+        let c = LoaderConfig::from_env(&e).unwrap();
+        assert_eq!(
+            c.config_file,
+            Some(ConfigSource::File("/etc/hps.toml".into()))
+        );
     }
 
     #[test]

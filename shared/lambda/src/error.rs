@@ -13,6 +13,9 @@ pub enum ConfigError {
         /// What it should hold.
         hint: &'static str,
     },
+    /// The configuration file (`HPS_CONFIG`) cannot be read or is invalid.
+    #[error("HPS_CONFIG: {0}")]
+    File(hps_config::ConfigError),
     /// A variable has a value that cannot be used.
     #[error("environment variable {var}: {reason}")]
     Invalid {

@@ -12,7 +12,9 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::{Instrument, debug, error, info, info_span};
 
-use crate::config::{DetectorConfig, LoaderConfig, LogConfig, PasswordSource, ProcessEnv};
+use crate::config::{
+    DetectorConfig, LoaderConfig, LogConfig, PasswordSource, ProcessEnv, load_config_file,
+};
 use crate::detector::{BookmarkPeek, DetectorOutcome, RetryPolicy, handle_event};
 use crate::event::parse_detector_event;
 use crate::iam_auth::TokenSigner;
@@ -39,9 +41,12 @@ fn init_logging() {
 /// Cold start of the detector: logging, configuration, AWS clients.
 pub async fn detector_from_env() -> Result<DetectorState, Error> {
     init_logging();
-    let config = DetectorConfig::from_env(&ProcessEnv)
+    let mut config = DetectorConfig::from_env(&ProcessEnv)
         .inspect_err(|e| error!(error = %e, "configuration"))?;
     let aws = hps_aws::aws_config_from_env(None).await;
+    load_config_file(config.config_file.as_ref(), &mut config.tables, &aws)
+        .await
+        .inspect_err(|e| error!(error = %e, "configuration"))?;
     let queue = hps_aws::SqsFifoQueue::from_config(&aws, config.queue_url.clone())?;
     let bookmarks = config.bookmark_table.as_ref().map(|t| {
         Arc::new(hps_aws::DynamoBookmarkStore::from_config(&aws, t.clone()))
@@ -63,9 +68,12 @@ pub async fn detector_from_env() -> Result<DetectorState, Error> {
 /// Cold start of the loader: logging, configuration, AWS clients, credentials, the pipeline.
 pub async fn loader_from_env() -> Result<LoaderState, Error> {
     init_logging();
-    let config =
+    let mut config =
         LoaderConfig::from_env(&ProcessEnv).inspect_err(|e| error!(error = %e, "configuration"))?;
     let aws = hps_aws::aws_config_from_env(None).await;
+    load_config_file(config.config_file.as_ref(), &mut config.tables, &aws)
+        .await
+        .inspect_err(|e| error!(error = %e, "configuration"))?;
     let queue = hps_aws::SqsFifoQueue::from_config(&aws, config.queue_url.clone())?;
     let store = Arc::new(hps_aws::DynamoBookmarkStore::from_config(
         &aws,

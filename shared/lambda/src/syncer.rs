@@ -58,6 +58,8 @@ impl std::fmt::Debug for PipelineSyncer {
     }
 }
 
+/// The pipeline-wide target settings (`HPS_PG_SCHEMA`, `HPS_DELETE_MODE`); a table's own
+/// settings from the configuration file win over them.
 fn overrides(config: &LoaderConfig) -> TargetOverrides {
     TargetOverrides {
         schema: Some(config.pg.schema.clone()),
@@ -104,7 +106,11 @@ impl PipelineSyncer {
         for t in config.tables.iter() {
             let store = S3Store::new(s3.clone(), t.bucket.clone(), &t.prefix)
                 .map_err(|e| StartupError::Pipeline(format!("table {}: {e}", t.id)))?;
-            let src = TableSource::new(t.uri(), Arc::new(store)).with_target(target.clone());
+            let src = TableSource::new(t.uri(), Arc::new(store))
+                .with_target(t.target.clone().or(&target))
+                .with_after_apply(t.after_apply.clone())
+                .with_columns(t.columns.clone())
+                .with_partition_filter(t.partition_filter.clone());
             sources.insert(t.id.to_string(), src);
         }
         Ok(PipelineSyncer {

@@ -1,7 +1,10 @@
-//! The configured tables (`HPS_TABLES`): ids, S3 base paths, and which table an S3 key belongs to.
+//! The configured tables (`HPS_TABLES`, or the `HPS_CONFIG` file): ids, S3 base paths, each
+//! table's PostgreSQL target settings, and which table an S3 key belongs to.
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use hps_sync::TargetOverrides;
 
 use crate::error::ConfigError;
 
@@ -55,6 +58,15 @@ pub struct TableSpec {
     pub bucket: String,
     /// The base path inside the bucket, without leading or trailing `/` (`""` = bucket root).
     pub prefix: String,
+    /// The table's own target settings (from the configuration file; none with
+    /// `HPS_TABLES`). The loader's pipeline-wide settings fill what they leave unset.
+    pub target: TargetOverrides,
+    /// SQL run inside every apply transaction (from the configuration file).
+    pub after_apply: Vec<String>,
+    /// Which columns reach staging (from the configuration file; default all).
+    pub columns: hps_sync::ColumnMapping,
+    /// The partition filter (from the configuration file).
+    pub partition_filter: Option<hps_sync::PartitionFilter>,
 }
 
 impl TableSpec {
@@ -153,7 +165,15 @@ impl TableSet {
         for (id, uri) in pairs {
             let id = TableId::new(&id)?;
             let (bucket, prefix) = parse_s3_base(&uri).map_err(invalid)?;
-            let spec = TableSpec { id, bucket, prefix };
+            let spec = TableSpec {
+                id,
+                bucket,
+                prefix,
+                target: TargetOverrides::default(),
+                after_apply: Vec::new(),
+                columns: hps_sync::ColumnMapping::default(),
+                partition_filter: None,
+            };
             for other in &tables {
                 if other.id == spec.id {
                     return Err(invalid(format!("table id {} appears twice", spec.id)));
@@ -169,6 +189,41 @@ impl TableSet {
                 }
             }
             tables.push(spec);
+        }
+        Ok(TableSet { tables })
+    }
+
+    /// The tables of a configuration file (already validated: ids, overlaps, targets). Every
+    /// location must be on S3.
+    pub fn from_config(config: &hps_config::PipelineConfig) -> Result<Self, ConfigError> {
+        let mut tables = Vec::with_capacity(config.tables.len());
+        for t in &config.tables {
+            let hps_config::Location::S3 { bucket, prefix } = &t.location else {
+                return Err(ConfigError::Invalid {
+                    var: "HPS_CONFIG",
+                    reason: format!(
+                        "{}: table {:?}, key `location`: {} is not on S3 (local paths are for the CLI)",
+                        config.origin,
+                        t.id,
+                        t.location.uri()
+                    ),
+                });
+            };
+            tables.push(TableSpec {
+                id: TableId::new(&t.id)?,
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+                target: t.target.clone(),
+                after_apply: t.after_apply.clone(),
+                columns: t.columns.clone(),
+                partition_filter: t.partition_filter.clone(),
+            });
+        }
+        if tables.is_empty() {
+            return Err(ConfigError::Invalid {
+                var: "HPS_CONFIG",
+                reason: format!("{}: no tables configured", config.origin),
+            });
         }
         Ok(TableSet { tables })
     }
@@ -270,6 +325,25 @@ mod tests {
         assert!(TableSet::parse("a=s3://lake/wh/orders,b=s3://lake/wh/orders_v2").is_ok());
         // same prefix in different buckets is fine
         assert!(TableSet::parse("a=s3://lake/wh,b=s3://lake2/wh").is_ok());
+    }
+
+    #[test]
+    fn from_a_configuration_file() {
+        let c = hps_config::parse(
+            "t.toml",
+            "[tables.orders]\nlocation = \"s3://lake/wh/orders\"\ntable = \"o\"\n",
+        )
+        .unwrap();
+        let t = TableSet::from_config(&c).unwrap();
+        let o = t.get("orders").unwrap();
+        assert_eq!(o.uri(), "s3://lake/wh/orders");
+        assert_eq!(o.target.staging.as_deref(), Some("o"));
+        let local = hps_config::parse("t.toml", "[tables.l]\nlocation = \"/data/l\"\n").unwrap();
+        let e = TableSet::from_config(&local).unwrap_err().to_string();
+        assert!(
+            e.contains("HPS_CONFIG") && e.contains("\"l\"") && e.contains("not on S3"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub use apply::{Applier, ApplyOptions, ApplyStats, PruneStats, TableKind, TextRo
 pub use bulk::{BootstrapSwap, LoadMode, discard_bootstrap, finish_bootstrap};
 pub use config::{ConnectOptions, Secret, SslMode};
 pub use conn::{ConnectionManager, Connector, RetryPolicy};
-pub use copy::seqno_key;
+pub use copy::{json_text, seqno_key};
 pub use error::{BoxError, PgError};
 pub use ident::{Ident, MAX_IDENT_BYTES, quote_ident, sanitize_table_name};
 pub use layout::{

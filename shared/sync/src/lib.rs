@@ -14,11 +14,14 @@ pub mod lease;
 pub mod queue;
 
 // the pipeline core (sync pass, fence, operations)
+mod after_apply;
+pub mod columns;
 pub mod error;
 pub mod failpoint;
 mod feed;
 pub mod fence;
 pub mod ops;
+pub mod partition_filter;
 pub mod pass;
 pub mod pipeline;
 pub mod target;
@@ -30,12 +33,14 @@ pub use bookmark::{
     Bookmark, BookmarkError, BookmarkResult, BookmarkState, BookmarkStore, LastError, Position,
     SliceCursor, WriteMode,
 };
+pub use columns::{ColumnMapping, ColumnSelect, TypeOverride};
 pub use embedded::FileBookmarkStore;
 pub use error::{SyncError, SyncResult};
 pub use failpoint::FailPoints;
 pub use fence::{Fence, FenceStatus, FenceTable};
 pub use lease::{Acquire, Lease, LeaseError, LeaseResult, LeaseStore};
 pub use ops::TableStatus;
+pub use partition_filter::PartitionFilter;
 pub use pipeline::{
     BusyReason, PassMode, PassOutcome, PassReport, ProgressEvent, ProgressSink, ResyncMode,
     SyncOptions, SyncPipeline, TableSource,

@@ -40,6 +40,8 @@ pub(crate) struct Resolved<'a> {
     pub spec: TargetTable,
     pub fence_t: FenceTable,
     pub staging_q: String,
+    /// Source names of the columns the column mapping must keep (key and ordering).
+    pub required: Vec<String>,
 }
 
 impl SyncPipeline {
@@ -50,6 +52,8 @@ impl SyncPipeline {
             .await
             .map_err(|e| SyncError::hudi(&src.id, e))?;
         let spec = derive_target(&src.id, hudi.config(), &src.target)?;
+        let required = crate::target::source_names(&spec);
+        let spec = crate::target::renamed(spec, &src.columns);
         let fence_t = FenceTable::for_target(&spec).map_err(|e| SyncError::pg(&src.id, e))?;
         let staging_q = spec
             .validate()
@@ -61,6 +65,7 @@ impl SyncPipeline {
             spec,
             fence_t,
             staging_q,
+            required,
         })
     }
 
@@ -726,7 +731,7 @@ impl<'p> Run<'p> {
                 }
                 other => other,
             };
-            let plan = match planned {
+            let mut plan = match planned {
                 Ok(p) => p,
                 Err(e) if e.needs_resync() => {
                     let reload = matches!(e, HudiError::RewrittenHistory { .. });
@@ -756,6 +761,7 @@ impl<'p> Run<'p> {
                     blocked_by_pending: plan.capped_by_pending,
                 });
             };
+            self.prune_partitions(&mut plan)?;
             self.fp(failpoint::AFTER_PLAN).await?;
             let pid = plan_id(&plan);
             let start = match &fence.cursor {
@@ -969,7 +975,9 @@ impl<'p> Run<'p> {
             plan_id: pid,
             window_end: end,
             resync_id,
-            bulk: resync_id.is_none() && self.fence()?.position.is_none(),
+            bulk: resync_id.is_none()
+                && self.fence()?.position.is_none()
+                && self.t.src.after_apply.is_empty(),
         };
         if start >= n || (!plan.snapshot && !plan.instants.iter().any(|i| i.adds_rows)) {
             // nothing to read (table services only, or everything applied): move the fence
@@ -982,7 +990,7 @@ impl<'p> Run<'p> {
             return Ok(WindowEnd::Done);
         }
         let options = ReadOptions {
-            columns: None,
+            columns: self.read_columns().await?,
             batch_size: self.pipe.options.read_batch_size,
         };
         let mut feed = Feed::start(
@@ -1067,8 +1075,8 @@ impl<'p> Run<'p> {
                     if self.tx_full(&lock(txp), size) {
                         return Ok(None);
                     }
-                    if schema.is_some() {
-                        return Ok(schema);
+                    if let Some(schema) = schema {
+                        return Ok(Some(self.mapped_schema(&schema)));
                     }
                     feed.take().await;
                     let mut p = lock(txp);
@@ -1219,6 +1227,7 @@ impl<'p> Run<'p> {
         w: &WindowCtx<'_>,
         txp: &Mutex<TxProgress>,
         load_id: &str,
+        stats: &ApplyStats,
     ) -> SyncResult<(Fence, u64)> {
         let id = self.id();
         let fence = self.fence()?;
@@ -1280,6 +1289,19 @@ impl<'p> Run<'p> {
                 total_slices: Some(n as u64),
             });
         }
+        let statements = &self.t.src.after_apply;
+        if rows > 0 && !statements.is_empty() {
+            let facts = crate::after_apply::LoadFacts {
+                load_id,
+                window_from: fence.position.as_ref().map(|p| p.to_string()),
+                window_to: w.window_end.to_string(),
+                rows,
+                stats,
+            };
+            crate::after_apply::run(tx, statements, &facts)
+                .await
+                .map_err(|e| SyncError::pg(id, e))?;
+        }
         let f = self
             .t
             .fence_t
@@ -1292,6 +1314,53 @@ impl<'p> Run<'p> {
 }
 
 impl Run<'_> {
+    /// Drop the slices and replaced file groups of the partitions the table's partition
+    /// filter rejects (before the plan id is taken, so a changed filter restarts a window).
+    fn prune_partitions(&self, plan: &mut IncrementalPlan) -> SyncResult<()> {
+        let Some(f) = &self.t.src.partition_filter else {
+            return Ok(());
+        };
+        let fields = &self.t.hudi.config().partition_fields;
+        if f.matches("", fields).is_none() {
+            return Err(SyncError::Target {
+                table: self.id().to_string(),
+                reason: format!(
+                    "the partition filter's column {:?} is not a partition field of the table ({})",
+                    f.column,
+                    fields.join(", ")
+                ),
+            });
+        }
+        let keep = |p: &str| f.matches(p, fields) == Some(true);
+        plan.slices.retain(|s| keep(&s.partition_path));
+        plan.replaced.retain(|r| keep(&r.partition_path));
+        Ok(())
+    }
+
+    /// The projection of the table's reads: `None` (everything) unless the column mapping
+    /// selects columns, then the table schema's columns that reach staging.
+    async fn read_columns(&self) -> SyncResult<Option<Vec<String>>> {
+        let mapping = &self.t.src.columns;
+        if mapping.select == crate::columns::ColumnSelect::All {
+            return Ok(None);
+        }
+        let schema = self
+            .t
+            .hudi
+            .table_schema()
+            .await
+            .map_err(|e| SyncError::hudi(self.id(), e))?;
+        Ok(mapping.read_columns(schema.as_deref(), &self.t.required))
+    }
+
+    /// A slice's schema as staging sees it (through the column mapping).
+    fn mapped_schema(&self, schema: &SchemaRef) -> SchemaRef {
+        if self.t.src.columns.is_identity() {
+            return schema.clone();
+        }
+        self.t.src.columns.map_schema(schema, &self.t.required)
+    }
+
     /// The bulk bootstrap's part of a transaction: a window that starts without rows drops
     /// the shadow of an abandoned bootstrap; the window's last transaction swaps the shadow
     /// in (and a resync's drops a stale one).
@@ -1363,12 +1432,12 @@ impl TxnHook for CommitHook<'_, '_> {
     fn run<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
-        _stats: &'a ApplyStats,
+        stats: &'a ApplyStats,
     ) -> BoxFuture<'a, Result<(), PgError>> {
         Box::pin(async move {
             let r = self
                 .run
-                .commit_step(tx, self.w, self.txp, self.load_id)
+                .commit_step(tx, self.w, self.txp, self.load_id, stats)
                 .await;
             let out = match &r {
                 Ok(_) => Ok(()),
@@ -1454,7 +1523,7 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                 } => {
                     let differs = schema
                         .as_ref()
-                        .is_some_and(|s| !same_fields(s, &self.schema));
+                        .is_some_and(|s| !same_fields(&self.run.mapped_schema(s), &self.schema));
                     let full = {
                         let p = lock(self.txp);
                         p.slices() > 0 && (differs || self.run.tx_full(&p, size))
@@ -1470,6 +1539,13 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                 Peeked::Batch => {
                     let Some(Msg::Batch(b)) = self.feed.take().await else {
                         continue;
+                    };
+                    let b = match self.run.t.src.columns.map_batch(&b, &self.run.t.required) {
+                        Ok(b) => b,
+                        Err(reason) => {
+                            let table = self.run.id().to_string();
+                            return self.fail(SyncError::Target { table, reason });
+                        }
                     };
                     let sent = lock(self.txp).batches > 0;
                     if sent && let Err(e) = self.run.fp(failpoint::MID_COPY).await {

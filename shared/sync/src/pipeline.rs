@@ -15,6 +15,7 @@ use hps_storage::DynStore;
 use tokio::time::Instant;
 
 use crate::bookmark::{BookmarkStore, Position, SliceCursor};
+use crate::columns::ColumnMapping;
 use crate::failpoint::FailPoints;
 use crate::lease::LeaseStore;
 use crate::target::TargetOverrides;
@@ -28,6 +29,15 @@ pub struct TableSource {
     pub store: DynStore,
     /// Overrides of the PostgreSQL target derived from the table's configuration.
     pub target: TargetOverrides,
+    /// SQL statements run inside every apply transaction that applies rows, after the upsert
+    /// and before the fence moves (parameters: see `docs/sync-protocol.md`, "after_apply").
+    /// A table with statements is not bulk-bootstrapped: every load goes through staging.
+    pub after_apply: Vec<String>,
+    /// Which columns reach staging, renamed and typed how (default: all, as derived).
+    pub columns: ColumnMapping,
+    /// Only the partitions whose partition column holds one of these values (partition
+    /// pruning: other partitions are never read).
+    pub partition_filter: Option<crate::PartitionFilter>,
 }
 
 impl TableSource {
@@ -37,7 +47,28 @@ impl TableSource {
             id: id.into(),
             store,
             target: TargetOverrides::default(),
+            after_apply: Vec::new(),
+            columns: ColumnMapping::default(),
+            partition_filter: None,
         }
+    }
+
+    /// Replace the partition filter.
+    pub fn with_partition_filter(mut self, filter: Option<crate::PartitionFilter>) -> Self {
+        self.partition_filter = filter;
+        self
+    }
+
+    /// Replace the column mapping.
+    pub fn with_columns(mut self, columns: ColumnMapping) -> Self {
+        self.columns = columns;
+        self
+    }
+
+    /// Replace the `after_apply` statements.
+    pub fn with_after_apply(mut self, statements: Vec<String>) -> Self {
+        self.after_apply = statements;
+        self
     }
 
     /// Replace the target overrides.

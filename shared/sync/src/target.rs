@@ -8,6 +8,7 @@ use hps_postgres::{
     COL_PARTITION_PATH, COL_RECORD_KEY, DeletePolicy, LandingRetention, TargetTable,
 };
 
+use crate::columns::ColumnMapping;
 use crate::error::{SyncError, SyncResult};
 
 /// Per-table overrides of the derived [`TargetTable`]. `None` keeps the derived value.
@@ -32,6 +33,48 @@ pub struct TargetOverrides {
     pub landing_retention: Option<LandingRetention>,
     /// Tombstone retention (`Some(None)`: keep forever).
     pub tombstone_retention: Option<Option<Duration>>,
+}
+
+impl TargetOverrides {
+    /// These overrides, with every setting they leave unset taken from `base` (a table's own
+    /// settings over pipeline-wide ones).
+    pub fn or(self, base: &TargetOverrides) -> TargetOverrides {
+        TargetOverrides {
+            schema: self.schema.or_else(|| base.schema.clone()),
+            staging: self.staging.or_else(|| base.staging.clone()),
+            key_columns: self.key_columns.or_else(|| base.key_columns.clone()),
+            key_includes_partition_path: self.key_includes_partition_path
+                || base.key_includes_partition_path,
+            ordering_columns: self
+                .ordering_columns
+                .or_else(|| base.ordering_columns.clone()),
+            delete_policy: self.delete_policy.or(base.delete_policy),
+            landing_retention: self.landing_retention.or(base.landing_retention),
+            tombstone_retention: self.tombstone_retention.or(base.tombstone_retention),
+        }
+    }
+}
+
+/// The source (Hudi) names of `spec`'s key and ordering columns (configured by their source
+/// names, before any rename): the columns the mapping must keep.
+pub fn source_names(spec: &TargetTable) -> Vec<String> {
+    spec.key_columns
+        .iter()
+        .chain(&spec.ordering_columns)
+        .cloned()
+        .collect()
+}
+
+/// `spec` with its key and ordering columns under their staging names (`mapping.rename`).
+pub fn renamed(mut spec: TargetTable, mapping: &ColumnMapping) -> TargetTable {
+    for c in spec
+        .key_columns
+        .iter_mut()
+        .chain(spec.ordering_columns.iter_mut())
+    {
+        *c = mapping.target_name(c).to_string();
+    }
+    spec
 }
 
 /// The name a table gets when `hoodie.table.name` is absent: the last path segment of its id.
@@ -139,6 +182,27 @@ mod tests {
         assert!(t.ordering_columns.is_empty());
         assert_eq!(t.delete_policy, DeletePolicy::Soft);
         assert_eq!(t.tombstone_retention, None);
+    }
+
+    #[test]
+    fn table_settings_win_over_pipeline_ones() {
+        let table = TargetOverrides {
+            staging: Some("t".into()),
+            delete_policy: Some(DeletePolicy::Soft),
+            ..Default::default()
+        };
+        let base = TargetOverrides {
+            schema: Some("lake".into()),
+            staging: Some("ignored".into()),
+            delete_policy: Some(DeletePolicy::Hard),
+            tombstone_retention: Some(None),
+            ..Default::default()
+        };
+        let m = table.or(&base);
+        assert_eq!(m.schema.as_deref(), Some("lake"));
+        assert_eq!(m.staging.as_deref(), Some("t"));
+        assert_eq!(m.delete_policy, Some(DeletePolicy::Soft));
+        assert_eq!(m.tombstone_retention, Some(None));
     }
 
     #[test]

@@ -618,10 +618,16 @@ impl Walk {
         let projected: Schema = match &self.read.options.columns {
             None => file_schema.as_ref().clone(),
             Some(cols) => Schema::new(
-                projected_indices(&self.read.table, &file_schema, cols, &f.path)?
-                    .into_iter()
-                    .map(|i| file_schema.field(i).clone())
-                    .collect::<Vec<_>>(),
+                projected_indices(
+                    &self.read.table,
+                    &file_schema,
+                    self.read.table_schema.as_deref(),
+                    cols,
+                    &f.path,
+                )?
+                .into_iter()
+                .map(|i| file_schema.field(i).clone())
+                .collect::<Vec<_>>(),
             ),
         };
         let projected = match &self.read.table_schema {

@@ -175,6 +175,13 @@ pub(crate) async fn open_slice(
         None => None,
     };
     let file_schema = file_schema(&ctx, &mor, &logs, footer.as_ref(), &block_opts).await?;
+    let columns = columns.map(|cols| {
+        cols.into_iter()
+            .filter(|c| {
+                !crate::change_rows::added_after(&file_schema, mor.table_schema.as_deref(), c)
+            })
+            .collect::<Vec<_>>()
+    });
     check_columns(&ctx, &file_schema, columns.as_deref())?;
     let schemas = SliceSchemas::new(&file_schema, columns.as_deref(), &config.ordering_fields);
     let merge_config = MergeConfig {

@@ -17,6 +17,25 @@ use super::numeric::DigitBuf;
 /// Why a value could not be rendered.
 pub(crate) type JsonError = String;
 
+/// Every value of `array` rendered as the JSON text its `jsonb` column would hold (a null
+/// stays null): for a staging column overridden to `text`.
+pub fn json_text(array: &dyn Array) -> Result<arrow_array::ArrayRef, JsonError> {
+    let mut db = DigitBuf::default();
+    let mut out = arrow_array::builder::StringBuilder::with_capacity(array.len(), array.len() * 32);
+    let mut buf = BytesMut::new();
+    for i in 0..array.len() {
+        if array.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        buf.clear();
+        write_json(array, i, &mut buf, &mut db)?;
+        let text = std::str::from_utf8(&buf).map_err(|e| format!("row {i}: {e}"))?;
+        out.append_value(text);
+    }
+    Ok(std::sync::Arc::new(out.finish()))
+}
+
 /// Render element `i` of `array` as JSON into `out`.
 pub(crate) fn write_json(
     array: &dyn Array,
@@ -376,6 +395,20 @@ mod tests {
         let mut out = BytesMut::new();
         write_json(a, i, &mut out, &mut DigitBuf::default()).unwrap();
         String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn json_text_renders_every_row_and_keeps_nulls() {
+        let l = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1), None]),
+            None,
+            Some(vec![]),
+        ]);
+        let t = json_text(&l).unwrap();
+        let t = t.as_string::<i32>();
+        assert_eq!(t.value(0), "[1,null]");
+        assert!(t.is_null(1));
+        assert_eq!(t.value(2), "[]");
     }
 
     #[test]

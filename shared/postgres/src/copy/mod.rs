@@ -7,6 +7,7 @@
 //! `BytesMut` that the caller ships in chunks; no row is ever materialised as text.
 
 pub(crate) mod json;
+pub use json::json_text;
 pub(crate) mod numeric;
 
 use arrow_array::cast::AsArray;
