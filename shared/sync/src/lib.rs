@@ -20,6 +20,7 @@ pub mod error;
 pub mod failpoint;
 mod feed;
 pub mod fence;
+mod fence_tx;
 pub mod ops;
 pub mod partition_filter;
 pub mod pass;

@@ -6,6 +6,7 @@
 //! turns into exactly the requested operation (the fence wins).
 
 use hps_hudi::instant::compare_instant_times;
+use hps_postgres::tokio_postgres::Transaction;
 use hps_postgres::{Applier, PgError, TargetTable};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
@@ -13,6 +14,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::bookmark::{Bookmark, BookmarkError, BookmarkState, Position};
 use crate::error::{SyncError, SyncResult};
 use crate::fence::{Fence, FenceStatus};
+use crate::fence_tx::fence_transaction;
 use crate::lease::Lease;
 use crate::pass::{Run, cmp_progress, mirror};
 use crate::pipeline::{BusyReason, PassMode, PassOutcome, ResyncMode, SyncPipeline, TableSource};
@@ -312,18 +314,6 @@ impl SyncPipeline {
     }
 }
 
-fn fence_err(id: &str, run: &Run<'_>, e: crate::fence::FenceError) -> SyncError {
-    match e {
-        crate::fence::FenceError::Pg(e) => SyncError::pg(id, e),
-        crate::fence::FenceError::Moved { expected, found } => SyncError::FenceMoved {
-            table: id.to_string(),
-            fence: run.t.fence_t.qualified().to_string(),
-            expected,
-            found,
-        },
-    }
-}
-
 /// Begin a resync: in one transaction, empty staging (reload mode), forget collected keys,
 /// and set the fence to "resyncing from nothing"; then mirror the bookmark.
 async fn start_resync(
@@ -349,37 +339,26 @@ async fn start_resync(
     new.status = FenceStatus::Resyncing {
         resync_id: resync_id.clone(),
     };
-    let client = applier
-        .connection()
-        .client()
-        .await
-        .map_err(|e| SyncError::pg(&id, e))?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| SyncError::pg(&id, PgError::db("begin resync", e)))?;
-    if mode == ResyncMode::Reload {
-        run.t
-            .fence_t
-            .truncate_target(&tx, &run.t.spec)
-            .await
-            .map_err(|e| SyncError::pg(&id, e))?;
+    let reload = mode == ResyncMode::Reload;
+    if reload {
         new.rows_applied = 0;
     }
-    run.t
-        .fence_t
-        .clear_resync_keys(&tx, &run.pipe.name, &id)
-        .await
-        .map_err(|e| SyncError::pg(&id, e))?;
-    let f = run
-        .t
-        .fence_t
-        .write(&tx, &new, fence.version)
-        .await
-        .map_err(|e| fence_err(&id, run, e))?;
-    tx.commit()
-        .await
-        .map_err(|e| SyncError::pg(&id, PgError::db("commit resync start", e)))?;
+    let (fence_t, spec, pipeline) = (&run.t.fence_t, &run.t.spec, &run.pipe.name);
+    let forget = async |tx: &Transaction<'_>| {
+        if reload {
+            fence_t
+                .truncate_target(tx, spec)
+                .await
+                .map_err(|e| SyncError::pg(&id, e))?;
+        }
+        fence_t
+            .clear_resync_keys(tx, pipeline, &id)
+            .await
+            .map_err(|e| SyncError::pg(&id, e))
+    };
+    let what = "resync start";
+    let (f, _cleared) =
+        fence_transaction(applier, fence_t, &id, what, &new, fence.version, forget).await?;
     info!(resync_id, ?mode, previous = ?fence.position, "resync started");
     run.fence = Some(f);
     run.reconcile(Some("resync")).await
@@ -494,34 +473,19 @@ async fn reset_locked(run: &mut Run<'_>, applier: &mut Applier) -> SyncResult<Fe
     new.rows_applied = 0;
     new.status = FenceStatus::Active;
     new.load_id = None;
-    let client = applier
-        .connection()
-        .client()
-        .await
-        .map_err(|e| SyncError::pg(&id, e))?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| SyncError::pg(&id, PgError::db("begin reset", e)))?;
-    run.t
-        .fence_t
-        .truncate_target(&tx, &run.t.spec)
-        .await
-        .map_err(|e| SyncError::pg(&id, e))?;
-    run.t
-        .fence_t
-        .clear_resync_keys(&tx, &run.pipe.name, &id)
-        .await
-        .map_err(|e| SyncError::pg(&id, e))?;
-    let f = run
-        .t
-        .fence_t
-        .write(&tx, &new, fence.version)
-        .await
-        .map_err(|e| fence_err(&id, run, e))?;
-    tx.commit()
-        .await
-        .map_err(|e| SyncError::pg(&id, PgError::db("commit reset", e)))?;
+    let (fence_t, spec, pipeline) = (&run.t.fence_t, &run.t.spec, &run.pipe.name);
+    let empty = async |tx: &Transaction<'_>| {
+        fence_t
+            .truncate_target(tx, spec)
+            .await
+            .map_err(|e| SyncError::pg(&id, e))?;
+        fence_t
+            .clear_resync_keys(tx, pipeline, &id)
+            .await
+            .map_err(|e| SyncError::pg(&id, e))
+    };
+    let (f, _cleared) =
+        fence_transaction(applier, fence_t, &id, "reset", &new, fence.version, empty).await?;
     run.fence = Some(f.clone());
     run.reconcile(Some("reset")).await?;
     info!("reset: staging emptied, position cleared");

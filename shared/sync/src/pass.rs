@@ -23,7 +23,8 @@ use crate::bookmark::{
 use crate::error::{SyncError, SyncResult};
 use crate::failpoint;
 use crate::feed::{Feed, Msg, Peeked, ReadAhead};
-use crate::fence::{Fence, FenceError, FenceStatus, FenceTable};
+use crate::fence::{Fence, FenceStatus, FenceTable};
+use crate::fence_tx::{commit_cas, fence_transaction};
 use crate::lease::{Acquire, Lease};
 use crate::pipeline::{
     BusyReason, PassMode, PassOutcome, PassReport, ProgressEvent, SyncPipeline, TableSource,
@@ -884,30 +885,18 @@ impl<'p> Run<'p> {
     ) -> SyncResult<()> {
         let expected = self.fence()?.version;
         let id = self.id().to_string();
-        let client = applier
-            .connection()
-            .client()
-            .await
-            .map_err(|e| SyncError::pg(&id, e))?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| SyncError::pg(&id, PgError::db("begin fence update", e)))?;
-        let f = match self.t.fence_t.write(&tx, &new, expected).await {
-            Ok(f) => f,
-            Err(FenceError::Pg(e)) => return Err(SyncError::pg(&id, e)),
-            Err(FenceError::Moved { expected, found }) => {
-                return Err(SyncError::FenceMoved {
-                    table: id,
-                    fence: self.t.fence_t.qualified().to_string(),
-                    expected,
-                    found,
-                });
-            }
-        };
-        tx.commit()
-            .await
-            .map_err(|e| SyncError::pg(&id, PgError::db("commit fence update", e)))?;
+        let fence_t = &self.t.fence_t;
+        let nothing = async |_: &Transaction<'_>| Ok(());
+        let (f, ()) = fence_transaction(
+            applier,
+            fence_t,
+            &id,
+            "fence update",
+            &new,
+            expected,
+            nothing,
+        )
+        .await?;
         self.fence = Some(f);
         Ok(())
     }
@@ -923,35 +912,21 @@ impl<'p> Run<'p> {
         new.status = FenceStatus::Active;
         new.cursor = None;
         let id = self.id().to_string();
-        let client = applier
-            .connection()
-            .client()
-            .await
-            .map_err(|e| SyncError::pg(&id, e))?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| SyncError::pg(&id, PgError::db("begin", e)))?;
-        let removed = self
-            .t
-            .fence_t
-            .remove_absent_keys(&tx, &self.t.spec, &self.pipe.name, &id, resync_id)
-            .await
-            .map_err(|e| SyncError::pg(&id, e))?;
-        self.t
-            .fence_t
-            .clear_resync_keys(&tx, &self.pipe.name, &id)
-            .await
-            .map_err(|e| SyncError::pg(&id, e))?;
-        let f = self
-            .t
-            .fence_t
-            .write(&tx, &new, expected)
-            .await
-            .map_err(|e| fence_err(&id, &self.t.fence_t, e))?;
-        tx.commit()
-            .await
-            .map_err(|e| SyncError::pg(&id, PgError::db("commit", e)))?;
+        let (fence_t, spec, pipeline) = (&self.t.fence_t, &self.t.spec, &self.pipe.name);
+        let remove_absent = async |tx: &Transaction<'_>| {
+            let removed = fence_t
+                .remove_absent_keys(tx, spec, pipeline, &id, resync_id)
+                .await
+                .map_err(|e| SyncError::pg(&id, e))?;
+            fence_t
+                .clear_resync_keys(tx, pipeline, &id)
+                .await
+                .map_err(|e| SyncError::pg(&id, e))?;
+            Ok(removed)
+        };
+        let what = "end of an empty resync";
+        let (f, removed) =
+            fence_transaction(applier, fence_t, &id, what, &new, expected, remove_absent).await?;
         self.fence = Some(f);
         self.report.resync_removed += removed;
         self.report.transactions += 1;
@@ -1302,12 +1277,7 @@ impl<'p> Run<'p> {
                 .await
                 .map_err(|e| SyncError::pg(id, e))?;
         }
-        let f = self
-            .t
-            .fence_t
-            .write(tx, &new, fence.version)
-            .await
-            .map_err(|e| fence_err(id, &self.t.fence_t, e))?;
+        let f = commit_cas(&self.t.fence_t, tx, id, &new, fence.version).await?;
         self.fp(failpoint::AFTER_UPSERT_BEFORE_COMMIT).await?;
         Ok((f, removed))
     }
@@ -1391,18 +1361,6 @@ impl Run<'_> {
 /// (archived or cleaned), so that a snapshot bootstrap can take its place.
 fn bootstraps_instead(e: &HudiError, fence: &Fence) -> bool {
     fence.position.is_none() && e.needs_resync() && !matches!(e, HudiError::RewrittenHistory { .. })
-}
-
-fn fence_err(id: &str, t: &FenceTable, e: FenceError) -> SyncError {
-    match e {
-        FenceError::Pg(e) => SyncError::pg(id, e),
-        FenceError::Moved { expected, found } => SyncError::FenceMoved {
-            table: id.to_string(),
-            fence: t.qualified().to_string(),
-            expected,
-            found,
-        },
-    }
 }
 
 /// A transaction without batches (only the fence moves): used for windows without rows.
