@@ -91,35 +91,13 @@ impl TableSpec {
     }
 }
 
-/// Parse `s3://bucket/base/path` (also `s3a://`) into bucket and normalized prefix.
+/// Parse `s3://bucket/base/path` (also `s3a://`) into bucket and normalized prefix: the
+/// configuration file's location rules ([`hps_config::parse_location`]), S3 only.
 pub fn parse_s3_base(uri: &str) -> Result<(String, String), String> {
-    let rest = uri
-        .strip_prefix("s3://")
-        .or_else(|| uri.strip_prefix("s3a://"))
-        .ok_or_else(|| format!("{uri:?} is not an s3:// URI"))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let bucket_ok = (3..=63).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    if !bucket_ok {
-        return Err(format!("{uri:?}: {bucket:?} is not a valid S3 bucket name"));
+    match hps_config::parse_location(uri).map_err(|e| format!("{uri:?}: {e}"))? {
+        hps_config::Location::S3 { bucket, prefix } => Ok((bucket, prefix)),
+        hps_config::Location::Local(_) => Err(format!("{uri:?} is not an s3:// URI")),
     }
-    let prefix = prefix.trim_matches('/');
-    if prefix
-        .split('/')
-        .any(|s| s == "." || s == ".." || (s.is_empty() && !prefix.is_empty()))
-    {
-        return Err(format!(
-            "{uri:?}: empty, `.` or `..` path segments are not allowed"
-        ));
-    }
-    if prefix.split('/').any(|s| s == ".hoodie") {
-        return Err(format!(
-            "{uri:?}: a table base path cannot be inside a `.hoodie` directory"
-        ));
-    }
-    Ok((bucket.to_string(), prefix.to_string()))
 }
 
 /// The set of configured tables.
