@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use hps_retry::RetryPolicy;
 use hps_sync::{BookmarkStore, Position, Queue, SyncMessage};
 use tracing::{debug, info, warn};
 
@@ -159,21 +160,13 @@ pub async fn skip_applied(
     before - plan.messages.len()
 }
 
-/// Retry policy for failed entries within one invocation.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts per message (first try included).
-    pub attempts: u32,
-    /// Delay before the first retry; doubles each time.
-    pub backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 4,
-            backoff: Duration::from_millis(100),
-        }
+/// The retry policy for entries the queue did not accept within one invocation: four
+/// attempts, 100 ms doubling.
+pub fn enqueue_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(2),
     }
 }
 
@@ -183,44 +176,21 @@ impl Default for RetryPolicy {
 pub async fn send_messages(
     queue: &dyn Queue,
     messages: &[Planned],
-    retry: RetryPolicy,
+    retry: &RetryPolicy,
 ) -> Result<(), EnqueueError> {
     let mut pending: Vec<&Planned> = messages.iter().collect();
     let mut failures: Vec<String> = Vec::new();
-    let mut delay = retry.backoff;
-    let attempts = retry.attempts.max(1);
-    for attempt in 1..=attempts {
-        let mut retry_next = Vec::new();
-        for chunk in pending.chunks(SQS_MAX_BATCH) {
-            let batch: Vec<SyncMessage> = chunk.iter().map(|m| m.message.clone()).collect();
-            let mut results = queue.send_batch(&batch).await.into_iter();
-            for m in chunk {
-                let what = match &m.instant {
-                    Some(i) => format!("{} {i}", m.table),
-                    None => format!("{} {}", m.table, m.message.reason),
-                };
-                match results.next() {
-                    Some(Ok(sent)) => {
-                        debug!(table = %m.table, message_id = %sent.message_id, "enqueued")
-                    }
-                    Some(Err(e)) if e.is_transient() && attempt < attempts => retry_next.push(*m),
-                    Some(Err(e)) => {
-                        warn!(table = %m.table, error = %e, attempt, "enqueue failed");
-                        failures.push(format!("{what}: {e}"));
-                    }
-                    None => failures.push(format!("{what}: the queue returned no result")),
-                }
-            }
-        }
+    let mut attempts = retry.attempts();
+    while !pending.is_empty() {
+        let last = !attempts.remaining();
+        let retry_next = send_round(queue, &pending, last, &mut failures).await;
         if retry_next.is_empty() {
             break;
         }
-        warn!(
-            count = retry_next.len(),
-            attempt, "retrying messages the queue did not accept"
-        );
-        tokio::time::sleep(delay).await;
-        delay = delay.saturating_mul(2);
+        let what = format!("enqueue ({} messages not accepted)", retry_next.len());
+        if !attempts.retry(&what, &"transient queue errors").await {
+            break;
+        }
         pending = retry_next;
     }
     if failures.is_empty() {
@@ -232,6 +202,40 @@ pub async fn send_messages(
             detail: failures.join("; "),
         })
     }
+}
+
+/// One round of [`send_messages`]: every pending message, in batches of ten. Returns the
+/// messages that failed transiently, to be retried, unless this is the `last` round; other
+/// failures are added to `failures`.
+async fn send_round<'m>(
+    queue: &dyn Queue,
+    pending: &[&'m Planned],
+    last: bool,
+    failures: &mut Vec<String>,
+) -> Vec<&'m Planned> {
+    let mut retry_next = Vec::new();
+    for chunk in pending.chunks(SQS_MAX_BATCH) {
+        let batch: Vec<SyncMessage> = chunk.iter().map(|m| m.message.clone()).collect();
+        let mut results = queue.send_batch(&batch).await.into_iter();
+        for m in chunk {
+            let what = match &m.instant {
+                Some(i) => format!("{} {i}", m.table),
+                None => format!("{} {}", m.table, m.message.reason),
+            };
+            match results.next() {
+                Some(Ok(sent)) => {
+                    debug!(table = %m.table, message_id = %sent.message_id, "enqueued")
+                }
+                Some(Err(e)) if e.is_transient() && !last => retry_next.push(*m),
+                Some(Err(e)) => {
+                    warn!(table = %m.table, error = %e, "enqueue failed");
+                    failures.push(format!("{what}: {e}"));
+                }
+                None => failures.push(format!("{what}: the queue returned no result")),
+            }
+        }
+    }
+    retry_next
 }
 
 /// Summary of one detector invocation (also its Lambda response).
@@ -269,7 +273,7 @@ pub async fn handle_event(
     peek: Option<BookmarkPeek<'_>>,
     event: &DetectorEvent,
     invocation_id: &str,
-    retry: RetryPolicy,
+    retry: &RetryPolicy,
 ) -> Result<DetectorOutcome, DetectorError> {
     let mut plan = plan_event(tables, event, invocation_id)?;
     for (key, why) in &plan.ignored {
@@ -565,10 +569,11 @@ mod tests {
             ..Default::default()
         };
         let retry = RetryPolicy {
-            attempts: 4,
-            backoff: Duration::from_millis(1),
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
         };
-        send_messages(&q, &ms, retry).await.unwrap();
+        send_messages(&q, &ms, &retry).await.unwrap();
         assert_eq!(*q.batches.lock().unwrap(), vec![10, 10, 3, 2, 1]);
         let sent = q.sent.lock().unwrap();
         assert_eq!(sent.len(), 23);
@@ -589,10 +594,11 @@ mod tests {
             ..Default::default()
         };
         let retry = RetryPolicy {
-            attempts: 3,
-            backoff: Duration::from_millis(1),
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
         };
-        let err = send_messages(&q, &ms, retry).await.unwrap_err();
+        let err = send_messages(&q, &ms, &retry).await.unwrap_err();
         assert_eq!((err.failed, err.total), (2, 5));
         assert!(err.detail.contains("refused"), "{}", err.detail);
         // permanent failure tried once, transient one three times
@@ -610,7 +616,7 @@ mod tests {
                 Vec::new()
             }
         }
-        let err = send_messages(&Short, &msgs(12), RetryPolicy::default())
+        let err = send_messages(&Short, &msgs(12), &enqueue_retry_policy())
             .await
             .unwrap_err();
         assert_eq!((err.failed, err.total), (12, 12));

@@ -15,7 +15,8 @@ use tracing::{Instrument, debug, error, info, info_span};
 use crate::config::{
     DetectorConfig, LoaderConfig, LogConfig, PasswordSource, ProcessEnv, load_config_file,
 };
-use crate::detector::{BookmarkPeek, DetectorOutcome, RetryPolicy, handle_event};
+use crate::detector::{BookmarkPeek, DetectorOutcome, enqueue_retry_policy, handle_event};
+use hps_retry::RetryPolicy;
 use crate::event::parse_detector_event;
 use crate::iam_auth::TokenSigner;
 use crate::loader::{LoaderTiming, TableOutcome, TableSyncer, handle_batch};
@@ -61,7 +62,7 @@ pub async fn detector_from_env() -> Result<DetectorState, Error> {
         config,
         queue: Arc::new(queue),
         bookmarks,
-        retry: RetryPolicy::default(),
+        retry: enqueue_retry_policy(),
     })
 }
 
@@ -155,7 +156,7 @@ pub async fn detector_invocation(
             peek,
             &decoded,
             &request_id,
-            state.retry,
+            &state.retry,
         )
         .await
         {

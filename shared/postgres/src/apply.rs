@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use futures::{SinkExt, Stream, StreamExt};
 use tokio_postgres::{CopyInSink, Transaction};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span};
 
 use crate::bulk::{LoadMode, copy_upserts, open_shadow};
 use crate::catalog::read_catalog;
@@ -321,23 +321,17 @@ impl Applier {
         E: Into<BoxError>,
     {
         let policy = self.conn.retry_policy().clone();
-        let mut attempt = 1;
+        let mut attempts = policy.attempts();
         loop {
             match self
                 .apply(spec, load_id, schema, make_batches(), hook)
                 .await
             {
                 Ok(mut s) => {
-                    s.attempts = attempt;
+                    s.attempts = attempts.number();
                     return Ok(s);
                 }
-                Err(e) if e.is_transient() && attempt < policy.max_attempts => {
-                    let wait = policy.backoff(attempt);
-                    warn!(table = %spec.display_name(), load_id, attempt, error = %e,
-                          backoff_ms = wait.as_millis() as u64, "apply failed transiently, retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
+                Err(e) if e.is_transient() && attempts.retry("apply", &e).await => {}
                 Err(e) => return Err(e),
             }
         }

@@ -2,79 +2,18 @@
 //! that keeps one connection and replaces it when it breaks (a Lambda reuses it across
 //! invocations).
 
-use std::future::Future;
-use std::time::Duration;
-
 use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
-use tracing::{debug, warn};
+use hps_retry::{RetryPolicy, Transient};
+use tracing::debug;
 
 use crate::config::{ConnectOptions, SslMode};
 use crate::error::{PgError, describe_pg};
 use crate::tls::{Roots, make_tls};
 
-/// Exponential backoff with full jitter for transient errors.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    /// Attempts in total (1 = no retry).
-    pub max_attempts: u32,
-    /// Backoff cap for the first retry; doubles each retry.
-    pub initial_backoff: Duration,
-    /// Upper bound of any single backoff.
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries.
-    pub fn none() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..Default::default()
-        }
-    }
-
-    /// The sleep before retry number `retry` (1-based): uniform in
-    /// `[cap/2, cap]` with `cap = min(max, initial × 2^(retry-1))`.
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(1u32 << (retry.saturating_sub(1)).min(20));
-        let cap = exp.min(self.max_backoff);
-        let half = cap / 2;
-        let jitter = rand::random::<f64>();
-        half + half.mul_f64(jitter)
-    }
-
-    /// Run `op` until it succeeds, fails permanently, or attempts run out; `on_retry` is
-    /// awaited before each retry (e.g. to drop a broken connection).
-    pub async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, PgError>
-    where
-        F: FnMut(u32) -> Fut,
-        Fut: Future<Output = Result<T, PgError>>,
-    {
-        let mut attempt = 1;
-        loop {
-            match op(attempt).await {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() && attempt < self.max_attempts => {
-                    let wait = self.backoff(attempt);
-                    warn!(what, attempt, error = %e, backoff_ms = wait.as_millis() as u64, "transient error, retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+impl Transient for PgError {
+    fn is_transient(&self) -> bool {
+        PgError::is_transient(self)
     }
 }
 
@@ -219,36 +158,12 @@ impl ConnectionManager {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy {
-            max_attempts: 10,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-        };
-        for _ in 0..50 {
-            let b1 = p.backoff(1);
-            assert!(
-                b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100),
-                "{b1:?}"
-            );
-            let b3 = p.backoff(3);
-            assert!(
-                b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400),
-                "{b3:?}"
-            );
-            let b9 = p.backoff(9);
-            assert!(
-                b9 >= Duration::from_millis(500) && b9 <= Duration::from_secs(1),
-                "{b9:?}"
-            );
-        }
-    }
-
     #[tokio::test]
-    async fn run_retries_only_transient() {
+    async fn only_transient_pg_errors_are_retried() {
         let p = RetryPolicy {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(1),

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
 
 use async_trait::async_trait;
+use hps_retry::RetryPolicy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -518,6 +519,13 @@ pub trait BookmarkStore: Send + Sync + Debug {
 /// How often a read-modify-write retries after losing a race.
 const MODIFY_ATTEMPTS: u32 = 20;
 
+/// Read-modify-write retries after lost races: 5 ms doubling, at most 100 ms apart.
+const MODIFY_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: MODIFY_ATTEMPTS,
+    initial_backoff: std::time::Duration::from_millis(5),
+    max_backoff: std::time::Duration::from_millis(100),
+};
+
 /// Read-modify-write with retry on lost races.
 async fn modify<S: BookmarkStore + ?Sized>(
     store: &S,
@@ -527,7 +535,8 @@ async fn modify<S: BookmarkStore + ?Sized>(
     change: &(dyn Fn(&mut Bookmark) + Send + Sync),
 ) -> BookmarkResult<Bookmark> {
     validate_key(pipeline, table)?;
-    for attempt in 0..MODIFY_ATTEMPTS {
+    let mut attempts = MODIFY_RETRY.attempts();
+    loop {
         let Some(current) = store.get(pipeline, table).await? else {
             return Err(BookmarkError::NotFound {
                 pipeline: pipeline.to_string(),
@@ -537,15 +546,11 @@ async fn modify<S: BookmarkStore + ?Sized>(
         let mut next = current.clone();
         change(&mut next);
         match store.write(&next, current.version, mode).await {
+            // a lost race: re-read and try again, the backoff spreading out many contenders
             Err(e) if e.is_stale() => {
-                tracing::debug!(
-                    pipeline,
-                    table,
-                    attempt,
-                    "bookmark modify lost a race; retrying"
-                );
-                // spread out retries of many contenders
-                tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 5)).await;
+                if !attempts.retry("bookmark read-modify-write", &e).await {
+                    break;
+                }
             }
             other => return other,
         }

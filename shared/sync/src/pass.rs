@@ -398,7 +398,7 @@ impl<'p> Run<'p> {
     /// The pass with retries of transient failures; a lost fence race is `Busy`.
     pub async fn pass(&mut self, applier: &mut Applier) -> SyncResult<PassOutcome> {
         let policy = self.pipe.options.retry.clone();
-        let mut attempt = 1;
+        let mut attempts = policy.attempts();
         let out = loop {
             match self.attempt(applier).await {
                 Err(SyncError::FenceMoved {
@@ -416,14 +416,10 @@ impl<'p> Run<'p> {
                 }
                 Err(e)
                     if e.is_transient()
-                        && attempt < policy.max_attempts
-                        && !self.deadline_passed() =>
+                        && !self.deadline_passed()
+                        && attempts.retry("sync pass, from the fence", &e).await =>
                 {
-                    let wait = policy.backoff(attempt);
-                    warn!(error = %e, attempt, backoff_ms = wait.as_millis() as u64, "transient failure; retrying from the fence");
                     applier.connection().reset();
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
                 }
                 other => break other,
             }
