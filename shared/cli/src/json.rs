@@ -31,10 +31,20 @@ use serde_json::{Map, Number, Value};
 pub enum JsonError {
     /// A data type without a JSON mapping.
     #[error("column {column}: data type {data_type} has no JSON form")]
-    Unsupported { column: String, data_type: String },
+    Unsupported {
+        /// The column concerned.
+        column: String,
+        /// The column's data type.
+        data_type: String,
+    },
     /// A value out of the representable range (e.g. a timestamp beyond year 262143).
     #[error("column {column}: value out of range: {detail}")]
-    OutOfRange { column: String, detail: String },
+    OutOfRange {
+        /// The column concerned.
+        column: String,
+        /// The details, in words.
+        detail: String,
+    },
     /// Writing failed.
     #[error("write failed: {0}")]
     Io(#[from] std::io::Error),

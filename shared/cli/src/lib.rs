@@ -44,7 +44,9 @@ pub enum CliError {
     /// The table location cannot be opened.
     #[error("cannot open {location}: {source}")]
     Store {
+        /// Where: the storage location.
         location: String,
+        /// The underlying error.
         #[source]
         source: hps_storage::StorageError,
     },

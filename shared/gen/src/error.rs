@@ -16,12 +16,17 @@ pub enum GenError {
     #[error(
         "{uri} already contains a Hudi table (.hoodie/hoodie.properties); refusing to overwrite it"
     )]
-    TableExists { uri: String },
+    TableExists {
+        /// The object's URI.
+        uri: String,
+    },
 
     /// Writing or listing an object failed.
     #[error("storage error on {path}: {source}")]
     Storage {
+        /// The path concerned.
         path: String,
+        /// The underlying error.
         #[source]
         source: hps_storage::StorageError,
     },
@@ -29,7 +34,9 @@ pub enum GenError {
     /// Encoding a parquet file failed.
     #[error("parquet encoding of {path} failed: {source}")]
     Parquet {
+        /// The path concerned.
         path: String,
+        /// The underlying error.
         #[source]
         source: parquet::errors::ParquetError,
     },
@@ -37,7 +44,9 @@ pub enum GenError {
     /// Building an Arrow batch failed (schema/array mismatch: a bug in the generator).
     #[error("arrow batch for {path} failed: {source}")]
     Arrow {
+        /// The path concerned.
         path: String,
+        /// The underlying error.
         #[source]
         source: arrow_schema::ArrowError,
     },
@@ -45,14 +54,21 @@ pub enum GenError {
     /// JSON encoding or decoding failed (commit metadata, manifest).
     #[error("json of {what} failed: {source}")]
     Json {
+        /// What was being read or done.
         what: String,
+        /// The underlying error.
         #[source]
         source: serde_json::Error,
     },
 
     /// A background encoding task panicked or was cancelled.
     #[error("encoding task for {path} failed: {message}")]
-    Task { path: String, message: String },
+    Task {
+        /// The path concerned.
+        path: String,
+        /// What went wrong, in words.
+        message: String,
+    },
 }
 
 impl GenError {

@@ -16,7 +16,6 @@ use crate::config::{
     DetectorConfig, LoaderConfig, LogConfig, PasswordSource, ProcessEnv, load_config_file,
 };
 use crate::detector::{BookmarkPeek, DetectorOutcome, enqueue_retry_policy, handle_event};
-use hps_retry::RetryPolicy;
 use crate::event::parse_detector_event;
 use crate::iam_auth::TokenSigner;
 use crate::loader::{LoaderTiming, TableOutcome, TableSyncer, handle_batch};
@@ -24,6 +23,7 @@ use crate::metrics;
 use crate::pg::Credentials;
 use crate::syncer::{PipelineSyncer, sync_options};
 use crate::telemetry::init_tracing;
+use hps_retry::RetryPolicy;
 
 /// Logging from `HPS_LOG`/`HPS_LOG_FORMAT`; a bad value is reported and replaced by defaults.
 fn init_logging() {

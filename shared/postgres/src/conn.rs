@@ -2,9 +2,9 @@
 //! that keeps one connection and replaces it when it breaks (a Lambda reuses it across
 //! invocations).
 
+use hps_retry::{RetryPolicy, Transient};
 use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
-use hps_retry::{RetryPolicy, Transient};
 use tracing::debug;
 
 use crate::config::{ConnectOptions, SslMode};

@@ -44,9 +44,9 @@ pub use apply::{Applier, ApplyOptions, ApplyStats, PruneStats, TableKind, TextRo
 pub use bulk::{BootstrapSwap, LoadMode, discard_bootstrap, finish_bootstrap};
 pub use config::{ConnectOptions, Secret, SslMode};
 pub use conn::{ConnectionManager, Connector};
-pub use hps_retry::RetryPolicy;
 pub use copy::{json_text, seqno_key};
 pub use error::{BoxError, PgError};
+pub use hps_retry::RetryPolicy;
 pub use ident::{Ident, MAX_IDENT_BYTES, quote_ident, sanitize_table_name};
 pub use layout::{
     COL_COMMIT_SEQNO, COL_COMMIT_TIME, COL_FILE_NAME, COL_OP, COL_PARTITION_PATH, COL_RECORD_KEY,

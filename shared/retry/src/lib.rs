@@ -194,7 +194,10 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(calls, 1);
         let r: Result<u32, E> = quick(5)
-            .run("op", |n| async move { if n < 2 { Err(E(true)) } else { Ok(n) } })
+            .run(
+                "op",
+                |n| async move { if n < 2 { Err(E(true)) } else { Ok(n) } },
+            )
             .await;
         assert_eq!(r.unwrap(), 2);
     }

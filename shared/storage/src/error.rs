@@ -8,12 +8,17 @@ pub type StorageResult<T> = Result<T, StorageError>;
 pub enum StorageError {
     /// The object does not exist.
     #[error("object not found: {uri}")]
-    NotFound { uri: String },
+    NotFound {
+        /// The object's URI.
+        uri: String,
+    },
 
     /// A local I/O error.
     #[error("I/O error on {uri}: {source}")]
     Io {
+        /// The object's URI.
         uri: String,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
@@ -22,14 +27,22 @@ pub enum StorageError {
     /// (throttling, timeouts, 5xx, dispatch failures).
     #[error("object store error on {uri}: {message}")]
     Remote {
+        /// The object's URI.
         uri: String,
+        /// What went wrong, in words.
         message: String,
+        /// Whether trying again may succeed.
         transient: bool,
     },
 
     /// A path that cannot be valid (absolute, `..`, outside the root).
     #[error("invalid object path {path:?}: {reason}")]
-    InvalidPath { path: String, reason: String },
+    InvalidPath {
+        /// The path concerned.
+        path: String,
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 impl StorageError {

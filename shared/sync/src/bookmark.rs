@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
 
 use async_trait::async_trait;
-use hps_retry::RetryPolicy;
 use chrono::{DateTime, Utc};
+use hps_retry::RetryPolicy;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -236,9 +236,13 @@ pub enum BookmarkError {
         found.map_or_else(|| "no bookmark".to_string(), |v| v.to_string())
     )]
     StaleVersion {
+        /// The pipeline.
         pipeline: String,
+        /// The table (id or base path).
         table: String,
+        /// What was expected.
         expected: u64,
+        /// What was found.
         found: Option<u64>,
     },
 
@@ -248,37 +252,60 @@ pub enum BookmarkError {
         to.as_ref().map_or_else(|| "the beginning".to_string(), |p| p.to_string())
     )]
     Backwards {
+        /// The pipeline.
         pipeline: String,
+        /// The table (id or base path).
         table: String,
+        /// The position it would move from.
         from: Box<Position>,
+        /// The position it would move to.
         to: Option<Box<Position>>,
     },
 
     /// The bookmark does not exist (for operations that need one).
     #[error("bookmark {pipeline}/{table} does not exist")]
-    NotFound { pipeline: String, table: String },
+    NotFound {
+        /// The pipeline.
+        pipeline: String,
+        /// The table (id or base path).
+        table: String,
+    },
 
     /// A read-modify-write kept losing to concurrent writers.
     #[error("bookmark {pipeline}/{table}: gave up after {attempts} conflicting concurrent writes")]
     Contention {
+        /// The pipeline.
         pipeline: String,
+        /// The table (id or base path).
         table: String,
+        /// How many attempts were made.
         attempts: u32,
     },
 
     /// A pipeline name, table id or bookmark is not acceptable.
     #[error("invalid bookmark input: {reason}")]
-    Invalid { reason: String },
+    Invalid {
+        /// Why, in words.
+        reason: String,
+    },
 
     /// Stored data could not be decoded.
     #[error("corrupt bookmark data in {location}: {reason}")]
-    Corrupt { location: String, reason: String },
+    Corrupt {
+        /// Where: the storage location.
+        location: String,
+        /// Why, in words.
+        reason: String,
+    },
 
     /// The backend (file system, DynamoDB) failed. `transient` tells whether a retry may succeed.
     #[error("bookmark store error ({location}): {message}")]
     Backend {
+        /// Where: the storage location.
         location: String,
+        /// What went wrong, in words.
         message: String,
+        /// Whether trying again may succeed.
         transient: bool,
     },
 }

@@ -96,24 +96,38 @@ pub enum LeaseError {
     /// The lease was taken over by someone else (ours expired) or deleted: stop working.
     #[error("lease on {pipeline}/{table} lost (held by {current_owner:?} now)")]
     Lost {
+        /// The pipeline.
         pipeline: String,
+        /// The table (id or base path).
         table: String,
+        /// Who holds it now, if known.
         current_owner: Option<String>,
     },
 
     /// Bad input (names, TTL).
     #[error("invalid lease request: {reason}")]
-    Invalid { reason: String },
+    Invalid {
+        /// Why, in words.
+        reason: String,
+    },
 
     /// Stored data could not be decoded.
     #[error("corrupt lease data in {location}: {reason}")]
-    Corrupt { location: String, reason: String },
+    Corrupt {
+        /// Where: the storage location.
+        location: String,
+        /// Why, in words.
+        reason: String,
+    },
 
     /// The backend failed. `transient` tells whether a retry may succeed.
     #[error("lease store error ({location}): {message}")]
     Backend {
+        /// Where: the storage location.
         location: String,
+        /// What went wrong, in words.
         message: String,
+        /// Whether trying again may succeed.
         transient: bool,
     },
 }

@@ -195,14 +195,21 @@ pub struct SentMessage {
 pub enum QueueError {
     /// The message cannot be sent as is (bad table id, encoding).
     #[error("invalid queue message: {reason}")]
-    Invalid { reason: String },
+    Invalid {
+        /// Why, in words.
+        reason: String,
+    },
     /// The queue refused or failed to take the message. `transient` tells whether a retry may
     /// succeed.
     #[error("queue {queue}: {code}: {message}")]
     Send {
+        /// The queue.
         queue: String,
+        /// The error code the service returned.
         code: String,
+        /// What went wrong, in words.
         message: String,
+        /// Whether trying again may succeed.
         transient: bool,
     },
 }
