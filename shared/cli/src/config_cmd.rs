@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use hps_config::{PipelineConfig, TableConfig};
+use hps_hudi::columns::PARTITION_PATH_COLUMN;
 use hps_postgres::{DEFAULT_SCHEMA, DeletePolicy, LandingRetention};
 
 use crate::CliError;
@@ -62,7 +63,7 @@ fn print_table(t: &TableConfig, out: &mut impl Write) -> Result<(), CliError> {
     };
     let mut key = list(&o.key_columns);
     if o.key_includes_partition_path {
-        key = format!("_hoodie_partition_path, {key}");
+        key = format!("{PARTITION_PATH_COLUMN}, {key}");
     }
     let deletes = match o.delete_policy.unwrap_or_default() {
         DeletePolicy::Hard => "hard",

@@ -4,7 +4,8 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use hps_postgres::{DeletePolicy, LandingRetention};
+use hps_hudi::columns::META_COLUMN_PREFIX;
+use hps_postgres::{DeletePolicy, HPS_PREFIX, LandingRetention};
 use hps_sync::{ColumnMapping, ColumnSelect, TargetOverrides, TypeOverride};
 
 use crate::error::ConfigError;
@@ -383,7 +384,7 @@ impl TableCheck<'_> {
         let cols = self.columns(key, cols, true)?;
         if let Some(c) = cols
             .iter()
-            .find(|c| c.starts_with("_hoodie_") || c.starts_with("_hps_"))
+            .find(|c| c.starts_with(META_COLUMN_PREFIX) || c.starts_with(HPS_PREFIX))
         {
             return Err(self.err(
                 key,

@@ -76,7 +76,9 @@ pub const PARTITION_FIELD: &str = "region";
 /// Ordering (precombine) column: event time in epoch milliseconds, grows with every write.
 pub const ORDERING_FIELD: &str = "ts";
 
-/// The five Hudi meta columns, in file order.
+/// The five Hudi meta columns, in file order. Spelled out here rather than taken from
+/// `hps_hudi::META_COLUMNS`: the generator is the reader's independent counterpart (hps-hudi is
+/// only its dev-dependency, to check one against the other).
 pub const META_COLUMNS: [&str; 5] = [
     "_hoodie_commit_time",
     "_hoodie_commit_seqno",

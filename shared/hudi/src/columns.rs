@@ -11,6 +11,8 @@ pub const RECORD_KEY_COLUMN: &str = "_hoodie_record_key";
 pub const PARTITION_PATH_COLUMN: &str = "_hoodie_partition_path";
 /// The name of the file that holds the row.
 pub const FILE_NAME_COLUMN: &str = "_hoodie_file_name";
+/// What every meta column's name starts with (no data column may).
+pub const META_COLUMN_PREFIX: &str = "_hoodie_";
 /// The five Hudi meta columns, in file order.
 pub const META_COLUMNS: [&str; 5] = [
     COMMIT_TIME_COLUMN,

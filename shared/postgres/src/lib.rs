@@ -51,7 +51,7 @@ pub use ident::{Ident, MAX_IDENT_BYTES, quote_ident, sanitize_table_name};
 pub use layout::{
     COL_COMMIT_SEQNO, COL_COMMIT_TIME, COL_FILE_NAME, COL_OP, COL_PARTITION_PATH, COL_RECORD_KEY,
     HPS_APPLIED_AT, HPS_DELETED, HPS_DELETED_AT, HPS_LANDED_AT, HPS_LOAD_ID, HPS_LOAD_SEQ, HPS_OP,
-    HPS_ROW, HPS_SEQNO_KEY, LayoutColumn, TableLayout,
+    HPS_PREFIX, HPS_ROW, HPS_SEQNO_KEY, LayoutColumn, TableLayout,
 };
 pub use spec::{
     DEFAULT_SCHEMA, DeletePolicy, LANDING_REGISTRY, LandingRetention, Names, TargetTable,

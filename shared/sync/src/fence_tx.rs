@@ -14,21 +14,24 @@ use crate::fence::{Fence, FenceError, FenceTable};
 /// `expected`; the stored fence (version `expected + 1`) is returned. A moved fence is
 /// [`SyncError::FenceMoved`]: another process committed to the table meanwhile.
 pub(crate) async fn commit_cas(
-    fence_t: &FenceTable,
+    fence_table: &FenceTable,
     tx: &Transaction<'_>,
     id: &str,
     new: &Fence,
     expected: i64,
 ) -> SyncResult<Fence> {
-    fence_t.write(tx, new, expected).await.map_err(|e| match e {
-        FenceError::Pg(e) => SyncError::pg(id, e),
-        FenceError::Moved { expected, found } => SyncError::FenceMoved {
-            table: id.to_string(),
-            fence: fence_t.qualified().to_string(),
-            expected,
-            found,
-        },
-    })
+    fence_table
+        .write(tx, new, expected)
+        .await
+        .map_err(|e| match e {
+            FenceError::Pg(e) => SyncError::pg(id, e),
+            FenceError::Moved { expected, found } => SyncError::FenceMoved {
+                table: id.to_string(),
+                fence: fence_table.qualified().to_string(),
+                expected,
+                found,
+            },
+        })
 }
 
 /// One transaction of its own on `applier`'s connection: `body`'s statements, then the
@@ -36,7 +39,7 @@ pub(crate) async fn commit_cas(
 /// errors ("resync start", "reset", …). Returns the stored fence and `body`'s result.
 pub(crate) async fn fence_transaction<T>(
     applier: &mut Applier,
-    fence_t: &FenceTable,
+    fence_table: &FenceTable,
     id: &str,
     what: &str,
     new: &Fence,
@@ -53,7 +56,7 @@ pub(crate) async fn fence_transaction<T>(
         .await
         .map_err(|e| SyncError::pg(id, PgError::db(format!("begin {what}"), e)))?;
     let out = body(&tx).await?;
-    let stored = commit_cas(fence_t, &tx, id, new, expected).await?;
+    let stored = commit_cas(fence_table, &tx, id, new, expected).await?;
     tx.commit()
         .await
         .map_err(|e| SyncError::pg(id, PgError::db(format!("commit {what}"), e)))?;

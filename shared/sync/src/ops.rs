@@ -129,7 +129,7 @@ impl SyncPipeline {
             let exists: bool = client
                 .query_one(
                     "SELECT to_regclass($1) IS NOT NULL",
-                    &[&resolved.fence_t.qualified()],
+                    &[&resolved.fence_table.qualified()],
                 )
                 .await
                 .map_err(|e| PgError::db("checking the fence table", e))?
@@ -137,7 +137,7 @@ impl SyncPipeline {
             if !exists {
                 return Ok(None);
             }
-            resolved.fence_t.read(&*client, &self.name, id).await
+            resolved.fence_table.read(&*client, &self.name, id).await
         }
         .await
         .map_err(|e| SyncError::pg(id, e));
@@ -241,7 +241,7 @@ impl SyncPipeline {
                 if let Some(Bookmark {
                     state: BookmarkState::Paused { .. },
                     ..
-                }) = &run.bm
+                }) = run.bookmark()
                 {
                     return Err(SyncError::Refused {
                         table: src.id.clone(),
@@ -321,11 +321,14 @@ async fn start_resync(
     applier: &mut Applier,
     mode: ResyncMode,
 ) -> SyncResult<()> {
-    let id = run.t.src.id.clone();
-    let fence = run.fence.clone().ok_or_else(|| SyncError::Internal {
-        table: id.clone(),
-        reason: "no fence".into(),
-    })?;
+    let id = run.table().src.id.clone();
+    let fence = run
+        .current_fence()
+        .cloned()
+        .ok_or_else(|| SyncError::Internal {
+            table: id.clone(),
+            reason: "no fence".into(),
+        })?;
     let mode = match mode {
         ResyncMode::Auto if fence.needs_reload => ResyncMode::Reload,
         ResyncMode::Auto => ResyncMode::Merge,
@@ -343,24 +346,28 @@ async fn start_resync(
     if reload {
         new.rows_applied = 0;
     }
-    let (fence_t, spec, pipeline) = (&run.t.fence_t, &run.t.spec, &run.pipe.name);
+    let (fence_table, spec, pipeline) = (
+        &run.table().fence_table,
+        &run.table().spec,
+        run.pipeline_name(),
+    );
     let forget = async |tx: &Transaction<'_>| {
         if reload {
-            fence_t
+            fence_table
                 .truncate_target(tx, spec)
                 .await
                 .map_err(|e| SyncError::pg(&id, e))?;
         }
-        fence_t
+        fence_table
             .clear_resync_keys(tx, pipeline, &id)
             .await
             .map_err(|e| SyncError::pg(&id, e))
     };
     let what = "resync start";
     let (f, _cleared) =
-        fence_transaction(applier, fence_t, &id, what, &new, fence.version, forget).await?;
+        fence_transaction(applier, fence_table, &id, what, &new, fence.version, forget).await?;
     info!(resync_id, ?mode, previous = ?fence.position, "resync started");
-    run.fence = Some(f);
+    run.adopt_fence(f);
     run.reconcile(Some("resync")).await
 }
 
@@ -375,9 +382,9 @@ async fn archived_position(
     if !tl.archive_present {
         return Ok(None);
     }
-    let id = &run.t.src.id;
+    let id = &run.table().src.id;
     let archived = run
-        .t
+        .table()
         .hudi
         .archived_timeline(None)
         .await
@@ -399,7 +406,7 @@ async fn rewind_locked(
     applier: &mut Applier,
     to: Option<&str>,
 ) -> SyncResult<Fence> {
-    let id = run.t.src.id.clone();
+    let id = run.table().src.id.clone();
     let refuse = |reason: String| SyncError::Refused {
         table: id.clone(),
         operation: "rewind",
@@ -409,7 +416,7 @@ async fn rewind_locked(
         None => None,
         Some(t) => {
             let tl = run
-                .t
+                .table()
                 .hudi
                 .timeline()
                 .await
@@ -427,7 +434,10 @@ async fn rewind_locked(
             }
         }
     };
-    let fence = run.fence.clone().ok_or_else(|| refuse("no fence".into()))?;
+    let fence = run
+        .current_fence()
+        .cloned()
+        .ok_or_else(|| refuse("no fence".into()))?;
     if let FenceStatus::Resyncing { .. } = fence.status {
         return Err(refuse(
             "a resync is in progress; let it finish (or reset the table)".into(),
@@ -456,37 +466,54 @@ async fn rewind_locked(
     new.load_id = None;
     run.commit_fence_only(applier, new).await?;
     run.reconcile(Some("rewind")).await?;
-    info!(position = ?run.fence.as_ref().and_then(|f| f.position.clone()), "rewound");
-    run.fence.clone().ok_or_else(|| refuse("no fence".into()))
+    info!(position = ?run.current_fence().and_then(|f| f.position.clone()), "rewound");
+    run.current_fence()
+        .cloned()
+        .ok_or_else(|| refuse("no fence".into()))
 }
 
 /// Reset under the lease (see [`SyncPipeline::reset`]).
 async fn reset_locked(run: &mut Run<'_>, applier: &mut Applier) -> SyncResult<Fence> {
-    let id = run.t.src.id.clone();
-    let fence = run.fence.clone().ok_or_else(|| SyncError::Internal {
-        table: id.clone(),
-        reason: "no fence".into(),
-    })?;
+    let id = run.table().src.id.clone();
+    let fence = run
+        .current_fence()
+        .cloned()
+        .ok_or_else(|| SyncError::Internal {
+            table: id.clone(),
+            reason: "no fence".into(),
+        })?;
     let mut new = fence.clone();
     new.position = None;
     new.cursor = None;
     new.rows_applied = 0;
     new.status = FenceStatus::Active;
     new.load_id = None;
-    let (fence_t, spec, pipeline) = (&run.t.fence_t, &run.t.spec, &run.pipe.name);
+    let (fence_table, spec, pipeline) = (
+        &run.table().fence_table,
+        &run.table().spec,
+        run.pipeline_name(),
+    );
     let empty = async |tx: &Transaction<'_>| {
-        fence_t
+        fence_table
             .truncate_target(tx, spec)
             .await
             .map_err(|e| SyncError::pg(&id, e))?;
-        fence_t
+        fence_table
             .clear_resync_keys(tx, pipeline, &id)
             .await
             .map_err(|e| SyncError::pg(&id, e))
     };
-    let (f, _cleared) =
-        fence_transaction(applier, fence_t, &id, "reset", &new, fence.version, empty).await?;
-    run.fence = Some(f.clone());
+    let (f, _cleared) = fence_transaction(
+        applier,
+        fence_table,
+        &id,
+        "reset",
+        &new,
+        fence.version,
+        empty,
+    )
+    .await?;
+    run.adopt_fence(f.clone());
     run.reconcile(Some("reset")).await?;
     info!("reset: staging emptied, position cleared");
     Ok(f)

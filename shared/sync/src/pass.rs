@@ -10,7 +10,6 @@ use arrow_array::{Array, LargeStringArray, RecordBatch, StringArray, StringViewA
 use arrow_schema::{Schema, SchemaRef};
 use chrono::Utc;
 use futures::future::BoxFuture;
-use hps_hudi::instant::compare_instant_times;
 use hps_hudi::{HudiError, HudiTable, IncrementalPlan, ReadOptions};
 use hps_postgres::tokio_postgres::Transaction;
 use hps_postgres::{Applier, ApplyStats, LoadMode, PgError, TargetTable, TxnHook};
@@ -31,6 +30,10 @@ use crate::pipeline::{
 };
 use crate::target::derive_target;
 
+mod window;
+
+use window::{NextWindow, Window};
+
 /// Bookmark property mirroring the fence version it was written from.
 pub const PROP_FENCE_VERSION: &str = "fence_version";
 
@@ -39,7 +42,7 @@ pub(crate) struct Resolved<'a> {
     pub src: &'a TableSource,
     pub hudi: HudiTable,
     pub spec: TargetTable,
-    pub fence_t: FenceTable,
+    pub fence_table: FenceTable,
     pub staging_q: String,
     /// Source names of the columns the column mapping must keep (key and ordering).
     pub required: Vec<String>,
@@ -55,7 +58,7 @@ impl SyncPipeline {
         let spec = derive_target(&src.id, hudi.config(), &src.target)?;
         let required = crate::target::source_names(&spec);
         let spec = crate::target::renamed(spec, &src.columns);
-        let fence_t = FenceTable::for_target(&spec).map_err(|e| SyncError::pg(&src.id, e))?;
+        let fence_table = FenceTable::for_target(&spec).map_err(|e| SyncError::pg(&src.id, e))?;
         let staging_q = spec
             .validate()
             .map_err(|e| SyncError::pg(&src.id, e))?
@@ -64,7 +67,7 @@ impl SyncPipeline {
             src,
             hudi,
             spec,
-            fence_t,
+            fence_table,
             staging_q,
             required,
         })
@@ -244,15 +247,42 @@ fn to_position(p: &hps_hudi::InstantPosition) -> Position {
 
 /// A pass (or an operation that runs the window loop) on one table, holding its lease.
 pub(crate) struct Run<'p> {
-    pub pipe: &'p SyncPipeline,
-    pub t: Resolved<'p>,
-    pub deadline: Option<Instant>,
-    pub mode: PassMode,
-    pub lease: Option<Lease>,
-    pub fence: Option<Fence>,
-    pub bm: Option<Bookmark>,
-    pub report: PassReport,
+    pipe: &'p SyncPipeline,
+    table: Resolved<'p>,
+    deadline: Option<Instant>,
+    mode: PassMode,
+    lease: Option<Lease>,
+    fence: Option<Fence>,
+    bookmark: Option<Bookmark>,
+    report: PassReport,
     started: Instant,
+}
+
+impl<'p> Run<'p> {
+    /// The table: its source, Hudi table, target and fence table.
+    pub(crate) fn table(&self) -> &Resolved<'p> {
+        &self.table
+    }
+
+    /// The pipeline's name.
+    pub(crate) fn pipeline_name(&self) -> &str {
+        &self.pipe.name
+    }
+
+    /// The fence as last read or written (`None` before [`Self::load`]).
+    pub(crate) fn current_fence(&self) -> Option<&Fence> {
+        self.fence.as_ref()
+    }
+
+    /// Take `fence`, just committed by an operation, as the current fence.
+    pub(crate) fn adopt_fence(&mut self, fence: Fence) {
+        self.fence = Some(fence);
+    }
+
+    /// The bookmark as last read or written.
+    pub(crate) fn bookmark(&self) -> Option<&Bookmark> {
+        self.bookmark.as_ref()
+    }
 }
 
 /// How a window ended.
@@ -317,26 +347,26 @@ impl WindowCtx<'_> {
 impl<'p> Run<'p> {
     pub fn new(
         pipe: &'p SyncPipeline,
-        t: Resolved<'p>,
+        table: Resolved<'p>,
         deadline: Option<Instant>,
         mode: PassMode,
         lease: Lease,
     ) -> Self {
         Run {
             pipe,
-            t,
+            table,
             deadline,
             mode,
             lease: Some(lease),
             fence: None,
-            bm: None,
+            bookmark: None,
             report: PassReport::default(),
             started: Instant::now(),
         }
     }
 
     fn id(&self) -> &str {
-        &self.t.src.id
+        &self.table.src.id
     }
 
     fn pipeline(&self) -> &str {
@@ -354,7 +384,8 @@ impl<'p> Run<'p> {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    async fn fp(&self, name: &str) -> SyncResult<()> {
+    /// Evaluate the failpoint `name` (tests inject crashes and errors there).
+    async fn failpoint(&self, name: &str) -> SyncResult<()> {
         self.pipe.options.failpoints.eval(name).await
     }
 
@@ -438,7 +469,12 @@ impl<'p> Run<'p> {
         match &out {
             Err(e) if !matches!(e, SyncError::Injected { .. }) => self.record_error(e).await,
             // a successful pass clears the last error (commits already did, via the mirror)
-            Ok(_) if self.bm.as_ref().is_some_and(|b| b.last_error.is_some()) => {
+            Ok(_)
+                if self
+                    .bookmark
+                    .as_ref()
+                    .is_some_and(|b| b.last_error.is_some()) =>
+            {
                 self.clear_error().await
             }
             _ => {}
@@ -447,7 +483,9 @@ impl<'p> Run<'p> {
     }
 
     async fn record_error(&mut self, e: &SyncError) {
-        let Some(mut b) = self.bm.clone() else { return };
+        let Some(mut b) = self.bookmark.clone() else {
+            return;
+        };
         let prev = b.last_error.as_ref().map_or(0, |l| l.consecutive_failures);
         b.last_error = Some(LastError {
             at: Utc::now(),
@@ -462,13 +500,15 @@ impl<'p> Run<'p> {
             .write(&b, expected, WriteMode::Forward)
             .await
         {
-            Ok(stored) => self.bm = Some(stored),
+            Ok(stored) => self.bookmark = Some(stored),
             Err(we) => debug!(error = %we, "could not record the last error in the bookmark"),
         }
     }
 
     async fn clear_error(&mut self) {
-        let Some(mut b) = self.bm.clone() else { return };
+        let Some(mut b) = self.bookmark.clone() else {
+            return;
+        };
         b.last_error = None;
         let expected = b.version;
         if let Ok(stored) = self
@@ -477,7 +517,7 @@ impl<'p> Run<'p> {
             .write(&b, expected, WriteMode::Forward)
             .await
         {
-            self.bm = Some(stored);
+            self.bookmark = Some(stored);
         }
     }
 
@@ -488,17 +528,22 @@ impl<'p> Run<'p> {
             .client()
             .await
             .map_err(|e| self.pg(e))?;
-        self.t
-            .fence_t
+        self.table
+            .fence_table
             .ensure(client)
             .await
-            .map_err(|e| SyncError::pg(&self.t.src.id, e))?;
+            .map_err(|e| SyncError::pg(&self.table.src.id, e))?;
         let fence = self
-            .t
-            .fence_t
-            .read_or_init(client, &self.pipe.name, &self.t.src.id, &self.t.staging_q)
+            .table
+            .fence_table
+            .read_or_init(
+                client,
+                &self.pipe.name,
+                &self.table.src.id,
+                &self.table.staging_q,
+            )
             .await
-            .map_err(|e| SyncError::pg(&self.t.src.id, e))?;
+            .map_err(|e| SyncError::pg(&self.table.src.id, e))?;
         self.fence = Some(fence);
         self.reconcile(None).await?;
         Ok(())
@@ -528,7 +573,7 @@ impl<'p> Run<'p> {
                 Some(b) => {
                     let m = mirror(b, &fence);
                     if same_state(b, &m) {
-                        self.bm = current;
+                        self.bookmark = current;
                         return Ok(());
                     }
                     let ord = cmp_progress(
@@ -557,7 +602,7 @@ impl<'p> Run<'p> {
             };
             match self.pipe.bookmarks.write(&target, expected, mode).await {
                 Ok(b) => {
-                    self.bm = Some(b);
+                    self.bookmark = Some(b);
                     return Ok(());
                 }
                 Err(e) if e.is_stale() => continue,
@@ -581,7 +626,7 @@ impl<'p> Run<'p> {
             return;
         };
         for _ in 0..4 {
-            let base = match &self.bm {
+            let base = match &self.bookmark {
                 Some(b) => b.clone(),
                 None => Bookmark::new(self.pipeline(), self.id()),
             };
@@ -595,12 +640,12 @@ impl<'p> Run<'p> {
             {
                 Ok(b) => {
                     self.report.bookmark_version = Some(b.version);
-                    self.bm = Some(b);
+                    self.bookmark = Some(b);
                     return;
                 }
                 Err(e) if e.is_stale() => {
                     match self.pipe.bookmarks.get(self.pipeline(), self.id()).await {
-                        Ok(b) => self.bm = b,
+                        Ok(b) => self.bookmark = b,
                         Err(e) => {
                             warn!(error = %e, "bookmark write lost a race and the re-read failed; the next pass reconciles");
                             return;
@@ -622,7 +667,7 @@ impl<'p> Run<'p> {
         if let Some(Bookmark {
             state: BookmarkState::Paused { reason },
             ..
-        }) = &self.bm
+        }) = &self.bookmark
         {
             return Ok(PassOutcome::Paused {
                 reason: reason.clone(),
@@ -651,196 +696,81 @@ impl<'p> Run<'p> {
     pub async fn windows(&mut self, applier: &mut Applier) -> SyncResult<PassOutcome> {
         loop {
             self.renew_lease().await?;
-            let fence = self.fence()?.clone();
-            let resync_id = match &fence.status {
-                FenceStatus::Resyncing { resync_id } => Some(resync_id.clone()),
-                FenceStatus::NeedsResync { reason } => {
-                    return Ok(PassOutcome::NeedsResync {
-                        reason: reason.clone(),
-                    });
-                }
-                FenceStatus::Active => None,
+            let window = match self.next_window(applier).await? {
+                NextWindow::Apply(window) => window,
+                NextWindow::End(outcome) => return Ok(*outcome),
+                NextWindow::Again => continue,
             };
-            let timeline = self
-                .t
-                .hudi
-                .timeline()
-                .await
-                .map_err(|e| SyncError::hudi(self.id(), e))?;
-            let after = fence
-                .position
-                .as_ref()
-                .map(|p| p.ordering_time().to_string());
-            let candidates: Vec<&hps_hudi::Instant> = timeline
-                .in_window_order()
-                .into_iter()
-                .filter(|i| i.action.is_write())
-                .filter(|i| {
-                    after
-                        .as_deref()
-                        .is_none_or(|a| compare_instant_times(i.window_time(), a).is_gt())
-                })
-                .collect();
-            // a snapshot for a resync, and for a new table whose history from the beginning
-            // is incomplete (archived instants); a cleaned file found while planning from the
-            // beginning falls back to it below
-            let mut snapshot = resync_id.is_some()
-                || (fence.position.is_none() && fence.cursor.is_none() && timeline.archive_present);
-            let until: String = if let Some(c) = &fence.cursor {
-                c.window_end.ordering_time().to_string()
-            } else if candidates.is_empty() {
-                if let Some(rid) = &resync_id {
-                    // an empty table: the snapshot is empty; finish the resync
-                    self.finish_empty_resync(applier, rid).await?;
-                    continue;
-                }
-                self.report.remaining_instants = 0;
-                return Ok(self.finish());
-            } else if snapshot {
-                candidates[candidates.len() - 1].window_time().to_string()
-            } else {
-                let k = match self.mode {
-                    PassMode::Step => 1,
-                    PassMode::ToLatest => self.pipe.options.max_instants_per_window.max(1),
-                };
-                candidates[candidates.len().min(k) - 1]
-                    .window_time()
-                    .to_string()
-            };
-            let planned = if snapshot {
-                self.plan_snapshot(&timeline, &until).await
-            } else {
-                self.t
-                    .hudi
-                    .plan_with_timeline(&timeline, after.as_deref(), Some(&until))
+            if let Some(outcome) = self.apply_window(applier, *window).await? {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// Apply one planned window; `Some` ends the pass with that outcome.
+    async fn apply_window(
+        &mut self,
+        applier: &mut Applier,
+        window: Window,
+    ) -> SyncResult<Option<PassOutcome>> {
+        let (plan, end, start) = (&window.plan, &window.end, window.first_slice);
+        self.pipe.progress(ProgressEvent::Planned {
+            table: self.id().to_string(),
+            window_end: end.clone(),
+            instants: plan.instants.len(),
+            slices: plan.slices.len(),
+            first_slice: start,
+            instants_after: window.instants_after,
+        });
+        if window.snapshot && window.resync_id.is_none() {
+            self.report.bootstrap = true;
+            info!(end = %end, slices = plan.slices.len(), first_slice = start,
+                  "bootstrapping a new table from its snapshot (no history needed)");
+        }
+        let span = info_span!("window", end = %end, instants = plan.instants.len(),
+                              slices = plan.slices.len(), start, snapshot = window.snapshot);
+        let ended = match self
+            .run_window(
+                applier,
+                plan,
+                &window.plan_id,
+                start,
+                end,
+                window.resync_id.as_deref(),
+            )
+            .instrument(span)
+            .await
+        {
+            Ok(e) => e,
+            Err(e) if e.needs_resync() => {
+                let reload = matches!(&e, SyncError::Hudi { source, .. } if matches!(**source, HudiError::RewrittenHistory { .. }));
+                return self
+                    .needs_resync(applier, e.to_string(), reload)
                     .await
-            };
-            let planned = match planned {
-                Err(e) if !snapshot && bootstraps_instead(&e, &fence) => {
-                    warn!(error = %e, "the history from the beginning is incomplete: bootstrapping from a snapshot");
-                    snapshot = true;
-                    // a partially applied snapshot resumes as of its own end
-                    let at = match (&fence.cursor, candidates.last()) {
-                        (None, Some(latest)) => latest.window_time().to_string(),
-                        _ => until.clone(),
-                    };
-                    self.plan_snapshot(&timeline, &at).await
-                }
-                other => other,
-            };
-            let mut plan = match planned {
-                Ok(p) => p,
-                Err(e) if e.needs_resync() => {
-                    let reload = matches!(e, HudiError::RewrittenHistory { .. });
-                    return self.needs_resync(applier, e.to_string(), reload).await;
-                }
-                Err(e) => return Err(SyncError::hudi(self.id(), e)),
-            };
-            let Some(end) = plan.end.as_ref().map(to_position) else {
-                if fence.cursor.is_some() {
-                    return self
-                        .needs_resync(
-                            applier,
-                            format!(
-                                "the partially applied window ending at {until} admits no instant any more (rolled back?); \
-                                 rows already applied from it may no longer exist in the table"
-                            ),
-                            true,
-                        )
-                        .await;
-                }
-                self.report.remaining_instants = candidates.len();
-                if self.report.transactions > 0 {
-                    return Ok(PassOutcome::Applied(PassReport::default()));
-                }
-                return Ok(PassOutcome::UpToDate {
-                    position: fence.position.clone(),
-                    blocked_by_pending: plan.capped_by_pending,
-                });
-            };
-            self.prune_partitions(&mut plan)?;
-            self.fp(failpoint::AFTER_PLAN).await?;
-            let pid = plan_id(&plan);
-            let start = match &fence.cursor {
-                Some(c) if c.plan_id == pid => usize::try_from(c.next_slice)
-                    .unwrap_or(usize::MAX)
-                    .min(plan.slices.len()),
-                Some(c) if c.plan_id.get(..16) != pid.get(..16) => {
-                    return self
-                        .needs_resync(
-                            applier,
-                            format!(
-                                "the instants of the partially applied window ending at {} changed since it was planned \
-                                 (rollback or restore?); rows already applied may no longer exist in the table",
-                                c.window_end
-                            ),
-                            true,
-                        )
-                        .await;
-                }
-                Some(c) => {
-                    warn!(window_end = %c.window_end, "the file slices of the partially applied window changed; \
-                          re-applying the window from its first slice (harmless under the version guard)");
-                    0
-                }
-                None => 0,
-            };
-            let instants_after = candidates
-                .iter()
-                .filter(|i| compare_instant_times(i.window_time(), end.ordering_time()).is_gt())
-                .count();
-            self.pipe.progress(ProgressEvent::Planned {
-                table: self.id().to_string(),
-                window_end: end.clone(),
-                instants: plan.instants.len(),
-                slices: plan.slices.len(),
-                first_slice: start,
-                instants_after,
-            });
-            if snapshot && resync_id.is_none() {
-                self.report.bootstrap = true;
-                info!(end = %end, slices = plan.slices.len(), first_slice = start,
-                      "bootstrapping a new table from its snapshot (no history needed)");
+                    .map(Some);
             }
-            let span = info_span!("window", end = %end, instants = plan.instants.len(), slices = plan.slices.len(), start, snapshot);
-            let ended = match self
-                .run_window(applier, &plan, &pid, start, &end, resync_id.as_deref())
-                .instrument(span)
-                .await
-            {
-                Ok(e) => e,
-                Err(e) if e.needs_resync() => {
-                    let reload = matches!(&e, SyncError::Hudi { source, .. } if matches!(**source, HudiError::RewrittenHistory { .. }));
-                    return self.needs_resync(applier, e.to_string(), reload).await;
-                }
-                Err(e) => return Err(e),
-            };
-            self.report.remaining_instants = instants_after;
-            match ended {
-                WindowEnd::Stopped => return Ok(PassOutcome::MoreToDo(PassReport::default())),
-                WindowEnd::Done => {
-                    self.report
-                        .instants
-                        .extend(plan.instants.iter().map(|i| to_position(&i.position())));
-                    // the window's end is the newest instant applied so far (for the lag)
-                    let timezone = &self.t.hudi.config().timeline_timezone;
-                    let at = candidates
-                        .iter()
-                        .find(|i| i.requested_time == end.requested_time)
-                        .and_then(|i| i.completed_at(timezone));
-                    if at.is_some() {
-                        self.report.newest_completed_at = at;
-                    }
-                }
-            }
-            if self.mode == PassMode::Step || self.deadline_passed() {
-                return Ok(if instants_after > 0 && self.mode == PassMode::ToLatest {
+            Err(e) => return Err(e),
+        };
+        self.report.remaining_instants = window.instants_after;
+        if let WindowEnd::Stopped = ended {
+            return Ok(Some(PassOutcome::MoreToDo(PassReport::default())));
+        }
+        let applied = plan.instants.iter().map(|i| to_position(&i.position()));
+        self.report.instants.extend(applied);
+        // the window's end is the newest instant applied so far (for the lag)
+        if window.end_completed_at.is_some() {
+            self.report.newest_completed_at = window.end_completed_at;
+        }
+        if self.mode == PassMode::Step || self.deadline_passed() {
+            return Ok(Some(
+                if window.instants_after > 0 && self.mode == PassMode::ToLatest {
                     PassOutcome::MoreToDo(PassReport::default())
                 } else {
                     PassOutcome::Applied(PassReport::default())
-                });
-            }
+                },
+            ));
         }
+        Ok(None)
     }
 
     /// The snapshot plan as of `until`.
@@ -849,7 +779,7 @@ impl<'p> Run<'p> {
         timeline: &hps_hudi::Timeline,
         until: &str,
     ) -> Result<IncrementalPlan, HudiError> {
-        self.t
+        self.table
             .hudi
             .plan_snapshot_with_timeline(timeline, Some(until))
             .await
@@ -881,11 +811,11 @@ impl<'p> Run<'p> {
     ) -> SyncResult<()> {
         let expected = self.fence()?.version;
         let id = self.id().to_string();
-        let fence_t = &self.t.fence_t;
+        let fence_table = &self.table.fence_table;
         let nothing = async |_: &Transaction<'_>| Ok(());
         let (f, ()) = fence_transaction(
             applier,
-            fence_t,
+            fence_table,
             &id,
             "fence update",
             &new,
@@ -908,21 +838,30 @@ impl<'p> Run<'p> {
         new.status = FenceStatus::Active;
         new.cursor = None;
         let id = self.id().to_string();
-        let (fence_t, spec, pipeline) = (&self.t.fence_t, &self.t.spec, &self.pipe.name);
+        let (fence_table, spec, pipeline) =
+            (&self.table.fence_table, &self.table.spec, &self.pipe.name);
         let remove_absent = async |tx: &Transaction<'_>| {
-            let removed = fence_t
+            let removed = fence_table
                 .remove_absent_keys(tx, spec, pipeline, &id, resync_id)
                 .await
                 .map_err(|e| SyncError::pg(&id, e))?;
-            fence_t
+            fence_table
                 .clear_resync_keys(tx, pipeline, &id)
                 .await
                 .map_err(|e| SyncError::pg(&id, e))?;
             Ok(removed)
         };
         let what = "end of an empty resync";
-        let (f, removed) =
-            fence_transaction(applier, fence_t, &id, what, &new, expected, remove_absent).await?;
+        let (f, removed) = fence_transaction(
+            applier,
+            fence_table,
+            &id,
+            what,
+            &new,
+            expected,
+            remove_absent,
+        )
+        .await?;
         self.fence = Some(f);
         self.report.resync_removed += removed;
         self.report.transactions += 1;
@@ -948,16 +887,17 @@ impl<'p> Run<'p> {
             resync_id,
             bulk: resync_id.is_none()
                 && self.fence()?.position.is_none()
-                && self.t.src.after_apply.is_empty(),
+                && self.table.src.after_apply.is_empty(),
         };
         if start >= n || (!plan.snapshot && !plan.instants.iter().any(|i| i.adds_rows)) {
             // nothing to read (table services only, or everything applied): move the fence
-            let txp = Mutex::new(TxProgress {
+            let tx_progress = Mutex::new(TxProgress {
                 first_slice: start,
                 next_slice: n,
                 ..Default::default()
             });
-            self.transaction(applier, &w, None, &txp, None).await?;
+            self.transaction(applier, &w, None, &tx_progress, None)
+                .await?;
             return Ok(WindowEnd::Done);
         }
         let options = ReadOptions {
@@ -965,7 +905,7 @@ impl<'p> Run<'p> {
             batch_size: self.pipe.options.read_batch_size,
         };
         let mut feed = Feed::start(
-            self.t.hudi.clone(),
+            self.table.hudi.clone(),
             Arc::new(plan.clone()),
             start,
             options,
@@ -977,9 +917,9 @@ impl<'p> Run<'p> {
         );
         let mut next = start;
         loop {
-            let txp = Mutex::new(TxProgress::new(next));
-            let schema = self.prescan(&mut feed, &txp, &w).await?;
-            if lock(&txp).slices() == 0 && schema.is_none() {
+            let tx_progress = Mutex::new(TxProgress::new(next));
+            let schema = self.prescan(&mut feed, &tx_progress, &w).await?;
+            if lock(&tx_progress).slices() == 0 && schema.is_none() {
                 let why = feed
                     .task_failure()
                     .unwrap_or_else(|| "the slice feed ended early".to_string());
@@ -988,9 +928,9 @@ impl<'p> Run<'p> {
                     reason: format!("{why} (at slice {next} of {n})"),
                 });
             }
-            self.transaction(applier, &w, Some(&mut feed), &txp, schema)
+            self.transaction(applier, &w, Some(&mut feed), &tx_progress, schema)
                 .await?;
-            next = lock(&txp).next_slice;
+            next = lock(&tx_progress).next_slice;
             if next >= n {
                 return Ok(WindowEnd::Done);
             }
@@ -1021,12 +961,12 @@ impl<'p> Run<'p> {
     async fn prescan(
         &self,
         feed: &mut Feed,
-        txp: &Mutex<TxProgress>,
+        tx_progress: &Mutex<TxProgress>,
         w: &WindowCtx<'_>,
     ) -> SyncResult<Option<SchemaRef>> {
         loop {
             let Some(peeked) = feed.peek().await else {
-                if lock(txp).open.is_some() {
+                if lock(tx_progress).open.is_some() {
                     let reason = feed
                         .task_failure()
                         .unwrap_or_else(|| "the slice feed ended inside a slice".into());
@@ -1043,20 +983,20 @@ impl<'p> Run<'p> {
                     size,
                     schema,
                 } => {
-                    if self.tx_full(&lock(txp), size) {
+                    if self.tx_full(&lock(tx_progress), size) {
                         return Ok(None);
                     }
                     if let Some(schema) = schema {
                         return Ok(Some(self.mapped_schema(&schema)));
                     }
                     feed.take().await;
-                    let mut p = lock(txp);
+                    let mut p = lock(tx_progress);
                     p.open = Some(slice);
                     p.bytes += size;
                 }
                 Peeked::End => {
                     if let Some(Msg::End { slice, rows }) = feed.take().await {
-                        let mut p = lock(txp);
+                        let mut p = lock(tx_progress);
                         p.open = None;
                         p.next_slice = slice + 1;
                         drop(p);
@@ -1091,7 +1031,7 @@ impl<'p> Run<'p> {
         applier: &mut Applier,
         w: &WindowCtx<'_>,
         feed: Option<&mut Feed>,
-        txp: &Mutex<TxProgress>,
+        tx_progress: &Mutex<TxProgress>,
         schema: Option<SchemaRef>,
     ) -> SyncResult<()> {
         let fence_before = self.fence()?.clone();
@@ -1100,15 +1040,16 @@ impl<'p> Run<'p> {
             fence_before.version + 1,
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
-        let span = info_span!("txn", load_id = %load_id, first_slice = lock(txp).first_slice);
+        let span =
+            info_span!("txn", load_id = %load_id, first_slice = lock(tx_progress).first_slice);
         async {
-            let hook = CommitHook { run: &*self, w, txp, load_id: &load_id, result: Mutex::new(None) };
+            let hook = CommitHook { run: &*self, w, tx_progress, load_id: &load_id, result: Mutex::new(None) };
             let applied: Result<(), PgError> = match (schema, feed) {
                 (Some(schema), Some(feed)) => {
                     let stream = BatchStream {
                         run: &*self,
                         feed,
-                        txp,
+                        tx_progress,
                         schema: schema.clone(),
                         done: false,
                         resync: w.resync_id.is_some(),
@@ -1116,19 +1057,19 @@ impl<'p> Run<'p> {
                     }
                     .into_stream();
                     let mode = if w.bulk {
-                        LoadMode::Bootstrap { first: lock(txp).first_slice == 0 }
+                        LoadMode::Bootstrap { first: lock(tx_progress).first_slice == 0 }
                     } else {
                         LoadMode::Upsert
                     };
                     applier
-                        .apply_as(&self.t.spec, &load_id, &schema, stream, Some(&hook), mode)
+                        .apply_as(&self.table.spec, &load_id, &schema, stream, Some(&hook), mode)
                         .await
-                        .map(|stats| lock(txp).applied = stats)
+                        .map(|stats| lock(tx_progress).applied = stats)
                 }
                 _ => fence_only(applier, &hook).await,
             };
             let hooked = lock(&hook.result).take();
-            let stream_failure = lock(txp).failure.take();
+            let stream_failure = lock(tx_progress).failure.take();
             match (applied, hooked) {
                 (Ok(()), Some(Ok(f))) => Ok(f),
                 (Ok(()), _) => Err(SyncError::Internal { table: self.id().to_string(), reason: "the fence hook did not run".into() }),
@@ -1141,7 +1082,7 @@ impl<'p> Run<'p> {
                         // the failure may have hit COMMIT itself: did this load commit?
                         applier.connection().reset();
                         if let Ok(client) = applier.connection().client().await
-                            && let Ok(Some(f)) = self.t.fence_t.read(&*client, &self.pipe.name, self.id()).await
+                            && let Ok(Some(f)) = self.table.fence_table.read(&*client, &self.pipe.name, self.id()).await
                             && f.load_id.as_deref() == Some(load_id.as_str())
                         {
                             warn!(error = %e, "the commit reported an error but the fence shows it committed");
@@ -1154,16 +1095,22 @@ impl<'p> Run<'p> {
         }
         .instrument(span)
         .await
-        .map(|f| self.after_commit(f, txp, w))?;
-        self.fp(failpoint::AFTER_COMMIT_BEFORE_BOOKMARK).await?;
+        .map(|f| self.after_commit(f, tx_progress, w))?;
+        self.failpoint(failpoint::AFTER_COMMIT_BEFORE_BOOKMARK)
+            .await?;
         self.advance_bookmark().await;
-        self.fp(failpoint::AFTER_BOOKMARK).await?;
+        self.failpoint(failpoint::AFTER_BOOKMARK).await?;
         Ok(())
     }
 
-    fn after_commit(&mut self, f: (Fence, u64), txp: &Mutex<TxProgress>, w: &WindowCtx<'_>) {
+    fn after_commit(
+        &mut self,
+        f: (Fence, u64),
+        tx_progress: &Mutex<TxProgress>,
+        w: &WindowCtx<'_>,
+    ) {
         let (fence, removed) = f;
-        let p = lock(txp);
+        let p = lock(tx_progress);
         self.report.transactions += 1;
         self.report.rows += p.rows;
         self.report.upserted += p.applied.inserted + p.applied.updated;
@@ -1196,14 +1143,14 @@ impl<'p> Run<'p> {
         &self,
         tx: &Transaction<'_>,
         w: &WindowCtx<'_>,
-        txp: &Mutex<TxProgress>,
+        tx_progress: &Mutex<TxProgress>,
         load_id: &str,
         stats: &ApplyStats,
     ) -> SyncResult<(Fence, u64)> {
         let id = self.id();
         let fence = self.fence()?;
         let (first, next, rows, keys, parts) = {
-            let mut p = lock(txp);
+            let mut p = lock(tx_progress);
             (
                 p.first_slice,
                 p.next_slice,
@@ -1218,14 +1165,14 @@ impl<'p> Run<'p> {
         let mut new = fence.clone();
         new.rows_applied = new.rows_applied.saturating_add(rows);
         new.load_id = Some(load_id.to_string());
-        new.table_version = self.t.hudi.config().table_version;
-        new.staging = Some(self.t.staging_q.clone());
+        new.table_version = self.table.hudi.config().table_version;
+        new.staging = Some(self.table.staging_q.clone());
         let mut removed = 0;
         if let Some(rid) = w.resync_id
             && !keys.is_empty()
         {
-            self.t
-                .fence_t
+            self.table
+                .fence_table
                 .insert_resync_keys(tx, &self.pipe.name, id, rid, &keys, &parts)
                 .await
                 .map_err(|e| SyncError::pg(id, e))?;
@@ -1235,13 +1182,13 @@ impl<'p> Run<'p> {
             new.cursor = None;
             if let Some(rid) = w.resync_id {
                 removed = self
-                    .t
-                    .fence_t
-                    .remove_absent_keys(tx, &self.t.spec, &self.pipe.name, id, rid)
+                    .table
+                    .fence_table
+                    .remove_absent_keys(tx, &self.table.spec, &self.pipe.name, id, rid)
                     .await
                     .map_err(|e| SyncError::pg(id, e))?;
-                self.t
-                    .fence_t
+                self.table
+                    .fence_table
                     .clear_resync_keys(tx, &self.pipe.name, id)
                     .await
                     .map_err(|e| SyncError::pg(id, e))?;
@@ -1260,7 +1207,7 @@ impl<'p> Run<'p> {
                 total_slices: Some(n as u64),
             });
         }
-        let statements = &self.t.src.after_apply;
+        let statements = &self.table.src.after_apply;
         if rows > 0 && !statements.is_empty() {
             let facts = crate::after_apply::LoadFacts {
                 load_id,
@@ -1273,8 +1220,9 @@ impl<'p> Run<'p> {
                 .await
                 .map_err(|e| SyncError::pg(id, e))?;
         }
-        let f = commit_cas(&self.t.fence_t, tx, id, &new, fence.version).await?;
-        self.fp(failpoint::AFTER_UPSERT_BEFORE_COMMIT).await?;
+        let f = commit_cas(&self.table.fence_table, tx, id, &new, fence.version).await?;
+        self.failpoint(failpoint::AFTER_UPSERT_BEFORE_COMMIT)
+            .await?;
         Ok((f, removed))
     }
 }
@@ -1283,10 +1231,10 @@ impl Run<'_> {
     /// Drop the slices and replaced file groups of the partitions the table's partition
     /// filter rejects (before the plan id is taken, so a changed filter restarts a window).
     fn prune_partitions(&self, plan: &mut IncrementalPlan) -> SyncResult<()> {
-        let Some(f) = &self.t.src.partition_filter else {
+        let Some(f) = &self.table.src.partition_filter else {
             return Ok(());
         };
-        let fields = &self.t.hudi.config().partition_fields;
+        let fields = &self.table.hudi.config().partition_fields;
         if f.matches("", fields).is_none() {
             return Err(SyncError::Target {
                 table: self.id().to_string(),
@@ -1306,25 +1254,28 @@ impl Run<'_> {
     /// The projection of the table's reads: `None` (everything) unless the column mapping
     /// selects columns, then the table schema's columns that reach staging.
     async fn read_columns(&self) -> SyncResult<Option<Vec<String>>> {
-        let mapping = &self.t.src.columns;
+        let mapping = &self.table.src.columns;
         if mapping.select == crate::columns::ColumnSelect::All {
             return Ok(None);
         }
         let schema = self
-            .t
+            .table
             .hudi
             .table_schema()
             .await
             .map_err(|e| SyncError::hudi(self.id(), e))?;
-        Ok(mapping.read_columns(schema.as_deref(), &self.t.required))
+        Ok(mapping.read_columns(schema.as_deref(), &self.table.required))
     }
 
     /// A slice's schema as staging sees it (through the column mapping).
     fn mapped_schema(&self, schema: &SchemaRef) -> SchemaRef {
-        if self.t.src.columns.is_identity() {
+        if self.table.src.columns.is_identity() {
             return schema.clone();
         }
-        self.t.src.columns.map_schema(schema, &self.t.required)
+        self.table
+            .src
+            .columns
+            .map_schema(schema, &self.table.required)
     }
 
     /// The bulk bootstrap's part of a transaction: a window that starts without rows drops
@@ -1338,7 +1289,7 @@ impl Run<'_> {
         last: bool,
     ) -> SyncResult<()> {
         let id = self.id();
-        let spec = &self.t.spec;
+        let spec = &self.table.spec;
         if (w.bulk && starts_empty) || (w.resync_id.is_some() && last) {
             hps_postgres::discard_bootstrap(tx, spec)
                 .await
@@ -1377,7 +1328,7 @@ async fn fence_only(applier: &mut Applier, hook: &CommitHook<'_, '_>) -> Result<
 struct CommitHook<'r, 'w> {
     run: &'r Run<'r>,
     w: &'r WindowCtx<'w>,
-    txp: &'r Mutex<TxProgress>,
+    tx_progress: &'r Mutex<TxProgress>,
     load_id: &'r str,
     result: Mutex<Option<SyncResult<(Fence, u64)>>>,
 }
@@ -1391,7 +1342,7 @@ impl TxnHook for CommitHook<'_, '_> {
         Box::pin(async move {
             let r = self
                 .run
-                .commit_step(tx, self.w, self.txp, self.load_id, stats)
+                .commit_step(tx, self.w, self.tx_progress, self.load_id, stats)
                 .await;
             let out = match &r {
                 Ok(_) => Ok(()),
@@ -1412,7 +1363,7 @@ struct StreamStopped(String);
 struct BatchStream<'r, 'f> {
     run: &'r Run<'r>,
     feed: &'f mut Feed,
-    txp: &'r Mutex<TxProgress>,
+    tx_progress: &'r Mutex<TxProgress>,
     schema: SchemaRef,
     done: bool,
     resync: bool,
@@ -1439,15 +1390,15 @@ impl<'r, 'f> BatchStream<'r, 'f> {
 
     fn fail(&mut self, e: SyncError) -> Option<Result<RecordBatch, StreamStopped>> {
         let msg = e.to_string();
-        lock(self.txp).failure = Some(e);
+        lock(self.tx_progress).failure = Some(e);
         self.done = true;
         Some(Err(StreamStopped(msg)))
     }
 
     async fn end(&mut self) -> Option<Result<RecordBatch, StreamStopped>> {
         self.done = true;
-        let sent = lock(self.txp).batches > 0;
-        if sent && let Err(e) = self.run.fp(failpoint::AFTER_COPY).await {
+        let sent = lock(self.tx_progress).batches > 0;
+        if sent && let Err(e) = self.run.failpoint(failpoint::AFTER_COPY).await {
             return self.fail(e);
         }
         None
@@ -1459,7 +1410,7 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                 return None;
             }
             let Some(peeked) = self.feed.peek().await else {
-                if lock(self.txp).open.is_some() {
+                if lock(self.tx_progress).open.is_some() {
                     let id = self.run.id().to_string();
                     let reason = self
                         .feed
@@ -1479,14 +1430,14 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                         .as_ref()
                         .is_some_and(|s| !same_fields(&self.run.mapped_schema(s), &self.schema));
                     let full = {
-                        let p = lock(self.txp);
+                        let p = lock(self.tx_progress);
                         p.slices() > 0 && (differs || self.run.tx_full(&p, size))
                     };
                     if full {
                         return self.end().await;
                     }
                     self.feed.take().await;
-                    let mut p = lock(self.txp);
+                    let mut p = lock(self.tx_progress);
                     p.open = Some(slice);
                     p.bytes += size;
                 }
@@ -1494,18 +1445,24 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                     let Some(Msg::Batch(b)) = self.feed.take().await else {
                         continue;
                     };
-                    let b = match self.run.t.src.columns.map_batch(&b, &self.run.t.required) {
+                    let b = match self
+                        .run
+                        .table
+                        .src
+                        .columns
+                        .map_batch(&b, &self.run.table.required)
+                    {
                         Ok(b) => b,
                         Err(reason) => {
                             let table = self.run.id().to_string();
                             return self.fail(SyncError::Target { table, reason });
                         }
                     };
-                    let sent = lock(self.txp).batches > 0;
-                    if sent && let Err(e) = self.run.fp(failpoint::MID_COPY).await {
+                    let sent = lock(self.tx_progress).batches > 0;
+                    if sent && let Err(e) = self.run.failpoint(failpoint::MID_COPY).await {
                         return self.fail(e);
                     }
-                    let mut p = lock(self.txp);
+                    let mut p = lock(self.tx_progress);
                     p.rows += b.num_rows() as u64;
                     p.batches += 1;
                     if self.resync {
@@ -1515,7 +1472,7 @@ impl<'r, 'f> BatchStream<'r, 'f> {
                 }
                 Peeked::End => {
                     if let Some(Msg::End { slice, rows }) = self.feed.take().await {
-                        let mut p = lock(self.txp);
+                        let mut p = lock(self.tx_progress);
                         p.open = None;
                         p.next_slice = slice + 1;
                         drop(p);
