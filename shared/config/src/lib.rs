@@ -69,7 +69,7 @@ pub static KEYS: &[Key] = &[
         section: DISCOVERY,
         name: "prefixes",
         value: "list of `s3://bucket/prefix` \\| path; none",
-        doc: "every Hudi table under these (a directory holding `.hoodie/hoodie.properties`, at any depth up to 32, not inside another table or a hidden directory) is synced with the defaults, under an id derived from its path (see \"Discovery\" below); a `[tables.<id>]` entry at its base path overrides them. Prefixes must not contain one another nor lie inside a table",
+        doc: "every Hudi table under these (a directory holding `.hoodie/hoodie.properties`, at any depth up to 32, not inside another table or a hidden directory) is synced with the defaults, under an id derived from its path (see \"Discovery\"); a `[tables.<id>]` entry at its base path overrides them. Prefixes must not contain one another nor lie inside a table",
     },
     Key {
         section: TABLE,

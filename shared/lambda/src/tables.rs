@@ -368,6 +368,19 @@ mod tests {
     }
 
     #[test]
+    fn prefixes_only_configuration() {
+        let c = hps_config::parse("t.toml", "[discovery]\nprefixes = [\"s3://lake/wh\"]\n").unwrap();
+        let t = TableSet::from_config(&c).unwrap();
+        assert!(t.is_empty());
+        assert_eq!(t.discovery().map(|c| c.prefixes.len()), Some(1));
+        // without prefixes there is nothing to discover
+        assert!(TableSet::parse("a=s3://lake/a").unwrap().discovery().is_none());
+        let local = hps_config::parse("t.toml", "[discovery]\nprefixes = [\"/data/wh\"]\n").unwrap();
+        let e = TableSet::from_config(&local).unwrap_err().to_string();
+        assert!(e.contains("discovery.prefixes") && e.contains("not on S3"), "{e}");
+    }
+
+    #[test]
     fn locates_keys_segment_wise() {
         let t = TableSet::parse("o=s3://lake/wh/orders,o2=s3://lake/wh/orders_v2,root=s3://flat")
             .unwrap();
