@@ -832,13 +832,28 @@ async fn discovery_prefix_finds_tables_for_check_run_and_status() {
         .find_map(|l| l.strip_prefix("[tables.")?.strip_suffix("] (discovered)"))
         .unwrap_or_else(|| panic!("no discovered table in {out}"))
         .to_string();
-    assert!(id.starts_with("db_eu.trades-") && id.len() == "db_eu.trades-".len() + 10, "{id}");
-    assert!(out.contains(&format!("location:    {}", trades.path())), "{out}");
-    assert!(out.contains("staging:     lake.<hoodie.table.name>"), "{out}");
-    assert!(out.contains("[tables.quotes]\n") && out.contains("staging:     lake.quotes_eu"), "{out}");
+    assert!(
+        id.starts_with("db_eu.trades-") && id.len() == "db_eu.trades-".len() + 10,
+        "{id}"
+    );
+    assert!(
+        out.contains(&format!("location:    {}", trades.path())),
+        "{out}"
+    );
+    assert!(
+        out.contains("staging:     lake.<hoodie.table.name>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[tables.quotes]\n") && out.contains("staging:     lake.quotes_eu"),
+        "{out}"
+    );
     assert!(!out.contains("inner"), "{out}");
     // the same id every time
-    assert!(w.ok(&["config", "check", cfg]).contains(&format!("[tables.{id}] (discovered)")));
+    assert!(
+        w.ok(&["config", "check", cfg])
+            .contains(&format!("[tables.{id}] (discovered)"))
+    );
 
     w.ok(&["run", "--config", cfg, "--table", &id]);
     assert_eq!(w.staging("lake.trades"), trades.expected());

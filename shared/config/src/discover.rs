@@ -202,7 +202,8 @@ impl Location {
                     crate::resolve::lexical_absolute(b),
                 );
                 let rel = b.strip_prefix(&a).ok()?;
-                let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+                let parts: Option<Vec<&str>> =
+                    rel.components().map(|c| c.as_os_str().to_str()).collect();
                 Some(parts?.join("/"))
             }
             _ => None,
@@ -284,13 +285,19 @@ mod tests {
         assert!(id.starts_with("db_sales.orders-"), "{id}");
         assert_eq!(id.len(), "db_sales.orders-".len() + HASH_LEN);
         assert_eq!(id, derived_id(&p, "db=sales/orders/"), "same path, same id");
-        assert_eq!(id, derived_id(&s3("s3://lake/warehouse/"), "db=sales/orders"));
+        assert_eq!(
+            id,
+            derived_id(&s3("s3://lake/warehouse/"), "db=sales/orders")
+        );
         table_id(&id).unwrap();
         assert!(looks_derived(&id));
         // the readable parts collide (`=` and `_` both become `_`), the ids do not
         assert_ne!(id, derived_id(&p, "db_sales/orders"));
         // same relative path under two prefixes: different tables, different ids
-        assert_ne!(id, derived_id(&s3("s3://lake2/warehouse"), "db=sales/orders"));
+        assert_ne!(
+            id,
+            derived_id(&s3("s3://lake2/warehouse"), "db=sales/orders")
+        );
         // the prefix itself is the table
         let root = derived_id(&s3("s3://lake/warehouse/orders"), "");
         assert!(root.starts_with("orders-"), "{root}");
@@ -312,7 +319,11 @@ mod tests {
         }
         assert!(derived_id(&p, &deep).contains("level39.orders-"));
         assert!(derived_id(&p, &long).contains("xxx.orders-"));
-        assert!(derived_id(&p, odd).starts_with("R_gion__u.ta_ble__1_.__-"), "{}", derived_id(&p, odd));
+        assert!(
+            derived_id(&p, odd).starts_with("R_gion__u.ta_ble__1_.__-"),
+            "{}",
+            derived_id(&p, odd)
+        );
         // two long paths that differ only before the part that is kept: same readable tail,
         // different ids
         let a = format!("a/{}/orders", "y".repeat(100));
@@ -338,7 +349,10 @@ mod tests {
     fn keys_to_bases() {
         assert_eq!(base_of_key("db/t/.hoodie/1.commit"), Some("db/t"));
         assert_eq!(base_of_key(".hoodie/hoodie.properties"), Some(""));
-        assert_eq!(base_of_key("t/.hoodie/metadata/.hoodie/1.deltacommit"), Some("t"));
+        assert_eq!(
+            base_of_key("t/.hoodie/metadata/.hoodie/1.deltacommit"),
+            Some("t")
+        );
         assert_eq!(base_of_key("db/t/part/file.parquet"), None);
         assert_eq!(base_of_key("db/t.hoodie/x"), None);
     }
@@ -352,9 +366,16 @@ mod tests {
         assert_eq!(p.relative(&s3("s3://lake/wh")).as_deref(), Some(""));
         assert_eq!(p.relative(&s3("s3://lake/wh2/a")), None);
         assert_eq!(p.relative(&s3("s3://other/wh/a")), None);
-        assert_eq!(s3("s3://lake").relative(&s3("s3://lake/x")).as_deref(), Some("x"));
+        assert_eq!(
+            s3("s3://lake").relative(&s3("s3://lake/x")).as_deref(),
+            Some("x")
+        );
         let l = Location::Local("/data/wh".into());
-        assert_eq!(l.relative(&Location::Local("/data/wh/a/b".into())).as_deref(), Some("a/b"));
+        assert_eq!(
+            l.relative(&Location::Local("/data/wh/a/b".into()))
+                .as_deref(),
+            Some("a/b")
+        );
         assert_eq!(l.relative(&Location::Local("/data/other".into())), None);
     }
 

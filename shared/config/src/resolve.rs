@@ -181,7 +181,9 @@ pub fn resolve(origin: &str, file: &ConfigFile) -> Result<PipelineConfig, Config
     if file.tables.is_empty() && prefixes.is_empty() {
         return Err(ConfigError::Parse {
             origin: origin.to_string(),
-            message: "no tables: add at least one [tables.<id>] with a location, or [discovery] prefixes".into(),
+            message:
+                "no tables: add at least one [tables.<id>] with a location, or [discovery] prefixes"
+                    .into(),
         });
     }
     let mut tables = Vec::with_capacity(file.tables.len());
@@ -215,7 +217,10 @@ fn check_prefixes(origin: &str, d: &Discovery) -> Result<Vec<Location>, ConfigEr
         reason,
     };
     if d.prefixes.is_empty() {
-        return Err(err("", "empty: name at least one prefix, or remove [discovery]".into()));
+        return Err(err(
+            "",
+            "empty: name at least one prefix, or remove [discovery]".into(),
+        ));
     }
     let mut out: Vec<Location> = Vec::with_capacity(d.prefixes.len());
     for raw in &d.prefixes {
@@ -223,12 +228,18 @@ fn check_prefixes(origin: &str, d: &Discovery) -> Result<Vec<Location>, ConfigEr
         if let Location::Local(p) = &loc
             && lexical_absolute(p).parent().is_none()
         {
-            return Err(err(raw, "the file system root is not a prefix to discover tables in".into()));
+            return Err(err(
+                raw,
+                "the file system root is not a prefix to discover tables in".into(),
+            ));
         }
         if let Some(other) = out.iter().find(|o| o.nests(&loc)) {
             return Err(err(
                 raw,
-                format!("overlaps the prefix {} (one contains the other; list the outer one only)", other.uri()),
+                format!(
+                    "overlaps the prefix {} (one contains the other; list the outer one only)",
+                    other.uri()
+                ),
             ));
         }
         out.push(loc);
@@ -833,8 +844,14 @@ filter = "region in ('eu-west', 'eu-north')"
         let (p, rel) = c
             .prefix_of(&parse_location("s3://lake/wh/db/trips").unwrap())
             .unwrap();
-        assert_eq!((p.uri().as_str(), rel.as_str()), ("s3://lake/wh", "db/trips"));
-        assert!(c.prefix_of(&parse_location("s3://lake/wh2/x").unwrap()).is_none());
+        assert_eq!(
+            (p.uri().as_str(), rel.as_str()),
+            ("s3://lake/wh", "db/trips")
+        );
+        assert!(
+            c.prefix_of(&parse_location("s3://lake/wh2/x").unwrap())
+                .is_none()
+        );
         // a discovered table gets the defaults and a derived id
         let t = c.discovered_table(p, &rel);
         assert!(t.discovered && t.id.starts_with("db.trips-"), "{t:?}");
@@ -844,7 +861,10 @@ filter = "region in ('eu-west', 'eu-north')"
         // the file's entry at a discovered base path overrides the defaults
         let o = c.discovered_table(p, "db/orders");
         assert!(!o.discovered);
-        assert_eq!((o.id.as_str(), o.target.staging.as_deref()), ("orders", Some("o")));
+        assert_eq!(
+            (o.id.as_str(), o.target.staging.as_deref()),
+            ("orders", Some("o"))
+        );
         // prefixes only: valid
         parse("d.toml", "[discovery]\nprefixes = [\"/data/lake\"]\n").unwrap();
     }
@@ -854,7 +874,10 @@ filter = "region in ('eu-west', 'eu-north')"
         for (text, needle) in [
             ("[discovery]\nprefixes = []\n", "empty"),
             ("[discovery]\nprefixes = [\"gs://x/y\"]\n", "gs://"),
-            ("[discovery]\nprefixes = [\"s3://lake/wh/.hoodie\"]\n", ".hoodie"),
+            (
+                "[discovery]\nprefixes = [\"s3://lake/wh/.hoodie\"]\n",
+                ".hoodie",
+            ),
             ("[discovery]\nprefixes = [\"/\"]\n", "root"),
             (
                 "[discovery]\nprefixes = [\"s3://lake/wh\", \"s3://lake/wh/db\"]\n",
@@ -876,7 +899,10 @@ filter = "region in ('eu-west', 'eu-north')"
         ] {
             let m = rejected(text);
             assert!(m.contains(needle), "{text}: {m}");
-            assert!(m.contains("discovery") || m.contains("prefix"), "{text}: {m}");
+            assert!(
+                m.contains("discovery") || m.contains("prefix"),
+                "{text}: {m}"
+            );
         }
         let m = rejected("[discovery]\nprefixes = [\"s3://lake/wh\", \"s3://lake/wh/db\"]\n");
         assert!(m.contains("key `discovery.prefixes`"), "{m}");
@@ -885,11 +911,16 @@ filter = "region in ('eu-west', 'eu-north')"
             let m = rejected(&format!(
                 "[discovery]\nprefixes = [\"{loc}\"]\n[tables.t]\nlocation = \"s3://lake/wh/t\"\n"
             ));
-            assert!(m.contains("table \"t\"") && m.contains("inside this table"), "{m}");
+            assert!(
+                m.contains("table \"t\"") && m.contains("inside this table"),
+                "{m}"
+            );
         }
         // the derived-id shape is reserved once there are prefixes, free without
         let reserved = "[tables.orders-0123456789]\nlocation = \"s3://lake/o\"\n";
-        let m = rejected(&format!("[discovery]\nprefixes = [\"s3://lake/wh\"]\n{reserved}"));
+        let m = rejected(&format!(
+            "[discovery]\nprefixes = [\"s3://lake/wh\"]\n{reserved}"
+        ));
         assert!(m.contains("reserved"), "{m}");
         parse("x", reserved).unwrap();
         let m = rejected("[defaults]\nschema = \"x\"\n");

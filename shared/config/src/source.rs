@@ -139,7 +139,8 @@ pub async fn discover_tables(
         return Ok(config.clone());
     }
     let client = aws.map(hps_aws::s3_client);
-    let expanded = crate::discover::expand(config, |prefix| open_store(prefix, client.as_ref())).await?;
+    let expanded =
+        crate::discover::expand(config, |prefix| open_store(prefix, client.as_ref())).await?;
     info!(
         origin = %config.origin,
         prefixes = config.prefixes.len(),

@@ -68,7 +68,9 @@ pub async fn table_at(
     if !is_table_base(store.as_ref(), &rel).await? {
         return Ok(None);
     }
-    Ok(TableSpec::from_config(&config.discovered_table(prefix, &rel)))
+    Ok(TableSpec::from_config(
+        &config.discovered_table(prefix, &rel),
+    ))
 }
 
 /// Every table under the configured prefixes.
@@ -83,7 +85,9 @@ pub async fn all_tables(
     for prefix in &config.prefixes {
         let store = stores.open(prefix)?;
         for rel in find_tables(store.as_ref()).await? {
-            out.extend(TableSpec::from_config(&config.discovered_table(prefix, &rel)));
+            out.extend(TableSpec::from_config(
+                &config.discovered_table(prefix, &rel),
+            ));
         }
     }
     Ok(out)
@@ -168,8 +172,12 @@ pub async fn tables_for_batch<'t>(
         };
         match table_at(tables, stores, &bucket, &base).await {
             Ok(Some(spec)) => out.add(spec),
-            Ok(None) => warn!(table = %m.table, "message names no configured or discoverable table"),
-            Err(e) => warn!(table = %m.table, error = %e, "discovery check failed; the message will be retried"),
+            Ok(None) => {
+                warn!(table = %m.table, "message names no configured or discoverable table")
+            }
+            Err(e) => {
+                warn!(table = %m.table, error = %e, "discovery check failed; the message will be retried")
+            }
         }
     }
     Cow::Owned(out)
@@ -211,7 +219,12 @@ mod tests {
     fn lake() -> (tempfile::TempDir, TableSet) {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        for t in ["lake/wh/db=sales/orders", "lake/wh/trips", "lake/wh/trips/nested", "lake/other/t"] {
+        for t in [
+            "lake/wh/db=sales/orders",
+            "lake/wh/trips",
+            "lake/wh/trips/nested",
+            "lake/other/t",
+        ] {
             touch(r, &format!("{t}/.hoodie/hoodie.properties"));
         }
         let c = hps_config::parse(
@@ -266,7 +279,10 @@ mod tests {
                     "s3://lake/wh/db=sales/orders".to_string(),
                     Some("20260307162434124".to_string())
                 ),
-                ("s3://lake/wh/trips".to_string(), Some("20260307162434124".to_string())),
+                (
+                    "s3://lake/wh/trips".to_string(),
+                    Some("20260307162434124".to_string())
+                ),
             ]
         );
         // the nested table, the key outside the prefix and the missing table: ignored
@@ -285,13 +301,21 @@ mod tests {
             scope: crate::event::SweepScope::All,
             id: Some("e1".into()),
         };
-        let t = tables_for_event(&tables, Some(&stores), &sweep).await.unwrap();
+        let t = tables_for_event(&tables, Some(&stores), &sweep)
+            .await
+            .unwrap();
         let plan = plan_event(&t, &sweep, "r").unwrap();
-        let uris: Vec<&str> = plan.messages.iter().map(|m| m.message.table.as_str()).collect();
+        let uris: Vec<&str> = plan
+            .messages
+            .iter()
+            .map(|m| m.message.table.as_str())
+            .collect();
         assert_eq!(uris, ["s3://lake/wh/trips", "s3://lake/wh/db=sales/orders"]);
         // a new table appears: the next sweep has it
         touch(dir.path(), "lake/wh/new/.hoodie/hoodie.properties");
-        let t = tables_for_event(&tables, Some(&stores), &sweep).await.unwrap();
+        let t = tables_for_event(&tables, Some(&stores), &sweep)
+            .await
+            .unwrap();
         assert_eq!(t.len(), 3);
     }
 
@@ -319,11 +343,19 @@ mod tests {
         let g = group_by_table(&t, &records);
         let ids: Vec<&str> = g.tables.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids.len(), 2);
-        assert!(ids[0].starts_with("db_sales.orders-") && ids[1] == "trips", "{ids:?}");
+        assert!(
+            ids[0].starts_with("db_sales.orders-") && ids[1] == "trips",
+            "{ids:?}"
+        );
         let rejected: Vec<&str> = g.rejected.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(rejected, ["m2", "m3", "m4"]);
         // without discovery nothing changes
         let plain = TableSet::parse("trips=s3://lake/wh/trips").unwrap();
-        assert_eq!(tables_for_batch(&plain, Some(&stores), &records).await.len(), 1);
+        assert_eq!(
+            tables_for_batch(&plain, Some(&stores), &records)
+                .await
+                .len(),
+            1
+        );
     }
 }

@@ -15,8 +15,8 @@ use tracing::{Instrument, debug, error, info, info_span};
 use crate::config::{
     DetectorConfig, LoaderConfig, LogConfig, PasswordSource, ProcessEnv, load_config_file,
 };
-use crate::discovery::{PrefixStores, S3Prefixes, tables_for_batch, tables_for_event};
 use crate::detector::{BookmarkPeek, DetectorOutcome, RetryPolicy, handle_event};
+use crate::discovery::{PrefixStores, S3Prefixes, tables_for_batch, tables_for_event};
 use crate::event::parse_detector_event;
 use crate::iam_auth::TokenSigner;
 use crate::loader::{LoaderTiming, TableOutcome, TableSyncer, handle_batch};
@@ -172,10 +172,9 @@ pub async fn detector_invocation(
             store,
             pipeline: state.config.pipeline.as_str(),
         });
-        let tables =
-            tables_for_event(&state.config.tables, state.prefixes.as_deref(), &decoded)
-                .await
-                .inspect_err(|e| error!(error = %e, "table discovery failed"))?;
+        let tables = tables_for_event(&state.config.tables, state.prefixes.as_deref(), &decoded)
+            .await
+            .inspect_err(|e| error!(error = %e, "table discovery failed"))?;
         match handle_event(
             &tables,
             state.queue.as_ref(),

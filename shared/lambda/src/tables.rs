@@ -214,8 +214,9 @@ impl TableSet {
         let mut tables = Vec::with_capacity(config.tables.len());
         for t in &config.tables {
             tables.push(
-                TableSpec::from_config(t)
-                    .ok_or_else(|| not_s3(format!("table {:?}, key `location`", t.id), &t.location))?,
+                TableSpec::from_config(t).ok_or_else(|| {
+                    not_s3(format!("table {:?}, key `location`", t.id), &t.location)
+                })?,
             );
         }
         if let Some(p) = config
@@ -369,15 +370,25 @@ mod tests {
 
     #[test]
     fn prefixes_only_configuration() {
-        let c = hps_config::parse("t.toml", "[discovery]\nprefixes = [\"s3://lake/wh\"]\n").unwrap();
+        let c =
+            hps_config::parse("t.toml", "[discovery]\nprefixes = [\"s3://lake/wh\"]\n").unwrap();
         let t = TableSet::from_config(&c).unwrap();
         assert!(t.is_empty());
         assert_eq!(t.discovery().map(|c| c.prefixes.len()), Some(1));
         // without prefixes there is nothing to discover
-        assert!(TableSet::parse("a=s3://lake/a").unwrap().discovery().is_none());
-        let local = hps_config::parse("t.toml", "[discovery]\nprefixes = [\"/data/wh\"]\n").unwrap();
+        assert!(
+            TableSet::parse("a=s3://lake/a")
+                .unwrap()
+                .discovery()
+                .is_none()
+        );
+        let local =
+            hps_config::parse("t.toml", "[discovery]\nprefixes = [\"/data/wh\"]\n").unwrap();
         let e = TableSet::from_config(&local).unwrap_err().to_string();
-        assert!(e.contains("discovery.prefixes") && e.contains("not on S3"), "{e}");
+        assert!(
+            e.contains("discovery.prefixes") && e.contains("not on S3"),
+            "{e}"
+        );
     }
 
     #[test]
