@@ -40,7 +40,7 @@ pub async fn find_tables(store: &dyn ObjectStore) -> StorageResult<Vec<String>> 
     while let Some((dir, depth)) = pending.pop() {
         let listing = store.list(&dir).await?;
         let hoodie = join(&dir, ".hoodie");
-        if listing.directories.iter().any(|d| *d == hoodie)
+        if listing.directories.contains(&hoodie)
             && exists(store, &join(&dir, HOODIE_PROPERTIES)).await?
         {
             found.push(dir);
