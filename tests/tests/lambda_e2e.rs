@@ -42,6 +42,7 @@ use serde_json::{Value, json};
 const BUCKET: &str = "hudi-lake";
 const PIPELINE: &str = "e2e";
 const MAX_RECEIVE: i32 = 3;
+const CONFIG_BUCKET: &str = "hps-config";
 
 /// `target/debug` of this build (the test executable lives in `target/debug/deps`).
 fn bin_dir() -> PathBuf {
@@ -296,6 +297,12 @@ struct Drain {
 
 impl Harness {
     async fn start(tables: &str) -> Harness {
+        Harness::start_with(("HPS_TABLES", tables.to_string()), None).await
+    }
+
+    /// Start with the tables from `source` (`HPS_TABLES` or `HPS_CONFIG`); `config` is
+    /// written to the S3 object `s3://CONFIG_BUCKET/<key>` before the functions start.
+    async fn start_with(source: (&str, String), config: Option<(&str, &str)>) -> Harness {
         let tmp = tempfile::tempdir().expect("tempdir");
         let moto = MotoServer::start();
         // TLS only (hostssl): the loader must verify the server with the test CA
@@ -414,6 +421,21 @@ impl Harness {
             .await
             .expect("bookmark table");
 
+        if let Some((key, text)) = config {
+            s3.create_bucket()
+                .bucket(CONFIG_BUCKET)
+                .send()
+                .await
+                .expect("create config bucket");
+            s3.put_object()
+                .bucket(CONFIG_BUCKET)
+                .key(key)
+                .body(ByteStream::from(text.as_bytes().to_vec()))
+                .send()
+                .await
+                .expect("put config");
+        }
+
         // the Lambda emulator, then the two functions talking to it
         let invoke_port = free_port();
         let mut watch = Command::new(venv_bin("cargo-lambda"));
@@ -437,7 +459,7 @@ impl Harness {
         let mut common: Vec<(String, String)> = moto.env();
         common.extend(
             [
-                ("HPS_TABLES", tables.to_string()),
+                (source.0, source.1),
                 ("HPS_QUEUE_URL", queue_url.clone()),
                 ("HPS_BOOKMARK_TABLE", "hps-bookmarks".to_string()),
                 ("HPS_PIPELINE", PIPELINE.to_string()),
@@ -1412,4 +1434,136 @@ async fn lambda_bootstraps_an_archived_table() {
         loader_log.contains("bootstrapping a new table from its snapshot"),
         "the loader says it bootstrapped"
     );
+}
+
+/// A pipeline configured with `HPS_CONFIG` (an S3 object) naming a prefix and no tables: a
+/// table created under the prefix after the functions started is synced from its S3 events,
+/// another one from the scheduled sweep, without restarting them; keys and messages outside
+/// the prefix are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_discovers_tables_under_a_prefix() {
+    let (Some(v9), Some(v6)) = (
+        unpack("sample_table/cow/v9_txns_nonpart_nometa.zip"),
+        unpack("sample_table/cow/v6_nonpartitioned.zip"),
+    ) else {
+        skip("../shared/hudi-fixtures not found: the discovery end-to-end test needs them");
+        return;
+    };
+    let mirror = tempfile::tempdir().expect("mirror");
+    let v9 = Table {
+        id: "v9 (discovered)",
+        prefix: "warehouse/db=sales/v9_txns",
+        key: "txn_id",
+        mirror: mirror.path().join("v9"),
+        fixture: v9,
+    };
+    let v6 = Table {
+        id: "v6 (discovered by the sweep)",
+        prefix: "warehouse/late/v6_nonpartitioned",
+        key: "id",
+        mirror: mirror.path().join("v6"),
+        fixture: v6,
+    };
+    let config = "[discovery]\nprefixes = [\"s3://hudi-lake/warehouse/\"]\n";
+    let mut h = Harness::start_with(
+        ("HPS_CONFIG", format!("s3://{CONFIG_BUCKET}/pipeline.toml")),
+        Some(("pipeline.toml", config)),
+    )
+    .await;
+    // the functions are up (a first invocation), with no table under the prefix yet
+    let outside = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": BUCKET}, "object": {"key": "elsewhere/t/.hoodie/timeline/20260101000000000_20260101000001000.commit"}}}]});
+    let r = h.invoke_ok("commit-detector", &outside);
+    assert_eq!(
+        (r["enqueued"].as_i64(), r["ignored"].as_i64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+
+    // --- v9 appears under the prefix; its S3 events reach the detector ---
+    let plan = plan_upload(&v9.fixture.path);
+    h.upload(&v9, &plan.initial).await;
+    for (_, files) in &plan.instants {
+        h.upload(&v9, files).await;
+    }
+    let events: Vec<Value> = h
+        .take_s3_events()
+        .await
+        .into_iter()
+        .filter(|e| e["Event"] != "s3:TestEvent")
+        .collect();
+    assert!(!events.is_empty(), "S3 notified the completed instants");
+    for ev in &events {
+        let r = h.invoke_ok("commit-detector", ev);
+        assert_eq!(r["enqueued"], 1, "{r}{}", h.logs());
+    }
+    let peeked = h.peek().await;
+    assert!(
+        !peeked.is_empty()
+            && peeked
+                .iter()
+                .all(|(g, _, m)| m.table == v9.uri() && *g == group_id_for_table(&v9.uri())),
+        "{peeked:?}"
+    );
+    let d = h.drain().await;
+    assert!(d.failed_tables.is_empty(), "{d:?}{}", h.logs());
+    let expected9 = oracle(&v9);
+    assert!(!expected9.is_empty());
+    assert_eq!(
+        h.staging(&v9).await,
+        expected9,
+        "v9 staging vs the snapshot{}",
+        h.logs()
+    );
+    // the loader's metrics name the table by its derived id
+    let ids: BTreeSet<String> = h
+        .loader_emf()
+        .iter()
+        .filter_map(|l| l["Table"].as_str().map(String::from))
+        .collect();
+    assert!(
+        ids.iter().any(|i| i.starts_with("db_sales.v9_txns-")),
+        "{ids:?}"
+    );
+
+    // --- v6 appears with no event delivered: the scheduled sweep finds it ---
+    h.upload(&v6, &all_files(&v6.fixture.path)).await;
+    let _ = h.take_s3_events().await;
+    let sweep: Value = serde_json::from_slice(
+        &std::fs::read(workspace_root().join("infra/events/scheduled-sweep.json"))
+            .expect("sweep event"),
+    )
+    .expect("sweep JSON");
+    let r = h.invoke_ok("commit-detector", &sweep);
+    assert_eq!(r["enqueued"], 2, "both tables swept: {r}");
+    let d = h.drain().await;
+    assert!(d.failed_tables.is_empty(), "{d:?}{}", h.logs());
+    let expected6 = oracle(&v6);
+    assert!(!expected6.is_empty());
+    assert_eq!(
+        h.staging(&v6).await,
+        expected6,
+        "v6 staging vs the snapshot"
+    );
+    assert_eq!(h.staging(&v9).await, expected9, "v9 unchanged");
+
+    // --- a message naming a location outside the prefix is never synced ---
+    let forged = SyncMessage::event(format!("s3://{BUCKET}/elsewhere/t"), None);
+    h.sqs
+        .send_message()
+        .queue_url(&h.queue_url)
+        .message_body(forged.to_json().expect("json"))
+        .message_group_id(forged.group_id())
+        .message_deduplication_id(forged.dedup_id())
+        .send()
+        .await
+        .expect("send forged");
+    let d = h.drain().await;
+    assert_eq!(
+        d.failed_tables,
+        vec![forged.table.clone(); MAX_RECEIVE as usize],
+        "{d:?}"
+    );
+    let (dlq, _) = h.queue_counts(&h.dlq_url).await;
+    assert_eq!(dlq, 1, "the forged message is dead-lettered");
 }

@@ -38,12 +38,21 @@ pub async fn config(cmd: ConfigCommand) -> Result<(), CliError> {
 /// One block per table: location, staging table, key, ordering, deletes, retention. Settings
 /// the file leaves to the table's `hoodie.properties` say so.
 pub fn print_resolved(config: &PipelineConfig, out: &mut impl Write) -> Result<(), CliError> {
+    let discovered = config.tables.iter().filter(|t| t.discovered).count();
     writeln!(
         out,
-        "{}: valid, {} table(s)",
+        "{}: valid, {} table(s){}",
         config.origin,
-        config.tables.len()
+        config.tables.len(),
+        if config.prefixes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({discovered} discovered)")
+        }
     )?;
+    for p in &config.prefixes {
+        writeln!(out, "[discovery] prefix {}", p.uri())?;
+    }
     for t in &config.tables {
         print_table(t, out)?;
     }
@@ -78,7 +87,11 @@ fn print_table(t: &TableConfig, out: &mut impl Write) -> Result<(), CliError> {
         Some(None) => "forever".to_string(),
         Some(Some(d)) => format!("{}s", d.as_secs()),
     };
-    writeln!(out, "[tables.{}]", t.id)?;
+    if t.discovered {
+        writeln!(out, "[tables.{}] (discovered)", t.id)?;
+    } else {
+        writeln!(out, "[tables.{}]", t.id)?;
+    }
     writeln!(out, "  location:    {}", t.location.uri())?;
     writeln!(out, "  staging:     {schema}.{staging}")?;
     writeln!(out, "  key:         {key}")?;

@@ -117,8 +117,10 @@ pub enum SettingsOrigin {
     File {
         /// `--config` as shown by [`hps_config::ConfigSource::describe`].
         source: String,
-        /// The table's id in the file.
+        /// The table's id in the file (derived for a discovered table).
         id: String,
+        /// Found under a discovery prefix, with the defaults (no entry of its own).
+        discovered: bool,
     },
 }
 
@@ -126,20 +128,36 @@ impl std::fmt::Display for SettingsOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SettingsOrigin::CommandLine => f.write_str("command line"),
-            SettingsOrigin::File { source, id } => write!(f, "{source} [tables.{id}]"),
+            SettingsOrigin::File {
+                source,
+                id,
+                discovered: false,
+            } => write!(f, "{source} [tables.{id}]"),
+            SettingsOrigin::File { source, id, .. } => {
+                write!(f, "{source} [discovery] {id} (defaults)")
+            }
         }
     }
 }
 
-/// Load a configuration file (AWS settings from the environment for S3 and SSM).
+/// Load a configuration file (AWS settings from the environment for S3 and SSM) and discover
+/// the tables under its `[discovery] prefixes`.
 pub async fn load_config(location: &str) -> Result<hps_config::PipelineConfig, CliError> {
     let source = hps_config::ConfigSource::parse(location)?;
-    let aws = if source.needs_aws() {
+    let mut aws = if source.needs_aws() {
         Some(hps_aws::aws_config_from_env(None).await)
     } else {
         None
     };
-    Ok(source.load(aws.as_ref()).await?)
+    let config = source.load(aws.as_ref()).await?;
+    let s3_prefixes = config
+        .prefixes
+        .iter()
+        .any(|p| matches!(p, hps_config::Location::S3 { .. }));
+    if s3_prefixes && aws.is_none() {
+        aws = Some(hps_aws::aws_config_from_env(None).await);
+    }
+    Ok(hps_config::discover_tables(&config, aws.as_ref()).await?)
 }
 
 /// The entry of `config` that `table` names: its id, or its location.
@@ -232,6 +250,7 @@ impl SyncArgs {
                     SettingsOrigin::File {
                         source: config.origin.clone(),
                         id: entry.id.clone(),
+                        discovered: entry.discovered,
                     },
                 )
             }

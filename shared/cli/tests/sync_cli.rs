@@ -801,3 +801,69 @@ async fn configuration_file_drives_run_and_status() {
         stderr(&o)
     );
 }
+
+/// A configuration naming a local prefix: `config check` lists the tables found under it
+/// (at any depth, not the one nested in a table) with their resolved targets, `run` syncs a
+/// discovered table by its derived id, and `status` reports the discovered tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_prefix_finds_tables_for_check_run_and_status() {
+    let w = World::new();
+    let lake = w.dir.path().join("lake");
+    let trades = gen_table(&lake.join("db=eu"), "trades", 2).await;
+    let quotes = gen_table(&lake, "quotes", 1).await;
+    // a table written inside another table's directory is not discovered
+    gen_table(&quotes.path, "inner", 1).await;
+    let config = w.dir.path().join("hps.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nschema = \"lake\"\n\n[discovery]\nprefixes = [\"{}\"]\n\n\
+             [tables.quotes]\nlocation = \"{}\"\ntable = \"quotes_eu\"\n",
+            lake.display(),
+            quotes.path()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let out = w.ok(&["config", "check", cfg]);
+    assert!(out.contains("valid, 2 table(s) (1 discovered)"), "{out}");
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("[tables.")?.strip_suffix("] (discovered)"))
+        .unwrap_or_else(|| panic!("no discovered table in {out}"))
+        .to_string();
+    assert!(
+        id.starts_with("db_eu.trades-") && id.len() == "db_eu.trades-".len() + 10,
+        "{id}"
+    );
+    assert!(
+        out.contains(&format!("location:    {}", trades.path())),
+        "{out}"
+    );
+    assert!(
+        out.contains("staging:     lake.<hoodie.table.name>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[tables.quotes]\n") && out.contains("staging:     lake.quotes_eu"),
+        "{out}"
+    );
+    assert!(!out.contains("inner"), "{out}");
+    // the same id every time
+    assert!(
+        w.ok(&["config", "check", cfg])
+            .contains(&format!("[tables.{id}] (discovered)"))
+    );
+
+    w.ok(&["run", "--config", cfg, "--table", &id]);
+    assert_eq!(w.staging("lake.trades"), trades.expected());
+    let st = w.status_json(&["--config", cfg]);
+    let tables = st["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 2, "{st}");
+    let row = tables
+        .iter()
+        .find(|t| t["settings"] == format!("{cfg} [discovery] {id} (defaults)"))
+        .unwrap_or_else(|| panic!("{st}"));
+    assert_eq!(row["state"], "up_to_date", "{row}");
+    assert_eq!(row["staging"], "\"lake\".\"trades\"");
+}

@@ -54,6 +54,28 @@ pub enum ConfigError {
         /// Why it is refused.
         reason: String,
     },
+    /// A discovery prefix is invalid (or overlaps another).
+    #[error("{origin}: key `discovery.prefixes`, prefix {prefix:?}: {reason}")]
+    Prefix {
+        /// Where it was read from.
+        origin: String,
+        /// The prefix as written.
+        prefix: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// Listing a discovery prefix failed.
+    #[error("{origin}: discovering tables under {prefix}: {reason}")]
+    Discovery {
+        /// Where the configuration was read from.
+        origin: String,
+        /// The prefix.
+        prefix: String,
+        /// What failed.
+        reason: String,
+        /// Whether a retry may succeed.
+        transient: bool,
+    },
     /// Two tables conflict (same target, nested locations).
     #[error("{origin}: tables {first:?} and {second:?}: {reason}")]
     Conflict {
@@ -74,6 +96,9 @@ impl ConfigError {
         matches!(
             self,
             ConfigError::Read {
+                transient: true,
+                ..
+            } | ConfigError::Discovery {
                 transient: true,
                 ..
             }

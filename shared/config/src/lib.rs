@@ -11,6 +11,7 @@
 //! The keys are listed in [`KEYS`], which the README's configuration reference is tested
 //! against.
 
+pub mod discover;
 pub mod error;
 pub mod model;
 pub mod resolve;
@@ -18,7 +19,7 @@ pub mod source;
 
 pub use error::ConfigError;
 pub use resolve::{Location, PipelineConfig, TableConfig, parse, parse_location};
-pub use source::ConfigSource;
+pub use source::{ConfigSource, discover_tables, open_store};
 
 /// One documented key of the file.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +37,7 @@ pub struct Key {
 const TABLE: &str = "tables.<id>";
 const COLUMNS: &str = "tables.<id>.columns";
 const DEFAULTS: &str = "defaults";
+const DISCOVERY: &str = "discovery";
 
 /// Every key the file accepts (the README's configuration reference lists exactly these).
 pub static KEYS: &[Key] = &[
@@ -62,6 +64,12 @@ pub static KEYS: &[Key] = &[
         name: "tombstone_retention",
         value: "`forever` \\| duration; `30d`",
         doc: "how long hard-delete tombstones guard against late, older upserts",
+    },
+    Key {
+        section: DISCOVERY,
+        name: "prefixes",
+        value: "list of `s3://bucket/prefix` \\| path; none",
+        doc: "every Hudi table under these (a directory holding `.hoodie/hoodie.properties`, at any depth up to 32, not inside another table or a hidden directory) is synced with the defaults, under an id derived from its path (see \"Discovery\"); a `[tables.<id>]` entry at its base path overrides them. Prefixes must not contain one another nor lie inside a table",
     },
     Key {
         section: TABLE,
@@ -222,7 +230,11 @@ mod tests {
             documented(TABLE),
             "KEYS and model::TableEntry differ"
         );
-        assert_eq!(accepted("zzz = 1\n"), vec!["defaults", "tables"]);
+        assert_eq!(
+            accepted("zzz = 1\n"),
+            vec!["defaults", "discovery", "tables"]
+        );
+        assert_eq!(accepted("[discovery]\nzzz = 1\n"), documented(DISCOVERY));
         assert_eq!(
             accepted("[tables.t.columns]\nzzz = 1\n"),
             documented(COLUMNS)
@@ -237,6 +249,8 @@ schema = "s"
 delete_mode = "soft"
 landing_retention = "drop"
 tombstone_retention = "forever"
+[discovery]
+prefixes = ["s3://lake/wh/"]
 [tables.t]
 location = "s3://lake/t"
 schema = "s2"

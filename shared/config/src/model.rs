@@ -12,9 +12,21 @@ pub struct ConfigFile {
     /// Settings every table gets unless its entry says otherwise.
     #[serde(default)]
     pub defaults: Defaults,
+    /// Prefixes whose Hudi tables are found rather than listed (`[discovery]`).
+    #[serde(default)]
+    pub discovery: Option<Discovery>,
     /// The tables, by id.
     #[serde(default)]
     pub tables: BTreeMap<String, TableEntry>,
+}
+
+/// Table discovery (`[discovery]`): every Hudi table under these prefixes is synced with the
+/// defaults; a `[tables.<id>]` entry at a discovered table's base path overrides them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discovery {
+    /// `s3://bucket/prefix` or a local directory (CLI only).
+    pub prefixes: Vec<String>,
 }
 
 /// Pipeline defaults (`[defaults]`).

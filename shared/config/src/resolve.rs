@@ -9,7 +9,7 @@ use hps_postgres::{DeletePolicy, HPS_PREFIX, LandingRetention};
 use hps_sync::{ColumnMapping, ColumnSelect, TargetOverrides, TypeOverride};
 
 use crate::error::ConfigError;
-use crate::model::{ColumnsEntry, ConfigFile, Defaults, TableEntry};
+use crate::model::{ColumnsEntry, ConfigFile, Defaults, Discovery, TableEntry};
 
 /// Longest table id: it becomes the SQS message group id (at most 128 characters) and starts
 /// every deduplication id, so it is kept well below that (the Lambda's rule).
@@ -76,7 +76,7 @@ fn within(outer: &str, inner: &str) -> bool {
 }
 
 /// `p` made absolute without touching the file system, `.` and `..` folded.
-fn lexical_absolute(p: &Path) -> PathBuf {
+pub(crate) fn lexical_absolute(p: &Path) -> PathBuf {
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut out = PathBuf::new();
     for c in abs.components() {
@@ -106,6 +106,9 @@ pub struct TableConfig {
     pub columns: ColumnMapping,
     /// The partition filter (pruning), if any.
     pub partition_filter: Option<hps_sync::PartitionFilter>,
+    /// Found under a discovery prefix with no `[tables.<id>]` entry of its own (the id is
+    /// derived from its path, the settings are the defaults).
+    pub discovered: bool,
 }
 
 /// A whole configuration, resolved and validated.
@@ -113,8 +116,13 @@ pub struct TableConfig {
 pub struct PipelineConfig {
     /// Where it was read from (`HPS_CONFIG`'s value, a path, `HPS_TABLES`).
     pub origin: String,
-    /// The tables, ordered by id.
+    /// The tables: the file's own, ordered by id, then (after [`PipelineConfig::discover`])
+    /// the discovered ones, ordered by location.
     pub tables: Vec<TableConfig>,
+    /// The discovery prefixes (`[discovery] prefixes`), normalized.
+    pub prefixes: Vec<Location>,
+    /// The defaults as target settings: what a discovered table gets.
+    pub defaults: TargetOverrides,
 }
 
 impl PipelineConfig {
@@ -126,6 +134,32 @@ impl PipelineConfig {
     /// The table at this normalized location.
     pub fn table_at(&self, location: &Location) -> Option<&TableConfig> {
         self.tables.iter().find(|t| &t.location == location)
+    }
+
+    /// The prefix `location` is at or below, with the path below it.
+    pub fn prefix_of(&self, location: &Location) -> Option<(&Location, String)> {
+        self.prefixes
+            .iter()
+            .find_map(|p| p.relative(location).map(|rel| (p, rel)))
+    }
+
+    /// The table discovered at `rel` below `prefix`: the file's entry at that location when
+    /// it has one (its settings override the defaults), else a table with the derived id and
+    /// the defaults.
+    pub fn discovered_table(&self, prefix: &Location, rel: &str) -> TableConfig {
+        let location = prefix.join(rel);
+        if let Some(t) = self.table_at(&location) {
+            return t.clone();
+        }
+        TableConfig {
+            id: crate::discover::derived_id(prefix, rel),
+            location,
+            target: self.defaults.clone(),
+            after_apply: Vec::new(),
+            columns: ColumnMapping::default(),
+            partition_filter: None,
+            discovered: true,
+        }
     }
 }
 
@@ -141,10 +175,16 @@ pub fn parse(origin: &str, text: &str) -> Result<PipelineConfig, ConfigError> {
 /// Validate `file` and apply its defaults to every table.
 pub fn resolve(origin: &str, file: &ConfigFile) -> Result<PipelineConfig, ConfigError> {
     let defaults = check_defaults(origin, &file.defaults)?;
-    if file.tables.is_empty() {
+    let prefixes = match &file.discovery {
+        Some(d) => check_prefixes(origin, d)?,
+        None => Vec::new(),
+    };
+    if file.tables.is_empty() && prefixes.is_empty() {
         return Err(ConfigError::Parse {
             origin: origin.to_string(),
-            message: "no tables: add at least one [tables.<id>] with a location".into(),
+            message:
+                "no tables: add at least one [tables.<id>] with a location, or [discovery] prefixes"
+                    .into(),
         });
     }
     let mut tables = Vec::with_capacity(file.tables.len());
@@ -153,12 +193,95 @@ pub fn resolve(origin: &str, file: &ConfigFile) -> Result<PipelineConfig, Config
         for other in &tables {
             check_pair(origin, other, &t)?;
         }
+        check_against_prefixes(origin, &t, &prefixes)?;
         tables.push(t);
     }
     Ok(PipelineConfig {
         origin: origin.to_string(),
         tables,
+        prefixes,
+        defaults: TargetOverrides {
+            schema: defaults.schema,
+            delete_policy: defaults.delete,
+            landing_retention: defaults.landing,
+            tombstone_retention: defaults.tombstone,
+            ..TargetOverrides::default()
+        },
     })
+}
+
+/// The discovery prefixes: valid locations, none containing another.
+fn check_prefixes(origin: &str, d: &Discovery) -> Result<Vec<Location>, ConfigError> {
+    let err = |prefix: &str, reason: String| ConfigError::Prefix {
+        origin: origin.to_string(),
+        prefix: prefix.to_string(),
+        reason,
+    };
+    if d.prefixes.is_empty() {
+        return Err(err(
+            "",
+            "empty: name at least one prefix, or remove [discovery]".into(),
+        ));
+    }
+    let mut out: Vec<Location> = Vec::with_capacity(d.prefixes.len());
+    for raw in &d.prefixes {
+        let loc = parse_location(raw).map_err(|r| err(raw, r))?;
+        if let Location::Local(p) = &loc
+            && lexical_absolute(p).parent().is_none()
+        {
+            return Err(err(
+                raw,
+                "the file system root is not a prefix to discover tables in".into(),
+            ));
+        }
+        if let Some(other) = out.iter().find(|o| o.nests(&loc)) {
+            return Err(err(
+                raw,
+                format!(
+                    "overlaps the prefix {} (one contains the other; list the outer one only)",
+                    other.uri()
+                ),
+            ));
+        }
+        out.push(loc);
+    }
+    Ok(out)
+}
+
+/// A table may lie under a prefix (its entry then overrides the defaults there) but a prefix
+/// must not lie inside a table (tables nested in a table are never discovered), and under
+/// prefixes the id shape of discovered tables is reserved.
+fn check_against_prefixes(
+    origin: &str,
+    t: &TableConfig,
+    prefixes: &[Location],
+) -> Result<(), ConfigError> {
+    let err = |key: &str, reason: String| ConfigError::Table {
+        origin: origin.to_string(),
+        table: t.id.clone(),
+        key: key.to_string(),
+        reason,
+    };
+    if let Some(p) = prefixes.iter().find(|p| t.location.relative(p).is_some()) {
+        return Err(err(
+            "location",
+            format!(
+                "the discovery prefix {} is inside this table's location {} (tables inside a table are never discovered)",
+                p.uri(),
+                t.location.uri()
+            ),
+        ));
+    }
+    if !prefixes.is_empty() && crate::discover::looks_derived(&t.id) {
+        return Err(err(
+            "(id)",
+            format!(
+                "ids ending in `-` and {} hex digits are reserved for discovered tables",
+                crate::discover::HASH_LEN
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Two tables must not share a location (or nest) nor an explicitly named staging table.
@@ -317,6 +440,7 @@ impl TableCheck<'_> {
                 landing_retention,
                 tombstone_retention,
             },
+            discovered: false,
         })
     }
 
@@ -703,6 +827,105 @@ filter = "region in ('eu-west', 'eu-north')"
              [tables.b]\nlocation = \"s3://lake/wh/orders_v2\"\ntable = \"t\"\nschema = \"other\"\n",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn discovery_prefixes() {
+        let c = parse(
+            "d.toml",
+            "[defaults]\nschema = \"lake\"\ndelete_mode = \"soft\"\n\
+             [discovery]\nprefixes = [\"s3://lake/wh/\", \"s3://lake/other\", \"s3://lake2\"]\n\
+             [tables.orders]\nlocation = \"s3://lake/wh/db/orders\"\ntable = \"o\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.prefixes.iter().map(Location::uri).collect::<Vec<_>>(),
+            ["s3://lake/wh", "s3://lake/other", "s3://lake2"]
+        );
+        let (p, rel) = c
+            .prefix_of(&parse_location("s3://lake/wh/db/trips").unwrap())
+            .unwrap();
+        assert_eq!(
+            (p.uri().as_str(), rel.as_str()),
+            ("s3://lake/wh", "db/trips")
+        );
+        assert!(
+            c.prefix_of(&parse_location("s3://lake/wh2/x").unwrap())
+                .is_none()
+        );
+        // a discovered table gets the defaults and a derived id
+        let t = c.discovered_table(p, &rel);
+        assert!(t.discovered && t.id.starts_with("db.trips-"), "{t:?}");
+        assert_eq!(t.target.schema.as_deref(), Some("lake"));
+        assert_eq!(t.target.delete_policy, Some(DeletePolicy::Soft));
+        assert_eq!(t.target.staging, None);
+        // the file's entry at a discovered base path overrides the defaults
+        let o = c.discovered_table(p, "db/orders");
+        assert!(!o.discovered);
+        assert_eq!(
+            (o.id.as_str(), o.target.staging.as_deref()),
+            ("orders", Some("o"))
+        );
+        // prefixes only: valid
+        parse("d.toml", "[discovery]\nprefixes = [\"/data/lake\"]\n").unwrap();
+    }
+
+    #[test]
+    fn bad_discovery_prefixes_are_rejected() {
+        for (text, needle) in [
+            ("[discovery]\nprefixes = []\n", "empty"),
+            ("[discovery]\nprefixes = [\"gs://x/y\"]\n", "gs://"),
+            (
+                "[discovery]\nprefixes = [\"s3://lake/wh/.hoodie\"]\n",
+                ".hoodie",
+            ),
+            ("[discovery]\nprefixes = [\"/\"]\n", "root"),
+            (
+                "[discovery]\nprefixes = [\"s3://lake/wh\", \"s3://lake/wh/db\"]\n",
+                "overlaps the prefix s3://lake/wh",
+            ),
+            (
+                "[discovery]\nprefixes = [\"s3://lake/wh/db\", \"s3://lake/wh/\"]\n",
+                "overlaps",
+            ),
+            (
+                "[discovery]\nprefixes = [\"s3://lake/wh\", \"s3://lake/wh\"]\n",
+                "overlaps",
+            ),
+            (
+                "[discovery]\nprefixes = [\"s3://lake\", \"s3://lake/x\"]\n",
+                "overlaps",
+            ),
+            ("[discovery]\nprefix = [\"s3://lake\"]\n", "prefix"),
+        ] {
+            let m = rejected(text);
+            assert!(m.contains(needle), "{text}: {m}");
+            assert!(
+                m.contains("discovery") || m.contains("prefix"),
+                "{text}: {m}"
+            );
+        }
+        let m = rejected("[discovery]\nprefixes = [\"s3://lake/wh\", \"s3://lake/wh/db\"]\n");
+        assert!(m.contains("key `discovery.prefixes`"), "{m}");
+        // a prefix inside (or equal to) a table's location
+        for loc in ["s3://lake/wh/t", "s3://lake/wh/t/sub"] {
+            let m = rejected(&format!(
+                "[discovery]\nprefixes = [\"{loc}\"]\n[tables.t]\nlocation = \"s3://lake/wh/t\"\n"
+            ));
+            assert!(
+                m.contains("table \"t\"") && m.contains("inside this table"),
+                "{m}"
+            );
+        }
+        // the derived-id shape is reserved once there are prefixes, free without
+        let reserved = "[tables.orders-0123456789]\nlocation = \"s3://lake/o\"\n";
+        let m = rejected(&format!(
+            "[discovery]\nprefixes = [\"s3://lake/wh\"]\n{reserved}"
+        ));
+        assert!(m.contains("reserved"), "{m}");
+        parse("x", reserved).unwrap();
+        let m = rejected("[defaults]\nschema = \"x\"\n");
+        assert!(m.contains("[discovery]"), "{m}");
     }
 
     #[test]

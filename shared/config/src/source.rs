@@ -5,11 +5,13 @@
 use std::path::PathBuf;
 
 use aws_config::SdkConfig;
-use hps_storage::ObjectStore;
+use std::sync::Arc;
+
+use hps_storage::{DynStore, LocalStore, ObjectStore, StorageError};
 use tracing::info;
 
 use crate::error::ConfigError;
-use crate::resolve::{PipelineConfig, parse};
+use crate::resolve::{Location, PipelineConfig, parse};
 
 /// A configuration location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +86,16 @@ impl ConfigSource {
         Ok(config)
     }
 
+    /// Read and validate the configuration, then discover the tables under its prefixes
+    /// (S3 prefixes need `aws`).
+    pub async fn load_and_discover(
+        &self,
+        aws: Option<&SdkConfig>,
+    ) -> Result<PipelineConfig, ConfigError> {
+        let config = self.load(aws).await?;
+        discover_tables(&config, aws).await
+    }
+
     /// The raw text.
     async fn read(&self, aws: Option<&SdkConfig>) -> Result<String, ConfigError> {
         let origin = self.describe();
@@ -114,6 +126,48 @@ impl ConfigSource {
                     .await
                     .map_err(|e| read_err(e.message, e.transient))
             }
+        }
+    }
+}
+
+/// `config` with the tables under its prefixes (local directories, or S3 through `aws`).
+pub async fn discover_tables(
+    config: &PipelineConfig,
+    aws: Option<&SdkConfig>,
+) -> Result<PipelineConfig, ConfigError> {
+    if config.prefixes.is_empty() {
+        return Ok(config.clone());
+    }
+    let client = aws.map(hps_aws::s3_client);
+    let expanded =
+        crate::discover::expand(config, |prefix| open_store(prefix, client.as_ref())).await?;
+    info!(
+        origin = %config.origin,
+        prefixes = config.prefixes.len(),
+        discovered = expanded.tables.iter().filter(|t| t.discovered).count(),
+        "tables discovered"
+    );
+    Ok(expanded)
+}
+
+/// The store rooted at `location`.
+pub fn open_store(
+    location: &Location,
+    s3: Option<&aws_sdk_s3::Client>,
+) -> Result<DynStore, StorageError> {
+    match location {
+        Location::Local(p) => Ok(Arc::new(LocalStore::new(p.clone()))),
+        Location::S3 { bucket, prefix } => {
+            let client = s3.ok_or_else(|| StorageError::Remote {
+                uri: location.uri(),
+                message: "no AWS configuration was given".into(),
+                transient: false,
+            })?;
+            Ok(Arc::new(hps_aws::S3Store::new(
+                client.clone(),
+                bucket.clone(),
+                prefix,
+            )?))
         }
     }
 }

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use crate::error::{EnqueueError, EventError};
 use crate::event::{DetectorEvent, SweepScope};
-use crate::message::{instant_message, sweep_message};
+use crate::message::{instant_message, new_table_message, sweep_message};
 use crate::tables::{TableId, TableSet};
 use crate::timeline_key::{Ignored, InstantRef, classify};
 
@@ -96,6 +96,16 @@ pub fn plan_event(
                 };
                 if !obj.created {
                     plan.ignored.push((obj.key.clone(), Ignored::NotCreated));
+                    continue;
+                }
+                if table.discovered && rel == hps_config::discover::HOODIE_PROPERTIES {
+                    // a table that just appeared under a discovery prefix
+                    found.push(Planned {
+                        table: table.id.clone(),
+                        message: new_table_message(table),
+                        instant: None,
+                        key: Some(obj.key.clone()),
+                    });
                     continue;
                 }
                 match classify(rel) {
@@ -245,7 +255,8 @@ pub struct DetectorOutcome {
     pub records: usize,
     /// Messages sent.
     pub enqueued: usize,
-    /// Of them, messages naming an instant (S3 events).
+    /// Of them, messages announced by S3 events (an instant, or a discovered table's
+    /// `hoodie.properties`).
     pub instants_enqueued: usize,
     /// Of them, sweep messages (one per swept table).
     pub sweeps_enqueued: usize,
@@ -296,7 +307,11 @@ pub async fn handle_event(
         }
     }
     send_messages(queue, &plan.messages, retry).await?;
-    let instants_enqueued = plan.messages.iter().filter(|m| m.instant.is_some()).count();
+    let instants_enqueued = plan
+        .messages
+        .iter()
+        .filter(|m| m.message.reason != hps_sync::SyncReason::Schedule)
+        .count();
     Ok(DetectorOutcome {
         records: match event {
             DetectorEvent::Objects(records) => records.len(),

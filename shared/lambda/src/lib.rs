@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod detector;
+pub mod discovery;
 pub mod error;
 pub mod event;
 pub mod iam_auth;

@@ -23,6 +23,13 @@ pub fn instant_message(table: &TableSpec, instant: &InstantRef) -> SyncMessage {
     SyncMessage::event(table.uri(), Some(instant.requested.clone()))
 }
 
+/// The message for a table that just appeared under a discovery prefix (its
+/// `hoodie.properties` was written): no instant, so repeated writes within SQS's
+/// deduplication window collapse into one message.
+pub fn new_table_message(table: &TableSpec) -> SyncMessage {
+    SyncMessage::event(table.uri(), None)
+}
+
 /// The safety-net message for `table`; `event_id` identifies the triggering event.
 pub fn sweep_message(table: &TableSpec, event_id: &str) -> SyncMessage {
     SyncMessage::schedule(table.uri(), event_id)

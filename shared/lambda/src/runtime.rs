@@ -16,6 +16,7 @@ use crate::config::{
     DetectorConfig, LoaderConfig, LogConfig, PasswordSource, ProcessEnv, load_config_file,
 };
 use crate::detector::{BookmarkPeek, DetectorOutcome, enqueue_retry_policy, handle_event};
+use crate::discovery::{PrefixStores, S3Prefixes, tables_for_batch, tables_for_event};
 use crate::event::parse_detector_event;
 use crate::iam_auth::TokenSigner;
 use crate::loader::{LoaderTiming, TableOutcome, TableSyncer, handle_batch};
@@ -55,14 +56,17 @@ pub async fn detector_from_env() -> Result<DetectorState, Error> {
     });
     info!(
         tables = config.tables.len(),
+        discovery = config.tables.discovery().is_some(),
         bookmark_check = bookmarks.is_some(),
         "commit-detector ready"
     );
+    let prefixes = prefix_stores(&config.tables, &aws);
     Ok(DetectorState {
         config,
         queue: Arc::new(queue),
         bookmarks,
         retry: enqueue_retry_policy(),
+        prefixes,
     })
 }
 
@@ -98,12 +102,29 @@ pub async fn loader_from_env() -> Result<LoaderState, Error> {
     )
     .await
     .inspect_err(|e| error!(error = %e, "start-up"))?;
-    info!(tables = config.tables.len(), pipeline = %config.pipeline, "incremental-loader ready");
+    info!(
+        tables = config.tables.len(),
+        discovery = config.tables.discovery().is_some(),
+        pipeline = %config.pipeline,
+        "incremental-loader ready"
+    );
+    let prefixes = prefix_stores(&config.tables, &aws);
     Ok(LoaderState {
         config,
         syncer: Arc::new(syncer),
         queue: Arc::new(queue),
+        prefixes,
     })
+}
+
+/// S3 access to the discovery prefixes, when the configuration has any.
+fn prefix_stores(
+    tables: &crate::tables::TableSet,
+    aws: &aws_config::SdkConfig,
+) -> Option<Arc<dyn PrefixStores>> {
+    tables
+        .discovery()
+        .map(|_| Arc::new(S3Prefixes(hps_aws::s3_client(aws))) as Arc<dyn PrefixStores>)
 }
 
 /// The IAM token signer: the function's credentials and region from the AWS configuration.
@@ -134,6 +155,8 @@ pub struct DetectorState {
     pub bookmarks: Option<Arc<dyn BookmarkStore>>,
     /// In-invocation retry of failed sends.
     pub retry: RetryPolicy,
+    /// The discovery prefixes' storage (configurations with `[discovery]`).
+    pub prefixes: Option<Arc<dyn PrefixStores>>,
 }
 
 /// One detector invocation.
@@ -150,8 +173,11 @@ pub async fn detector_invocation(
             store,
             pipeline: state.config.pipeline.as_str(),
         });
+        let tables = tables_for_event(&state.config.tables, state.prefixes.as_deref(), &decoded)
+            .await
+            .inspect_err(|e| error!(error = %e, "table discovery failed"))?;
         match handle_event(
-            &state.config.tables,
+            &tables,
             state.queue.as_ref(),
             peek,
             &decoded,
@@ -203,6 +229,8 @@ pub struct LoaderState {
     pub syncer: Arc<dyn TableSyncer>,
     /// The FIFO queue (continuations).
     pub queue: Arc<dyn Queue>,
+    /// The discovery prefixes' storage (configurations with `[discovery]`).
+    pub prefixes: Option<Arc<dyn PrefixStores>>,
 }
 
 /// One loader invocation.
@@ -219,8 +247,14 @@ pub async fn loader_invocation(
             deadline_ms = ctx.deadline,
             "invocation start"
         );
-        let (response, outcomes) = handle_batch(
+        let tables = tables_for_batch(
             &state.config.tables,
+            state.prefixes.as_deref(),
+            &event.payload.records,
+        )
+        .await;
+        let (response, outcomes) = handle_batch(
+            &tables,
             state.syncer.as_ref(),
             state.queue.as_ref(),
             &event.payload.records,

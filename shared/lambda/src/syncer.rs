@@ -46,6 +46,9 @@ pub struct PipelineSyncer {
     options: SyncOptions,
     name: String,
     sources: HashMap<String, TableSource>,
+    /// For tables discovered after start-up: the S3 client and the pipeline-wide settings.
+    s3: aws_sdk_s3::Client,
+    target: TargetOverrides,
     auto_resync: bool,
 }
 
@@ -104,14 +107,7 @@ impl PipelineSyncer {
         let target = overrides(config);
         let mut sources = HashMap::new();
         for t in config.tables.iter() {
-            let store = S3Store::new(s3.clone(), t.bucket.clone(), &t.prefix)
-                .map_err(|e| StartupError::Pipeline(format!("table {}: {e}", t.id)))?;
-            let src = TableSource::new(t.uri(), Arc::new(store))
-                .with_target(t.target.clone().or(&target))
-                .with_after_apply(t.after_apply.clone())
-                .with_columns(t.columns.clone())
-                .with_partition_filter(t.partition_filter.clone());
-            sources.insert(t.id.to_string(), src);
+            sources.insert(t.id.to_string(), source_for(&s3, t, &target)?);
         }
         Ok(PipelineSyncer {
             pipeline: RwLock::new(Arc::new(pipeline)),
@@ -122,6 +118,8 @@ impl PipelineSyncer {
             options,
             name: config.pipeline.clone(),
             sources,
+            s3,
+            target,
             auto_resync: config.auto_resync,
         })
     }
@@ -193,6 +191,21 @@ impl PipelineSyncer {
     }
 }
 
+/// The pipeline source of one table: its S3 store, its own settings over `target`.
+fn source_for(
+    s3: &aws_sdk_s3::Client,
+    t: &TableSpec,
+    target: &TargetOverrides,
+) -> Result<TableSource, StartupError> {
+    let store = S3Store::new(s3.clone(), t.bucket.clone(), &t.prefix)
+        .map_err(|e| StartupError::Pipeline(format!("table {}: {e}", t.id)))?;
+    Ok(TableSource::new(t.uri(), Arc::new(store))
+        .with_target(t.target.clone().or(target))
+        .with_after_apply(t.after_apply.clone())
+        .with_columns(t.columns.clone())
+        .with_partition_filter(t.partition_filter.clone()))
+}
+
 fn build_pipeline(
     name: &str,
     credentials: &Credentials,
@@ -255,12 +268,22 @@ impl TableSyncer for PipelineSyncer {
         table: &TableSpec,
         budget: PassBudget,
     ) -> Result<PassReport, PassError> {
-        let src = self.sources.get(table.id.as_str()).ok_or_else(|| {
-            PassError::permanent(format!(
-                "table {} has no source (not configured at start-up)",
-                table.id
-            ))
-        })?;
+        let found;
+        let src = match self.sources.get(table.id.as_str()) {
+            Some(s) => s,
+            None if table.discovered => {
+                // found under a discovery prefix after start-up (the loader checked it)
+                found = source_for(&self.s3, table, &self.target)
+                    .map_err(|e| PassError::permanent(e.to_string()))?;
+                &found
+            }
+            None => {
+                return Err(PassError::permanent(format!(
+                    "table {} has no source (not configured at start-up)",
+                    table.id
+                )));
+            }
+        };
         self.renew_if_expiring().await?;
         let mut out = self.run(src, budget).await;
         if let Err(e) = &out

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use hps_sync::TargetOverrides;
 
@@ -67,6 +68,8 @@ pub struct TableSpec {
     pub columns: hps_sync::ColumnMapping,
     /// The partition filter (from the configuration file).
     pub partition_filter: Option<hps_sync::PartitionFilter>,
+    /// Found under a discovery prefix (id derived from its path, settings the defaults).
+    pub discovered: bool,
 }
 
 impl TableSpec {
@@ -91,6 +94,25 @@ impl TableSpec {
     }
 }
 
+impl TableSpec {
+    /// The spec of a configuration file's table (`None` when it is not on S3).
+    pub fn from_config(t: &hps_config::TableConfig) -> Option<TableSpec> {
+        let hps_config::Location::S3 { bucket, prefix } = &t.location else {
+            return None;
+        };
+        Some(TableSpec {
+            id: TableId::new(&t.id).ok()?,
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+            target: t.target.clone(),
+            after_apply: t.after_apply.clone(),
+            columns: t.columns.clone(),
+            partition_filter: t.partition_filter.clone(),
+            discovered: t.discovered,
+        })
+    }
+}
+
 /// Parse `s3://bucket/base/path` (also `s3a://`) into bucket and normalized prefix: the
 /// configuration file's location rules ([`hps_config::parse_location`]), S3 only.
 pub fn parse_s3_base(uri: &str) -> Result<(String, String), String> {
@@ -104,6 +126,9 @@ pub fn parse_s3_base(uri: &str) -> Result<(String, String), String> {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableSet {
     tables: Vec<TableSpec>,
+    /// The configuration file, when it has discovery prefixes (tables under them are found
+    /// at run time: see [`crate::discovery`]).
+    discovery: Option<Arc<hps_config::PipelineConfig>>,
 }
 
 impl TableSet {
@@ -151,6 +176,7 @@ impl TableSet {
                 after_apply: Vec::new(),
                 columns: hps_sync::ColumnMapping::default(),
                 partition_filter: None,
+                discovered: false,
             };
             for other in &tables {
                 if other.id == spec.id {
@@ -168,42 +194,60 @@ impl TableSet {
             }
             tables.push(spec);
         }
-        Ok(TableSet { tables })
+        Ok(TableSet {
+            tables,
+            discovery: None,
+        })
     }
 
     /// The tables of a configuration file (already validated: ids, overlaps, targets). Every
     /// location must be on S3.
     pub fn from_config(config: &hps_config::PipelineConfig) -> Result<Self, ConfigError> {
+        let not_s3 = |what: String, location: &hps_config::Location| ConfigError::Invalid {
+            var: "HPS_CONFIG",
+            reason: format!(
+                "{}: {what}: {} is not on S3 (local paths are for the CLI)",
+                config.origin,
+                location.uri()
+            ),
+        };
         let mut tables = Vec::with_capacity(config.tables.len());
         for t in &config.tables {
-            let hps_config::Location::S3 { bucket, prefix } = &t.location else {
-                return Err(ConfigError::Invalid {
-                    var: "HPS_CONFIG",
-                    reason: format!(
-                        "{}: table {:?}, key `location`: {} is not on S3 (local paths are for the CLI)",
-                        config.origin,
-                        t.id,
-                        t.location.uri()
-                    ),
-                });
-            };
-            tables.push(TableSpec {
-                id: TableId::new(&t.id)?,
-                bucket: bucket.clone(),
-                prefix: prefix.clone(),
-                target: t.target.clone(),
-                after_apply: t.after_apply.clone(),
-                columns: t.columns.clone(),
-                partition_filter: t.partition_filter.clone(),
-            });
+            tables.push(
+                TableSpec::from_config(t).ok_or_else(|| {
+                    not_s3(format!("table {:?}, key `location`", t.id), &t.location)
+                })?,
+            );
         }
-        if tables.is_empty() {
+        if let Some(p) = config
+            .prefixes
+            .iter()
+            .find(|p| !matches!(p, hps_config::Location::S3 { .. }))
+        {
+            return Err(not_s3("key `discovery.prefixes`".into(), p));
+        }
+        if tables.is_empty() && config.prefixes.is_empty() {
             return Err(ConfigError::Invalid {
                 var: "HPS_CONFIG",
                 reason: format!("{}: no tables configured", config.origin),
             });
         }
-        Ok(TableSet { tables })
+        Ok(TableSet {
+            tables,
+            discovery: (!config.prefixes.is_empty()).then(|| Arc::new(config.clone())),
+        })
+    }
+
+    /// The configuration whose prefixes tables are discovered under, if any.
+    pub fn discovery(&self) -> Option<&hps_config::PipelineConfig> {
+        self.discovery.as_deref()
+    }
+
+    /// Add a table found at run time (no-op when one with its id is known already).
+    pub fn add(&mut self, spec: TableSpec) {
+        if self.get(spec.id.as_str()).is_none() {
+            self.tables.push(spec);
+        }
     }
 
     /// All tables, in configuration order.
@@ -320,6 +364,29 @@ mod tests {
         let e = TableSet::from_config(&local).unwrap_err().to_string();
         assert!(
             e.contains("HPS_CONFIG") && e.contains("\"l\"") && e.contains("not on S3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn prefixes_only_configuration() {
+        let c =
+            hps_config::parse("t.toml", "[discovery]\nprefixes = [\"s3://lake/wh\"]\n").unwrap();
+        let t = TableSet::from_config(&c).unwrap();
+        assert!(t.is_empty());
+        assert_eq!(t.discovery().map(|c| c.prefixes.len()), Some(1));
+        // without prefixes there is nothing to discover
+        assert!(
+            TableSet::parse("a=s3://lake/a")
+                .unwrap()
+                .discovery()
+                .is_none()
+        );
+        let local =
+            hps_config::parse("t.toml", "[discovery]\nprefixes = [\"/data/wh\"]\n").unwrap();
+        let e = TableSet::from_config(&local).unwrap_err().to_string();
+        assert!(
+            e.contains("discovery.prefixes") && e.contains("not on S3"),
             "{e}"
         );
     }
