@@ -572,3 +572,52 @@ async fn deletes_step_by_step_cow_and_mor() {
         assert_staging_matches(&url, &src, &t.path).await;
     }
 }
+
+/// Two tables that resolve to one staging table (two discovered tables with one
+/// `hoodie.table.name`, or one table under two ids): the second is refused with a message
+/// naming the first, nothing of it is written, and the first keeps syncing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tables_never_share_a_staging_table() {
+    init_tracing();
+    let pg = pg();
+    let url = fresh_db(&pg);
+    let a = gen_table(&gen_cfg("shared_name", TableVersion::V9)).await;
+    let b = gen_table(&GenConfig {
+        seed: 77,
+        ..gen_cfg("shared_name", TableVersion::V9)
+    })
+    .await;
+    let stores = Stores::new(StoreKind::File).await;
+    let pipe = pipeline("p1", &stores, &url, test_options());
+    let src_a = source("lake.a", &a.path, "hudi");
+    let src_b = source("lake.b", &b.path, "hudi");
+    let o = pipe
+        .run_pass(&src_a, None, PassMode::ToLatest)
+        .await
+        .expect("pass a");
+    assert!(matches!(o, PassOutcome::Applied(_)), "{o:?}");
+    let err = pipe
+        .run_pass(&src_b, None, PassMode::ToLatest)
+        .await
+        .expect_err("b shares a's staging table");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("lake.b") && msg.contains("lake.a") && msg.contains("share a staging table"),
+        "{msg}"
+    );
+    assert!(!err.is_transient(), "{msg}");
+    // b wrote nothing: staging is still a's snapshot, and a goes on
+    assert_staging_matches(&url, &src_a, &a.path).await;
+    let o = pipe
+        .run_pass(&src_a, None, PassMode::ToLatest)
+        .await
+        .expect("pass a again");
+    assert!(matches!(o, PassOutcome::UpToDate { .. }), "{o:?}");
+    // another pipeline naming the same staging table is refused too
+    let other = pipeline("p2", &stores, &url, test_options());
+    let err = other
+        .run_pass(&src_a, None, PassMode::ToLatest)
+        .await
+        .expect_err("p2 shares p1's staging table");
+    assert!(err.to_string().contains("pipeline p1"), "{err}");
+}

@@ -297,6 +297,30 @@ impl FenceTable {
             })
     }
 
+    /// Another table synced into `staging`: the pipeline and table id of a fence row, other
+    /// than `pipeline`/`table`'s, that names the same staging table. Two tables must never
+    /// share one (their rows, versions and deletes would mix).
+    pub async fn other_writer(
+        &self,
+        c: &Client,
+        pipeline: &str,
+        table: &str,
+        staging: &str,
+    ) -> Result<Option<(String, String)>, PgError> {
+        let row = c
+            .query_opt(
+                &format!(
+                    "SELECT pipeline, table_id FROM {} WHERE staging = $3 \
+                     AND (pipeline, table_id) <> ($1, $2) ORDER BY pipeline, table_id LIMIT 1",
+                    self.fence_q
+                ),
+                &[&pipeline, &table, &staging],
+            )
+            .await
+            .map_err(db(format!("reading {}", self.fence_q)))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     /// Compare-and-set: store `new` (keyed by its pipeline and table) if the row's version is
     /// `expected`; the stored row gets version `expected + 1` and is returned. Run it inside
     /// the transaction whose data it describes.

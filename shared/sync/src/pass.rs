@@ -544,9 +544,39 @@ impl<'p> Run<'p> {
             )
             .await
             .map_err(|e| SyncError::pg(&self.table.src.id, e))?;
+        self.refuse_shared_staging(client).await?;
         self.fence = Some(fence);
         self.reconcile(None).await?;
         Ok(())
+    }
+
+    /// Refuse to sync into a staging table another table (of any pipeline) already syncs
+    /// into: two discovered tables with one `hoodie.table.name`, or two entries naming one
+    /// target in different pipelines.
+    async fn refuse_shared_staging(
+        &self,
+        client: &hps_postgres::tokio_postgres::Client,
+    ) -> SyncResult<()> {
+        let (id, staging) = (&self.table.src.id, &self.table.staging_q);
+        let other = self
+            .table
+            .fence_table
+            .other_writer(client, &self.pipe.name, id, staging)
+            .await
+            .map_err(|e| SyncError::pg(id, e))?;
+        match other {
+            None => Ok(()),
+            Some((pipeline, table)) => Err(SyncError::Target {
+                table: id.clone(),
+                reason: format!(
+                    "staging table {staging} is already synced from table {table} of pipeline \
+                     {pipeline}; two tables must not share a staging table: give this one its \
+                     own target (a [tables.<id>] entry with `table = ...`); if table {table} is \
+                     gone for good, delete its row from {}",
+                    self.table.fence_table.qualified()
+                ),
+            }),
+        }
     }
 
     /// Make the bookmark mirror the fence: fast-forward it when the fence is ahead (a crash
