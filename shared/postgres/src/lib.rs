@@ -33,6 +33,7 @@ mod config;
 mod conn;
 mod copy;
 mod error;
+mod history;
 mod ident;
 mod layout;
 mod spec;
@@ -46,6 +47,7 @@ pub use config::{ConnectOptions, Secret, SslMode};
 pub use conn::{ConnectionManager, Connector, RetryPolicy};
 pub use copy::{json_text, seqno_key};
 pub use error::{BoxError, PgError};
+pub use history::{SchemaChange, schema_history};
 pub use ident::{Ident, MAX_IDENT_BYTES, quote_ident, sanitize_table_name};
 pub use layout::{
     COL_COMMIT_SEQNO, COL_COMMIT_TIME, COL_FILE_NAME, COL_OP, COL_PARTITION_PATH, COL_RECORD_KEY,
@@ -53,7 +55,8 @@ pub use layout::{
     HPS_ROW, HPS_SEQNO_KEY, LayoutColumn, TableLayout,
 };
 pub use spec::{
-    DEFAULT_SCHEMA, DeletePolicy, LANDING_REGISTRY, LandingRetention, Names, TargetTable,
+    ChangeSource, DEFAULT_SCHEMA, DeletePolicy, LANDING_REGISTRY, LandingRetention, Names,
+    OnSchemaChange, SCHEMA_HISTORY, TargetTable,
 };
 pub use types::{Compat, PgType, compat};
 
