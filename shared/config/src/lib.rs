@@ -64,6 +64,12 @@ pub static KEYS: &[Key] = &[
         doc: "how long hard-delete tombstones guard against late, older upserts",
     },
     Key {
+        section: DEFAULTS,
+        name: "on_schema_change",
+        value: "`evolve` \\| `freeze` \\| `stop`; `evolve`",
+        doc: "when the Hudi schema needs DDL on an existing staging table: `evolve` adds the column or widens the type, `freeze` never alters staging (new columns are not loaded, a type staging cannot hold stops the table), `stop` stops the table before anything of that instant is written (see \"Schema changes\" below)",
+    },
+    Key {
         section: TABLE,
         name: "location",
         value: "`s3://bucket/prefix` \\| path; required",
@@ -116,6 +122,12 @@ pub static KEYS: &[Key] = &[
         name: "tombstone_retention",
         value: "as in `defaults`",
         doc: "this table's tombstone retention",
+    },
+    Key {
+        section: TABLE,
+        name: "on_schema_change",
+        value: "as in `defaults`",
+        doc: "this table's schema-change mode",
     },
     Key {
         section: TABLE,
@@ -237,6 +249,7 @@ schema = "s"
 delete_mode = "soft"
 landing_retention = "drop"
 tombstone_retention = "forever"
+on_schema_change = "stop"
 [tables.t]
 location = "s3://lake/t"
 schema = "s2"
@@ -247,6 +260,7 @@ key_includes_partition_path = true
 delete_mode = "hard"
 landing_retention = "1d"
 tombstone_retention = "30d"
+on_schema_change = "freeze"
 after_apply = ["select $1"]
 [tables.t.columns]
 exclude = ["email"]

@@ -4,7 +4,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use hps_postgres::{DeletePolicy, LandingRetention};
+use hps_postgres::{DeletePolicy, LandingRetention, OnSchemaChange};
 use hps_sync::{ColumnMapping, ColumnSelect, TargetOverrides, TypeOverride};
 
 use crate::error::ConfigError;
@@ -197,6 +197,7 @@ struct Resolved {
     delete: Option<DeletePolicy>,
     landing: Option<LandingRetention>,
     tombstone: Option<Option<Duration>>,
+    schema_change: Option<OnSchemaChange>,
 }
 
 fn check_defaults(origin: &str, d: &Defaults) -> Result<Resolved, ConfigError> {
@@ -230,6 +231,12 @@ fn check_defaults(origin: &str, d: &Defaults) -> Result<Resolved, ConfigError> {
             .map(tombstone_retention)
             .transpose()
             .map_err(|r| err("tombstone_retention", r))?,
+        schema_change: d
+            .on_schema_change
+            .as_deref()
+            .map(OnSchemaChange::parse)
+            .transpose()
+            .map_err(|r| err("on_schema_change", r))?,
     })
 }
 
@@ -289,6 +296,10 @@ impl TableCheck<'_> {
             }
             None => d.tombstone,
         };
+        let on_schema_change = match &e.on_schema_change {
+            Some(m) => Some(OnSchemaChange::parse(m).map_err(|r| self.err("on_schema_change", r))?),
+            None => d.schema_change,
+        };
         let after_apply = self.statements(e.after_apply.as_deref().unwrap_or_default())?;
         let columns = match &e.columns {
             Some(c) => self.column_mapping(c, key_columns.iter().chain(&ordering_columns))?,
@@ -315,6 +326,7 @@ impl TableCheck<'_> {
                 delete_policy,
                 landing_retention,
                 tombstone_retention,
+                on_schema_change,
             },
         })
     }
@@ -565,6 +577,7 @@ mod tests {
 schema = "lake"
 delete_mode = "soft"
 tombstone_retention = "7d"
+on_schema_change = "freeze"
 
 [tables.orders]
 location = "s3://lake/wh/orders/"
@@ -574,6 +587,7 @@ ordering_columns = ["updated_at"]
 key_includes_partition_path = true
 delete_mode = "hard"
 landing_retention = "12h"
+on_schema_change = "stop"
 after_apply = ["insert into audit values ($1, $4);"]
 
 [tables.trips]
@@ -621,6 +635,8 @@ filter = "region in ('eu-west', 'eu-north')"
         );
         assert_eq!(tr.delete_policy, Some(DeletePolicy::Soft));
         assert_eq!(tr.tombstone_retention, Some(None));
+        assert_eq!(tr.on_schema_change, Some(OnSchemaChange::Freeze));
+        assert_eq!(t.on_schema_change, Some(OnSchemaChange::Stop));
         assert_eq!(
             c.table_at(&parse_location("s3://lake/wh/trips").unwrap())
                 .map(|t| t.id.as_str()),
@@ -749,6 +765,7 @@ filter = "region in ('eu-west', 'eu-north')"
     fn bad_values_are_rejected() {
         for (snippet, key) in [
             ("delete_mode = \"archive\"", "delete_mode"),
+            ("on_schema_change = \"ignore\"", "on_schema_change"),
             ("landing_retention = \"7 days\"", "landing_retention"),
             ("tombstone_retention = \"-1d\"", "tombstone_retention"),
             ("key_columns = []", "key_columns"),

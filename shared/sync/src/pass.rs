@@ -253,6 +253,9 @@ pub(crate) struct Run<'p> {
     pub bm: Option<Bookmark>,
     pub report: PassReport,
     started: Instant,
+    /// Windows of one instant each: set when a schema change stopped a longer window, so
+    /// that the instants before the change are applied and the error names the change's.
+    one_instant: bool,
 }
 
 /// How a window ended.
@@ -332,6 +335,7 @@ impl<'p> Run<'p> {
             bm: None,
             report: PassReport::default(),
             started: Instant::now(),
+            one_instant: false,
         }
     }
 
@@ -705,6 +709,7 @@ impl<'p> Run<'p> {
             } else {
                 let k = match self.mode {
                     PassMode::Step => 1,
+                    PassMode::ToLatest if self.one_instant => 1,
                     PassMode::ToLatest => self.pipe.options.max_instants_per_window.max(1),
                 };
                 candidates[candidates.len().min(k) - 1]
@@ -816,6 +821,11 @@ impl<'p> Run<'p> {
                 Err(e) if e.needs_resync() => {
                     let reload = matches!(&e, SyncError::Hudi { source, .. } if matches!(**source, HudiError::RewrittenHistory { .. }));
                     return self.needs_resync(applier, e.to_string(), reload).await;
+                }
+                Err(e) if !self.one_instant && narrows(&e, &plan) => {
+                    info!(error = %e, "a schema change stopped a window of several instants: one instant per window");
+                    self.one_instant = true;
+                    continue;
                 }
                 Err(e) => return Err(e),
             };
@@ -1125,7 +1135,7 @@ impl<'p> Run<'p> {
                         LoadMode::Upsert
                     };
                     applier
-                        .apply_as(&self.t.spec, &load_id, &schema, stream, Some(&hook), mode)
+                        .apply_as(&self.spec_at(w), &load_id, &schema, stream, Some(&hook), mode)
                         .await
                         .map(|stats| lock(txp).applied = stats)
                 }
@@ -1163,6 +1173,29 @@ impl<'p> Run<'p> {
         self.advance_bookmark().await;
         self.fp(failpoint::AFTER_BOOKMARK).await?;
         Ok(())
+    }
+
+    /// The target with the window's instants named (schema history, schema-change errors):
+    /// the instant, or `first..last` of the instants that add rows.
+    fn spec_at(&self, w: &WindowCtx<'_>) -> TargetTable {
+        let times: Vec<&str> = w
+            .plan
+            .instants
+            .iter()
+            .filter(|i| i.adds_rows)
+            .map(|i| i.requested_time.as_str())
+            .collect();
+        let instant = match (times.first(), times.last()) {
+            (Some(a), Some(b)) if a == b => a.to_string(),
+            (Some(a), Some(b)) => format!("{a}..{b}"),
+            _ => w.window_end.requested_time.clone(),
+        };
+        let mut spec = self.t.spec.clone();
+        spec.source = Some(hps_postgres::ChangeSource {
+            table_id: self.id().to_string(),
+            instant: Some(instant),
+        });
+        spec
     }
 
     fn after_commit(&mut self, f: (Fence, u64), txp: &Mutex<TxProgress>, w: &WindowCtx<'_>) {
@@ -1359,6 +1392,14 @@ impl Run<'_> {
 
 /// Whether planning a new table from the beginning failed only because history is missing
 /// (archived or cleaned), so that a snapshot bootstrap can take its place.
+/// Whether `e` is a schema change refused under `on_schema_change` (freeze or stop) in an
+/// incremental window of several instants that add rows: worth retrying instant by instant.
+fn narrows(e: &SyncError, plan: &IncrementalPlan) -> bool {
+    let refused = matches!(e, SyncError::Postgres { source, .. }
+        if matches!(**source, PgError::SchemaFrozen { .. } | PgError::SchemaChangeStopped { .. }));
+    refused && !plan.snapshot && plan.instants.iter().filter(|i| i.adds_rows).count() > 1
+}
+
 fn bootstraps_instead(e: &HudiError, fence: &Fence) -> bool {
     fence.position.is_none() && e.needs_resync() && !matches!(e, HudiError::RewrittenHistory { .. })
 }
