@@ -707,12 +707,7 @@ impl<'p> Run<'p> {
             } else if snapshot {
                 candidates[candidates.len() - 1].window_time().to_string()
             } else {
-                let k = match self.mode {
-                    PassMode::Step => 1,
-                    PassMode::ToLatest if self.one_instant => 1,
-                    PassMode::ToLatest => self.pipe.options.max_instants_per_window.max(1),
-                };
-                candidates[candidates.len().min(k) - 1]
+                candidates[candidates.len().min(self.window_instants()) - 1]
                     .window_time()
                     .to_string()
             };
@@ -854,6 +849,15 @@ impl<'p> Run<'p> {
                     PassOutcome::Applied(PassReport::default())
                 });
             }
+        }
+    }
+
+    /// How many instants an incremental window takes at most.
+    fn window_instants(&self) -> usize {
+        match self.mode {
+            PassMode::Step => 1,
+            PassMode::ToLatest if self.one_instant => 1,
+            PassMode::ToLatest => self.pipe.options.max_instants_per_window.max(1),
         }
     }
 
