@@ -111,6 +111,8 @@ fn print_table(t: &TableConfig, out: &mut impl Write) -> Result<(), CliError> {
     if !t.after_apply.is_empty() {
         writeln!(out, "  after_apply: {} statement(s)", t.after_apply.len())?;
     }
+    let on_change = o.on_schema_change.unwrap_or_default().as_str();
+    writeln!(out, "  on schema change: {on_change}")?;
     Ok(())
 }
 
@@ -143,7 +145,7 @@ mod tests {
             "c.toml",
             "[defaults]\nschema = \"lake\"\n[tables.o]\nlocation = \"s3://lake/o\"\ntable = \"orders\"\n\
              key_columns = [\"id\"]\nkey_includes_partition_path = true\ndelete_mode = \"soft\"\n\
-             [tables.t]\nlocation = \"s3://lake/t\"\ntombstone_retention = \"forever\"\nlanding_retention = \"1h\"\n",
+             on_schema_change = \"stop\"\n[tables.t]\nlocation = \"s3://lake/t\"\ntombstone_retention = \"forever\"\nlanding_retention = \"1h\"\n",
         )
         .unwrap();
         let mut buf = Vec::new();
@@ -159,5 +161,10 @@ mod tests {
             text.contains("landing:     keep 3600s\n  tombstones:  forever\n  columns:     all\n"),
             "{text}"
         );
+        assert!(
+            text.contains("  on schema change: stop\n[tables.t]"),
+            "{text}"
+        );
+        assert!(text.ends_with("  on schema change: evolve\n"), "{text}");
     }
 }

@@ -73,6 +73,10 @@ pub struct TableReport {
     pub fence_table: Option<String>,
     /// Whether the staging table exists.
     pub staging_exists: Option<bool>,
+    /// DDL statements the sync ran on the target's tables (`<schema>.hps_schema_history`).
+    pub schema_changes: Option<u64>,
+    /// The latest of them.
+    pub last_schema_change: Option<SchemaChangeView>,
     /// `hard` or `soft`: the staging table's policy when it exists, else the configured one.
     pub delete_policy: Option<String>,
     /// Soft deletes: the boolean column marking deleted rows.
@@ -95,6 +99,19 @@ pub struct TableReport {
     pub lease: Option<LeaseView>,
     /// Why the status could not be read.
     pub error: Option<String>,
+}
+
+/// A recorded DDL statement for display.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemaChangeView {
+    /// The instant being applied (or `first..last` of its window).
+    pub instant: Option<String>,
+    /// `created`, `new column`, `widening`, `internal column`.
+    pub reason: String,
+    /// The statement.
+    pub statement: String,
+    /// When it committed.
+    pub applied_at: DateTime<Utc>,
 }
 
 /// A bookmark for display.
@@ -252,6 +269,10 @@ async fn table_report(
     let names = spec.validate()?;
     let staging_q = names.staging_q();
     let (exists, soft_column) = staging_facts(conn, &staging_q).await?;
+    let history = {
+        let client = conn.client().await?;
+        hps_postgres::schema_history(&*client, &spec.schema, Some(&spec.staging)).await?
+    };
     let policy = if exists {
         if soft_column {
             DeletePolicy::Soft
@@ -295,6 +316,13 @@ async fn table_report(
                 .to_string(),
         ),
         staging_exists: Some(exists),
+        schema_changes: Some(history.len() as u64),
+        last_schema_change: history.last().map(|h| SchemaChangeView {
+            instant: h.instant.clone(),
+            reason: h.reason.clone(),
+            statement: h.statement.clone(),
+            applied_at: h.applied_at,
+        }),
         delete_policy: Some(policy_name(policy).to_string()),
         tombstone_column: (policy == DeletePolicy::Soft).then(|| HPS_DELETED.to_string()),
         tombstone_table: (policy == DeletePolicy::Hard).then(|| names.tombstones_q()),
@@ -353,6 +381,17 @@ pub fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Resul
                 ""
             };
             writeln!(out, "  staging          {s} ({deletes}{missing})")?;
+        }
+        if let Some(h) = &t.last_schema_change {
+            writeln!(
+                out,
+                "  schema changes   {} · last: {} at {} ({}): {}",
+                t.schema_changes.unwrap_or(0),
+                h.reason,
+                h.instant.as_deref().unwrap_or("-"),
+                h.applied_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                h.statement.lines().next().unwrap_or("")
+            )?;
         }
         if let Some(f) = &t.fence {
             let mut line = format!(

@@ -66,6 +66,12 @@ pub static KEYS: &[Key] = &[
         doc: "how long hard-delete tombstones guard against late, older upserts",
     },
     Key {
+        section: DEFAULTS,
+        name: "on_schema_change",
+        value: "`evolve` \\| `freeze` \\| `stop`; `evolve`",
+        doc: "when the Hudi schema needs DDL on an existing staging table: `evolve` adds the column or widens the type, `freeze` never alters staging (new columns are not loaded, a type staging cannot hold stops the table), `stop` stops the table before anything of that instant is written (see \"Schema changes\" below)",
+    },
+    Key {
         section: DISCOVERY,
         name: "prefixes",
         value: "list of `s3://bucket/prefix` \\| path; none",
@@ -124,6 +130,12 @@ pub static KEYS: &[Key] = &[
         name: "tombstone_retention",
         value: "as in `defaults`",
         doc: "this table's tombstone retention",
+    },
+    Key {
+        section: TABLE,
+        name: "on_schema_change",
+        value: "as in `defaults`",
+        doc: "this table's schema-change mode",
     },
     Key {
         section: TABLE,
@@ -249,6 +261,7 @@ schema = "s"
 delete_mode = "soft"
 landing_retention = "drop"
 tombstone_retention = "forever"
+on_schema_change = "stop"
 [discovery]
 prefixes = ["s3://lake/wh/"]
 [tables.t]
@@ -261,6 +274,7 @@ key_includes_partition_path = true
 delete_mode = "hard"
 landing_retention = "1d"
 tombstone_retention = "30d"
+on_schema_change = "freeze"
 after_apply = ["select $1"]
 [tables.t.columns]
 exclude = ["email"]

@@ -41,6 +41,8 @@ pub struct Defaults {
     pub landing_retention: Option<String>,
     /// `forever` or a duration.
     pub tombstone_retention: Option<String>,
+    /// `evolve`, `freeze` or `stop`.
+    pub on_schema_change: Option<String>,
 }
 
 /// One table (`[tables.<id>]`).
@@ -65,6 +67,8 @@ pub struct TableEntry {
     pub landing_retention: Option<String>,
     /// `forever` or a duration.
     pub tombstone_retention: Option<String>,
+    /// `evolve`, `freeze` or `stop`.
+    pub on_schema_change: Option<String>,
     /// SQL statements run in every apply transaction, after the upsert, before the fence.
     pub after_apply: Option<Vec<String>>,
     /// Which columns reach staging, under which names and types.

@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use hps_hudi::columns::META_COLUMN_PREFIX;
-use hps_postgres::{DeletePolicy, HPS_PREFIX, LandingRetention};
+use hps_postgres::{DeletePolicy, HPS_PREFIX, LandingRetention, OnSchemaChange};
 use hps_sync::{ColumnMapping, ColumnSelect, TargetOverrides, TypeOverride};
 
 use crate::error::ConfigError;
@@ -321,6 +321,7 @@ struct Resolved {
     delete: Option<DeletePolicy>,
     landing: Option<LandingRetention>,
     tombstone: Option<Option<Duration>>,
+    schema_change: Option<OnSchemaChange>,
 }
 
 fn check_defaults(origin: &str, d: &Defaults) -> Result<Resolved, ConfigError> {
@@ -354,6 +355,12 @@ fn check_defaults(origin: &str, d: &Defaults) -> Result<Resolved, ConfigError> {
             .map(tombstone_retention)
             .transpose()
             .map_err(|r| err("tombstone_retention", r))?,
+        schema_change: d
+            .on_schema_change
+            .as_deref()
+            .map(OnSchemaChange::parse)
+            .transpose()
+            .map_err(|r| err("on_schema_change", r))?,
     })
 }
 
@@ -413,6 +420,10 @@ impl TableCheck<'_> {
             }
             None => d.tombstone,
         };
+        let on_schema_change = match &e.on_schema_change {
+            Some(m) => Some(OnSchemaChange::parse(m).map_err(|r| self.err("on_schema_change", r))?),
+            None => d.schema_change,
+        };
         let after_apply = self.statements(e.after_apply.as_deref().unwrap_or_default())?;
         let columns = match &e.columns {
             Some(c) => self.column_mapping(c, key_columns.iter().chain(&ordering_columns))?,
@@ -439,6 +450,7 @@ impl TableCheck<'_> {
                 delete_policy,
                 landing_retention,
                 tombstone_retention,
+                on_schema_change,
             },
             discovered: false,
         })
@@ -690,6 +702,7 @@ mod tests {
 schema = "lake"
 delete_mode = "soft"
 tombstone_retention = "7d"
+on_schema_change = "freeze"
 
 [tables.orders]
 location = "s3://lake/wh/orders/"
@@ -699,6 +712,7 @@ ordering_columns = ["updated_at"]
 key_includes_partition_path = true
 delete_mode = "hard"
 landing_retention = "12h"
+on_schema_change = "stop"
 after_apply = ["insert into audit values ($1, $4);"]
 
 [tables.trips]
@@ -746,6 +760,8 @@ filter = "region in ('eu-west', 'eu-north')"
         );
         assert_eq!(tr.delete_policy, Some(DeletePolicy::Soft));
         assert_eq!(tr.tombstone_retention, Some(None));
+        assert_eq!(tr.on_schema_change, Some(OnSchemaChange::Freeze));
+        assert_eq!(t.on_schema_change, Some(OnSchemaChange::Stop));
         assert_eq!(
             c.table_at(&parse_location("s3://lake/wh/trips").unwrap())
                 .map(|t| t.id.as_str()),
@@ -973,6 +989,7 @@ filter = "region in ('eu-west', 'eu-north')"
     fn bad_values_are_rejected() {
         for (snippet, key) in [
             ("delete_mode = \"archive\"", "delete_mode"),
+            ("on_schema_change = \"ignore\"", "on_schema_change"),
             ("landing_retention = \"7 days\"", "landing_retention"),
             ("tombstone_retention = \"-1d\"", "tombstone_retention"),
             ("key_columns = []", "key_columns"),

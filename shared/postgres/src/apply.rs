@@ -238,12 +238,7 @@ impl Applier {
                 .await
                 .map_err(db(format!("{table}: creating {reg}")))?;
         }
-        for s in &p.ddl {
-            info!(table = %table, ddl = %s, "schema change");
-            tx.batch_execute(s)
-                .await
-                .map_err(db(format!("{table}: {s}")))?;
-        }
+        crate::history::run_ddl(&tx, spec, names, &p).await?;
         tx.commit()
             .await
             .map_err(db(format!("{table}: commit DDL")))?;
@@ -354,6 +349,7 @@ impl Applier {
         let names = spec.validate()?;
         let incoming = analyze(spec, schema)?;
         let layout = self.ensure(spec, &names, &incoming).await?;
+        let incoming = incoming.projected(&layout);
         let mut copy_plan = copy_plan(&layout, &incoming, load_id)?;
         let lock_ms = self.options.lock_timeout.as_millis();
         let chunk = self.options.copy_chunk_bytes.max(4096);

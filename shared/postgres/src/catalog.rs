@@ -57,6 +57,7 @@ pub(crate) async fn read_catalog<C: GenericClient + Sync>(
         &names.landing,
         &names.tombstones,
         &names.registry,
+        &names.history,
     ]
     .iter()
     .map(|i| i.as_str().to_string())

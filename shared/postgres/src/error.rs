@@ -99,6 +99,43 @@ pub enum PgError {
         incoming: String,
     },
 
+    /// `on_schema_change = freeze`: an incoming type the frozen staging column cannot hold.
+    #[error(
+        "table {table}{}: column {column:?} is {existing} in the frozen staging table \
+         (on_schema_change = freeze), which cannot hold the incoming {incoming}; \
+         table stopped, nothing written",
+        at_instant(instant)
+    )]
+    SchemaFrozen {
+        /// Qualified staging table.
+        table: String,
+        /// The instant(s) being applied, when the caller named them.
+        instant: Option<String>,
+        /// Column name.
+        column: String,
+        /// The column's type in staging.
+        existing: String,
+        /// The incoming type: PostgreSQL mapping and Arrow type.
+        incoming: String,
+    },
+
+    /// `on_schema_change = stop`: the incoming schema needs DDL on staging.
+    #[error(
+        "table {table}{}: the incoming schema needs {} (on_schema_change = stop); \
+         table stopped before anything was written: set on_schema_change = \"evolve\" and \
+         run again to apply it",
+        at_instant(instant),
+        changes.join("; ")
+    )]
+    SchemaChangeStopped {
+        /// Qualified staging table.
+        table: String,
+        /// The instant(s) being applied, when the caller named them.
+        instant: Option<String>,
+        /// The changes, e.g. `new column "note" text`, `column "ts" integer -> bigint`.
+        changes: Vec<String>,
+    },
+
     /// A record-key column of the staging table is absent from the incoming batches.
     #[error(
         "table {table}: record-key column {column:?} is missing from the incoming batches; table not changed"
@@ -178,6 +215,13 @@ pub enum PgError {
     },
 }
 
+fn at_instant(instant: &Option<String>) -> String {
+    instant
+        .as_deref()
+        .map(|i| format!(" at instant {i}"))
+        .unwrap_or_default()
+}
+
 impl PgError {
     /// Wrap a driver error with what was being done.
     pub fn db(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
@@ -220,6 +264,8 @@ impl PgError {
         matches!(
             self,
             PgError::IncompatibleType { .. }
+                | PgError::SchemaFrozen { .. }
+                | PgError::SchemaChangeStopped { .. }
                 | PgError::KeyColumnDropped { .. }
                 | PgError::KeyMismatch { .. }
                 | PgError::UnsupportedType { .. }

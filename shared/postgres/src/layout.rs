@@ -9,7 +9,7 @@ use arrow_schema::{DataType, Schema};
 use crate::catalog::{Catalog, ExistingTable};
 use crate::error::PgError;
 use crate::ident::Ident;
-use crate::spec::{DeletePolicy, Names, TargetTable};
+use crate::spec::{DeletePolicy, Names, OnSchemaChange, TargetTable};
 use crate::types::{Compat, PgType, compat, describe_incoming};
 
 /// `_hoodie_commit_time`: requested time of the instant that wrote the change.
@@ -78,6 +78,13 @@ pub(crate) struct Incoming {
 impl Incoming {
     pub fn column(&self, ident: &Ident) -> Option<&IncomingColumn> {
         self.columns.iter().find(|c| &c.ident == ident)
+    }
+
+    /// The columns `layout` has (under `on_schema_change = freeze`, columns new in the
+    /// incoming schema are not loaded).
+    pub fn projected(mut self, layout: &TableLayout) -> Incoming {
+        self.columns.retain(|c| layout.column(&c.ident).is_some());
+        self
     }
 }
 
@@ -251,12 +258,52 @@ impl TableLayout {
     }
 }
 
+/// Why a DDL statement runs (recorded in the schema history).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DdlReason {
+    /// A table (or its index) created.
+    Created,
+    /// A change column added.
+    NewColumn,
+    /// A column's type widened.
+    Widening,
+    /// A column of this crate's own (`_hps_…`) added.
+    Internal,
+}
+
+impl DdlReason {
+    /// The history's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DdlReason::Created => "created",
+            DdlReason::NewColumn => "new column",
+            DdlReason::Widening => "widening",
+            DdlReason::Internal => "internal column",
+        }
+    }
+}
+
+/// One planned DDL statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Ddl {
+    /// The table it changes (unqualified, in the target's schema).
+    pub target: Ident,
+    /// The statement.
+    pub sql: String,
+    /// Why.
+    pub reason: DdlReason,
+    /// What changes, for messages: `new column "note" text`, `column "ts" integer -> bigint`.
+    pub change: String,
+}
+
 /// The DDL to run (in order) and the layout once it ran.
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub create_schema: bool,
     pub create_registry: bool,
-    pub ddl: Vec<String>,
+    /// The schema history table is missing and there is DDL to record.
+    pub create_history: bool,
+    pub ddl: Vec<Ddl>,
     pub layout: TableLayout,
 }
 
@@ -338,47 +385,106 @@ fn key_list(key: &[Ident]) -> String {
         .join(", ")
 }
 
-/// Plan the DDL bringing the catalog to the incoming schema.
+/// What one planning step needs to know about the target.
+struct Ctx<'a> {
+    spec: &'a TargetTable,
+    names: &'a Names,
+    incoming: &'a Incoming,
+    /// `spec.display_name()` (messages).
+    table: String,
+}
+
+impl Ctx<'_> {
+    fn is_key(&self, n: &Ident) -> bool {
+        self.incoming.key.contains(n)
+    }
+
+    fn instant(&self) -> Option<String> {
+        self.spec.source.as_ref().and_then(|s| s.instant.clone())
+    }
+}
+
+/// The tables that exist, checked: plain tables, a partitioned landing table, and primary
+/// keys equal to the configured record key.
+struct Existing<'a> {
+    staging: Option<&'a ExistingTable>,
+    landing: Option<&'a ExistingTable>,
+    tombs: Option<&'a ExistingTable>,
+}
+
+/// The change columns the tables are to have, in staging order, with staging's types.
+type Desired = Vec<(Ident, PgType)>;
+
+/// Plan the DDL bringing the catalog to the incoming schema, under `spec.on_schema_change`.
 pub(crate) fn plan(
     spec: &TargetTable,
     names: &Names,
     incoming: &Incoming,
     cat: &Catalog,
 ) -> Result<Plan, PgError> {
-    let table = spec.display_name();
-    let staging = cat.table(names.staging.as_str());
-    let landing = cat.table(names.landing.as_str());
-    let tombs = cat.table(names.tombstones.as_str());
-    let hard = spec.delete_policy == DeletePolicy::Hard;
+    let cx = Ctx {
+        spec,
+        names,
+        incoming,
+        table: spec.display_name(),
+    };
+    let existing = existing_tables(&cx, cat)?;
+    let desired = desired_columns(&cx, existing.staging)?;
+    let mut ddl = staging_ddl(&cx, existing.staging, &desired)?;
+    if existing.staging.is_some() {
+        check_stop(&cx, &ddl)?;
+    }
+    let landing_types = landing_ddl(&cx, existing.landing, &desired, &mut ddl)?;
+    let layout = build_layout(&cx, &desired, &landing_types)?;
+    if spec.delete_policy == DeletePolicy::Hard {
+        tombstone_ddl(&cx, existing.tombs, &layout, &mut ddl)?;
+    }
+    Ok(Plan {
+        create_schema: !cat.schema_exists,
+        create_registry: cat.table(names.registry.as_str()).is_none(),
+        create_history: !ddl.is_empty() && cat.table(names.history.as_str()).is_none(),
+        ddl,
+        layout,
+    })
+}
 
-    for (t, name) in [(staging, &names.staging), (tombs, &names.tombstones)] {
+/// The existing tables of the target, checked.
+fn existing_tables<'a>(cx: &Ctx<'_>, cat: &'a Catalog) -> Result<Existing<'a>, PgError> {
+    let names = cx.names;
+    let e = Existing {
+        staging: cat.table(names.staging.as_str()),
+        landing: cat.table(names.landing.as_str()),
+        tombs: cat.table(names.tombstones.as_str()),
+    };
+    for (t, name) in [(e.staging, &names.staging), (e.tombs, &names.tombstones)] {
         if let Some(t) = t
             && t.relkind != "r"
         {
             return Err(PgError::InvalidSchema {
-                table: table.clone(),
+                table: cx.table.clone(),
                 reason: format!("{name} exists but is not a plain table"),
             });
         }
     }
-    if let Some(l) = landing
+    if let Some(l) = e.landing
         && l.relkind != "p"
     {
         return Err(PgError::InvalidSchema {
-            table: table.clone(),
+            table: cx.table.clone(),
             reason: format!("{} exists but is not a partitioned table", names.landing),
         });
     }
-
     // the staging primary key must be the configured record key
-    let key_names: Vec<String> = incoming
+    let key_names: Vec<String> = cx
+        .incoming
         .key
         .iter()
         .map(|k| k.as_str().to_string())
         .collect();
+    let hard = cx.spec.delete_policy == DeletePolicy::Hard;
     for (t, what) in [
-        (staging, &names.staging),
-        (if hard { tombs } else { None }, &names.tombstones),
+        (e.staging, &names.staging),
+        (if hard { e.tombs } else { None }, &names.tombstones),
     ] {
         if let Some(t) = t
             && t.primary_key != key_names
@@ -390,9 +496,14 @@ pub(crate) fn plan(
             });
         }
     }
+    Ok(e)
+}
 
-    // desired change columns: existing staging order, then new incoming columns
-    let mut desired: Vec<(Ident, PgType)> = Vec::new();
+/// The desired change columns: existing staging order, then new incoming columns (none under
+/// `freeze` once staging exists), existing types widened where the incoming type needs it.
+fn desired_columns(cx: &Ctx<'_>, staging: Option<&ExistingTable>) -> Result<Desired, PgError> {
+    let frozen = staging.is_some() && cx.spec.on_schema_change == OnSchemaChange::Freeze;
+    let mut desired: Desired = Vec::new();
     if let Some(s) = staging {
         for c in &s.columns {
             if c.name.starts_with(HPS_PREFIX) {
@@ -401,93 +512,146 @@ pub(crate) fn plan(
             desired.push((Ident::new(&c.name)?, c.ty.clone()));
         }
     }
-    for ic in &incoming.columns {
+    for ic in &cx.incoming.columns {
         match desired.iter_mut().find(|(n, _)| n == &ic.ident) {
+            None if frozen => {} // not loaded: projected out of the COPY
             None => desired.push((ic.ident.clone(), ic.pg_type.clone())),
-            Some((_, existing)) => {
-                if ic.data_type == DataType::Null {
-                    continue; // an all-null column fits any type
+            Some(_) if ic.data_type == DataType::Null => {} // an all-null column fits any type
+            Some((_, existing)) => match compat(existing, &ic.pg_type) {
+                Compat::Same | Compat::Fits => {}
+                Compat::Widen(_) if frozen => {
+                    return Err(PgError::SchemaFrozen {
+                        table: cx.table.clone(),
+                        instant: cx.instant(),
+                        column: ic.arrow_name.clone(),
+                        existing: existing.sql(),
+                        incoming: describe_incoming(&ic.data_type),
+                    });
                 }
-                match compat(existing, &ic.pg_type) {
-                    Compat::Same | Compat::Fits => {}
-                    Compat::Widen(t) => *existing = t,
-                    Compat::Incompatible => {
-                        return Err(PgError::IncompatibleType {
-                            table,
-                            column: ic.arrow_name.clone(),
-                            existing: existing.sql(),
-                            incoming: describe_incoming(&ic.data_type),
-                        });
-                    }
+                Compat::Widen(t) => *existing = t,
+                Compat::Incompatible => {
+                    return Err(PgError::IncompatibleType {
+                        table: cx.table.clone(),
+                        column: ic.arrow_name.clone(),
+                        existing: existing.sql(),
+                        incoming: describe_incoming(&ic.data_type),
+                    });
                 }
-            }
+            },
         }
     }
+    Ok(desired)
+}
 
+/// `on_schema_change = stop`: refuse DDL that changes an existing staging table's columns.
+fn check_stop(cx: &Ctx<'_>, staging_ddl: &[Ddl]) -> Result<(), PgError> {
+    if cx.spec.on_schema_change != OnSchemaChange::Stop {
+        return Ok(());
+    }
+    let changes: Vec<String> = staging_ddl
+        .iter()
+        .filter(|d| matches!(d.reason, DdlReason::NewColumn | DdlReason::Widening))
+        .map(|d| d.change.clone())
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(PgError::SchemaChangeStopped {
+        table: cx.table.clone(),
+        instant: cx.instant(),
+        changes,
+    })
+}
+
+/// CREATE or evolve staging.
+fn staging_ddl(
+    cx: &Ctx<'_>,
+    staging: Option<&ExistingTable>,
+    desired: &Desired,
+) -> Result<Vec<Ddl>, PgError> {
+    let staging_q = cx.names.staging_q();
     let mut ddl = Vec::new();
-    let mut landing_types: HashMap<Ident, PgType> = HashMap::new();
-    let is_key = |n: &Ident| incoming.key.contains(n);
-
-    // staging
-    let staging_q = names.staging_q();
     match staging {
         None => {
             let mut defs: Vec<String> = desired
                 .iter()
-                .map(|(n, t)| column_def(n, t, is_key(n)))
+                .map(|(n, t)| column_def(n, t, cx.is_key(n)))
                 .collect();
-            for (n, sql, _) in internal_columns(Kind::Staging, spec.delete_policy) {
+            for (n, sql, _) in internal_columns(Kind::Staging, cx.spec.delete_policy) {
                 defs.push(format!("{} {sql}", Ident::new(n)?));
             }
-            defs.push(format!("PRIMARY KEY ({})", key_list(&incoming.key)));
-            ddl.push(format!(
-                "CREATE TABLE {staging_q} (\n  {}\n) WITH (fillfactor = {})",
-                defs.join(",\n  "),
-                spec.fillfactor
-            ));
+            defs.push(format!("PRIMARY KEY ({})", key_list(&cx.incoming.key)));
+            ddl.push(Ddl {
+                target: cx.names.staging.clone(),
+                sql: format!(
+                    "CREATE TABLE {staging_q} (\n  {}\n) WITH (fillfactor = {})",
+                    defs.join(",\n  "),
+                    cx.spec.fillfactor
+                ),
+                reason: DdlReason::Created,
+                change: format!("table {staging_q} created"),
+            });
         }
-        Some(s) => evolve(
-            &mut ddl,
-            &table,
-            &staging_q,
-            s,
-            &desired,
-            Kind::Staging,
-            spec.delete_policy,
-            incoming,
-            None,
-        )?,
+        Some(s) => {
+            let target = Evolving {
+                name: &cx.names.staging,
+                qname: &staging_q,
+                existing: s,
+                kind: Kind::Staging,
+            };
+            evolve(cx, &target, desired, &mut ddl, None)?;
+        }
     }
+    Ok(ddl)
+}
 
-    // landing (partitioned by load; partitions are created per load)
-    let landing_q = names.landing_q();
+/// CREATE or evolve landing (partitioned by load; partitions are created per load); returns
+/// the landing types that differ from staging's (a wider column left as it is).
+fn landing_ddl(
+    cx: &Ctx<'_>,
+    landing: Option<&ExistingTable>,
+    desired: &Desired,
+    ddl: &mut Vec<Ddl>,
+) -> Result<HashMap<Ident, PgType>, PgError> {
+    let landing_q = cx.names.landing_q();
+    let mut landing_types = HashMap::new();
     match landing {
         None => {
             let mut defs: Vec<String> = Vec::new();
-            for (n, sql, _) in internal_columns(Kind::Landing, spec.delete_policy) {
+            for (n, sql, _) in internal_columns(Kind::Landing, cx.spec.delete_policy) {
                 defs.push(format!("{} {sql}", Ident::new(n)?));
             }
             defs.extend(desired.iter().map(|(n, t)| column_def(n, t, false)));
-            ddl.push(format!(
-                "CREATE TABLE {landing_q} (\n  {}\n) PARTITION BY LIST ({})",
-                defs.join(",\n  "),
-                Ident::new(HPS_LOAD_SEQ)?
-            ));
+            ddl.push(Ddl {
+                target: cx.names.landing.clone(),
+                sql: format!(
+                    "CREATE TABLE {landing_q} (\n  {}\n) PARTITION BY LIST ({})",
+                    defs.join(",\n  "),
+                    Ident::new(HPS_LOAD_SEQ)?
+                ),
+                reason: DdlReason::Created,
+                change: format!("table {landing_q} created"),
+            });
         }
-        Some(l) => evolve(
-            &mut ddl,
-            &table,
-            &landing_q,
-            l,
-            &desired,
-            Kind::Landing,
-            spec.delete_policy,
-            incoming,
-            Some(&mut landing_types),
-        )?,
+        Some(l) => {
+            let target = Evolving {
+                name: &cx.names.landing,
+                qname: &landing_q,
+                existing: l,
+                kind: Kind::Landing,
+            };
+            evolve(cx, &target, desired, ddl, Some(&mut landing_types))?;
+        }
     }
+    Ok(landing_types)
+}
 
-    // the layout (needed for the tombstone subset)
+/// The layout once the DDL ran; `landing_types` are landing's types where they differ.
+fn build_layout(
+    cx: &Ctx<'_>,
+    desired: &Desired,
+    landing_types: &HashMap<Ident, PgType>,
+) -> Result<TableLayout, PgError> {
     let columns: Vec<LayoutColumn> = desired
         .iter()
         .map(|(n, t)| LayoutColumn {
@@ -500,7 +664,7 @@ pub(crate) fn plan(
         (Ident::new(COL_COMMIT_TIME)?, PgType::Text),
         (Ident::new(HPS_SEQNO_KEY)?, PgType::Text),
     ];
-    for o in &incoming.ordering {
+    for o in &cx.incoming.ordering {
         if version.iter().any(|(n, _)| n == o) {
             continue;
         }
@@ -511,87 +675,107 @@ pub(crate) fn plan(
             .unwrap_or(PgType::Text);
         version.push((o.clone(), t));
     }
-    let layout = TableLayout {
-        names: names.clone(),
+    Ok(TableLayout {
+        names: cx.names.clone(),
         columns,
-        key: incoming.key.clone(),
-        ordering: incoming.ordering.clone(),
-        delete_policy: spec.delete_policy,
+        key: cx.incoming.key.clone(),
+        ordering: cx.incoming.ordering.clone(),
+        delete_policy: cx.spec.delete_policy,
         version,
-    };
-
-    // tombstones (hard delete)
-    if hard {
-        let tomb_q = names.tombstones_q();
-        let tcols: Vec<(Ident, PgType)> = layout
-            .tombstone_columns()
-            .into_iter()
-            .map(|c| (c.name.clone(), c.staging_type.clone()))
-            .collect();
-        match tombs {
-            None => {
-                let mut defs: Vec<String> = tcols
-                    .iter()
-                    .map(|(n, t)| column_def(n, t, is_key(n)))
-                    .collect();
-                for (n, sql, _) in internal_columns(Kind::Tombstones, spec.delete_policy) {
-                    defs.push(format!("{} {sql}", Ident::new(n)?));
-                }
-                defs.push(format!("PRIMARY KEY ({})", key_list(&incoming.key)));
-                ddl.push(format!(
-                    "CREATE TABLE {tomb_q} (\n  {}\n)",
-                    defs.join(",\n  ")
-                ));
-                ddl.push(format!(
-                    "CREATE INDEX ON {tomb_q} ({})",
-                    Ident::new(HPS_DELETED_AT)?
-                ));
-            }
-            Some(t) => evolve(
-                &mut ddl,
-                &table,
-                &tomb_q,
-                t,
-                &tcols,
-                Kind::Tombstones,
-                spec.delete_policy,
-                incoming,
-                None,
-            )?,
-        }
-    }
-
-    let create_registry = cat.table(names.registry.as_str()).is_none();
-    Ok(Plan {
-        create_schema: !cat.schema_exists,
-        create_registry,
-        ddl,
-        layout,
     })
 }
 
-/// ADD / ALTER TYPE statements for an existing table.
-#[allow(clippy::too_many_arguments)]
-fn evolve(
-    ddl: &mut Vec<String>,
-    table: &str,
-    qname: &str,
-    existing: &ExistingTable,
-    desired: &[(Ident, PgType)],
+/// CREATE or evolve the tombstone table (hard deletes).
+fn tombstone_ddl(
+    cx: &Ctx<'_>,
+    tombs: Option<&ExistingTable>,
+    layout: &TableLayout,
+    ddl: &mut Vec<Ddl>,
+) -> Result<(), PgError> {
+    let tomb_q = cx.names.tombstones_q();
+    let tcols: Desired = layout
+        .tombstone_columns()
+        .into_iter()
+        .map(|c| (c.name.clone(), c.staging_type.clone()))
+        .collect();
+    match tombs {
+        None => {
+            let mut defs: Vec<String> = tcols
+                .iter()
+                .map(|(n, t)| column_def(n, t, cx.is_key(n)))
+                .collect();
+            for (n, sql, _) in internal_columns(Kind::Tombstones, cx.spec.delete_policy) {
+                defs.push(format!("{} {sql}", Ident::new(n)?));
+            }
+            defs.push(format!("PRIMARY KEY ({})", key_list(&cx.incoming.key)));
+            let created = |sql: String| Ddl {
+                target: cx.names.tombstones.clone(),
+                sql,
+                reason: DdlReason::Created,
+                change: format!("table {tomb_q} created"),
+            };
+            ddl.push(created(format!(
+                "CREATE TABLE {tomb_q} (\n  {}\n)",
+                defs.join(",\n  ")
+            )));
+            ddl.push(created(format!(
+                "CREATE INDEX ON {tomb_q} ({})",
+                Ident::new(HPS_DELETED_AT)?
+            )));
+        }
+        Some(t) => {
+            let target = Evolving {
+                name: &cx.names.tombstones,
+                qname: &tomb_q,
+                existing: t,
+                kind: Kind::Tombstones,
+            };
+            evolve(cx, &target, &tcols, ddl, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// An existing table being brought to the desired columns.
+struct Evolving<'a> {
+    name: &'a Ident,
+    qname: &'a str,
+    existing: &'a ExistingTable,
     kind: Kind,
-    policy: DeletePolicy,
-    incoming: &Incoming,
+}
+
+/// ADD / ALTER TYPE statements for an existing table; `actual_types` collects the columns
+/// left wider than desired.
+fn evolve(
+    cx: &Ctx<'_>,
+    t: &Evolving<'_>,
+    desired: &[(Ident, PgType)],
+    ddl: &mut Vec<Ddl>,
     mut actual_types: Option<&mut HashMap<Ident, PgType>>,
 ) -> Result<(), PgError> {
-    for (n, sql, ty) in internal_columns(kind, policy) {
-        match existing.column(n) {
-            None => ddl.push(format!(
-                "ALTER TABLE {qname} ADD COLUMN {} {sql}",
-                Ident::new(n)?
-            )),
+    let qname = t.qname;
+    let push = |ddl: &mut Vec<Ddl>, sql: String, reason: DdlReason, change: String| {
+        ddl.push(Ddl {
+            target: t.name.clone(),
+            sql,
+            reason,
+            change,
+        })
+    };
+    for (n, sql, ty) in internal_columns(t.kind, cx.spec.delete_policy) {
+        match t.existing.column(n) {
+            None => {
+                let n = Ident::new(n)?;
+                push(
+                    ddl,
+                    format!("ALTER TABLE {qname} ADD COLUMN {n} {sql}"),
+                    DdlReason::Internal,
+                    format!("internal column {n} in {qname}"),
+                );
+            }
             Some(c) if c.ty != ty => {
                 return Err(PgError::InvalidSchema {
-                    table: table.to_string(),
+                    table: cx.table.clone(),
                     reason: format!("{qname}.{n} is {} but this crate needs {}", c.ty, ty),
                 });
             }
@@ -599,11 +783,16 @@ fn evolve(
         }
     }
     for (n, want) in desired {
-        match existing.column(n.as_str()) {
-            None => ddl.push(format!(
-                "ALTER TABLE {qname} ADD COLUMN {}",
-                column_def(n, want, false)
-            )),
+        match t.existing.column(n.as_str()) {
+            None => push(
+                ddl,
+                format!(
+                    "ALTER TABLE {qname} ADD COLUMN {}",
+                    column_def(n, want, false)
+                ),
+                DdlReason::NewColumn,
+                format!("new column {n} {want}"),
+            ),
             Some(c) => match compat(&c.ty, want) {
                 Compat::Same => {}
                 Compat::Fits => {
@@ -611,19 +800,20 @@ fn evolve(
                         m.insert(n.clone(), c.ty.clone());
                     }
                 }
-                Compat::Widen(t) => {
-                    ddl.push(format!(
-                        "ALTER TABLE {qname} ALTER COLUMN {n} TYPE {}",
-                        t.sql()
-                    ));
-                }
+                Compat::Widen(w) => push(
+                    ddl,
+                    format!("ALTER TABLE {qname} ALTER COLUMN {n} TYPE {}", w.sql()),
+                    DdlReason::Widening,
+                    format!("column {n} {} -> {w}", c.ty),
+                ),
                 Compat::Incompatible => {
-                    let incoming_desc = incoming
+                    let incoming_desc = cx
+                        .incoming
                         .column(n)
                         .map(|ic| describe_incoming(&ic.data_type))
                         .unwrap_or_else(|| want.sql());
                     return Err(PgError::IncompatibleType {
-                        table: table.to_string(),
+                        table: cx.table.clone(),
                         column: n.as_str().to_string(),
                         existing: format!("{} (in {qname})", c.ty),
                         incoming: incoming_desc,
@@ -670,9 +860,17 @@ mod tests {
         let p = plan(&sp, &names, &inc, &Catalog::default()).unwrap();
         assert!(p.create_schema && p.create_registry);
         assert_eq!(p.ddl.len(), 4, "{:#?}", p.ddl); // staging, landing, tombstones + index
-        assert!(p.ddl[0].contains("PRIMARY KEY (\"id\")"));
-        assert!(p.ddl[0].contains("\"_hoodie_commit_time\" text COLLATE \"C\""));
-        assert!(p.ddl[1].contains("PARTITION BY LIST (\"_hps_load_seq\")"));
+        assert!(p.ddl[0].sql.contains("PRIMARY KEY (\"id\")"));
+        assert!(
+            p.ddl[0]
+                .sql
+                .contains("\"_hoodie_commit_time\" text COLLATE \"C\"")
+        );
+        assert!(
+            p.ddl[1]
+                .sql
+                .contains("PARTITION BY LIST (\"_hps_load_seq\")")
+        );
         let v: Vec<&str> = p.layout.version.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(v, vec![COL_COMMIT_TIME, HPS_SEQNO_KEY, "ts"]);
     }
@@ -731,6 +929,122 @@ mod tests {
         }
     }
 
+    /// A catalog where staging `t` (soft deletes) and its landing table have meta, `id`
+    /// bigint, `ts` integer and `name` text.
+    fn soft_catalog(names: &Names) -> Catalog {
+        let meta = [
+            COL_COMMIT_TIME,
+            COL_COMMIT_SEQNO,
+            COL_RECORD_KEY,
+            COL_PARTITION_PATH,
+            COL_FILE_NAME,
+        ];
+        let mut cols: Vec<(&str, PgType)> = meta.iter().map(|m| (*m, PgType::Text)).collect();
+        cols.push(("id", PgType::Int8));
+        cols.push(("ts", PgType::Int4));
+        cols.push(("name", PgType::Text));
+        let mut st = cols.clone();
+        for (n, _, t) in internal_columns(Kind::Staging, DeletePolicy::Soft) {
+            st.push((n, t));
+        }
+        let mut ld = cols.clone();
+        for (n, _, t) in internal_columns(Kind::Landing, DeletePolicy::Soft) {
+            ld.push((n, t));
+        }
+        let mut cat = Catalog {
+            schema_exists: true,
+            tables: HashMap::new(),
+        };
+        cat.tables.insert("t".into(), existing(&st, "r", &["id"]));
+        cat.tables
+            .insert("t__landing".into(), existing(&ld, "p", &[]));
+        cat.tables
+            .insert(names.registry.as_str().into(), existing(&[], "r", &[]));
+        cat
+    }
+
+    #[test]
+    fn schema_change_modes() {
+        let evolved = schema(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("ts", DataType::Int64, true),
+            Field::new("extra", DataType::Float64, true),
+        ]);
+        // freeze: no DDL, the new column projected out, the widening refused by name
+        let sp = spec()
+            .with_delete_policy(DeletePolicy::Soft)
+            .with_on_schema_change(OnSchemaChange::Freeze);
+        let names = sp.validate().unwrap();
+        let cat = soft_catalog(&names);
+        let added = schema(vec![
+            Field::new("id", DataType::Int32, true),
+            Field::new("ts", DataType::Int32, true),
+            Field::new("extra", DataType::Float64, true),
+        ]);
+        let inc = analyze(&sp, &added).unwrap();
+        let p = plan(&sp, &names, &inc, &cat).unwrap();
+        assert!(p.is_noop(), "{:#?}", p.ddl);
+        assert!(p.layout.column(&Ident::new("extra").unwrap()).is_none());
+        let proj = inc.projected(&p.layout);
+        let kept: Vec<&str> = proj.columns.iter().map(|c| c.arrow_name.as_str()).collect();
+        assert!(kept.contains(&"ts") && !kept.contains(&"extra"), "{kept:?}");
+        match plan(&sp, &names, &analyze(&sp, &evolved).unwrap(), &cat) {
+            Err(e @ PgError::SchemaFrozen { .. }) => {
+                let m = e.to_string();
+                assert!(
+                    m.contains("\"ts\"") && m.contains("integer") && m.contains("bigint"),
+                    "{m}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // stop: every change named, with the instant the caller gave
+        let mut sp = sp.with_on_schema_change(OnSchemaChange::Stop);
+        sp.source = Some(crate::spec::ChangeSource {
+            table_id: "t".into(),
+            instant: Some("20240102000000000".into()),
+        });
+        match plan(&sp, &names, &analyze(&sp, &evolved).unwrap(), &cat) {
+            Err(e @ PgError::SchemaChangeStopped { .. }) => {
+                let m = e.to_string();
+                assert!(m.contains("at instant 20240102000000000"), "{m}");
+                assert!(m.contains("new column \"extra\" double precision"), "{m}");
+                assert!(m.contains("column \"ts\" integer -> bigint"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // stop lets an unchanged schema and a fresh table through
+        let same = schema(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("ts", DataType::Int32, true),
+        ]);
+        assert!(
+            plan(&sp, &names, &analyze(&sp, &same).unwrap(), &cat)
+                .unwrap()
+                .is_noop()
+        );
+        let fresh = plan(
+            &sp,
+            &names,
+            &analyze(&sp, &evolved).unwrap(),
+            &Catalog::default(),
+        )
+        .unwrap();
+        assert!(fresh.create_history);
+        assert!(fresh.ddl.iter().all(|d| d.reason == DdlReason::Created));
+        // evolve: the reasons the history records
+        let sp = sp.with_on_schema_change(OnSchemaChange::Evolve);
+        let p = plan(&sp, &names, &analyze(&sp, &evolved).unwrap(), &cat).unwrap();
+        let staging: Vec<DdlReason> = p
+            .ddl
+            .iter()
+            .filter(|d| d.target == names.staging)
+            .map(|d| d.reason)
+            .collect();
+        assert_eq!(staging, vec![DdlReason::Widening, DdlReason::NewColumn]);
+        assert!(p.create_history);
+    }
+
     #[test]
     fn evolution_plans() {
         let sp = spec().with_delete_policy(DeletePolicy::Soft);
@@ -784,12 +1098,10 @@ mod tests {
         assert!(
             p.ddl
                 .iter()
-                .any(|d| d == "ALTER TABLE \"hudi\".\"t\" ALTER COLUMN \"ts\" TYPE bigint")
+                .any(|d| d.sql == "ALTER TABLE \"hudi\".\"t\" ALTER COLUMN \"ts\" TYPE bigint")
         );
-        assert!(
-            p.ddl.iter().any(|d| d
-                == "ALTER TABLE \"hudi\".\"t__landing\" ADD COLUMN \"extra\" double precision")
-        );
+        assert!(p.ddl.iter().any(|d| d.sql
+            == "ALTER TABLE \"hudi\".\"t__landing\" ADD COLUMN \"extra\" double precision"));
         assert!(p.layout.column(&Ident::new("name").unwrap()).is_some());
 
         // narrower incoming int fits without DDL

@@ -33,6 +33,7 @@ mod config;
 mod conn;
 mod copy;
 mod error;
+mod history;
 mod ident;
 mod layout;
 mod spec;
@@ -46,6 +47,7 @@ pub use config::{ConnectOptions, Secret, SslMode};
 pub use conn::{ConnectionManager, Connector};
 pub use copy::{json_text, seqno_key};
 pub use error::{BoxError, PgError};
+pub use history::{SchemaChange, schema_history};
 pub use hps_retry::RetryPolicy;
 pub use ident::{Ident, MAX_IDENT_BYTES, quote_ident, sanitize_table_name};
 pub use layout::{
@@ -54,7 +56,8 @@ pub use layout::{
     HPS_PREFIX, HPS_ROW, HPS_SEQNO_KEY, LayoutColumn, TableLayout,
 };
 pub use spec::{
-    DEFAULT_SCHEMA, DeletePolicy, LANDING_REGISTRY, LandingRetention, Names, TargetTable,
+    ChangeSource, DEFAULT_SCHEMA, DeletePolicy, LANDING_REGISTRY, LandingRetention, Names,
+    OnSchemaChange, SCHEMA_HISTORY, TargetTable,
 };
 pub use types::{Compat, PgType, compat};
 

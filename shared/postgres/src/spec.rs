@@ -11,6 +11,55 @@ pub const DEFAULT_SCHEMA: &str = "hudi";
 /// Registry of landing partitions (one per schema).
 pub const LANDING_REGISTRY: &str = "hudi_sync_landing_loads";
 
+/// Schema history: every DDL statement the sync applied (one per schema).
+pub const SCHEMA_HISTORY: &str = "hps_schema_history";
+
+/// What happens when the incoming schema needs DDL on an existing staging table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnSchemaChange {
+    /// Add new columns, widen types (and the landing and tombstone tables with them).
+    #[default]
+    Evolve,
+    /// Never change staging once it exists: new columns are not loaded, a type staging can
+    /// hold is loaded, one it cannot hold stops the table.
+    Freeze,
+    /// Stop the table before anything is written when a change would need DDL.
+    Stop,
+}
+
+impl OnSchemaChange {
+    /// The configuration spelling: `evolve`, `freeze` or `stop`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnSchemaChange::Evolve => "evolve",
+            OnSchemaChange::Freeze => "freeze",
+            OnSchemaChange::Stop => "stop",
+        }
+    }
+
+    /// Parse the configuration spelling.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "evolve" => Ok(OnSchemaChange::Evolve),
+            "freeze" => Ok(OnSchemaChange::Freeze),
+            "stop" => Ok(OnSchemaChange::Stop),
+            other => Err(format!(
+                "{other:?}: expected \"evolve\", \"freeze\" or \"stop\""
+            )),
+        }
+    }
+}
+
+/// Where the batches of an apply come from, recorded with the DDL it runs
+/// (the schema history) and named in its schema-change errors.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ChangeSource {
+    /// The caller's table id.
+    pub table_id: String,
+    /// The instant (or `first..last` range of instants) being applied, when known.
+    pub instant: Option<String>,
+}
+
 /// What a delete does to the staging row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DeletePolicy {
@@ -59,6 +108,10 @@ pub struct TargetTable {
     pub tombstone_retention: Option<Duration>,
     /// `fillfactor` of the staging table (HOT updates; 100 = none reserved).
     pub fillfactor: u8,
+    /// What a schema change that needs DDL on an existing staging table does.
+    pub on_schema_change: OnSchemaChange,
+    /// The table id and instant of the batches (schema history and error messages).
+    pub source: Option<ChangeSource>,
 }
 
 impl TargetTable {
@@ -77,7 +130,15 @@ impl TargetTable {
             landing_retention: LandingRetention::default(),
             tombstone_retention: Some(Duration::from_secs(30 * 24 * 3600)),
             fillfactor: 70,
+            on_schema_change: OnSchemaChange::default(),
+            source: None,
         }
+    }
+
+    /// Set what a schema change does.
+    pub fn with_on_schema_change(mut self, m: OnSchemaChange) -> Self {
+        self.on_schema_change = m;
+        self
     }
 
     /// Set the ordering (precombine) columns.
@@ -133,12 +194,14 @@ impl TargetTable {
             landing: Ident::new(&self.landing)?,
             tombstones: Ident::new(&self.tombstones)?,
             registry: Ident::new(LANDING_REGISTRY)?,
+            history: Ident::new(SCHEMA_HISTORY)?,
         };
         let distinct = [
             &names.staging,
             &names.landing,
             &names.tombstones,
             &names.registry,
+            &names.history,
         ];
         for (i, a) in distinct.iter().enumerate() {
             if distinct[i + 1..].contains(a) {
@@ -181,6 +244,8 @@ pub struct Names {
     pub tombstones: Ident,
     /// Landing partition registry.
     pub registry: Ident,
+    /// Schema history.
+    pub history: Ident,
 }
 
 impl Names {
@@ -199,6 +264,10 @@ impl Names {
     /// Qualified registry.
     pub fn registry_q(&self) -> String {
         qualified(&self.schema, &self.registry)
+    }
+    /// Qualified schema history.
+    pub fn history_q(&self) -> String {
+        qualified(&self.schema, &self.history)
     }
 }
 

@@ -256,6 +256,9 @@ pub(crate) struct Run<'p> {
     bookmark: Option<Bookmark>,
     report: PassReport,
     started: Instant,
+    /// Windows of one instant each: set when a schema change stopped a longer window, so
+    /// that the instants before the change are applied and the error names the change's.
+    one_instant: bool,
 }
 
 impl<'p> Run<'p> {
@@ -362,6 +365,7 @@ impl<'p> Run<'p> {
             bookmark: None,
             report: PassReport::default(),
             started: Instant::now(),
+            one_instant: false,
         }
     }
 
@@ -779,6 +783,11 @@ impl<'p> Run<'p> {
                     .await
                     .map(Some);
             }
+            Err(e) if !self.one_instant && narrows(&e, plan) => {
+                info!(error = %e, "a schema change stopped a window of several instants: one instant per window");
+                self.one_instant = true;
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         self.report.remaining_instants = window.instants_after;
@@ -801,6 +810,15 @@ impl<'p> Run<'p> {
             ));
         }
         Ok(None)
+    }
+
+    /// How many instants an incremental window takes at most.
+    fn window_instants(&self) -> usize {
+        match self.mode {
+            PassMode::Step => 1,
+            PassMode::ToLatest if self.one_instant => 1,
+            PassMode::ToLatest => self.pipe.options.max_instants_per_window.max(1),
+        }
     }
 
     /// The snapshot plan as of `until`.
@@ -1092,7 +1110,7 @@ impl<'p> Run<'p> {
                         LoadMode::Upsert
                     };
                     applier
-                        .apply_as(&self.table.spec, &load_id, &schema, stream, Some(&hook), mode)
+                        .apply_as(&self.spec_at(w), &load_id, &schema, stream, Some(&hook), mode)
                         .await
                         .map(|stats| lock(tx_progress).applied = stats)
                 }
@@ -1131,6 +1149,29 @@ impl<'p> Run<'p> {
         self.advance_bookmark().await;
         self.failpoint(failpoint::AFTER_BOOKMARK).await?;
         Ok(())
+    }
+
+    /// The target with the window's instants named (schema history, schema-change errors):
+    /// the instant, or `first..last` of the instants that add rows.
+    fn spec_at(&self, w: &WindowCtx<'_>) -> TargetTable {
+        let times: Vec<&str> = w
+            .plan
+            .instants
+            .iter()
+            .filter(|i| i.adds_rows)
+            .map(|i| i.requested_time.as_str())
+            .collect();
+        let instant = match (times.first(), times.last()) {
+            (Some(a), Some(b)) if a == b => a.to_string(),
+            (Some(a), Some(b)) => format!("{a}..{b}"),
+            _ => w.window_end.requested_time.clone(),
+        };
+        let mut spec = self.table.spec.clone();
+        spec.source = Some(hps_postgres::ChangeSource {
+            table_id: self.id().to_string(),
+            instant: Some(instant),
+        });
+        spec
     }
 
     fn after_commit(
@@ -1334,9 +1375,17 @@ impl Run<'_> {
     }
 }
 
+/// Whether `e` is a schema change refused under `on_schema_change` (freeze or stop) in an
+/// incremental window of several instants that add rows: worth retrying instant by instant.
+fn narrows(e: &SyncError, plan: &IncrementalPlan) -> bool {
+    let refused = matches!(e, SyncError::Postgres { source, .. }
+        if matches!(**source, PgError::SchemaFrozen { .. } | PgError::SchemaChangeStopped { .. }));
+    refused && !plan.snapshot && plan.instants.iter().filter(|i| i.adds_rows).count() > 1
+}
+
 /// Whether planning a new table from the beginning failed only because history is missing
 /// (archived or cleaned), so that a snapshot bootstrap can take its place.
-fn bootstraps_instead(e: &HudiError, fence: &Fence) -> bool {
+pub(crate) fn bootstraps_instead(e: &HudiError, fence: &Fence) -> bool {
     fence.position.is_none() && e.needs_resync() && !matches!(e, HudiError::RewrittenHistory { .. })
 }
 

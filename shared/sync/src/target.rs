@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use hps_hudi::TableConfig;
 use hps_postgres::{
-    COL_PARTITION_PATH, COL_RECORD_KEY, DeletePolicy, LandingRetention, TargetTable,
+    COL_PARTITION_PATH, COL_RECORD_KEY, ChangeSource, DeletePolicy, LandingRetention,
+    OnSchemaChange, TargetTable,
 };
 
 use crate::columns::ColumnMapping;
@@ -33,6 +34,8 @@ pub struct TargetOverrides {
     pub landing_retention: Option<LandingRetention>,
     /// Tombstone retention (`Some(None)`: keep forever).
     pub tombstone_retention: Option<Option<Duration>>,
+    /// What a schema change needing DDL on staging does (default: evolve).
+    pub on_schema_change: Option<OnSchemaChange>,
 }
 
 impl TargetOverrides {
@@ -51,6 +54,7 @@ impl TargetOverrides {
             delete_policy: self.delete_policy.or(base.delete_policy),
             landing_retention: self.landing_retention.or(base.landing_retention),
             tombstone_retention: self.tombstone_retention.or(base.tombstone_retention),
+            on_schema_change: self.on_schema_change.or(base.on_schema_change),
         }
     }
 }
@@ -136,6 +140,13 @@ pub fn derive_target(
     if let Some(r) = overrides.tombstone_retention {
         t.tombstone_retention = r;
     }
+    if let Some(m) = overrides.on_schema_change {
+        t = t.with_on_schema_change(m);
+    }
+    t.source = Some(ChangeSource {
+        table_id: table_id.to_string(),
+        instant: None,
+    });
     t.validate().map_err(|e| err(e.to_string()))?;
     Ok(t)
 }

@@ -13,7 +13,7 @@ use crate::bookmark::Position;
 use crate::error::{SyncError, SyncResult};
 use crate::failpoint;
 use crate::fence::{Fence, FenceStatus};
-use crate::pipeline::{PassMode, PassOutcome, PassReport};
+use crate::pipeline::{PassOutcome, PassReport};
 
 /// What planning the next window gave.
 pub(crate) enum NextWindow {
@@ -153,7 +153,7 @@ impl Run<'_> {
 
     /// The instant the next window ends at: the cursor's window end when a window is partly
     /// applied; else the newest candidate for a snapshot, or the `k`-th candidate (one in a
-    /// step, `max_instants_per_window` otherwise). `None` when there is no candidate.
+    /// step or after a schema change narrowed the windows, `max_instants_per_window` otherwise). `None` when there is no candidate.
     fn window_until(
         &self,
         fence: &Fence,
@@ -167,10 +167,7 @@ impl Run<'_> {
         if snapshot {
             return Some(last.window_time().to_string());
         }
-        let k = match self.mode {
-            PassMode::Step => 1,
-            PassMode::ToLatest => self.pipe.options.max_instants_per_window.max(1),
-        };
+        let k = self.window_instants();
         Some(
             candidates[candidates.len().min(k) - 1]
                 .window_time()
