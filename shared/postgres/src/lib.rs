@@ -35,12 +35,16 @@ mod copy;
 mod error;
 mod ident;
 mod layout;
+mod quarantine;
 mod spec;
 mod sql;
 mod tls;
 mod types;
 
 pub use apply::{Applier, ApplyOptions, ApplyStats, PruneStats, TableKind, TextRow, TxnHook};
+pub use quarantine::{
+    QUARANTINE_SUFFIX, QuarantineRetry, QuarantinedRow, ROW_FORMAT, escape_text, quarantined_batch,
+};
 pub use bulk::{BootstrapSwap, LoadMode, discard_bootstrap, finish_bootstrap};
 pub use config::{ConnectOptions, Secret, SslMode};
 pub use conn::{ConnectionManager, Connector, RetryPolicy};
@@ -53,7 +57,7 @@ pub use layout::{
     HPS_ROW, HPS_SEQNO_KEY, LayoutColumn, TableLayout,
 };
 pub use spec::{
-    DEFAULT_SCHEMA, DeletePolicy, LANDING_REGISTRY, LandingRetention, Names, TargetTable,
+    BadRowPolicy, DEFAULT_SCHEMA, DeletePolicy, LANDING_REGISTRY, LandingRetention, Names, TargetTable,
 };
 pub use types::{Compat, PgType, compat};
 
