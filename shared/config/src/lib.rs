@@ -64,6 +64,12 @@ pub static KEYS: &[Key] = &[
         doc: "how long hard-delete tombstones guard against late, older upserts",
     },
     Key {
+        section: DEFAULTS,
+        name: "on_bad_row",
+        value: "`stop` \\| `quarantine`; `stop`",
+        doc: "a change row PostgreSQL cannot hold (NUL in text, date or timestamp out of range, decimal wider than its `numeric(p,s)`): `stop` fails the load naming table, instant, file, column and reason; `quarantine` moves the row into `<staging>__quarantine` in the load's transaction and commits the others (see \"Bad rows\" below)",
+    },
+    Key {
         section: TABLE,
         name: "location",
         value: "`s3://bucket/prefix` \\| path; required",
@@ -116,6 +122,12 @@ pub static KEYS: &[Key] = &[
         name: "tombstone_retention",
         value: "as in `defaults`",
         doc: "this table's tombstone retention",
+    },
+    Key {
+        section: TABLE,
+        name: "on_bad_row",
+        value: "as in `defaults`",
+        doc: "this table's bad-row policy",
     },
     Key {
         section: TABLE,
@@ -237,6 +249,7 @@ schema = "s"
 delete_mode = "soft"
 landing_retention = "drop"
 tombstone_retention = "forever"
+on_bad_row = "stop"
 [tables.t]
 location = "s3://lake/t"
 schema = "s2"
@@ -247,6 +260,7 @@ key_includes_partition_path = true
 delete_mode = "hard"
 landing_retention = "1d"
 tombstone_retention = "30d"
+on_bad_row = "quarantine"
 after_apply = ["select $1"]
 [tables.t.columns]
 exclude = ["email"]

@@ -29,6 +29,8 @@ pub struct Defaults {
     pub landing_retention: Option<String>,
     /// `forever` or a duration.
     pub tombstone_retention: Option<String>,
+    /// `stop` or `quarantine`.
+    pub on_bad_row: Option<String>,
 }
 
 /// One table (`[tables.<id>]`).
@@ -53,6 +55,8 @@ pub struct TableEntry {
     pub landing_retention: Option<String>,
     /// `forever` or a duration.
     pub tombstone_retention: Option<String>,
+    /// `stop` or `quarantine`.
+    pub on_bad_row: Option<String>,
     /// SQL statements run in every apply transaction, after the upsert, before the fence.
     pub after_apply: Option<Vec<String>>,
     /// Which columns reach staging, under which names and types.

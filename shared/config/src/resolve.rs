@@ -4,7 +4,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use hps_postgres::{DeletePolicy, LandingRetention};
+use hps_postgres::{BadRowPolicy, DeletePolicy, LandingRetention};
 use hps_sync::{ColumnMapping, ColumnSelect, TargetOverrides, TypeOverride};
 
 use crate::error::ConfigError;
@@ -197,6 +197,7 @@ struct Resolved {
     delete: Option<DeletePolicy>,
     landing: Option<LandingRetention>,
     tombstone: Option<Option<Duration>>,
+    bad_row: Option<BadRowPolicy>,
 }
 
 fn check_defaults(origin: &str, d: &Defaults) -> Result<Resolved, ConfigError> {
@@ -230,6 +231,12 @@ fn check_defaults(origin: &str, d: &Defaults) -> Result<Resolved, ConfigError> {
             .map(tombstone_retention)
             .transpose()
             .map_err(|r| err("tombstone_retention", r))?,
+        bad_row: d
+            .on_bad_row
+            .as_deref()
+            .map(bad_row)
+            .transpose()
+            .map_err(|r| err("on_bad_row", r))?,
     })
 }
 
@@ -289,6 +296,10 @@ impl TableCheck<'_> {
             }
             None => d.tombstone,
         };
+        let on_bad_row = match &e.on_bad_row {
+            Some(p) => Some(bad_row(p).map_err(|r| self.err("on_bad_row", r))?),
+            None => d.bad_row,
+        };
         let after_apply = self.statements(e.after_apply.as_deref().unwrap_or_default())?;
         let columns = match &e.columns {
             Some(c) => self.column_mapping(c, key_columns.iter().chain(&ordering_columns))?,
@@ -315,6 +326,7 @@ impl TableCheck<'_> {
                 delete_policy,
                 landing_retention,
                 tombstone_retention,
+                on_bad_row,
             },
         })
     }
@@ -521,6 +533,14 @@ fn delete_mode(s: &str) -> Result<DeletePolicy, String> {
     }
 }
 
+fn bad_row(s: &str) -> Result<BadRowPolicy, String> {
+    match s {
+        "stop" => Ok(BadRowPolicy::Stop),
+        "quarantine" => Ok(BadRowPolicy::Quarantine),
+        other => Err(format!("{other:?}: expected \"stop\" or \"quarantine\"")),
+    }
+}
+
 fn landing_retention(s: &str) -> Result<LandingRetention, String> {
     match s {
         "drop" => Ok(LandingRetention::DropAfterApply),
@@ -565,6 +585,7 @@ mod tests {
 schema = "lake"
 delete_mode = "soft"
 tombstone_retention = "7d"
+on_bad_row = "quarantine"
 
 [tables.orders]
 location = "s3://lake/wh/orders/"
@@ -574,6 +595,7 @@ ordering_columns = ["updated_at"]
 key_includes_partition_path = true
 delete_mode = "hard"
 landing_retention = "12h"
+on_bad_row = "stop"
 after_apply = ["insert into audit values ($1, $4);"]
 
 [tables.trips]
@@ -596,6 +618,7 @@ filter = "region in ('eu-west', 'eu-north')"
         assert_eq!(t.ordering_columns, Some(vec!["updated_at".to_string()]));
         assert!(t.key_includes_partition_path);
         assert_eq!(t.delete_policy, Some(DeletePolicy::Hard));
+        assert_eq!(t.on_bad_row, Some(BadRowPolicy::Stop));
         assert_eq!(
             t.landing_retention,
             Some(LandingRetention::Keep(Duration::from_secs(12 * 3600)))
@@ -620,6 +643,7 @@ filter = "region in ('eu-west', 'eu-north')"
             Some(vec!["eu-west".to_string(), "eu-north".to_string()])
         );
         assert_eq!(tr.delete_policy, Some(DeletePolicy::Soft));
+        assert_eq!(tr.on_bad_row, Some(BadRowPolicy::Quarantine));
         assert_eq!(tr.tombstone_retention, Some(None));
         assert_eq!(
             c.table_at(&parse_location("s3://lake/wh/trips").unwrap())
@@ -749,6 +773,7 @@ filter = "region in ('eu-west', 'eu-north')"
     fn bad_values_are_rejected() {
         for (snippet, key) in [
             ("delete_mode = \"archive\"", "delete_mode"),
+            ("on_bad_row = \"skip\"", "on_bad_row"),
             ("landing_retention = \"7 days\"", "landing_retention"),
             ("tombstone_retention = \"-1d\"", "tombstone_retention"),
             ("key_columns = []", "key_columns"),

@@ -225,6 +225,13 @@ impl Names {
     pub fn registry_q(&self) -> String {
         qualified(&self.schema, &self.registry)
     }
+    /// Qualified quarantine table (`<staging>__quarantine`, see [`BadRowPolicy`]).
+    pub fn quarantine_q(&self) -> Result<String, PgError> {
+        Ok(qualified(
+            &self.schema,
+            &crate::quarantine::quarantine_ident(self)?,
+        ))
+    }
 }
 
 #[cfg(test)]

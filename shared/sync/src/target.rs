@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hps_hudi::TableConfig;
 use hps_postgres::{
-    COL_PARTITION_PATH, COL_RECORD_KEY, DeletePolicy, LandingRetention, TargetTable,
+    BadRowPolicy, COL_PARTITION_PATH, COL_RECORD_KEY, DeletePolicy, LandingRetention, TargetTable,
 };
 
 use crate::columns::ColumnMapping;
@@ -33,6 +33,8 @@ pub struct TargetOverrides {
     pub landing_retention: Option<LandingRetention>,
     /// Tombstone retention (`Some(None)`: keep forever).
     pub tombstone_retention: Option<Option<Duration>>,
+    /// What a row PostgreSQL cannot hold does (default: stop).
+    pub on_bad_row: Option<BadRowPolicy>,
 }
 
 impl TargetOverrides {
@@ -51,6 +53,7 @@ impl TargetOverrides {
             delete_policy: self.delete_policy.or(base.delete_policy),
             landing_retention: self.landing_retention.or(base.landing_retention),
             tombstone_retention: self.tombstone_retention.or(base.tombstone_retention),
+            on_bad_row: self.on_bad_row.or(base.on_bad_row),
         }
     }
 }
@@ -135,6 +138,9 @@ pub fn derive_target(
     }
     if let Some(r) = overrides.tombstone_retention {
         t.tombstone_retention = r;
+    }
+    if let Some(p) = overrides.on_bad_row {
+        t = t.with_bad_row_policy(p);
     }
     t.validate().map_err(|e| err(e.to_string()))?;
     Ok(t)
