@@ -261,12 +261,13 @@ async fn encode_upserts(
         };
         let Some((start, end)) = run else { break };
         let mut row = start;
+        let mut rejected = 0;
         while row < end {
             row = match enc.encode_until(row, end, out.buf, out.chunk, out.digits) {
                 Ok(next) => next,
                 Err(e) => {
                     let skipped = bad.reject(b, base, e)?;
-                    sent = sent.saturating_sub(1);
+                    rejected += 1;
                     skipped + 1
                 }
             };
@@ -278,7 +279,7 @@ async fn encode_upserts(
                     .map_err(|e| PgError::db(format!("{table}: bulk COPY"), e))?;
             }
         }
-        sent += (end - start) as u64;
+        sent += (end - start - rejected) as u64;
         from = end;
     }
     Ok(sent)
