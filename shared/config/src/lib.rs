@@ -67,7 +67,7 @@ pub static KEYS: &[Key] = &[
         section: DEFAULTS,
         name: "on_bad_row",
         value: "`stop` \\| `quarantine`; `stop`",
-        doc: "a change row PostgreSQL cannot hold (NUL in text, date or timestamp out of range, decimal wider than its `numeric(p,s)`): `stop` fails the load naming table, instant, file, column and reason; `quarantine` moves the row into `<staging>__quarantine` in the load's transaction and commits the others (see \"Bad rows\" below)",
+        doc: "a change row PostgreSQL cannot hold (NUL in text, date or timestamp out of range, decimal wider than its `numeric(p,s)`): `stop` fails the load naming table, instant, file, column and reason; `quarantine` moves the row into `<staging>__quarantine` in the load's transaction and commits the others (see \"Bad rows\")",
     },
     Key {
         section: TABLE,
