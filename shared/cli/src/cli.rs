@@ -65,6 +65,13 @@ pub enum Command {
     Pause(crate::ops::PauseArgs),
     /// Undo pause.
     Resume(crate::ops::ResumeArgs),
+    /// Rows set aside because PostgreSQL cannot hold one of their values (`on_bad_row =
+    /// "quarantine"`): list them, or apply them again after a fix.
+    Quarantine {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: crate::quarantine_cmd::QuarantineCommand,
+    },
     /// Configuration files.
     Config {
         /// What to do with one.
@@ -145,6 +152,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Resync(a) => crate::ops::resync(a).await,
         Command::Pause(a) => crate::ops::pause(a).await,
         Command::Resume(a) => crate::ops::resume(a).await,
+        Command::Quarantine { command } => crate::quarantine_cmd::quarantine(command).await,
         Command::Config { command } => crate::config_cmd::config(command).await,
     }
 }

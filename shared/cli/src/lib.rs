@@ -33,6 +33,7 @@ pub mod json;
 pub mod lag;
 pub mod ops;
 pub mod progress;
+pub mod quarantine_cmd;
 pub mod run;
 pub mod setup;
 pub mod status;

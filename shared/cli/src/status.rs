@@ -97,6 +97,10 @@ pub struct TableReport {
     pub lag_seconds: Option<u64>,
     /// The current lease, if held.
     pub lease: Option<LeaseView>,
+    /// Qualified quarantine table (`on_bad_row = "quarantine"`).
+    pub quarantine_table: Option<String>,
+    /// Rows in it (`None`: the table has no quarantine table).
+    pub quarantined: Option<u64>,
     /// Why the status could not be read.
     pub error: Option<String>,
 }
@@ -220,12 +224,16 @@ fn policy_name(p: DeletePolicy) -> &'static str {
     }
 }
 
-/// Collect the status of the tables.
-pub async fn collect(args: &StatusArgs) -> Result<StatusReport, CliError> {
-    let pipe = args.sync.pipeline(SyncOptions::default()).await?;
-    let tables: Vec<String> = if !args.table.is_empty() {
-        args.table.clone()
-    } else if let Some(c) = &args.sync.config {
+/// The tables a command acts on: the `--table`s given, else every table of `--config`,
+/// else every table with a bookmark in the pipeline.
+pub async fn table_ids(
+    sync: &SyncArgs,
+    given: &[String],
+    pipe: &hps_sync::SyncPipeline,
+) -> Result<Vec<String>, CliError> {
+    Ok(if !given.is_empty() {
+        given.to_vec()
+    } else if let Some(c) = &sync.config {
         let config = crate::setup::load_config(c).await?;
         config.tables.iter().map(|t| t.id.clone()).collect()
     } else {
@@ -235,7 +243,13 @@ pub async fn collect(args: &StatusArgs) -> Result<StatusReport, CliError> {
             .into_iter()
             .map(|b| b.table)
             .collect()
-    };
+    })
+}
+
+/// Collect the status of the tables.
+pub async fn collect(args: &StatusArgs) -> Result<StatusReport, CliError> {
+    let pipe = args.sync.pipeline(SyncOptions::default()).await?;
+    let tables = table_ids(&args.sync, &args.table, &pipe).await?;
     let mut conn = ConnectionManager::new(args.sync.connector()?);
     let mut out = Vec::new();
     for location in &tables {
@@ -333,6 +347,8 @@ async fn table_report(
         instants_behind: Some(st.instants_behind),
         lag_seconds: f.lag.map(|d| d.as_secs()),
         lease,
+        quarantine_table: Some(names.quarantine_q()?),
+        quarantined: st.quarantined,
         error: None,
     })
 }
@@ -456,6 +472,13 @@ pub fn write_text(report: &StatusReport, out: &mut impl Write) -> std::io::Resul
             "  behind           {behind} instant{} · lag {lag}",
             if behind == 1 { "" } else { "s" }
         )?;
+        if let (Some(n), Some(q)) = (t.quarantined, &t.quarantine_table) {
+            writeln!(
+                out,
+                "  quarantine       {n} row{} in {q} (hudi-pg-sync quarantine list)",
+                if n == 1 { "" } else { "s" }
+            )?;
+        }
         if let Some(l) = &t.lease {
             writeln!(
                 out,

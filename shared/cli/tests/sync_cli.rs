@@ -867,3 +867,87 @@ async fn discovery_prefix_finds_tables_for_check_run_and_status() {
     assert_eq!(row["state"], "up_to_date", "{row}");
     assert_eq!(row["staging"], "\"lake\".\"trades\"");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_list_retry_and_status() {
+    let w = World::new();
+    let path = w.dir.path().join("bad");
+    hps_gen::generate_local(
+        &path,
+        &GenConfig {
+            bad_values_every: Some(11),
+            ..gen_cfg("bad", 1)
+        },
+    )
+    .await
+    .expect("generate");
+    let config = w.dir.path().join("q.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\non_bad_row = \"quarantine\"\n\n[tables.bad]\nlocation = \"{}\"\n",
+            path.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    w.ok(&["run", "--config", cfg, "--table", "bad"]);
+    let st = &w.status_json(&["--config", cfg])["tables"][0];
+    assert_eq!(st["state"], "up_to_date", "{st}");
+    assert_eq!(st["quarantine_table"], "\"hudi\".\"bad__quarantine\"");
+    let n = st["quarantined"].as_u64().expect("a count");
+    assert!(n >= 4, "{st}");
+    let text = w.ok(&["status", "--config", cfg]);
+    assert!(
+        text.contains(&format!(
+            "quarantine       {n} rows in \"hudi\".\"bad__quarantine\""
+        )),
+        "{text}"
+    );
+
+    let listed = w.ok(&["quarantine", "list", "--config", cfg]);
+    // the table's id in the pipeline is its location
+    let id = canonical(&path);
+    assert!(
+        listed.starts_with(&format!(
+            "{id}: {n} quarantined row(s) in \"hudi\".\"bad__quarantine\"\n"
+        )),
+        "{listed}"
+    );
+    let rows: Vec<&str> = listed.lines().skip(1).collect();
+    assert_eq!(rows.len() as u64, n, "{listed}");
+    for c in ["description", "amount", "created_at", "order_date"] {
+        assert!(
+            rows.iter().any(|l| l.contains(&format!("· column {c}: "))),
+            "{c}: {listed}"
+        );
+    }
+    assert!(
+        rows.iter()
+            .all(|l| l.contains(" instant 2") && l.contains(".parquet")),
+        "{listed}"
+    );
+    let wide = rows
+        .iter()
+        .filter(|l| l.contains("· column amount: "))
+        .count();
+
+    // nothing fixed: all stay; then the operator widens amount and those rows apply
+    let out = w.ok(&["quarantine", "retry", "--config", cfg, "--table", "bad"]);
+    assert_eq!(
+        out.trim(),
+        format!("{id}: 0 applied, 0 superseded by a newer version, {n} still bad, 0 failed")
+    );
+    w.sql("ALTER TABLE hudi.bad ALTER COLUMN amount TYPE numeric(30,4)");
+    let out = w.ok(&["quarantine", "retry", "--config", cfg]);
+    assert_eq!(
+        out.trim(),
+        format!(
+            "{id}: {wide} applied, 0 superseded by a newer version, {} still bad, 0 failed",
+            n as usize - wide
+        )
+    );
+    let listed = w.ok(&["quarantine", "list", "--config", cfg]);
+    assert!(!listed.contains("· column amount: "), "{listed}");
+    assert!(listed.contains("(still after 2 retries)"), "{listed}");
+}

@@ -72,6 +72,12 @@ pub static KEYS: &[Key] = &[
         doc: "when the Hudi schema needs DDL on an existing staging table: `evolve` adds the column or widens the type, `freeze` never alters staging (new columns are not loaded, a type staging cannot hold stops the table), `stop` stops the table before anything of that instant is written (see \"Schema changes\" below)",
     },
     Key {
+        section: DEFAULTS,
+        name: "on_bad_row",
+        value: "`stop` \\| `quarantine`; `stop`",
+        doc: "a change row PostgreSQL cannot hold (NUL in text, date or timestamp out of range, decimal wider than its `numeric(p,s)`): `stop` fails the load naming table, instant, file, column and reason; `quarantine` moves the row into `<staging>__quarantine` in the load's transaction and commits the others (see \"Bad rows\")",
+    },
+    Key {
         section: DISCOVERY,
         name: "prefixes",
         value: "list of `s3://bucket/prefix` \\| path; none",
@@ -136,6 +142,12 @@ pub static KEYS: &[Key] = &[
         name: "on_schema_change",
         value: "as in `defaults`",
         doc: "this table's schema-change mode",
+    },
+    Key {
+        section: TABLE,
+        name: "on_bad_row",
+        value: "as in `defaults`",
+        doc: "this table's bad-row policy",
     },
     Key {
         section: TABLE,
@@ -262,6 +274,7 @@ delete_mode = "soft"
 landing_retention = "drop"
 tombstone_retention = "forever"
 on_schema_change = "stop"
+on_bad_row = "stop"
 [discovery]
 prefixes = ["s3://lake/wh/"]
 [tables.t]
@@ -275,6 +288,7 @@ delete_mode = "hard"
 landing_retention = "1d"
 tombstone_retention = "30d"
 on_schema_change = "freeze"
+on_bad_row = "quarantine"
 after_apply = ["select $1"]
 [tables.t.columns]
 exclude = ["email"]

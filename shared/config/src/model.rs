@@ -43,6 +43,8 @@ pub struct Defaults {
     pub tombstone_retention: Option<String>,
     /// `evolve`, `freeze` or `stop`.
     pub on_schema_change: Option<String>,
+    /// `stop` or `quarantine`.
+    pub on_bad_row: Option<String>,
 }
 
 /// One table (`[tables.<id>]`).
@@ -69,6 +71,8 @@ pub struct TableEntry {
     pub tombstone_retention: Option<String>,
     /// `evolve`, `freeze` or `stop`.
     pub on_schema_change: Option<String>,
+    /// `stop` or `quarantine`.
+    pub on_bad_row: Option<String>,
     /// SQL statements run in every apply transaction, after the upsert, before the fence.
     pub after_apply: Option<Vec<String>>,
     /// Which columns reach staging, under which names and types.

@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use hps_hudi::columns::META_COLUMN_PREFIX;
-use hps_postgres::{DeletePolicy, HPS_PREFIX, LandingRetention, OnSchemaChange};
+use hps_postgres::{BadRowPolicy, DeletePolicy, HPS_PREFIX, LandingRetention, OnSchemaChange};
 use hps_sync::{ColumnMapping, ColumnSelect, TargetOverrides, TypeOverride};
 
 use crate::error::ConfigError;
@@ -322,6 +322,7 @@ struct Resolved {
     landing: Option<LandingRetention>,
     tombstone: Option<Option<Duration>>,
     schema_change: Option<OnSchemaChange>,
+    bad_row: Option<BadRowPolicy>,
 }
 
 fn check_defaults(origin: &str, d: &Defaults) -> Result<Resolved, ConfigError> {
@@ -361,6 +362,12 @@ fn check_defaults(origin: &str, d: &Defaults) -> Result<Resolved, ConfigError> {
             .map(OnSchemaChange::parse)
             .transpose()
             .map_err(|r| err("on_schema_change", r))?,
+        bad_row: d
+            .on_bad_row
+            .as_deref()
+            .map(bad_row)
+            .transpose()
+            .map_err(|r| err("on_bad_row", r))?,
     })
 }
 
@@ -424,6 +431,10 @@ impl TableCheck<'_> {
             Some(m) => Some(OnSchemaChange::parse(m).map_err(|r| self.err("on_schema_change", r))?),
             None => d.schema_change,
         };
+        let on_bad_row = match &e.on_bad_row {
+            Some(p) => Some(bad_row(p).map_err(|r| self.err("on_bad_row", r))?),
+            None => d.bad_row,
+        };
         let after_apply = self.statements(e.after_apply.as_deref().unwrap_or_default())?;
         let columns = match &e.columns {
             Some(c) => self.column_mapping(c, key_columns.iter().chain(&ordering_columns))?,
@@ -451,6 +462,7 @@ impl TableCheck<'_> {
                 landing_retention,
                 tombstone_retention,
                 on_schema_change,
+                on_bad_row,
             },
             discovered: false,
         })
@@ -658,6 +670,14 @@ fn delete_mode(s: &str) -> Result<DeletePolicy, String> {
     }
 }
 
+fn bad_row(s: &str) -> Result<BadRowPolicy, String> {
+    match s {
+        "stop" => Ok(BadRowPolicy::Stop),
+        "quarantine" => Ok(BadRowPolicy::Quarantine),
+        other => Err(format!("{other:?}: expected \"stop\" or \"quarantine\"")),
+    }
+}
+
 fn landing_retention(s: &str) -> Result<LandingRetention, String> {
     match s {
         "drop" => Ok(LandingRetention::DropAfterApply),
@@ -703,6 +723,7 @@ schema = "lake"
 delete_mode = "soft"
 tombstone_retention = "7d"
 on_schema_change = "freeze"
+on_bad_row = "quarantine"
 
 [tables.orders]
 location = "s3://lake/wh/orders/"
@@ -713,6 +734,7 @@ key_includes_partition_path = true
 delete_mode = "hard"
 landing_retention = "12h"
 on_schema_change = "stop"
+on_bad_row = "stop"
 after_apply = ["insert into audit values ($1, $4);"]
 
 [tables.trips]
@@ -735,6 +757,7 @@ filter = "region in ('eu-west', 'eu-north')"
         assert_eq!(t.ordering_columns, Some(vec!["updated_at".to_string()]));
         assert!(t.key_includes_partition_path);
         assert_eq!(t.delete_policy, Some(DeletePolicy::Hard));
+        assert_eq!(t.on_bad_row, Some(BadRowPolicy::Stop));
         assert_eq!(
             t.landing_retention,
             Some(LandingRetention::Keep(Duration::from_secs(12 * 3600)))
@@ -759,6 +782,7 @@ filter = "region in ('eu-west', 'eu-north')"
             Some(vec!["eu-west".to_string(), "eu-north".to_string()])
         );
         assert_eq!(tr.delete_policy, Some(DeletePolicy::Soft));
+        assert_eq!(tr.on_bad_row, Some(BadRowPolicy::Quarantine));
         assert_eq!(tr.tombstone_retention, Some(None));
         assert_eq!(tr.on_schema_change, Some(OnSchemaChange::Freeze));
         assert_eq!(t.on_schema_change, Some(OnSchemaChange::Stop));
@@ -990,6 +1014,7 @@ filter = "region in ('eu-west', 'eu-north')"
         for (snippet, key) in [
             ("delete_mode = \"archive\"", "delete_mode"),
             ("on_schema_change = \"ignore\"", "on_schema_change"),
+            ("on_bad_row = \"skip\"", "on_bad_row"),
             ("landing_retention = \"7 days\"", "landing_retention"),
             ("tombstone_retention = \"-1d\"", "tombstone_retention"),
             ("key_columns = []", "key_columns"),

@@ -186,6 +186,12 @@ pub struct GenConfig {
     /// How record keys and partition paths are made ([`KeyGenerator`]).
     #[serde(default)]
     pub key_generator: KeyGenerator,
+    /// Write values PostgreSQL cannot hold into the row versions that
+    /// [`crate::rows::bad_value`] picks (about one in this many; `None`: never): a NUL in
+    /// `description`, an `amount` beyond decimal(18,4), a `created_at` before 4713 BC, an
+    /// `order_date` after 5874897 AD. Valid Hudi data all the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad_values_every: Option<u32>,
 }
 
 /// When the generator archives: Hudi's `hoodie.keep.min.commits` / `hoodie.keep.max.commits`.
@@ -240,6 +246,7 @@ impl Default for GenConfig {
             upgrade_from_v5_after: None,
             logical_types: false,
             key_generator: KeyGenerator::Simple,
+            bad_values_every: None,
         }
     }
 }

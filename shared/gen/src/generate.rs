@@ -90,7 +90,8 @@ pub async fn generate(store: DynStore, cfg: &GenConfig) -> GenResult<GenReport> 
     let info = table_info(cfg)?;
     let schema = TableSchema::with_logical_types(&cfg.table_name, cfg.logical_types)?;
     let rows = RowGen::new(cfg.seed, cfg.partitions, schedule.epoch_ms())
-        .with_logical_types(cfg.logical_types);
+        .with_logical_types(cfg.logical_types)
+        .with_bad_values(cfg.bad_values_every);
     let ctx = Arc::new(EncodeCtx {
         schema,
         rows: rows.clone(),

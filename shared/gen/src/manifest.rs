@@ -168,6 +168,7 @@ impl Manifest {
             Schedule::new(&self.config).epoch_ms(),
         )
         .with_logical_types(self.config.logical_types)
+        .with_bad_values(self.config.bad_values_every)
     }
 
     /// The expected row of `id` as written by commit `version`.

@@ -209,6 +209,35 @@ pub struct RowGen {
     start_us: i64,
     /// Whether rows carry the logical-type columns.
     logical_types: bool,
+    /// [`crate::GenConfig::bad_values_every`].
+    bad_values_every: Option<u32>,
+}
+
+/// Which value PostgreSQL cannot hold a row version carries
+/// ([`crate::GenConfig::bad_values_every`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadValue {
+    /// `description` contains a NUL character.
+    Nul,
+    /// `amount` is `i64::MAX` unscaled: 19 digits, beyond decimal(18,4).
+    WideDecimal,
+    /// `created_at` is `i64::MIN` microseconds (about 290 000 BC).
+    AncientTimestamp,
+    /// `order_date` is `i32::MAX` days (beyond 5874897 AD); `ship_date` is null.
+    FarDate,
+}
+
+/// The bad value of `key` at `version` with one row version in about `every` bad: those
+/// with `(key + version) % every == 0`, the kind cycling with `(key + version) / every`.
+pub fn bad_value(every: Option<u32>, key: u32, version: u16) -> Option<BadValue> {
+    let every = u64::from(every?.max(1));
+    let n = u64::from(key) + u64::from(version);
+    (n % every == 0).then(|| match (n / every) % 4 {
+        0 => BadValue::Nul,
+        1 => BadValue::WideDecimal,
+        2 => BadValue::AncientTimestamp,
+        _ => BadValue::FarDate,
+    })
 }
 
 impl RowGen {
@@ -226,7 +255,15 @@ impl RowGen {
             version_epoch_ms,
             start_us,
             logical_types: false,
+            bad_values_every: None,
         }
+    }
+
+    /// The same generator, writing values PostgreSQL cannot hold into some row versions
+    /// ([`crate::GenConfig::bad_values_every`]).
+    pub fn with_bad_values(mut self, every: Option<u32>) -> Self {
+        self.bad_values_every = every;
+        self
     }
 
     /// The same generator, with or without the logical-type columns
@@ -359,6 +396,16 @@ impl RowGen {
         out.logical = self
             .logical_types
             .then(|| LogicalValues::generate(self.seed, key, version, epoch_ms));
+        match bad_value(self.bad_values_every, key, version) {
+            None => {}
+            Some(BadValue::Nul) => out.description = Some("bad\0value".into()),
+            Some(BadValue::WideDecimal) => out.amount = i64::MAX,
+            Some(BadValue::AncientTimestamp) => out.created_at = i64::MIN,
+            Some(BadValue::FarDate) => {
+                out.order_date = i32::MAX;
+                out.ship_date = None;
+            }
+        }
     }
 }
 

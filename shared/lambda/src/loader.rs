@@ -45,6 +45,8 @@ pub struct PassReport {
     pub rows_upserted: u64,
     /// Deletes that won the version guard.
     pub rows_deleted: u64,
+    /// Change rows set aside into the table's quarantine table (`on_bad_row = quarantine`).
+    pub rows_quarantined: u64,
     /// Transactions committed.
     pub transactions: u32,
     /// Completed instants still to apply after the pass.

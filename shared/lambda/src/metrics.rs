@@ -35,6 +35,9 @@ pub mod names {
     pub const ROWS_UPSERTED: &str = "RowsUpserted";
     /// Loader: deletes applied by the pass (that won the version guard).
     pub const ROWS_DELETED: &str = "RowsDeleted";
+    /// Loader: change rows PostgreSQL could not hold, quarantined by the pass instead of
+    /// applied (`on_bad_row = quarantine`; 0 otherwise).
+    pub const ROWS_QUARANTINED: &str = "RowsQuarantined";
     /// Loader: instants the pass applied completely.
     pub const INSTANTS_APPLIED: &str = "InstantsApplied";
     /// Loader: transactions the pass committed.
@@ -198,6 +201,7 @@ pub fn table_pass(pipeline: &str, run: &TableRun, now: DateTime<Utc>) -> Option<
         TableOutcome::Done(r) | TableOutcome::Continued(r) => {
             line.count(names::ROWS_UPSERTED, r.rows_upserted)
                 .count(names::ROWS_DELETED, r.rows_deleted)
+                .count(names::ROWS_QUARANTINED, r.rows_quarantined)
                 .count(names::INSTANTS_APPLIED, r.instants_applied as u64)
                 .count(names::TRANSACTIONS, u64::from(r.transactions))
                 .put(names::PASS_DURATION, Unit::Milliseconds, duration_ms)
@@ -276,6 +280,7 @@ mod tests {
             instants_applied: 2,
             rows_upserted: 7,
             rows_deleted: 3,
+            rows_quarantined: 2,
             transactions: 1,
             instants_behind: 4,
             newest_completed_at: Some(at("2026-03-07T16:24:00Z")),
@@ -297,6 +302,7 @@ mod tests {
         let values: Vec<(&str, f64)> = [
             names::ROWS_UPSERTED,
             names::ROWS_DELETED,
+            names::ROWS_QUARANTINED,
             names::INSTANTS_APPLIED,
             names::TRANSACTIONS,
             names::PASS_DURATION,
@@ -313,6 +319,7 @@ mod tests {
             [
                 ("RowsUpserted", 7.0),
                 ("RowsDeleted", 3.0),
+                ("RowsQuarantined", 2.0),
                 ("InstantsApplied", 2.0),
                 ("Transactions", 1.0),
                 ("PassDuration", 1500.0),

@@ -251,6 +251,7 @@ fn report(r: &hps_sync::PassReport, more: bool) -> PassReport {
         rows_applied: r.rows,
         rows_upserted: r.upserted,
         rows_deleted: r.deleted,
+        rows_quarantined: r.quarantined,
         transactions: r.transactions,
         instants_behind: r.remaining_instants,
         newest_completed_at: r.newest_completed_at,

@@ -26,6 +26,7 @@ use crate::layout::{
     HPS_APPLIED_AT, HPS_DELETED_AT, HPS_LOAD_ID, HPS_LOAD_SEQ, HPS_OP, HPS_ROW, HPS_SEQNO_KEY,
     Incoming, TableLayout, analyze, plan,
 };
+use crate::quarantine::{BadRowMode, BadRows};
 use crate::spec::{DeletePolicy, LandingRetention, Names, TargetTable};
 use crate::sql::{copy_statement, merge_statement};
 use crate::types::PgType;
@@ -69,6 +70,9 @@ pub struct ApplyStats {
     pub removed: u64,
     /// Keys whose change lost the version guard (replays, out-of-order batches).
     pub stale: u64,
+    /// Change rows PostgreSQL could not hold, set aside into the quarantine table
+    /// ([`crate::BadRowPolicy::Quarantine`]) instead of failing the load.
+    pub quarantined: u64,
     /// Attempts used (1 unless retried).
     pub attempts: u32,
     /// Time spent encoding and COPYing.
@@ -98,6 +102,10 @@ pub struct ApplyOptions {
     /// Key hashes the direct phase remembers (8 bytes each plus hash-table overhead) before
     /// it hands the rest of the load to the landing path: bounds its memory.
     pub direct_max_keys: usize,
+    /// Most rows one load may quarantine (each is kept in memory until the load's COPY
+    /// ends): beyond it the problem is systematic and the load fails as with
+    /// [`crate::BadRowPolicy::Stop`].
+    pub max_quarantined_rows: usize,
 }
 
 impl Default for ApplyOptions {
@@ -107,6 +115,7 @@ impl Default for ApplyOptions {
             lock_timeout: Duration::from_secs(60),
             direct_load: true,
             direct_max_keys: 2_000_000,
+            max_quarantined_rows: 1_000,
         }
     }
 }
@@ -136,7 +145,7 @@ pub struct PruneStats {
 
 /// Applies change batches to PostgreSQL over one managed connection.
 pub struct Applier {
-    conn: ConnectionManager,
+    pub(crate) conn: ConnectionManager,
     options: ApplyOptions,
 }
 
@@ -284,7 +293,15 @@ impl Applier {
     {
         let span = info_span!("apply", table = %spec.display_name(), load_id, ?mode);
         let r = self
-            .apply_inner(spec, load_id, schema, batches, hook, mode)
+            .apply_inner(
+                spec,
+                load_id,
+                schema,
+                batches,
+                hook,
+                mode,
+                BadRowMode::from(spec.on_bad_row),
+            )
             .instrument(span)
             .await;
         self.after(r)
@@ -292,7 +309,7 @@ impl Applier {
 
     /// Drop the connection after a connection-level failure, so that the next call
     /// reconnects instead of reusing a dead session.
-    fn after<T>(&mut self, r: Result<T, PgError>) -> Result<T, PgError> {
+    pub(crate) fn after<T>(&mut self, r: Result<T, PgError>) -> Result<T, PgError> {
         if let Err(e) = &r {
             self.conn.on_error(e);
         }
@@ -332,7 +349,8 @@ impl Applier {
         }
     }
 
-    async fn apply_inner<S, E>(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply_inner<S, E>(
         &mut self,
         spec: &TargetTable,
         load_id: &str,
@@ -340,34 +358,41 @@ impl Applier {
         batches: S,
         hook: Option<&dyn TxnHook>,
         mode: LoadMode,
+        bad_mode: BadRowMode,
     ) -> Result<ApplyStats, PgError>
     where
         S: Stream<Item = Result<RecordBatch, E>> + Send,
         E: Into<BoxError>,
     {
-        let table = spec.display_name();
         let names = spec.validate()?;
         let incoming = analyze(spec, schema)?;
         let layout = self.ensure(spec, &names, &incoming).await?;
         let incoming = incoming.projected(&layout);
-        let mut copy_plan = copy_plan(&layout, &incoming, load_id)?;
-        let lock_ms = self.options.lock_timeout.as_millis();
-        let chunk = self.options.copy_chunk_bytes.max(4096);
+        let cx = LoadCtx {
+            table: spec.display_name(),
+            spec,
+            names,
+            incoming,
+            layout,
+            schema,
+            load_id,
+            options: self.options.clone(),
+        };
         let mut stats = ApplyStats {
             attempts: 1,
             ..Default::default()
         };
-
+        let mut bad = BadRows::new(
+            bad_mode,
+            schema,
+            &cx.incoming,
+            &cx.table,
+            cx.options.max_quarantined_rows,
+        );
         let mut batches = pin!(batches);
         // the first non-empty batch decides whether there is anything to land
         let mut first = None;
-        while let Some(b) = batches.next().await {
-            let b = b.map_err(|e| PgError::Source {
-                table: table.clone(),
-                source: e.into(),
-            })?;
-            check_schema(&table, schema, &b, stats.batches)?;
-            stats.batches += 1;
+        while let Some(b) = next_batch(&cx, batches.as_mut(), &mut stats).await? {
             if b.num_rows() > 0 {
                 first = Some(b);
                 break;
@@ -375,234 +400,38 @@ impl Applier {
         }
 
         let client = self.conn.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(db(format!("{table}: begin")))?;
-        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{lock_ms}ms'"))
-            .await
-            .map_err(db(format!("{table}: set lock_timeout")))?;
-
-        let shadow = match (mode, &first) {
-            (LoadMode::Bootstrap { first: starts }, Some(_)) => {
-                // a bootstrap under way continues in its shadow; a new one needs the switch
-                let may_start = self.options.direct_load
-                    && matches!(spec.landing_retention, LandingRetention::DropAfterApply);
-                open_shadow(&tx, spec, &names, &table, starts, may_start).await?
-            }
-            _ => None,
-        };
-        if let Some(shadow_q) = shadow
-            && let Some(b) = first.take()
-        {
-            let plan = direct_copy_plan(&tx, &layout, &incoming, load_id, &table).await?;
-            copy_upserts(
-                &tx,
-                &table,
-                &shadow_q,
-                &plan,
-                incoming.op_index,
-                schema,
-                b,
-                batches.as_mut(),
-                &mut stats,
-                chunk,
-            )
-            .await?;
-        }
+        let tx = begin(client, &cx.table, cx.options.lock_timeout).await?;
+        let first = bulk_step(
+            &tx,
+            &cx,
+            mode,
+            first,
+            batches.as_mut(),
+            &mut stats,
+            &mut bad,
+        )
+        .await?;
         if let Some(first) = first {
-            let t0 = Instant::now();
-            // an empty target takes the leading unique upserts straight into staging
-            let direct_plan = if self.options.direct_load
-                && matches!(spec.landing_retention, LandingRetention::DropAfterApply)
-                && direct_key_types(&layout)
-                && target_is_empty(&tx, spec, &names, &table).await?
-            {
-                Some(direct_copy_plan(&tx, &layout, &incoming, load_id, &table).await?)
-            } else {
-                None
-            };
-            let probe_plan = DirectGate::probe_plan(&copy_plan, incoming.op_index);
-            let mut gate = direct_plan
-                .as_ref()
-                .map(|_| DirectGate::new(self.options.direct_max_keys));
-            let mut landing: Option<(i64, Ident, String)> = None;
-            let mut sink: Option<Copying> = None;
-            let mut direct_rows = 0u64;
-            let mut buf = BytesMut::with_capacity(chunk + chunk / 4);
-            let mut digits = DigitBuf::default();
-            let invalid_schema = |e: crate::copy::EncodeError| PgError::InvalidSchema {
-                table: table.clone(),
-                reason: format!("column {:?}: {}", e.column, e.reason),
-            };
-            let mut batch = first;
-            loop {
-                let arrays = prepare_arrays(batch.columns()).map_err(|(k, reason)| {
-                    PgError::InvalidSchema {
-                        table: table.clone(),
-                        reason: format!("column {:?}: {reason}", schema.field(k).name()),
-                    }
-                })?;
-                let n = batch.num_rows();
-                let base = stats.rows;
-                let invalid_data = |e: crate::copy::EncodeError| PgError::InvalidData {
-                    table: table.clone(),
-                    column: e.column.clone(),
-                    row: base + e.row.unwrap_or(0) as u64,
-                    reason: e.reason,
-                };
-                let mut row = 0;
-                while row < n {
-                    // rows row..end go to the current destination
-                    let end = match gate.as_mut() {
-                        Some(g) => {
-                            let probe = BatchEncoder::new(&probe_plan, &arrays, n, base)
-                                .map_err(invalid_schema)?;
-                            g.admit(&probe, row, &mut digits).map_err(invalid_data)?
-                        }
-                        None => n,
-                    };
-                    if gate.is_some() && end == row {
-                        // the direct phase ends: the rest of the load takes the landing path
-                        if let Some(c) = sink.take() {
-                            direct_rows += finish_copy(c, &mut buf, &mut stats, &table).await?;
-                        }
-                        gate = None;
-                        debug!(direct_rows, at_row = base + row as u64, "direct load ends");
-                        continue;
-                    }
-                    if sink.is_none() {
-                        let (target_q, cols) = match (&gate, &direct_plan) {
-                            (Some(_), Some(dp)) => (names.staging_q(), dp.columns.clone()),
-                            _ => {
-                                let (seq, part, part_q) =
-                                    create_landing(&tx, &names, load_id, &table).await?;
-                                copy_plan.load_seq = seq;
-                                let q = part_q.clone();
-                                landing = Some((seq, part, part_q));
-                                (q, copy_plan.columns.clone())
-                            }
-                        };
-                        let names_: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
-                        let copy_sql = copy_statement(&target_q, &names_);
-                        let s = tx
-                            .copy_in::<_, Bytes>(&copy_sql)
-                            .await
-                            .map_err(db(format!("{table}: COPY into {target_q}")))?;
-                        put_header(&mut buf);
-                        sink = Some(Copying {
-                            sink: Box::pin(s),
-                            target: target_q,
-                            rows: 0,
-                        });
-                    }
-                    let plan = match (&gate, &direct_plan) {
-                        (Some(_), Some(dp)) => dp,
-                        _ => &copy_plan,
-                    };
-                    let enc = BatchEncoder::new(plan, &arrays, n, base).map_err(invalid_schema)?;
-                    let Some(c) = sink.as_mut() else {
-                        return Err(PgError::custom("COPY not open"));
-                    };
-                    c.rows += (end - row) as u64;
-                    while row < end {
-                        row = enc
-                            .encode_until(row, end, &mut buf, chunk, &mut digits)
-                            .map_err(invalid_data)?;
-                        if buf.len() >= chunk {
-                            stats.bytes += buf.len() as u64;
-                            c.sink
-                                .as_mut()
-                                .send(buf.split().freeze())
-                                .await
-                                .map_err(db(format!("{table}: COPY into {}", c.target)))?;
-                        }
-                    }
-                }
-                stats.rows += n as u64;
-                match batches.next().await {
-                    None => break,
-                    Some(b) => {
-                        let b = b.map_err(|e| PgError::Source {
-                            table: table.clone(),
-                            source: e.into(),
-                        })?;
-                        check_schema(&table, schema, &b, stats.batches)?;
-                        stats.batches += 1;
-                        batch = b;
-                    }
-                }
+            let landed = copy_load(&tx, &cx, first, batches.as_mut(), &mut stats, &mut bad).await?;
+            if let Some(l) = &landed.landing {
+                merge_landed(&tx, &cx, l, landed.direct_rows > 0, &mut stats).await?;
             }
-            if let Some(c) = sink.take() {
-                let copied = finish_copy(c, &mut buf, &mut stats, &table).await?;
-                if gate.is_some() {
-                    direct_rows += copied;
-                }
-            }
-            stats.copy_time = t0.elapsed();
-            // the direct rows are new keys, all inserted
-            stats.keys += direct_rows;
-            stats.inserted += direct_rows;
-            if direct_rows > 0 {
-                debug!(direct_rows, "loaded straight into staging");
-            }
-
-            if let Some((seq, part, part_q)) = landing {
-                // dedup + guarded upsert
-                let t1 = Instant::now();
-                let merge_sql = merge_statement(&layout, &part_q, direct_rows > 0);
-                debug!(sql = %merge_sql, "merge");
-                let r = tx
-                    .query_one(&merge_sql, &[&load_id])
-                    .await
-                    .map_err(db(format!("{table}: dedup + upsert of load")))?;
-                let count = |i: usize| -> u64 { r.get::<_, i64>(i).max(0) as u64 };
-                let keys = count(0);
-                let (inserted, updated, deleted) = (count(1), count(2), count(3));
-                stats.keys += keys;
-                stats.inserted += inserted;
-                stats.updated += updated;
-                stats.deleted += deleted;
-                stats.removed += count(4);
-                stats.stale += keys.saturating_sub(inserted + updated + deleted);
-                stats.merge_time = t1.elapsed();
-
-                // retention: drop this load's partition now, or keep it and mark it applied
-                let reg = names.registry_q();
-                match spec.landing_retention {
-                    LandingRetention::DropAfterApply => {
-                        tx.batch_execute(&format!("DROP TABLE {part_q}"))
-                            .await
-                            .map_err(db(format!("{table}: dropping landing partition {part}")))?;
-                        tx.execute(&format!("DELETE FROM {reg} WHERE load_seq = $1"), &[&seq])
-                            .await
-                            .map_err(db(format!("{table}: registry")))?;
-                    }
-                    LandingRetention::Keep(_) => {
-                        tx.execute(
-                            &format!(
-                                "UPDATE {reg} SET applied_at = now(), rows = $2 WHERE load_seq = $1"
-                            ),
-                            &[&seq, &(stats.rows as i64)],
-                        )
-                        .await
-                        .map_err(db(format!("{table}: registry")))?;
-                    }
-                }
-            }
-            sweep_landing(&tx, spec, &names, &table).await?;
+            sweep_landing(&tx, spec, &cx.names, &cx.table).await?;
         }
+        stats.quarantined = bad.store(&tx, &cx.names, load_id).await?;
         if spec.delete_policy == DeletePolicy::Hard {
-            prune_tombstones(&tx, spec, &names, &table).await?;
+            prune_tombstones(&tx, spec, &cx.names, &cx.table).await?;
         }
 
         if let Some(h) = hook {
             h.run(&tx, &stats).await.map_err(|e| PgError::Hook {
-                table: table.clone(),
+                table: cx.table.clone(),
                 source: Box::new(e),
             })?;
         }
-        tx.commit().await.map_err(db(format!("{table}: commit")))?;
+        tx.commit()
+            .await
+            .map_err(db(format!("{}: commit", cx.table)))?;
         info!(
             rows = stats.rows,
             keys = stats.keys,
@@ -610,6 +439,7 @@ impl Applier {
             updated = stats.updated,
             deleted = stats.deleted,
             stale = stats.stale,
+            quarantined = stats.quarantined,
             copy_ms = stats.copy_time.as_millis() as u64,
             merge_ms = stats.merge_time.as_millis() as u64,
             "applied"
@@ -720,6 +550,391 @@ impl Applier {
     }
 }
 
+/// What the steps of one apply share: the validated target, the change schema and the
+/// layout the tables have for it.
+struct LoadCtx<'a> {
+    spec: &'a TargetTable,
+    /// Display name (messages).
+    table: String,
+    names: Names,
+    incoming: Incoming,
+    layout: TableLayout,
+    schema: &'a Schema,
+    load_id: &'a str,
+    options: ApplyOptions,
+}
+
+impl LoadCtx<'_> {
+    fn chunk(&self) -> usize {
+        self.options.copy_chunk_bytes.max(4096)
+    }
+
+    /// The load may COPY straight into staging or a bootstrap shadow (see
+    /// [`ApplyOptions::direct_load`]).
+    fn direct_allowed(&self) -> bool {
+        self.options.direct_load
+            && matches!(
+                self.spec.landing_retention,
+                LandingRetention::DropAfterApply
+            )
+    }
+
+    fn schema_error(&self, e: crate::copy::EncodeError) -> PgError {
+        PgError::InvalidSchema {
+            table: self.table.clone(),
+            reason: format!("column {:?}: {}", e.column, e.reason),
+        }
+    }
+}
+
+/// The next batch of the load (schema checked and counted), `None` at its end.
+async fn next_batch<S, E>(
+    cx: &LoadCtx<'_>,
+    mut batches: Pin<&mut S>,
+    stats: &mut ApplyStats,
+) -> Result<Option<RecordBatch>, PgError>
+where
+    S: Stream<Item = Result<RecordBatch, E>> + Send,
+    E: Into<BoxError>,
+{
+    let Some(b) = batches.next().await else {
+        return Ok(None);
+    };
+    let b = b.map_err(|e| PgError::Source {
+        table: cx.table.clone(),
+        source: e.into(),
+    })?;
+    check_schema(&cx.table, cx.schema, &b, stats.batches)?;
+    stats.batches += 1;
+    Ok(Some(b))
+}
+
+/// BEGIN with the options' `lock_timeout`.
+async fn begin<'c>(
+    client: &'c mut tokio_postgres::Client,
+    table: &str,
+    lock_timeout: Duration,
+) -> Result<Transaction<'c>, PgError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(db(format!("{table}: begin")))?;
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = '{}ms'",
+        lock_timeout.as_millis()
+    ))
+    .await
+    .map_err(db(format!("{table}: set lock_timeout")))?;
+    Ok(tx)
+}
+
+/// A bootstrap load goes into its shadow table when one is (or may be) under way: then the
+/// whole load is consumed here and `None` is returned; otherwise `first` is handed back for
+/// the upsert path.
+async fn bulk_step<S, E>(
+    tx: &Transaction<'_>,
+    cx: &LoadCtx<'_>,
+    mode: LoadMode,
+    first: Option<RecordBatch>,
+    batches: Pin<&mut S>,
+    stats: &mut ApplyStats,
+    bad: &mut BadRows,
+) -> Result<Option<RecordBatch>, PgError>
+where
+    S: Stream<Item = Result<RecordBatch, E>> + Send,
+    E: Into<BoxError>,
+{
+    let (LoadMode::Bootstrap { first: starts }, Some(_)) = (mode, &first) else {
+        return Ok(first);
+    };
+    // a bootstrap under way continues in its shadow; a new one needs the switch
+    let shadow = open_shadow(
+        tx,
+        cx.spec,
+        &cx.names,
+        &cx.table,
+        starts,
+        cx.direct_allowed(),
+    )
+    .await?;
+    let (Some(shadow_q), Some(b)) = (shadow, first.clone()) else {
+        return Ok(first);
+    };
+    let plan = direct_copy_plan(tx, &cx.layout, &cx.incoming, cx.load_id, &cx.table).await?;
+    let target = crate::bulk::BulkTarget {
+        table: &cx.table,
+        target_q: &shadow_q,
+        plan: &plan,
+        op_index: cx.incoming.op_index,
+        schema: cx.schema,
+        chunk: cx.chunk(),
+    };
+    copy_upserts(tx, &target, b, batches, stats, bad).await?;
+    Ok(None)
+}
+
+/// The landing partition a load created.
+struct Landing {
+    seq: i64,
+    part: Ident,
+    part_q: String,
+}
+
+/// What [`copy_load`] COPYed.
+struct Landed {
+    /// The landing partition, if rows went there.
+    landing: Option<Landing>,
+    /// Rows COPYed straight into staging.
+    direct_rows: u64,
+}
+
+/// Where the rows of a load are being COPYed: into an empty staging table while the direct
+/// gate admits them, then into the load's landing partition.
+struct CopyState {
+    copy_plan: CopyPlan,
+    direct_plan: Option<CopyPlan>,
+    probe_plan: CopyPlan,
+    gate: Option<DirectGate>,
+    landing: Option<Landing>,
+    sink: Option<Copying>,
+    direct_rows: u64,
+    buf: BytesMut,
+    digits: DigitBuf,
+}
+
+/// COPY the load (`first` and the rest of the stream): its leading unique upserts straight
+/// into an empty staging table, everything else into a new landing partition.
+async fn copy_load<S, E>(
+    tx: &Transaction<'_>,
+    cx: &LoadCtx<'_>,
+    first: RecordBatch,
+    mut batches: Pin<&mut S>,
+    stats: &mut ApplyStats,
+    bad: &mut BadRows,
+) -> Result<Landed, PgError>
+where
+    S: Stream<Item = Result<RecordBatch, E>> + Send,
+    E: Into<BoxError>,
+{
+    let t0 = Instant::now();
+    let copy_plan = copy_plan(&cx.layout, &cx.incoming, cx.load_id)?;
+    // an empty target takes the leading unique upserts straight into staging
+    let direct_plan = if cx.direct_allowed()
+        && direct_key_types(&cx.layout)
+        && target_is_empty(tx, cx.spec, &cx.names, &cx.table).await?
+    {
+        Some(direct_copy_plan(tx, &cx.layout, &cx.incoming, cx.load_id, &cx.table).await?)
+    } else {
+        None
+    };
+    let chunk = cx.chunk();
+    let mut st = CopyState {
+        probe_plan: DirectGate::probe_plan(&copy_plan, cx.incoming.op_index),
+        gate: direct_plan
+            .as_ref()
+            .map(|_| DirectGate::new(cx.options.direct_max_keys)),
+        copy_plan,
+        direct_plan,
+        landing: None,
+        sink: None,
+        direct_rows: 0,
+        buf: BytesMut::with_capacity(chunk + chunk / 4),
+        digits: DigitBuf::default(),
+    };
+    let mut batch = first;
+    loop {
+        copy_batch(tx, cx, &mut st, &batch, stats, bad).await?;
+        stats.rows += batch.num_rows() as u64;
+        match next_batch(cx, batches.as_mut(), stats).await? {
+            None => break,
+            Some(b) => batch = b,
+        }
+    }
+    if let Some(c) = st.sink.take() {
+        let copied = finish_copy(c, &mut st.buf, stats, &cx.table).await?;
+        if st.gate.is_some() {
+            st.direct_rows += copied;
+        }
+    }
+    stats.copy_time = t0.elapsed();
+    // the direct rows are new keys, all inserted
+    stats.keys += st.direct_rows;
+    stats.inserted += st.direct_rows;
+    if st.direct_rows > 0 {
+        debug!(direct_rows = st.direct_rows, "loaded straight into staging");
+    }
+    Ok(Landed {
+        landing: st.landing,
+        direct_rows: st.direct_rows,
+    })
+}
+
+/// COPY the rows of one batch (rows that cannot be encoded go to `bad`).
+async fn copy_batch(
+    tx: &Transaction<'_>,
+    cx: &LoadCtx<'_>,
+    st: &mut CopyState,
+    batch: &RecordBatch,
+    stats: &mut ApplyStats,
+    bad: &mut BadRows,
+) -> Result<(), PgError> {
+    let arrays = prepare_arrays(batch.columns()).map_err(|(k, reason)| PgError::InvalidSchema {
+        table: cx.table.clone(),
+        reason: format!("column {:?}: {reason}", cx.schema.field(k).name()),
+    })?;
+    let n = batch.num_rows();
+    let base = stats.rows;
+    let mut row = 0;
+    while row < n {
+        // rows row..end go to the current destination
+        let end = match st.gate.as_mut() {
+            Some(g) => {
+                let probe = BatchEncoder::new(&st.probe_plan, &arrays, n, base)
+                    .map_err(|e| cx.schema_error(e))?;
+                match g.admit(&probe, row, &mut st.digits) {
+                    Ok(end) => end,
+                    // the landing path quarantines the row (same key cells, same error)
+                    Err(e) if bad.quarantines() && e.row.is_some() => e.row.unwrap_or(row),
+                    Err(e) => {
+                        return Err(bad.reject(batch, base, e).err().unwrap_or_else(|| {
+                            PgError::custom("a rejected row did not stop the load")
+                        }));
+                    }
+                }
+            }
+            None => n,
+        };
+        if st.gate.is_some() && end == row {
+            // the direct phase ends: the rest of the load takes the landing path
+            if let Some(c) = st.sink.take() {
+                st.direct_rows += finish_copy(c, &mut st.buf, stats, &cx.table).await?;
+            }
+            st.gate = None;
+            debug!(
+                direct_rows = st.direct_rows,
+                at_row = base + row as u64,
+                "direct load ends"
+            );
+            continue;
+        }
+        if st.sink.is_none() {
+            open_copy(tx, cx, st).await?;
+        }
+        let plan = match (&st.gate, &st.direct_plan) {
+            (Some(_), Some(dp)) => dp,
+            _ => &st.copy_plan,
+        };
+        let enc = BatchEncoder::new(plan, &arrays, n, base).map_err(|e| cx.schema_error(e))?;
+        let Some(c) = st.sink.as_mut() else {
+            return Err(PgError::custom("COPY not open"));
+        };
+        let chunk = cx.chunk();
+        c.rows += (end - row) as u64;
+        while row < end {
+            row = match enc.encode_until(row, end, &mut st.buf, chunk, &mut st.digits) {
+                Ok(next) => next,
+                Err(e) => {
+                    let skipped = bad.reject(batch, base, e)?;
+                    c.rows -= 1;
+                    skipped + 1
+                }
+            };
+            if st.buf.len() >= chunk {
+                stats.bytes += st.buf.len() as u64;
+                c.sink
+                    .as_mut()
+                    .send(st.buf.split().freeze())
+                    .await
+                    .map_err(db(format!("{}: COPY into {}", cx.table, c.target)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Open the COPY into staging (direct phase) or into a new landing partition.
+async fn open_copy(
+    tx: &Transaction<'_>,
+    cx: &LoadCtx<'_>,
+    st: &mut CopyState,
+) -> Result<(), PgError> {
+    let (target_q, cols) = match (&st.gate, &st.direct_plan) {
+        (Some(_), Some(dp)) => (cx.names.staging_q(), &dp.columns),
+        _ => {
+            let l = create_landing(tx, &cx.names, cx.load_id, &cx.table).await?;
+            st.copy_plan.load_seq = l.seq;
+            let q = l.part_q.clone();
+            st.landing = Some(l);
+            (q, &st.copy_plan.columns)
+        }
+    };
+    let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+    let s = tx
+        .copy_in::<_, Bytes>(&copy_statement(&target_q, &names))
+        .await
+        .map_err(db(format!("{}: COPY into {target_q}", cx.table)))?;
+    put_header(&mut st.buf);
+    st.sink = Some(Copying {
+        sink: Box::pin(s),
+        target: target_q,
+        rows: 0,
+    });
+    Ok(())
+}
+
+/// Dedup + guarded upsert of the landed rows, then the landing partition's retention.
+async fn merge_landed(
+    tx: &Transaction<'_>,
+    cx: &LoadCtx<'_>,
+    l: &Landing,
+    after_direct: bool,
+    stats: &mut ApplyStats,
+) -> Result<(), PgError> {
+    let table = &cx.table;
+    let t1 = Instant::now();
+    let merge_sql = merge_statement(&cx.layout, &l.part_q, after_direct);
+    debug!(sql = %merge_sql, "merge");
+    let r = tx
+        .query_one(&merge_sql, &[&cx.load_id])
+        .await
+        .map_err(db(format!("{table}: dedup + upsert of load")))?;
+    let count = |i: usize| -> u64 { r.get::<_, i64>(i).max(0) as u64 };
+    let keys = count(0);
+    let (inserted, updated, deleted) = (count(1), count(2), count(3));
+    stats.keys += keys;
+    stats.inserted += inserted;
+    stats.updated += updated;
+    stats.deleted += deleted;
+    stats.removed += count(4);
+    stats.stale += keys.saturating_sub(inserted + updated + deleted);
+    stats.merge_time = t1.elapsed();
+
+    // retention: drop this load's partition now, or keep it and mark it applied
+    let reg = cx.names.registry_q();
+    match cx.spec.landing_retention {
+        LandingRetention::DropAfterApply => {
+            tx.batch_execute(&format!("DROP TABLE {}", l.part_q))
+                .await
+                .map_err(db(format!(
+                    "{table}: dropping landing partition {}",
+                    l.part
+                )))?;
+            tx.execute(&format!("DELETE FROM {reg} WHERE load_seq = $1"), &[&l.seq])
+                .await
+                .map_err(db(format!("{table}: registry")))?;
+        }
+        LandingRetention::Keep(_) => {
+            tx.execute(
+                &format!("UPDATE {reg} SET applied_at = now(), rows = $2 WHERE load_seq = $1"),
+                &[&l.seq, &(stats.rows as i64)],
+            )
+            .await
+            .map_err(db(format!("{table}: registry")))?;
+        }
+    }
+    Ok(())
+}
+
 /// The COPY columns of the incoming change columns, typed by `target` (landing or staging).
 fn field_columns(
     layout: &TableLayout,
@@ -736,13 +951,19 @@ fn field_columns(
                     table: layout.names.staging_q(),
                     reason: format!("column {} missing from the layout", ic.ident),
                 })?;
+            // a numeric is encoded the same for any precision: checked against staging's,
+            // which may be narrower than landing's after a manual change
+            let ty = match (target(lc), &lc.staging_type) {
+                (PgType::Numeric(_), s @ PgType::Numeric(Some(_))) => s,
+                (t, _) => t,
+            };
             Ok(CopyColumn {
                 name: ic.ident.as_str().to_string(),
                 source: Source::Field {
                     index: ic.index,
                     not_null: layout.key.contains(&ic.ident),
                 },
-                target: target(lc).clone(),
+                target: ty.clone(),
             })
         })
         .collect()
@@ -830,13 +1051,13 @@ async fn finish_copy(
     Ok(copied)
 }
 
-/// Register the load and create its landing partition: (load sequence, partition, qualified).
+/// Register the load and create its landing partition.
 async fn create_landing(
     tx: &Transaction<'_>,
     names: &Names,
     load_id: &str,
     table: &str,
-) -> Result<(i64, Ident, String), PgError> {
+) -> Result<Landing, PgError> {
     let reg = names.registry_q();
     let seq: i64 = tx
         .query_one(
@@ -860,7 +1081,7 @@ async fn create_landing(
     ))
     .await
     .map_err(db(format!("{table}: creating landing partition {part}")))?;
-    Ok((seq, part, part_q))
+    Ok(Landing { seq, part, part_q })
 }
 
 /// Whether every key column's type compares equal exactly when its binary COPY encoding is

@@ -28,6 +28,7 @@ use crate::copy::{
 use crate::error::{BoxError, PgError};
 use crate::ident::{Ident, fit, qualified, quote_ident};
 use crate::layout::{COL_COMMIT_TIME, HPS_SEQNO_KEY};
+use crate::quarantine::BadRows;
 use crate::spec::{Names, TargetTable};
 use crate::sql::copy_statement;
 
@@ -59,7 +60,7 @@ pub struct BootstrapSwap {
     pub millis: u64,
 }
 
-fn shadow_ident(names: &Names) -> Result<Ident, PgError> {
+pub(crate) fn shadow_ident(names: &Names) -> Result<Ident, PgError> {
     Ident::new(&fit(names.staging.as_str(), "__hps_bootstrap"))
 }
 
@@ -133,34 +134,44 @@ async fn follow_staging(
     Ok(())
 }
 
-/// COPY the upsert rows of `first` and the rest of the stream into `target_q` (deletes are
-/// skipped: a bootstrap loads state, and a deleted key has none).
-#[allow(clippy::too_many_arguments)]
+/// Where [`copy_upserts`] COPYs, and how.
+pub(crate) struct BulkTarget<'a> {
+    /// Display name (messages).
+    pub table: &'a str,
+    /// The qualified shadow table.
+    pub target_q: &'a str,
+    pub plan: &'a CopyPlan,
+    pub op_index: usize,
+    pub schema: &'a Schema,
+    /// Ship the buffer once it holds this many bytes.
+    pub chunk: usize,
+}
+
+/// COPY the upsert rows of `first` and the rest of the stream into `t.target_q` (deletes are
+/// skipped: a bootstrap loads state, and a deleted key has none). Rows that cannot be
+/// encoded go to `bad` (quarantined, or the load fails).
 pub(crate) async fn copy_upserts<S, E>(
     tx: &Transaction<'_>,
-    table: &str,
-    target_q: &str,
-    plan: &CopyPlan,
-    op_index: usize,
-    schema: &Schema,
+    t: &BulkTarget<'_>,
     first: RecordBatch,
     mut rest: Pin<&mut S>,
     stats: &mut ApplyStats,
-    chunk: usize,
+    bad: &mut BadRows,
 ) -> Result<(), PgError>
 where
     S: Stream<Item = Result<RecordBatch, E>> + Send,
     E: Into<BoxError>,
 {
+    let (table, target_q) = (t.table, t.target_q);
     let t0 = Instant::now();
-    let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
+    let names: Vec<String> = t.plan.columns.iter().map(|c| c.name.clone()).collect();
     let sink = tx
         .copy_in::<_, Bytes>(&copy_statement(target_q, &names))
         .await
         .map_err(|e| PgError::db(format!("{table}: COPY into {target_q}"), e))?;
     let mut sink = Box::pin(sink);
     let send_err = |e| PgError::db(format!("{table}: COPY into {target_q}"), e);
-    let mut buf = BytesMut::with_capacity(chunk + chunk / 4);
+    let mut buf = BytesMut::with_capacity(t.chunk + t.chunk / 4);
     let mut digits = DigitBuf::default();
     let mut sent = 0u64;
     put_header(&mut buf);
@@ -169,13 +180,10 @@ where
         let out = Out {
             buf: &mut buf,
             digits: &mut digits,
-            chunk,
+            chunk: t.chunk,
             bytes: &mut stats.bytes,
         };
-        sent += encode_upserts(
-            &b, plan, op_index, stats.rows, table, schema, out, &mut sink,
-        )
-        .await?;
+        sent += encode_upserts(&b, t, stats.rows, out, &mut sink, bad).await?;
         stats.rows += b.num_rows() as u64;
         batch = match rest.next().await {
             None => None,
@@ -184,7 +192,7 @@ where
                     table: table.to_string(),
                     source: e.into(),
                 })?;
-                check_schema(table, schema, &b, stats.batches)?;
+                check_schema(table, t.schema, &b, stats.batches)?;
                 stats.batches += 1;
                 Some(b)
             }
@@ -221,41 +229,48 @@ struct Out<'a> {
 }
 
 /// Encode the upsert rows of one batch, shipping full chunks; returns the rows encoded.
-#[allow(clippy::too_many_arguments)]
 async fn encode_upserts(
     b: &RecordBatch,
-    plan: &CopyPlan,
-    op_index: usize,
+    t: &BulkTarget<'_>,
     base: u64,
-    table: &str,
-    schema: &Schema,
     out: Out<'_>,
     sink: &mut Pin<Box<tokio_postgres::CopyInSink<Bytes>>>,
+    bad: &mut BadRows,
 ) -> Result<u64, PgError> {
+    let table = t.table;
     let arrays = prepare_arrays(b.columns()).map_err(|(k, reason)| PgError::InvalidSchema {
         table: table.to_string(),
-        reason: format!("column {:?}: {reason}", schema.field(k).name()),
+        reason: format!("column {:?}: {reason}", t.schema.field(k).name()),
     })?;
     let n = b.num_rows();
-    let enc = BatchEncoder::new(plan, &arrays, n, base).map_err(|e| PgError::InvalidSchema {
+    let enc = BatchEncoder::new(t.plan, &arrays, n, base).map_err(|e| PgError::InvalidSchema {
         table: table.to_string(),
         reason: format!("column {:?}: {}", e.column, e.reason),
     })?;
-    let invalid_data = |e: crate::copy::EncodeError| PgError::InvalidData {
-        table: table.to_string(),
-        column: e.column.clone(),
-        row: base + e.row.unwrap_or(0) as u64,
-        reason: e.reason,
-    };
-    let op: &dyn Array = arrays[op_index].as_ref();
+    let op: &dyn Array = arrays[t.op_index].as_ref();
     let mut sent = 0u64;
     let mut from = 0;
-    while let Some((start, end)) = next_upsert_run(op, from, n).map_err(invalid_data)? {
+    loop {
+        let run = match next_upsert_run(op, from, n) {
+            Ok(r) => r,
+            Err(e) => {
+                // a row whose _op is neither upsert nor delete
+                from = bad.reject(b, base, e)? + 1;
+                continue;
+            }
+        };
+        let Some((start, end)) = run else { break };
         let mut row = start;
+        let mut rejected = 0;
         while row < end {
-            row = enc
-                .encode_until(row, end, out.buf, out.chunk, out.digits)
-                .map_err(invalid_data)?;
+            row = match enc.encode_until(row, end, out.buf, out.chunk, out.digits) {
+                Ok(next) => next,
+                Err(e) => {
+                    let skipped = bad.reject(b, base, e)?;
+                    rejected += 1;
+                    skipped + 1
+                }
+            };
             if out.buf.len() >= out.chunk {
                 *out.bytes += out.buf.len() as u64;
                 sink.as_mut()
@@ -264,7 +279,7 @@ async fn encode_upserts(
                     .map_err(|e| PgError::db(format!("{table}: bulk COPY"), e))?;
             }
         }
-        sent += (end - start) as u64;
+        sent += (end - start - rejected) as u64;
         from = end;
     }
     Ok(sent)

@@ -161,7 +161,7 @@ pub enum PgError {
     },
 
     /// A value cannot be written (null record key, bad `_op`, out-of-range date, NUL in text).
-    #[error("table {table}: column {column:?}, change row {row} of load: {reason}")]
+    #[error("table {table}: column {column:?}, change row {row} of load ({origin}): {reason}")]
     InvalidData {
         /// Qualified staging table.
         table: String,
@@ -169,6 +169,9 @@ pub enum PgError {
         column: String,
         /// 0-based row number within the load.
         row: u64,
+        /// Where the row comes from: its instant and file (`_hoodie_commit_time`,
+        /// `_hoodie_file_name`).
+        origin: String,
         /// Why (never the value itself).
         reason: String,
     },

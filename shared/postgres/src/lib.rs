@@ -36,6 +36,7 @@ mod error;
 mod history;
 mod ident;
 mod layout;
+mod quarantine;
 mod spec;
 mod sql;
 mod tls;
@@ -55,9 +56,12 @@ pub use layout::{
     HPS_APPLIED_AT, HPS_DELETED, HPS_DELETED_AT, HPS_LANDED_AT, HPS_LOAD_ID, HPS_LOAD_SEQ, HPS_OP,
     HPS_PREFIX, HPS_ROW, HPS_SEQNO_KEY, LayoutColumn, TableLayout,
 };
+pub use quarantine::{
+    QUARANTINE_SUFFIX, QuarantineRetry, QuarantinedRow, ROW_FORMAT, escape_text, quarantined_batch,
+};
 pub use spec::{
-    ChangeSource, DEFAULT_SCHEMA, DeletePolicy, LANDING_REGISTRY, LandingRetention, Names,
-    OnSchemaChange, SCHEMA_HISTORY, TargetTable,
+    BadRowPolicy, ChangeSource, DEFAULT_SCHEMA, DeletePolicy, LANDING_REGISTRY, LandingRetention,
+    Names, OnSchemaChange, SCHEMA_HISTORY, TargetTable,
 };
 pub use types::{Compat, PgType, compat};
 

@@ -83,6 +83,22 @@ pub enum LandingRetention {
     Keep(Duration),
 }
 
+/// What a change row with a value PostgreSQL cannot hold does to its load (a NUL character in
+/// text or JSON, a date or timestamp outside PostgreSQL's range, a decimal wider than its
+/// `numeric(p,s)` column, a null record key). Such values are found while the row is encoded,
+/// before anything reaches PostgreSQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BadRowPolicy {
+    /// The load fails with an error naming the table, instant, file, column and reason;
+    /// nothing of it commits and the table stops until the row is fixed.
+    #[default]
+    Stop,
+    /// The row goes, losslessly and with the reason, into the table's quarantine table
+    /// (`<staging>__quarantine`) in the same transaction as the rest of the load, whose other
+    /// rows commit (see [`crate::Applier::retry_quarantined`]).
+    Quarantine,
+}
+
 /// One Hudi table's PostgreSQL target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetTable {
@@ -112,6 +128,8 @@ pub struct TargetTable {
     pub on_schema_change: OnSchemaChange,
     /// The table id and instant of the batches (schema history and error messages).
     pub source: Option<ChangeSource>,
+    /// What a row PostgreSQL cannot hold does (default: stop).
+    pub on_bad_row: BadRowPolicy,
 }
 
 impl TargetTable {
@@ -132,6 +150,7 @@ impl TargetTable {
             fillfactor: 70,
             on_schema_change: OnSchemaChange::default(),
             source: None,
+            on_bad_row: BadRowPolicy::Stop,
         }
     }
 
@@ -150,6 +169,12 @@ impl TargetTable {
     /// Set the delete policy.
     pub fn with_delete_policy(mut self, p: DeletePolicy) -> Self {
         self.delete_policy = p;
+        self
+    }
+
+    /// Set what a row PostgreSQL cannot hold does.
+    pub fn with_bad_row_policy(mut self, p: BadRowPolicy) -> Self {
+        self.on_bad_row = p;
         self
     }
 
@@ -268,6 +293,14 @@ impl Names {
     /// Qualified schema history.
     pub fn history_q(&self) -> String {
         qualified(&self.schema, &self.history)
+    }
+
+    /// Qualified quarantine table (`<staging>__quarantine`, see [`BadRowPolicy`]).
+    pub fn quarantine_q(&self) -> Result<String, PgError> {
+        Ok(qualified(
+            &self.schema,
+            &crate::quarantine::quarantine_ident(self)?,
+        ))
     }
 }
 

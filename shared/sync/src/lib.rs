@@ -25,6 +25,7 @@ pub mod ops;
 pub mod partition_filter;
 pub mod pass;
 pub mod pipeline;
+mod quarantine;
 pub mod target;
 
 #[cfg(any(test, feature = "contract-tests"))]

@@ -39,6 +39,9 @@ pub struct TableStatus {
     /// Whether the bookmark mirrors the fence (false after a crash between COMMIT and the
     /// bookmark write, or after a database restore; the next pass reconciles).
     pub bookmark_in_sync: bool,
+    /// Rows in the table's quarantine table (`None`: it has none; see
+    /// [`hps_postgres::BadRowPolicy`]).
+    pub quarantined: Option<u64>,
 }
 
 impl TableStatus {
@@ -70,7 +73,11 @@ impl TableStatus {
 }
 
 impl SyncPipeline {
-    async fn lease_for(&self, table: &str, operation: &'static str) -> SyncResult<Lease> {
+    pub(crate) async fn lease_for(
+        &self,
+        table: &str,
+        operation: &'static str,
+    ) -> SyncResult<Lease> {
         match self.acquire(table, None).await? {
             Ok(l) => Ok(l),
             Err(BusyReason::Lease { owner, expires_at }) => Err(SyncError::Busy {
@@ -141,8 +148,16 @@ impl SyncPipeline {
         }
         .await
         .map_err(|e| SyncError::pg(id, e));
+        let quarantined = match &fence {
+            Ok(_) => applier
+                .quarantine_count(&resolved.spec)
+                .await
+                .map_err(|e| SyncError::pg(id, e)),
+            Err(_) => Ok(None),
+        };
         self.put_applier(applier);
         let fence = fence?;
+        let quarantined = quarantined?;
         let timeline = resolved
             .hudi
             .timeline()
@@ -184,6 +199,7 @@ impl SyncPipeline {
             latest,
             instants_behind,
             bookmark_in_sync,
+            quarantined,
         })
     }
 

@@ -1186,6 +1186,7 @@ impl<'p> Run<'p> {
         self.report.rows += p.rows;
         self.report.upserted += p.applied.inserted + p.applied.updated;
         self.report.deleted += p.applied.deleted;
+        self.report.quarantined += p.applied.quarantined;
         self.report.slices += (p.next_slice - p.first_slice) as u64;
         self.report.resync_removed += removed;
         let window_done = fence.cursor.is_none();

@@ -288,6 +288,9 @@ pub struct PassReport {
     /// Deletes that won the version guard (hard: row removed and tombstone written; soft:
     /// row marked deleted).
     pub deleted: u64,
+    /// Change rows PostgreSQL could not hold, quarantined instead of applied (tables with
+    /// `on_bad_row = quarantine`).
+    pub quarantined: u64,
     /// When the newest instant this pass applied completed (its wall-clock time, see
     /// [`hps_hudi::Instant::completed_at`]); `None` when no window was finished or the time
     /// cannot be told.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hps_hudi::TableConfig;
 use hps_postgres::{
-    COL_PARTITION_PATH, COL_RECORD_KEY, ChangeSource, DeletePolicy, LandingRetention,
+    BadRowPolicy, COL_PARTITION_PATH, COL_RECORD_KEY, ChangeSource, DeletePolicy, LandingRetention,
     OnSchemaChange, TargetTable,
 };
 
@@ -36,6 +36,8 @@ pub struct TargetOverrides {
     pub tombstone_retention: Option<Option<Duration>>,
     /// What a schema change needing DDL on staging does (default: evolve).
     pub on_schema_change: Option<OnSchemaChange>,
+    /// What a row PostgreSQL cannot hold does (default: stop).
+    pub on_bad_row: Option<BadRowPolicy>,
 }
 
 impl TargetOverrides {
@@ -55,6 +57,7 @@ impl TargetOverrides {
             landing_retention: self.landing_retention.or(base.landing_retention),
             tombstone_retention: self.tombstone_retention.or(base.tombstone_retention),
             on_schema_change: self.on_schema_change.or(base.on_schema_change),
+            on_bad_row: self.on_bad_row.or(base.on_bad_row),
         }
     }
 }
@@ -147,6 +150,9 @@ pub fn derive_target(
         table_id: table_id.to_string(),
         instant: None,
     });
+    if let Some(p) = overrides.on_bad_row {
+        t = t.with_bad_row_policy(p);
+    }
     t.validate().map_err(|e| err(e.to_string()))?;
     Ok(t)
 }

@@ -150,6 +150,7 @@ fn config(a: &Args) -> Result<GenConfig, String> {
         upgrade_from_v5_after: a.upgrade_from_v5_after,
         logical_types: a.logical_types,
         key_generator: a.key_generator,
+        bad_values_every: None,
     })
 }
 

@@ -23,7 +23,7 @@ use std::hash::Hasher;
 use bytes::{BufMut, BytesMut};
 
 use crate::types::PgType;
-use numeric::{DigitBuf, put_numeric};
+use numeric::{DigitBuf, fits_numeric, put_numeric};
 
 /// Microseconds between 1970-01-01 and PostgreSQL's epoch 2000-01-01.
 const PG_EPOCH_US: i64 = 946_684_800_000_000;
@@ -214,7 +214,9 @@ impl<'a> BatchEncoder<'a> {
     }
 
     /// Encode rows from `start` until `out` holds at least `limit` bytes or row `end` (at
-    /// most the batch's end) is reached; returns the next row to encode.
+    /// most the batch's end) is reached; returns the next row to encode. A row that fails
+    /// leaves nothing of itself in `out` (the rows before it stay): the caller may skip it
+    /// and go on with the next row.
     pub(crate) fn encode_until(
         &self,
         start: usize,
@@ -227,13 +229,17 @@ impl<'a> BatchEncoder<'a> {
         let end = end.min(self.rows);
         let mut row = start;
         while row < end {
+            let mark = out.len();
             out.put_i16(n);
             for (k, cell) in self.cells.iter().enumerate() {
-                cell.put(row, out, db).map_err(|reason| EncodeError {
-                    column: self.names[k].to_string(),
-                    row: Some(row),
-                    reason,
-                })?;
+                if let Err(reason) = cell.put(row, out, db) {
+                    out.truncate(mark);
+                    return Err(EncodeError {
+                        column: self.names[k].to_string(),
+                        row: Some(row),
+                        reason,
+                    });
+                }
             }
             row += 1;
             if out.len() >= limit {
@@ -635,6 +641,21 @@ where
 struct DecimalCell<'a, T: ArrowPrimitiveType> {
     arr: &'a PrimitiveArray<T>,
     scale: i32,
+    /// The target's `(precision, scale)`: values that do not fit are refused here, before
+    /// PostgreSQL would fail the COPY with "numeric field overflow".
+    limit: Option<(u32, u32)>,
+}
+
+fn check_fit(neg: bool, digits: &[u8], scale: i32, limit: Option<(u32, u32)>) -> CellResult {
+    match limit {
+        Some((p, s)) if !fits_numeric(digits, scale, p, s) => Err(format!(
+            "{}decimal does not fit numeric({p},{s}): more than {} integer digits once rounded \
+             to {s} decimal places",
+            if neg { "negative " } else { "" },
+            p.saturating_sub(s)
+        )),
+        _ => Ok(()),
+    }
 }
 impl<T> Cell for DecimalCell<'_, T>
 where
@@ -647,12 +668,13 @@ where
             return Ok(());
         }
         let (neg, digits) = db.render(self.arr.value(row));
+        check_fit(neg, digits, self.scale, self.limit)?;
         put_numeric(out, neg, digits, self.scale);
         Ok(())
     }
 }
 
-struct U64NumericCell<'a>(&'a PrimitiveArray<UInt64Type>);
+struct U64NumericCell<'a>(&'a PrimitiveArray<UInt64Type>, Option<(u32, u32)>);
 impl Cell for U64NumericCell<'_> {
     fn put(&self, row: usize, out: &mut BytesMut, db: &mut DigitBuf) -> CellResult {
         if self.0.is_null(row) {
@@ -660,6 +682,7 @@ impl Cell for U64NumericCell<'_> {
             return Ok(());
         }
         let (neg, digits) = db.render(self.0.value(row));
+        check_fit(neg, digits, 0, self.1)?;
         put_numeric(out, neg, digits, 0);
         Ok(())
     }
@@ -864,6 +887,10 @@ fn bad(a: &dyn Array, target: &PgType) -> String {
 /// The cell writer for a change column of Arrow type `a.data_type()` into `target`.
 fn field_cell<'a>(a: &'a dyn Array, target: &PgType) -> Result<Box<dyn Cell + 'a>, String> {
     use PgType as P;
+    let limit = match target {
+        P::Numeric(l) => *l,
+        _ => None,
+    };
     Ok(match a.data_type() {
         DataType::Null => Box::new(NullCell),
         DataType::Boolean if *target == P::Bool => Box::new(BoolCell(a.as_boolean())),
@@ -875,7 +902,7 @@ fn field_cell<'a>(a: &'a dyn Array, target: &PgType) -> Result<Box<dyn Cell + 'a
         DataType::UInt16 => int_cell::<UInt16Type>(a, target)?,
         DataType::UInt32 => int_cell::<UInt32Type>(a, target)?,
         DataType::UInt64 if matches!(target, P::Numeric(_)) => {
-            Box::new(U64NumericCell(a.as_primitive::<UInt64Type>()))
+            Box::new(U64NumericCell(a.as_primitive::<UInt64Type>(), limit))
         }
         DataType::Float16 => float_cell::<Float16Type>(a, target, true)?,
         DataType::Float32 => float_cell::<Float32Type>(a, target, true)?,
@@ -883,18 +910,22 @@ fn field_cell<'a>(a: &'a dyn Array, target: &PgType) -> Result<Box<dyn Cell + 'a
         DataType::Decimal32(_, s) if matches!(target, P::Numeric(_)) => Box::new(DecimalCell {
             arr: a.as_primitive::<Decimal32Type>(),
             scale: i32::from(*s),
+            limit,
         }),
         DataType::Decimal64(_, s) if matches!(target, P::Numeric(_)) => Box::new(DecimalCell {
             arr: a.as_primitive::<Decimal64Type>(),
             scale: i32::from(*s),
+            limit,
         }),
         DataType::Decimal128(_, s) if matches!(target, P::Numeric(_)) => Box::new(DecimalCell {
             arr: a.as_primitive::<Decimal128Type>(),
             scale: i32::from(*s),
+            limit,
         }),
         DataType::Decimal256(_, s) if matches!(target, P::Numeric(_)) => Box::new(DecimalCell {
             arr: a.as_primitive::<Decimal256Type>(),
             scale: i32::from(*s),
+            limit,
         }),
         DataType::Utf8 if *target == P::Text => {
             let arr = a.as_string::<i32>();

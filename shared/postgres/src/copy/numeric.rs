@@ -101,9 +101,64 @@ pub(crate) fn put_numeric(out: &mut BytesMut, neg: bool, digits: &[u8], scale: i
     }
 }
 
+/// Whether `digits × 10^-scale` (ASCII decimal digits without sign; `scale` may be negative)
+/// fits PostgreSQL's `numeric(p, s)`: rounded to `s` fractional digits (half away from zero,
+/// as PostgreSQL rounds), it must have at most `p - s` integer digits. PostgreSQL rejects
+/// anything else with "numeric field overflow".
+pub(crate) fn fits_numeric(digits: &[u8], scale: i32, p: u32, s: u32) -> bool {
+    let first = digits
+        .iter()
+        .position(|d| *d != b'0')
+        .unwrap_or(digits.len());
+    let digits = &digits[first..];
+    if digits.is_empty() {
+        return true;
+    }
+    let len = digits.len() as i64;
+    let (scale, s) = (i64::from(scale), i64::from(s));
+    let int_digits = if scale <= s {
+        len - scale
+    } else {
+        // drop `scale - s` fractional digits, rounding on the first dropped one
+        let kept = len - (scale - s);
+        let next = usize::try_from(kept)
+            .ok()
+            .and_then(|k| digits.get(k))
+            .copied()
+            .unwrap_or(b'0');
+        let kept_digits = &digits[..kept.max(0) as usize];
+        let carry = next >= b'5' && kept_digits.iter().all(|d| *d == b'9');
+        kept.max(0) + i64::from(carry) - s
+    };
+    int_digits <= i64::from(p) - s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_fit_follows_postgres_rounding() {
+        // numeric(5,2): |x| < 1000 after rounding to 2 places
+        assert!(fits_numeric(b"99999", 2, 5, 2)); // 999.99
+        assert!(!fits_numeric(b"100000", 2, 5, 2)); // 1000.00
+        assert!(fits_numeric(b"999994", 3, 5, 2)); // 999.994 -> 999.99
+        assert!(!fits_numeric(b"999995", 3, 5, 2)); // 999.995 -> 1000.00
+        assert!(fits_numeric(b"0", 0, 1, 1));
+        assert!(fits_numeric(b"000", 5, 1, 1));
+        // 0.96 into numeric(1,1): rounds to 1.0, overflow
+        assert!(!fits_numeric(b"96", 2, 1, 1));
+        assert!(fits_numeric(b"94", 2, 1, 1));
+        // tiny values round to zero
+        assert!(fits_numeric(b"4", 9, 1, 1));
+        assert!(fits_numeric(b"9", 2, 1, 1));
+        // negative scale: trailing zeros are integer digits
+        assert!(fits_numeric(b"12", -3, 5, 0)); // 12000
+        assert!(!fits_numeric(b"123", -3, 5, 0)); // 123000
+        // scale above s without rounding into a new digit
+        assert!(fits_numeric(b"123456", 4, 4, 2)); // 12.3456 -> 12.35
+        assert!(!fits_numeric(b"999956", 4, 4, 2)); // 99.9956 -> 100.00
+    }
 
     /// Decode our own output back to a decimal string (the inverse of numeric_send).
     fn decode(b: &[u8]) -> String {
