@@ -537,6 +537,9 @@ impl<'p> Run<'p> {
             .ensure(client)
             .await
             .map_err(|e| SyncError::pg(&self.table.src.id, e))?;
+        // before the fence row is created: a refused table leaves no row that would refuse
+        // the table it collides with in turn
+        self.refuse_shared_staging(client).await?;
         let fence = self
             .table
             .fence_table
@@ -548,7 +551,6 @@ impl<'p> Run<'p> {
             )
             .await
             .map_err(|e| SyncError::pg(&self.table.src.id, e))?;
-        self.refuse_shared_staging(client).await?;
         self.fence = Some(fence);
         self.reconcile(None).await?;
         Ok(())
