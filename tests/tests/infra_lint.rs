@@ -543,13 +543,17 @@ fn roles_are_least_privilege() {
         "logs:PutLogEvents",
         "sqs:SendMessage",
         "dynamodb:GetItem",
+        // only with a configuration file (conditions checked below)
+        "s3:GetObject",
+        "s3:ListBucket",
+        "ssm:GetParameter",
     ]
     .into_iter()
     .map(String::from)
     .collect();
     assert_eq!(
         det, want_det,
-        "detector: send to the queues, peek bookmarks, log"
+        "detector: send to the queues, peek bookmarks, log; read the configuration file"
     );
     let load = role_actions(&t, "IncrementalLoaderFunctionRole");
     for a in [
@@ -595,11 +599,45 @@ fn roles_are_least_privilege() {
             [getatt("BookmarkTable", "Arn")]
         );
     }
+    let lake_objects = serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${LakeBucketName}/${TimelineKeyPrefix}*"});
+    let config_object = serde_json::json!({"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Path}",
+        {"Path": {"Fn::Select": [1, {"Fn::Split": ["s3://", {"Ref": "ConfigLocation"}]}]}}]});
+    let config_parameter = serde_json::json!({"Fn::Sub": ["arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${Name}",
+        {"Name": {"Fn::Select": [1, {"Fn::Split": ["ssm:/", {"Ref": "ConfigLocation"}]}]}}]});
     assert_eq!(
         target("IncrementalLoaderFunctionRole", "s3:GetObject"),
+        [lake_objects.clone(), config_object.clone()]
+    );
+    // the configuration file (object or parameter), and for the detector the lake (discovered
+    // tables), each granted only under its condition
+    let role_by_cond = |role: &str, action: &str| -> Vec<(Option<String>, Value)> {
+        all_statements(&t)
+            .into_iter()
+            .filter(|(owner, _, st)| owner == role && actions(st).iter().any(|a| a == action))
+            .map(|(_, c, st)| (c, st["Resource"].clone()))
+            .collect()
+    };
+    for role in [
+        "CommitDetectorFunctionRole",
+        "IncrementalLoaderFunctionRole",
+    ] {
+        assert_eq!(
+            role_by_cond(role, "ssm:GetParameter"),
+            [(Some("ConfigInSsm".into()), config_parameter.clone())],
+            "{role}"
+        );
+    }
+    assert_eq!(
+        role_by_cond("CommitDetectorFunctionRole", "s3:GetObject"),
         [
-            serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${LakeBucketName}/${TimelineKeyPrefix}*"})
+            (Some("ConfigInS3".into()), config_object.clone()),
+            (Some("HasConfig".into()), lake_objects.clone())
         ]
+    );
+    let det_list = grants(&t, "CommitDetectorFunctionRole", "s3:ListBucket");
+    assert_eq!(
+        det_list[0]["Condition"]["StringLike"]["s3:prefix"],
+        serde_json::json!({"Fn::Sub": "${TimelineKeyPrefix}*"})
     );
     let list = grants(&t, "IncrementalLoaderFunctionRole", "s3:ListBucket");
     assert_eq!(
