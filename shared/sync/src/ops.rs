@@ -362,29 +362,40 @@ async fn start_resync(
     if reload {
         new.rows_applied = 0;
     }
-    let (fence_table, spec, pipeline) = (
-        &run.table().fence_table,
-        &run.table().spec,
-        run.pipeline_name(),
-    );
-    let forget = async |tx: &Transaction<'_>| {
-        if reload {
-            fence_table
-                .truncate_target(tx, spec)
-                .await
-                .map_err(|e| SyncError::pg(&id, e))?;
-        }
-        fence_table
-            .clear_resync_keys(tx, pipeline, &id)
-            .await
-            .map_err(|e| SyncError::pg(&id, e))
-    };
+    let forget = async |tx: &Transaction<'_>| clear_target(tx, run, reload).await;
     let what = "resync start";
-    let (f, _cleared) =
-        fence_transaction(applier, fence_table, &id, what, &new, fence.version, forget).await?;
+    let (f, _cleared) = fence_transaction(
+        applier,
+        &run.table().fence_table,
+        &id,
+        what,
+        &new,
+        fence.version,
+        forget,
+    )
+    .await?;
     info!(resync_id, ?mode, previous = ?fence.position, "resync started");
     run.adopt_fence(f);
     run.reconcile(Some("resync")).await
+}
+
+/// Inside a resync's or a reset's fence transaction: empty staging (when `truncate`) and
+/// forget the table's resync keys (their number is returned).
+async fn clear_target(tx: &Transaction<'_>, run: &Run<'_>, truncate: bool) -> SyncResult<u64> {
+    let (table, id) = (run.table(), &*run.table().src.id);
+    let pg = |e| SyncError::pg(id, e);
+    if truncate {
+        table
+            .fence_table
+            .truncate_target(tx, &table.spec)
+            .await
+            .map_err(pg)?;
+    }
+    table
+        .fence_table
+        .clear_resync_keys(tx, run.pipeline_name(), id)
+        .await
+        .map_err(pg)
 }
 
 /// Rewind under the lease (see [`SyncPipeline::rewind`]).
@@ -504,24 +515,10 @@ async fn reset_locked(run: &mut Run<'_>, applier: &mut Applier) -> SyncResult<Fe
     new.rows_applied = 0;
     new.status = FenceStatus::Active;
     new.load_id = None;
-    let (fence_table, spec, pipeline) = (
-        &run.table().fence_table,
-        &run.table().spec,
-        run.pipeline_name(),
-    );
-    let empty = async |tx: &Transaction<'_>| {
-        fence_table
-            .truncate_target(tx, spec)
-            .await
-            .map_err(|e| SyncError::pg(&id, e))?;
-        fence_table
-            .clear_resync_keys(tx, pipeline, &id)
-            .await
-            .map_err(|e| SyncError::pg(&id, e))
-    };
+    let empty = async |tx: &Transaction<'_>| clear_target(tx, run, true).await;
     let (f, _cleared) = fence_transaction(
         applier,
-        fence_table,
+        &run.table().fence_table,
         &id,
         "reset",
         &new,
